@@ -1,0 +1,106 @@
+// Package hostconfig reads the devhost's host configuration: one HCL file
+// (default /etc/devhost/devhost.hcl) written by the NixOS module from its
+// options, or by hand on other machines and in tests.
+package hostconfig
+
+import (
+	"net/netip"
+	"time"
+)
+
+// DefaultPath is where the NixOS module writes the host configuration.
+const DefaultPath = "/etc/devhost/devhost.hcl"
+
+// Config is the decoded, defaulted and validated host configuration.
+// Build it with Load or Parse; a Config built by hand must be passed through
+// Validate. All durations and addresses are already parsed.
+type Config struct {
+	// PublicAddress is the domain under which containers are public:
+	// <name>.<PublicAddress> and <alias>.<name>.<PublicAddress>.
+	PublicAddress string
+	// StateDir holds the registry (<StateDir>/containers/<name>.hcl), locks
+	// and logs. Default /var/lib/devhost.
+	StateDir string
+	// GeneratedDir is the generated set the NixOS module imports.
+	// Default /var/lib/devhost/generated.
+	GeneratedDir string
+	// ProfileDir holds the containers' system profiles
+	// (<ProfileDir>/<name>/system). Default /nix/var/nix/profiles/per-container.
+	ProfileDir string
+	// TemplateDir, when set, holds admin overrides of the embedded templates.
+	TemplateDir string
+
+	Addresses   AddressPool
+	Channels    ChannelPolicy
+	ACME        ACME
+	Cleanup     Cleanup
+	AliasProxy  bool // serve <alias>.<name>.<public> names (enableAliasProxy)
+	Nginx       Nginx
+	Compat      Compat
+	Access      Access
+	Commands    Commands
+}
+
+// AddressPool is where container addresses come from. Every container gets
+// its own local address from Network; all containers share HostAddress as
+// the host side of their point-to-point veth links.
+type AddressPool struct {
+	Network     netip.Prefix // default 10.233.0.0/16
+	HostAddress netip.Addr   // default: the first address of Network
+}
+
+// ChannelPolicy restricts the channels containers may use.
+type ChannelPolicy struct {
+	// AllowedPrefixes: a channel URL must start with one of these. Empty
+	// means any https:// or file:// URL that passes names.Channel.
+	AllowedPrefixes []string
+}
+
+// ACME configures Let's Encrypt.
+type ACME struct {
+	Enable  bool   // default true; false serves self-signed certificates
+	Email   string // account contact
+	Staging bool   // use the staging server (for tests and new hosts)
+	Server  string // explicit directory URL; overrides Staging
+}
+
+// Cleanup is the policy for environments nobody deploys any more.
+type Cleanup struct {
+	Enable       bool          // default true (cleanupContainers)
+	StopAfter    time.Duration // default 7 days
+	DestroyAfter time.Duration // default 30 days
+	At           string        // systemd OnCalendar time of day, default "03:00"
+}
+
+// Nginx details.
+type Nginx struct {
+	ServerNamesHashBucketSize int           // default 128
+	ServerNamesHashMaxSize    int           // default 4096
+	ProxyTimeout              time.Duration // proxy_read/send_timeout, default 300s
+	ClientMaxBodySize         string        // default "100m"
+}
+
+// Compat is compatibility with batou 2.3/2.4's container provisioner.
+type Compat struct {
+	// BootstrapKey authorises batou's well-known public key for the user
+	// developer in every container. Off by default: the key is public.
+	BootstrapKey bool
+}
+
+// Access says who may run devhost through sudo and who administers it.
+type Access struct {
+	Groups     []string // default ["users", "service"]
+	AdminGroup string   // default "wheel"
+}
+
+// Commands are the argv prefixes of external commands; tests point them at
+// test doubles. Each is an absolute path or a name looked up in PATH.
+type Commands struct {
+	Rebuild        []string // default ["nixos-rebuild", "switch"]
+	NixBuild       []string // default ["nix-build"]
+	NixEnv         []string // default ["nix-env"]
+	NixInstantiate []string // default ["nix-instantiate"]
+	NixosContainer []string // default ["nixos-container"]
+	Systemctl      []string // default ["systemctl"]
+	Timeout        time.Duration // per command, default 30m
+}

@@ -1,0 +1,40 @@
+// Package registry is devhost's source of truth: one HCL file per container
+// in <state>/containers/<name>.hcl. It is read with precise diagnostics,
+// written with hclwrite so comments a person added survive machine edits,
+// and every write is atomic (temp file, fsync, rename).
+package registry
+
+import (
+	"net/netip"
+	"time"
+)
+
+// State of a container as recorded in the registry.
+type State string
+
+// The states a container can be in.
+const (
+	Running State = "running"
+	Stopped State = "stopped"
+)
+
+// Container is one registry entry.
+type Container struct {
+	Name        string            // container name, validated by names.Container
+	Owner       string            // Unix user who created it
+	Environment string            // batou environment name, e.g. "dev" (may be empty)
+	Root        string            // deployment root it came from (informational; may be empty)
+	ServiceUser string            // the environment's service user, e.g. "s-shop" (may be empty)
+	Channel     string            // channel URL, validated by names.Channel
+	Aliases     []string          // each validated by names.Alias; order kept, no duplicates
+	Address     netip.Addr        // the container's local address, unique
+	State       State             // running or stopped
+	Created     time.Time         // RFC 3339 in the file
+	Deployed    time.Time         // last deployment, RFC 3339 in the file
+	Keep        bool              // exempt from cleanup
+	Labels      map[string]string // free-form
+	// SSHKeys are public keys authorised for the user developer.
+	SSHKeys []string
+	// LastError is the last failure of an operation on this container.
+	LastError string
+}
