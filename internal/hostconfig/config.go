@@ -30,15 +30,15 @@ type Config struct {
 	// TemplateDir, when set, holds admin overrides of the embedded templates.
 	TemplateDir string
 
-	Addresses   AddressPool
-	Channels    ChannelPolicy
-	ACME        ACME
-	Cleanup     Cleanup
-	AliasProxy  bool // serve <alias>.<name>.<public> names (enableAliasProxy)
-	Nginx       Nginx
-	Compat      Compat
-	Access      Access
-	Commands    Commands
+	Addresses  AddressPool
+	Channels   ChannelPolicy
+	ACME       ACME
+	Cleanup    Cleanup
+	AliasProxy bool // serve <alias>.<name>.<public> names (enableAliasProxy)
+	Nginx      Nginx
+	Compat     Compat
+	Access     Access
+	Commands   Commands
 }
 
 // AddressPool is where container addresses come from. Every container gets
@@ -96,11 +96,11 @@ type Access struct {
 // Commands are the argv prefixes of external commands; tests point them at
 // test doubles. Each is an absolute path or a name looked up in PATH.
 type Commands struct {
-	Rebuild        []string // default ["nixos-rebuild", "switch"]
-	NixBuild       []string // default ["nix-build"]
-	NixEnv         []string // default ["nix-env"]
-	NixInstantiate []string // default ["nix-instantiate"]
-	NixosContainer []string // default ["nixos-container"]
-	Systemctl      []string // default ["systemctl"]
+	Rebuild        []string      // default ["nixos-rebuild", "switch"]
+	NixBuild       []string      // default ["nix-build"]
+	NixEnv         []string      // default ["nix-env"]
+	NixInstantiate []string      // default ["nix-instantiate"]
+	NixosContainer []string      // default ["nixos-container"]
+	Systemctl      []string      // default ["systemctl"]
 	Timeout        time.Duration // per command, default 30m
 }
