@@ -1,0 +1,243 @@
+// Package runner runs devhost's external commands (nix-build, nix-env,
+// nixos-rebuild, nixos-container, systemctl): always by argv, never through a
+// shell, with a timeout, with their output captured, and with a record of
+// every run handed to a logger the caller chooses (the command line passes
+// one writing to stderr, which systemd puts in the journal).
+//
+// Environment values are never logged: a Cmd lists extra variables, and only
+// their names appear in the log record.
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Cmd is one invocation of an external program.
+type Cmd struct {
+	// Argv is the program and its arguments; Argv[0] is an absolute path or
+	// a name looked up in PATH.
+	Argv []string
+	// Env holds extra "NAME=value" entries added to the process'
+	// environment. Only the names are logged.
+	Env []string
+	// Dir is the working directory ("" = the caller's).
+	Dir string
+	// Stdin is fed to the program (nil = empty).
+	Stdin io.Reader
+	// Timeout overrides the runner's default timeout when positive.
+	Timeout time.Duration
+	// Log, when set, receives stdout and stderr as they are produced (e.g.
+	// the rebuild log file under <state>/log/).
+	Log io.Writer
+}
+
+// Result is what a finished program left behind.
+type Result struct {
+	Stdout   []byte // at most MaxStdout bytes
+	Stderr   []byte // the last MaxStderr bytes
+	ExitCode int    // -1 when it did not exit normally
+	Duration time.Duration
+}
+
+// MaxStdout bounds the captured standard output (store paths, JSON).
+const MaxStdout = 4 << 20
+
+// MaxStderr is how much of the end of standard error is kept: Nix puts the
+// error that matters last.
+const MaxStderr = 64 << 10
+
+// Error reports a program that failed: non-zero exit, killed, or timed out.
+type Error struct {
+	Argv     []string
+	ExitCode int
+	TimedOut bool
+	Err      error  // the underlying error from os/exec
+	Tail     string // the end of its standard error (or output), for people
+}
+
+func (e *Error) Error() string {
+	what := fmt.Sprintf("exit status %d", e.ExitCode)
+	switch {
+	case e.TimedOut:
+		what = "timed out"
+	case e.ExitCode < 0:
+		what = e.Err.Error()
+	}
+	msg := fmt.Sprintf("%s: %s", strings.Join(e.Argv, " "), what)
+	if t := strings.TrimSpace(e.Tail); t != "" {
+		msg += ":\n" + t
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Runner runs external commands. Exec is the real one; tests of packages
+// above may use their own.
+type Runner interface {
+	Run(ctx context.Context, c Cmd) (Result, error)
+}
+
+// Exec runs commands with os/exec.
+type Exec struct {
+	// Timeout applies to every command without its own (0 = none).
+	Timeout time.Duration
+	// Logger receives one record per run (nil = no logging).
+	Logger *slog.Logger
+}
+
+// Run starts c.Argv[0] with c.Argv[1:] and waits for it. A non-zero exit is
+// an *Error carrying the tail of its output.
+func (x *Exec) Run(ctx context.Context, c Cmd) (Result, error) {
+	if len(c.Argv) == 0 {
+		return Result{ExitCode: -1}, errors.New("runner: empty argv")
+	}
+	timeout := x.Timeout
+	if c.Timeout > 0 {
+		timeout = c.Timeout
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
+	cmd.Dir = c.Dir
+	if len(c.Env) > 0 {
+		cmd.Env = append(os.Environ(), c.Env...)
+	}
+	cmd.Stdin = c.Stdin
+	stdout := &capped{max: MaxStdout}
+	stderr := &tail{max: MaxStderr}
+	if c.Log != nil {
+		lw := &syncWriter{w: c.Log}
+		cmd.Stdout = io.MultiWriter(stdout, lw)
+		cmd.Stderr = io.MultiWriter(stderr, lw)
+	} else {
+		cmd.Stdout, cmd.Stderr = stdout, stderr
+	}
+	setProcessGroup(cmd)
+	cmd.WaitDelay = 10 * time.Second
+
+	start := time.Now()
+	err := cmd.Run()
+	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1, Duration: time.Since(start)}
+	if cmd.ProcessState != nil {
+		res.ExitCode = cmd.ProcessState.ExitCode()
+	}
+	x.log(c, res, err)
+	if err != nil {
+		e := &Error{Argv: c.Argv, ExitCode: res.ExitCode, Err: err,
+			TimedOut: errors.Is(ctx.Err(), context.DeadlineExceeded)}
+		e.Tail = string(lastLines(res.Stderr, 40))
+		if strings.TrimSpace(e.Tail) == "" {
+			e.Tail = string(lastLines(res.Stdout, 40))
+		}
+		return res, e
+	}
+	return res, nil
+}
+
+func (x *Exec) log(c Cmd, res Result, err error) {
+	if x.Logger == nil {
+		return
+	}
+	names := make([]string, 0, len(c.Env))
+	for _, kv := range c.Env {
+		name, _, _ := strings.Cut(kv, "=")
+		names = append(names, name)
+	}
+	attrs := []any{
+		slog.Any("argv", c.Argv),
+		slog.Int("exit", res.ExitCode),
+		slog.Duration("duration", res.Duration.Round(time.Millisecond)),
+	}
+	if len(names) > 0 {
+		attrs = append(attrs, slog.Any("env", names))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("stderr_tail", string(lastLines(res.Stderr, 10))))
+		x.Logger.Warn("command failed", attrs...)
+		return
+	}
+	x.Logger.Info("command", attrs...)
+}
+
+// lastLines returns at most n trailing lines of b.
+func lastLines(b []byte, n int) []byte {
+	b = bytes.TrimRight(b, "\n")
+	i := len(b)
+	for ; n > 0 && i > 0; n-- {
+		j := bytes.LastIndexByte(b[:i], '\n')
+		if j < 0 {
+			return b
+		}
+		i = j
+	}
+	if i == 0 {
+		return b
+	}
+	return b[i+1:]
+}
+
+// capped keeps the first max bytes written.
+type capped struct {
+	buf bytes.Buffer
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.buf.Len(); room > 0 {
+		if len(p) > room {
+			c.buf.Write(p[:room])
+		} else {
+			c.buf.Write(p)
+		}
+	}
+	return len(p), nil
+}
+
+func (c *capped) Bytes() []byte { return c.buf.Bytes() }
+
+// tail keeps the last max bytes written.
+type tail struct {
+	buf []byte
+	max int
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 2*t.max {
+		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) Bytes() []byte {
+	if len(t.buf) > t.max {
+		return t.buf[len(t.buf)-t.max:]
+	}
+	return t.buf
+}
+
+// syncWriter serialises writes of stdout and stderr to one log.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
