@@ -10,6 +10,8 @@
 package rawconfig
 
 import (
+	"fmt"
+
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -35,12 +37,23 @@ type Section struct {
 	// Options in file order; DEFAULT options are not copied in here, use Get
 	// or Merged for the view CPython gives.
 	Options []*Option
+
+	// defaults is the file's DEFAULT section (nil for DEFAULT itself), the
+	// fallback of Get.
+	defaults *Section
+	// seen is set on DEFAULT once a [DEFAULT] header was read.
+	seen bool
+	// index maps option names once a section has many options.
+	index map[string]*Option
 }
 
 // Option is one option of a section.
 type Option struct {
 	Name      string
 	NameRange hcl.Range
+	// Range covers the whole option: from its name to the end of its last
+	// value line.
+	Range hcl.Range
 	// HasValue is false for a key without delimiter (allow_no_value), whose
 	// Python value is None. RawConfigParser's default allow_no_value=False
 	// rejects those, so with the default parser HasValue is always true.
@@ -68,5 +81,143 @@ type Error struct {
 	PythonClass string
 	Summary     string
 	Detail      string
-	Range       hcl.Range
+	// Range is the offending line (for duplicates: the repeated name).
+	Range hcl.Range
+	// Other holds related places: for a ParsingError every further line
+	// CPython could not parse (it reports them all at once), for a
+	// duplicate the first occurrence.
+	Other []hcl.Range
+	// otherMsgs are the messages for Other's lines of a ParsingError.
+	otherMsgs []lineMessage
+}
+
+type lineMessage struct{ summary, detail string }
+
+// Section returns the section called name, or nil. Section(DefaultSection)
+// returns the DEFAULT section (empty when the file has none).
+func (f *File) Section(name string) *Section {
+	if name == DefaultSection {
+		return f.Defaults
+	}
+	for _, s := range f.Sections {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Merged returns the options of section name as CPython's get/options see
+// them: the section's own options in file order, then the DEFAULT options
+// the section does not override (the order of RawConfigParser.options). It
+// returns nil when there is no such section.
+func (f *File) Merged(name string) []*Option {
+	s := f.Section(name)
+	if s == nil {
+		return nil
+	}
+	out := make([]*Option, 0, len(s.Options)+len(f.Defaults.Options))
+	out = append(out, s.Options...)
+	if s == f.Defaults {
+		return out
+	}
+	for _, o := range f.Defaults.Options {
+		if s.lookup(o.Name) == nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Map returns every section but DEFAULT with the DEFAULT values merged in,
+// the shape `devhost debug cfg` prints.
+func (f *File) Map() map[string]map[string]string {
+	out := make(map[string]map[string]string, len(f.Sections))
+	for _, s := range f.Sections {
+		m := make(map[string]string, len(s.Options)+len(f.Defaults.Options))
+		for _, o := range f.Defaults.Options {
+			m[o.Name] = o.Value
+		}
+		for _, o := range s.Options {
+			m[o.Name] = o.Value
+		}
+		out[s.Name] = m
+	}
+	return out
+}
+
+// Get returns the option called name, falling back to DEFAULT like
+// RawConfigParser.get.
+func (s *Section) Get(name string) (*Option, bool) {
+	if o := s.lookup(name); o != nil {
+		return o, true
+	}
+	if s.defaults != nil {
+		if o := s.defaults.lookup(name); o != nil {
+			return o, true
+		}
+	}
+	return nil, false
+}
+
+// lookup finds an option of s itself.
+func (s *Section) lookup(name string) *Option {
+	if s.index != nil {
+		return s.index[name]
+	}
+	for _, o := range s.Options {
+		if o.Name == name {
+			return o
+		}
+	}
+	return nil
+}
+
+// add appends o, switching to a map index once the section is large so
+// duplicate checks stay linear in the file size.
+func (s *Section) add(o *Option) {
+	s.Options = append(s.Options, o)
+	if s.index != nil {
+		s.index[o.Name] = o
+	} else if len(s.Options) > indexThreshold {
+		s.index = make(map[string]*Option, 2*len(s.Options))
+		for _, o := range s.Options {
+			s.index[o.Name] = o
+		}
+	}
+}
+
+// Error formats e as "file:line:col: summary (PythonClass)".
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s (Python: %s)", e.Range.Filename, e.Range.Start.Line, e.Range.Start.Column, e.Summary, e.PythonClass)
+}
+
+// Diagnostic returns e as one error diagnostic on its main range.
+func (e *Error) Diagnostic() *hcl.Diagnostic {
+	r := e.Range
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  e.Summary,
+		Detail:   e.Detail + " (batou's parser raises " + e.PythonClass + ".)",
+		Subject:  &r,
+	}
+}
+
+// Diagnostics returns e as diagnostics: the main one, and for a
+// ParsingError one more for every further line CPython could not parse.
+func (e *Error) Diagnostics() hcl.Diagnostics {
+	diags := hcl.Diagnostics{e.Diagnostic()}
+	if e.PythonClass != "ParsingError" {
+		return diags
+	}
+	for i, r := range e.Other {
+		d := *diags[0]
+		if i < len(e.otherMsgs) {
+			d.Summary = e.otherMsgs[i].summary
+			d.Detail = e.otherMsgs[i].detail + " (batou's parser raises " + e.PythonClass + ".)"
+		}
+		d.Subject = &r
+		diags = append(diags, &d)
+	}
+	return diags
 }

@@ -1,0 +1,519 @@
+package rawconfig
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Parse reads src (the bytes of filename) the way batou does:
+// RawConfigParser().read(filename) with optionxform = str, on a UTF-8
+// locale. Every rule below mirrors one in CPython 3.11's
+// configparser.RawConfigParser._read; the comments name them.
+//
+// On rejection Parse returns a nil *File and an *Error naming the Python
+// exception class CPython raises for the same bytes.
+func Parse(filename string, src []byte) (*File, error) {
+	// open(filename) in text mode decodes the locale encoding (UTF-8) with
+	// errors="strict": invalid bytes raise UnicodeDecodeError.
+	if !utf8.Valid(src) {
+		return nil, decodeError(filename, src)
+	}
+	p := newParser(filename, string(src))
+	if err := p.run(); err != nil {
+		return nil, err
+	}
+	return p.f, nil
+}
+
+// parser holds the state of CPython's _read loop.
+type parser struct {
+	src      string
+	filename string
+	f        *File
+
+	cur *Section // cursect (nil before the first header)
+	// curOpt is the option continuation lines and blank lines go to: CPython's
+	// optname when it is truthy. nil when optname is None or "".
+	curOpt      *Option
+	indentLevel int
+
+	// perr collects unparsable lines; CPython raises one ParsingError for
+	// all of them after the whole file was read, unless an immediate error
+	// (duplicate section or option) comes first.
+	perr *Error
+
+	sectIndex map[string]*Section
+
+	optSlab  []Option
+	lineSlab []ValueLine
+	// tailOpt is the option whose Lines end the current lineSlab, so a
+	// continuation line can extend them in place.
+	tailOpt *Option
+}
+
+func newParser(filename, src string) *parser {
+	// Estimate the number of lines to size the slabs in one allocation
+	// each; the slabs grow in chunks if the estimate is short.
+	lines := strings.Count(src, "\n") + 1
+	if lines < 8 {
+		lines = 8
+	}
+	p := &parser{
+		src:      src,
+		filename: filename,
+		f:        &File{Filename: filename},
+	}
+	p.f.Defaults = &Section{Name: DefaultSection}
+	p.optSlab = make([]Option, 0, lines)
+	p.lineSlab = make([]ValueLine, 0, lines)
+	return p
+}
+
+func (p *parser) newOption() *Option {
+	if len(p.optSlab) == cap(p.optSlab) {
+		p.optSlab = make([]Option, 0, 64)
+	}
+	p.optSlab = p.optSlab[:len(p.optSlab)+1]
+	return &p.optSlab[len(p.optSlab)-1]
+}
+
+func (p *parser) run() error {
+	src := p.src
+	lineno := 0
+	pos := 0
+	for pos < len(src) {
+		lineno++
+		start := pos
+		// Universal newlines: "\n", "\r\n" and a lone "\r" end a line;
+		// nothing else does (file iteration, not str.splitlines).
+		end := len(src)
+		next := len(src)
+		if i := strings.IndexByte(src[pos:], '\n'); i >= 0 {
+			end = pos + i
+			next = end + 1
+		}
+		if j := strings.IndexByte(src[pos:end], '\r'); j >= 0 {
+			end = pos + j
+			next = end + 1
+			if next < len(src) && src[next] == '\n' {
+				next++
+			}
+		}
+		pos = next
+		if err := p.line(lineno, start, end); err != nil {
+			return err
+		}
+	}
+	p.join()
+	if p.perr != nil {
+		return p.perr
+	}
+	return nil
+}
+
+// line handles one line src[start:end] (without its line break).
+func (p *parser) line(lineno, start, end int) error {
+	src := p.src
+	// value = line.strip(): str.strip() removes Unicode whitespace
+	// (str.isspace), not just ASCII. The leading part's length in code
+	// points is also cur_indent_level (NONSPACECRE = \S, the same set).
+	lead, indent := start, 0
+	for lead < end {
+		c := src[lead]
+		if c < utf8.RuneSelf {
+			if !asciiSpace[c] {
+				break
+			}
+			lead++
+		} else {
+			r, size := utf8.DecodeRuneInString(src[lead:end])
+			if !isUnicodeSpace(r) {
+				break
+			}
+			lead += size
+		}
+		indent++
+	}
+	if lead == end {
+		// An empty line: with empty_lines_in_values it is added to the
+		// current value (trailing ones are removed when values are joined).
+		if p.cur != nil && p.curOpt != nil {
+			p.appendLine(ValueLine{Text: "", Range: p.rng(lineno, start, lead, indent, lead, indent)})
+		}
+		return nil
+	}
+	trail := end
+	for trail > lead {
+		c := src[trail-1]
+		if c < utf8.RuneSelf {
+			if !asciiSpace[c] {
+				break
+			}
+			trail--
+		} else {
+			r, size := utf8.DecodeLastRuneInString(src[lead:trail])
+			if !isUnicodeSpace(r) {
+				break
+			}
+			trail -= size
+		}
+	}
+	// Full-line comments: line.strip() starts with '#' or ';'. They are
+	// skipped everywhere, also between continuation lines, and do not end
+	// a value. There are no inline comments.
+	if c := src[lead]; c == '#' || c == ';' {
+		return nil
+	}
+	value := src[lead:trail]
+	// A line indented deeper than the line that started the current option
+	// continues its value, whatever it looks like.
+	if p.cur != nil && p.curOpt != nil && indent > p.indentLevel {
+		p.appendLine(ValueLine{Text: value, Range: p.rng(lineno, start, lead, indent, trail, -1)})
+		return nil
+	}
+	p.indentLevel = indent
+	// SECTCRE = \[(?P<header>.+)\] matched at the start of the stripped
+	// line: the header runs to the LAST ']' on the line and anything after
+	// it is ignored; "[]" is not a header.
+	if value[0] == '[' {
+		if k := strings.LastIndexByte(value, ']'); k >= 2 {
+			return p.header(lineno, start, lead, indent, trail, k)
+		}
+	}
+	if p.cur == nil {
+		return p.missingHeader(lineno, start, lead, indent, trail)
+	}
+	// OPTCRE = (?P<option>.*?)\s*(?P<vi>=|:)\s*(?P<value>.*)$: the name is
+	// everything before the first '=' or ':' (right-stripped), the value
+	// everything after it (stripped).
+	d := strings.IndexAny(value, "=:")
+	if d < 0 {
+		p.parsingError(lineno, start, lead, indent, trail, false)
+		return nil
+	}
+	nameEnd := lead + d
+	for nameEnd > lead {
+		c := src[nameEnd-1]
+		if c < utf8.RuneSelf {
+			if !asciiSpace[c] {
+				break
+			}
+			nameEnd--
+		} else {
+			r, size := utf8.DecodeLastRuneInString(src[lead:nameEnd])
+			if !isUnicodeSpace(r) {
+				break
+			}
+			nameEnd -= size
+		}
+	}
+	valStart := lead + d + 1
+	for valStart < trail {
+		c := src[valStart]
+		if c < utf8.RuneSelf {
+			if !asciiSpace[c] {
+				break
+			}
+			valStart++
+		} else {
+			r, size := utf8.DecodeRuneInString(src[valStart:trail])
+			if !isUnicodeSpace(r) {
+				break
+			}
+			valStart += size
+		}
+	}
+	name := src[lead:nameEnd]
+	if name == "" {
+		// "= value": CPython records a ParsingError for the line but goes
+		// on to store the option under the name "" (so a second one in the
+		// same section is a DuplicateOptionError), and since "" is falsy
+		// nothing continues it.
+		p.parsingError(lineno, start, lead, indent, trail, true)
+	}
+	nameRange := p.rng(lineno, start, lead, indent, nameEnd, -1)
+	// strict=True: an option may be set once per section; for DEFAULT this
+	// spans every [DEFAULT] section of the file.
+	if prev := p.cur.lookup(name); prev != nil {
+		return p.duplicateOption(name, nameRange, prev)
+	}
+	o := p.newOption()
+	o.Name = name
+	o.NameRange = nameRange
+	o.HasValue = true
+	vr := p.rng(lineno, start, valStart, -1, trail, -1)
+	p.appendFirstLine(o, ValueLine{Text: src[valStart:trail], Range: vr})
+	p.cur.add(o)
+	if name == "" {
+		p.curOpt = nil
+	} else {
+		p.curOpt = o
+	}
+	return nil
+}
+
+// header handles a section header line; k is the index of the last ']'
+// within the stripped text src[lead:trail].
+func (p *parser) header(lineno, start, lead, indent, trail, k int) error {
+	name := p.src[lead+1 : lead+k]
+	r := p.rng(lineno, start, lead, indent, lead+k+1, -1)
+	nr := hcl.Range{Filename: p.filename, Start: hcl.Pos{Line: lineno, Column: r.Start.Column + 1, Byte: lead + 1}}
+	nr.End = hcl.Pos{Line: lineno, Column: r.End.Column - 1, Byte: lead + k}
+	// So sections cannot start with a continuation line.
+	p.curOpt = nil
+	if name == DefaultSection {
+		// [DEFAULT] may appear any number of times; its options collect in
+		// one place (a repeated option is still a duplicate).
+		d := p.f.Defaults
+		if !d.seen {
+			d.Range, d.NameRange, d.seen = r, nr, true
+		}
+		p.cur = d
+		return nil
+	}
+	if prev := p.section(name); prev != nil {
+		return &Error{
+			PythonClass: "DuplicateSectionError",
+			Summary:     fmt.Sprintf("Section [%s] appears twice", name),
+			Detail: fmt.Sprintf("It was already started on line %d. batou rejects a file that repeats a section: merge the options of both into the first one and remove this header.",
+				prev.Range.Start.Line),
+			Range: r,
+			Other: []hcl.Range{prev.Range},
+		}
+	}
+	s := &Section{Name: name, Range: r, NameRange: nr, defaults: p.f.Defaults}
+	p.f.Sections = append(p.f.Sections, s)
+	if p.sectIndex != nil {
+		p.sectIndex[name] = s
+	} else if len(p.f.Sections) > indexThreshold {
+		p.sectIndex = make(map[string]*Section, 2*len(p.f.Sections))
+		for _, s := range p.f.Sections {
+			p.sectIndex[s.Name] = s
+		}
+	}
+	p.cur = s
+	return nil
+}
+
+// section finds a section other than DEFAULT while parsing.
+func (p *parser) section(name string) *Section {
+	if p.sectIndex != nil {
+		return p.sectIndex[name]
+	}
+	for _, s := range p.f.Sections {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func (p *parser) missingHeader(lineno, start, lead, indent, trail int) error {
+	e := &Error{
+		PythonClass: "MissingSectionHeaderError",
+		Summary:     "Line before the first section header",
+		Detail:      "Every option belongs to a section: add a header such as [environment] above this line, or remove the line.",
+		Range:       p.rng(lineno, start, lead, indent, trail, -1),
+	}
+	if start == 0 && strings.HasPrefix(p.src, "\ufeff") {
+		e.Summary = "File starts with a UTF-8 byte-order mark"
+		e.Detail = "batou's parser reads the byte-order mark as part of the first line and rejects the file: save environment.cfg as UTF-8 without BOM."
+	}
+	return e
+}
+
+func (p *parser) parsingError(lineno, start, lead, indent, trail int, noName bool) {
+	r := p.rng(lineno, start, lead, indent, trail, -1)
+	m := lineMessage{
+		summary: "Line is not an option, a section header or a comment",
+		detail:  "Write name = value (or name: value); to continue the previous value, indent this line further than the option's name; to comment it out, start it with # or ;.",
+	}
+	if noName {
+		m = lineMessage{
+			summary: "Option without a name",
+			detail:  "Put the option's name before the '=' or ':'; to continue the previous value instead, indent this line further than the option's name.",
+		}
+	}
+	if p.perr != nil {
+		p.perr.Other = append(p.perr.Other, r)
+		p.perr.otherMsgs = append(p.perr.otherMsgs, m)
+		return
+	}
+	p.perr = &Error{PythonClass: "ParsingError", Summary: m.summary, Detail: m.detail, Range: r}
+}
+
+func (p *parser) duplicateOption(name string, nameRange hcl.Range, prev *Option) error {
+	return &Error{
+		PythonClass: "DuplicateOptionError",
+		Summary:     fmt.Sprintf("Option %q is set twice in section [%s]", name, p.cur.Name),
+		Detail: fmt.Sprintf("It was already set on line %d. batou rejects a repeated option: keep one of them. (A line indented deeper than the option above continues that option's value.)",
+			prev.NameRange.Start.Line),
+		Range: nameRange,
+		Other: []hcl.Range{prev.NameRange},
+	}
+}
+
+// appendFirstLine starts o's Lines in the shared line slab.
+func (p *parser) appendFirstLine(o *Option, l ValueLine) {
+	if len(p.lineSlab) == cap(p.lineSlab) {
+		p.lineSlab = make([]ValueLine, 0, 64)
+	}
+	n := len(p.lineSlab)
+	p.lineSlab = append(p.lineSlab, l)
+	o.Lines = p.lineSlab[n : n+1 : n+1]
+	p.tailOpt = o
+}
+
+// appendLine adds a continuation (or blank) line to the current option.
+func (p *parser) appendLine(l ValueLine) {
+	o := p.curOpt
+	n := len(o.Lines)
+	if p.tailOpt == o && len(p.lineSlab) < cap(p.lineSlab) {
+		p.lineSlab = append(p.lineSlab, l)
+		end := len(p.lineSlab)
+		o.Lines = p.lineSlab[end-n-1 : end : end]
+		return
+	}
+	o.Lines = append(o.Lines, l)
+	p.tailOpt = nil
+}
+
+// join mirrors _join_multiline_values: '\n'.join(lines).rstrip(). Each
+// line is already stripped, so rstrip only removes trailing empty lines.
+func (p *parser) join() {
+	joinSection(p.f.Defaults)
+	for _, s := range p.f.Sections {
+		joinSection(s)
+	}
+}
+
+func joinSection(s *Section) {
+	for _, o := range s.Options {
+		n := len(o.Lines)
+		for n > 1 && o.Lines[n-1].Text == "" {
+			n--
+		}
+		o.Lines = o.Lines[:n:n]
+		last := o.Lines[n-1].Range
+		o.Range = hcl.Range{Filename: o.NameRange.Filename, Start: o.NameRange.Start, End: last.End}
+		if n == 1 {
+			o.Value = o.Lines[0].Text
+			continue
+		}
+		size := n - 1
+		for _, l := range o.Lines {
+			size += len(l.Text)
+		}
+		var b strings.Builder
+		b.Grow(size)
+		for i, l := range o.Lines {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(l.Text)
+		}
+		o.Value = b.String()
+	}
+}
+
+// rng builds the range src[from:to] on line lineno starting at byte start.
+// fromCol/toCol are the 0-based code point columns when the caller knows
+// them, or -1 to count.
+func (p *parser) rng(lineno, start, from, fromCol, to, toCol int) hcl.Range {
+	if fromCol < 0 {
+		fromCol = runeCount(p.src[start:from])
+	}
+	if toCol < 0 {
+		toCol = fromCol + runeCount(p.src[from:to])
+	}
+	return hcl.Range{
+		Filename: p.filename,
+		Start:    hcl.Pos{Line: lineno, Column: fromCol + 1, Byte: from},
+		End:      hcl.Pos{Line: lineno, Column: toCol + 1, Byte: to},
+	}
+}
+
+func runeCount(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return i + utf8.RuneCountInString(s[i:])
+		}
+	}
+	return len(s)
+}
+
+// asciiSpace marks the ASCII characters str.isspace() accepts: \t \n \v
+// \f \r, the separators \x1c-\x1f, and space.
+var asciiSpace = [utf8.RuneSelf]bool{
+	'\t': true, '\n': true, '\v': true, '\f': true, '\r': true,
+	0x1c: true, 0x1d: true, 0x1e: true, 0x1f: true, ' ': true,
+}
+
+// isUnicodeSpace is Py_UNICODE_ISSPACE for non-ASCII code points (the
+// whitespace of str.strip() and of the re module's \s and \S).
+func isUnicodeSpace(r rune) bool {
+	switch {
+	case r == 0x85, r == 0xa0, r == 0x1680:
+		return true
+	case r >= 0x2000 && r <= 0x200a:
+		return true
+	case r == 0x2028, r == 0x2029, r == 0x202f, r == 0x205f, r == 0x3000:
+		return true
+	}
+	return false
+}
+
+// indexThreshold is the number of sections or options above which lookups
+// switch from a linear scan to a map.
+const indexThreshold = 16
+
+// decodeError reports the first invalid UTF-8 sequence as CPython's
+// UnicodeDecodeError.
+func decodeError(filename string, src []byte) *Error {
+	off := invalidUTF8Offset(src)
+	lineStart := 0
+	line := 1
+	for i := 0; i < off; i++ {
+		switch src[i] {
+		case '\n':
+			line++
+			lineStart = i + 1
+		case '\r':
+			if i+1 < off && src[i+1] == '\n' {
+				continue
+			}
+			line++
+			lineStart = i + 1
+		}
+	}
+	col := utf8.RuneCount(src[lineStart:off]) + 1
+	_, size := utf8.DecodeRune(src[off:])
+	return &Error{
+		PythonClass: "UnicodeDecodeError",
+		Summary:     "File is not valid UTF-8",
+		Detail:      fmt.Sprintf("batou reads environment.cfg as UTF-8 and fails on byte 0x%02x at offset %d: save the file as UTF-8.", src[off], off),
+		Range: hcl.Range{
+			Filename: filename,
+			Start:    hcl.Pos{Line: line, Column: col, Byte: off},
+			End:      hcl.Pos{Line: line, Column: col + 1, Byte: off + size},
+		},
+	}
+}
+
+func invalidUTF8Offset(src []byte) int {
+	for i := 0; i < len(src); {
+		if src[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(src[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return len(src)
+}
