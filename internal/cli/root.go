@@ -64,6 +64,7 @@ Exit status: 0 success, 1 the input is wrong, 2 devhost or a command it ran fail
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
+	f.addConfigFlag(root)
 	// Unknown commands are the user's mistake (exit 1), with cobra's
 	// "did you mean" suggestions.
 	root.Args = func(cmd *cobra.Command, args []string) error {
@@ -89,12 +90,14 @@ Exit status: 0 success, 1 the input is wrong, 2 devhost or a command it ran fail
 // commands lists the constructors of devhost's top-level commands.
 var commands = []func(*Factory) *cobra.Command{
 	newCmdDebug,
+	newCmdList,
 }
 
 // Factory hands commands their dependencies lazily, so a command that does
 // not need the host configuration never reads it.
 type Factory struct {
-	IO *IOStreams
+	IO     *IOStreams
+	config configState // host configuration (factory_config.go)
 }
 
 // abs resolves p against the working directory of f.IO.

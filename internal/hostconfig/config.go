@@ -15,6 +15,9 @@ const DefaultPath = "/etc/devhost/devhost.hcl"
 // Build it with Load or Parse; a Config built by hand must be passed through
 // Validate. All durations and addresses are already parsed.
 type Config struct {
+	// Path is the file the configuration was read from ("" when built by
+	// hand). Relative paths in it are already resolved against its directory.
+	Path string
 	// PublicAddress is the domain under which containers are public:
 	// <name>.<PublicAddress> and <alias>.<name>.<PublicAddress>.
 	PublicAddress string
@@ -22,7 +25,8 @@ type Config struct {
 	// and logs. Default /var/lib/devhost.
 	StateDir string
 	// GeneratedDir is the generated set the NixOS module imports.
-	// Default /var/lib/devhost/generated.
+	// Default /var/lib/devhost/generated, or <StateDir>/generated when only
+	// state_dir is set.
 	GeneratedDir string
 	// ProfileDir holds the containers' system profiles
 	// (<ProfileDir>/<name>/system). Default /nix/var/nix/profiles/per-container.
@@ -47,6 +51,38 @@ type Config struct {
 type AddressPool struct {
 	Network     netip.Prefix // default 10.233.0.0/16
 	HostAddress netip.Addr   // default: the first address of Network
+}
+
+// Assignable reports whether a may be given to a container: inside Network,
+// and neither the network address, the IPv4 broadcast address nor the host
+// address.
+func (p AddressPool) Assignable(a netip.Addr) bool {
+	return p.Network.IsValid() && p.Network.Contains(a) && a != p.Network.Masked().Addr() &&
+		a != p.HostAddress && !(a.Is4() && a == lastAddr(p.Network))
+}
+
+// First is the lowest address of the pool a container may get (it may be
+// invalid for a pool too small to hold any).
+func (p AddressPool) First() netip.Addr {
+	a := p.Network.Masked().Addr().Next()
+	for a.IsValid() && p.Network.Contains(a) && !p.Assignable(a) {
+		a = a.Next()
+	}
+	if !p.Network.Contains(a) {
+		return netip.Addr{}
+	}
+	return a
+}
+
+// Next is the lowest assignable address above a, or an invalid address when
+// a is the last one.
+func (p AddressPool) Next(a netip.Addr) netip.Addr {
+	for a = a.Next(); a.IsValid() && p.Network.Contains(a); a = a.Next() {
+		if p.Assignable(a) {
+			return a
+		}
+	}
+	return netip.Addr{}
 }
 
 // ChannelPolicy restricts the channels containers may use.

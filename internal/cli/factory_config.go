@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/registry"
+)
+
+// configState is the Factory's part for the host configuration: the
+// --config flag and the configuration once loaded.
+type configState struct {
+	flag   string // value of --config ("" when not given)
+	loaded *hostconfig.Config
+	err    error
+	done   bool
+}
+
+// addConfigFlag registers the persistent --config flag on root.
+func (f *Factory) addConfigFlag(root *cobra.Command) {
+	root.PersistentFlags().StringVar(&f.config.flag, "config", "",
+		"host configuration file (default $DEVHOST_CONFIG, else "+hostconfig.DefaultPath+")")
+}
+
+// ConfigPath is the host configuration file devhost uses: --config, else
+// $DEVHOST_CONFIG, else /etc/devhost/devhost.hcl; relative paths are
+// relative to the working directory.
+func (f *Factory) ConfigPath() string {
+	p := f.config.flag
+	if p == "" && f.IO.Env != nil {
+		p = f.IO.Env("DEVHOST_CONFIG")
+	}
+	if p == "" {
+		p = hostconfig.DefaultPath
+	}
+	return f.abs(p)
+}
+
+// HostConfig loads the host configuration once. A missing file or one with
+// mistakes is the user's to fix (exit 1: *InputError or *diag.Error).
+func (f *Factory) HostConfig() (*hostconfig.Config, error) {
+	if f.config.done {
+		return f.config.loaded, f.config.err
+	}
+	path := f.ConfigPath()
+	c, err := hostconfig.Load(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = &InputError{Err: fmt.Errorf("host configuration %s does not exist; point --config or DEVHOST_CONFIG at the devhost's configuration", path)}
+	}
+	f.config.loaded, f.config.err, f.config.done = c, err, true
+	return c, err
+}
+
+// Registry opens the registry in the host configuration's state directory.
+func (f *Factory) Registry() (*registry.Registry, error) {
+	c, err := f.HostConfig()
+	if err != nil {
+		return nil, err
+	}
+	return registry.Open(c.StateDir), nil
+}

@@ -1,0 +1,225 @@
+package registry
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/flyingcircusio/devhost/internal/diag"
+)
+
+// header starts every new registry file.
+const header = "# devhost registry entry. Comments and layout survive devhost's edits;\n" +
+	"# run `devhost list` after editing by hand to check the file.\n"
+
+func parseNative(filename string, src []byte) (*hclsyntax.Body, hcl.Diagnostics) {
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return f.Body.(*hclsyntax.Body), diags
+}
+
+func stringList(l []string) cty.Value {
+	if len(l) == 0 {
+		return cty.ListValEmpty(cty.String)
+	}
+	vs := make([]cty.Value, len(l))
+	for i, s := range l {
+		vs[i] = cty.StringVal(s)
+	}
+	return cty.ListVal(vs)
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Truncate(time.Second).Format(timeLayout)
+}
+
+// values are the attribute values of c, by attribute name.
+func (c *Container) values() map[string]cty.Value {
+	labels := cty.MapValEmpty(cty.String)
+	if len(c.Labels) > 0 {
+		m := make(map[string]cty.Value, len(c.Labels))
+		for k, v := range c.Labels {
+			m[k] = cty.StringVal(v)
+		}
+		labels = cty.MapVal(m)
+	}
+	return map[string]cty.Value{
+		"name":         cty.StringVal(c.Name),
+		"owner":        cty.StringVal(c.Owner),
+		"environment":  cty.StringVal(c.Environment),
+		"root":         cty.StringVal(c.Root),
+		"service_user": cty.StringVal(c.ServiceUser),
+		"channel":      cty.StringVal(c.Channel),
+		"aliases":      stringList(c.Aliases),
+		"address":      cty.StringVal(c.Address.String()),
+		"state":        cty.StringVal(string(c.State)),
+		"created":      cty.StringVal(formatTime(c.Created)),
+		"deployed":     cty.StringVal(formatTime(c.Deployed)),
+		"keep":         cty.BoolVal(c.Keep),
+		"ssh_keys":     stringList(c.SSHKeys),
+		"last_error":   cty.StringVal(c.LastError),
+		"labels":       labels,
+	}
+}
+
+// tokens renders v on one line; maps become { k = "v", k2 = "v2" } rather
+// than hclwrite's multi-line form, so an edit never reflows its neighbours.
+func tokens(v cty.Value) hclwrite.Tokens {
+	if !v.Type().IsMapType() {
+		return hclwrite.TokensForValue(v)
+	}
+	m := v.AsValueMap()
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	ts := hclwrite.Tokens{{Type: hclsyntax.TokenOBrace, Bytes: []byte("{")}}
+	for i, k := range keys {
+		if i > 0 {
+			ts = append(ts, &hclwrite.Token{Type: hclsyntax.TokenComma, Bytes: []byte(",")})
+		}
+		key := hclwrite.TokensForValue(cty.StringVal(k))
+		if hclsyntax.ValidIdentifier(k) {
+			key = hclwrite.TokensForIdentifier(k)
+		}
+		key[0].SpacesBefore = 1
+		ts = append(ts, key...)
+		ts = append(ts, &hclwrite.Token{Type: hclsyntax.TokenEqual, Bytes: []byte("="), SpacesBefore: 1})
+		val := hclwrite.TokensForValue(m[k])
+		val[0].SpacesBefore = 1
+		ts = append(ts, val...)
+	}
+	end := &hclwrite.Token{Type: hclsyntax.TokenCBrace, Bytes: []byte("}")}
+	if len(keys) > 0 {
+		end.SpacesBefore = 1
+	}
+	return append(ts, end)
+}
+
+// sameValue reports whether the existing expression old already says what
+// v says, so an unchanged attribute keeps its exact text (times compare as
+// instants, lists and maps by content).
+func sameValue(name string, old hcl.Expression, v cty.Value) bool {
+	ov, diags := old.Value(nil)
+	if diags.HasErrors() || ov.IsNull() || !ov.IsKnown() {
+		return false
+	}
+	if name == "created" || name == "deployed" {
+		if ov.Type() != cty.String {
+			return false
+		}
+		if ov.AsString() == "" || v.AsString() == "" {
+			return ov.AsString() == v.AsString()
+		}
+		a, err1 := time.Parse(time.RFC3339, ov.AsString())
+		b, err2 := time.Parse(time.RFC3339, v.AsString())
+		return err1 == nil && err2 == nil && a.Equal(b)
+	}
+	cv, err := convert.Convert(ov, v.Type())
+	if err != nil {
+		return false
+	}
+	return cv.Equals(v).True()
+}
+
+// isZero reports whether v is the value an absent optional attribute means.
+func isZero(v cty.Value) bool {
+	switch {
+	case v.Type() == cty.String:
+		return v.AsString() == ""
+	case v.Type() == cty.Bool:
+		return v.False()
+	default:
+		return v.LengthInt() == 0
+	}
+}
+
+// render returns the new content of the entry file for c. When old (the
+// current content) is not nil, only attributes whose value changed are
+// rewritten; comments, order and layout of everything else stay byte for
+// byte. Attributes the file lacks are appended unless they are empty.
+func render(path string, old []byte, c *Container) ([]byte, error) {
+	vals := c.values()
+	if old == nil {
+		f := hclwrite.NewEmptyFile()
+		b := f.Body()
+		for _, n := range attrOrder {
+			b.SetAttributeRaw(n, tokens(vals[n]))
+		}
+		return append([]byte(header), hclwrite.Format(f.Bytes())...), nil
+	}
+	if len(old) > 0 && old[len(old)-1] != '\n' {
+		old = append(old[:len(old):len(old)], '\n')
+	}
+	body, diags := parseNative(path, old)
+	if diags.HasErrors() {
+		return nil, diag.NewError(append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Registry entry cannot be updated",
+			Detail:   "devhost edits registry files in place to keep comments; fix the syntax error above (or delete the file) and retry.",
+		}), map[string][]byte{path: old})
+	}
+	wf, wdiags := hclwrite.ParseConfig(old, path, hcl.InitialPos)
+	if wdiags.HasErrors() {
+		return nil, diag.NewError(wdiags, map[string][]byte{path: old})
+	}
+	wb := wf.Body()
+	for _, n := range attrOrder {
+		v := vals[n]
+		if a := body.Attributes[n]; a != nil {
+			if sameValue(n, a.Expr, v) {
+				continue
+			}
+		} else if isZero(v) {
+			continue
+		}
+		wb.SetAttributeRaw(n, tokens(v))
+	}
+	return wf.Bytes(), nil
+}
+
+// Put validates c and writes its entry atomically. An existing file is
+// edited in place: only changed attributes are rewritten, so comments and
+// layout a person added survive. An invalid container (a name or alias that
+// could never be a DNS label or container name, a bad channel, …) is
+// rejected with a *diag.Error before anything is written. Call it under Lock
+// when the write depends on what was read.
+func (r *Registry) Put(c *Container) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	path := r.Path(c.Name)
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("registry %s: %w", path, err)
+	}
+	if err != nil {
+		old = nil
+	} else if old == nil {
+		old = []byte{}
+	}
+	data, err := render(path, old, c)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(data, old) {
+		return nil
+	}
+	return writeFileAtomic(path, data, 0o644)
+}

@@ -1,0 +1,234 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/rogpeppe/go-internal/lockedfile"
+
+	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/names"
+)
+
+// ErrNotFound is returned (wrapped) by Get and Delete for a container that
+// is not registered.
+var ErrNotFound = errors.New("container not registered")
+
+// Registry is the directory of registry entries, <stateDir>/containers.
+// Reads need no lock (every write is an atomic rename); a read-modify-write
+// sequence and Allocate must run under Lock.
+type Registry struct {
+	stateDir string
+}
+
+// Open returns the registry kept under stateDir. Nothing is touched until
+// it is used; a missing directory is an empty registry.
+func Open(stateDir string) *Registry {
+	return &Registry{stateDir: stateDir}
+}
+
+// Dir is the directory holding one <name>.hcl file per container.
+func (r *Registry) Dir() string { return filepath.Join(r.stateDir, "containers") }
+
+// Path is the file of container name.
+func (r *Registry) Path(name string) string { return filepath.Join(r.Dir(), name+".hcl") }
+
+// Lock takes the registry's exclusive lock (flock on
+// <stateDir>/registry.lock), waiting until it is free or ctx ends. It
+// serialises all mutations between processes; call unlock when done.
+func (r *Registry) Lock(ctx context.Context) (unlock func(), err error) {
+	if err := os.MkdirAll(r.stateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("registry lock: %w", err)
+	}
+	mu := lockedfile.MutexAt(filepath.Join(r.stateDir, "registry.lock"))
+	type result struct {
+		unlock func()
+		err    error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		u, err := mu.Lock()
+		ch <- result{u, err}
+	}()
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			return nil, fmt.Errorf("registry lock: %w", res.err)
+		}
+		return res.unlock, nil
+	case <-ctx.Done():
+		// flock cannot be interrupted: release the lock as soon as the
+		// waiting goroutine gets it.
+		go func() {
+			if res := <-ch; res.err == nil {
+				res.unlock()
+			}
+		}()
+		return nil, fmt.Errorf("registry lock %s: %w", filepath.Join(r.stateDir, "registry.lock"), ctx.Err())
+	}
+}
+
+// entryFiles lists the container files, sorted by name. Hidden files
+// (temporary files of writes in progress) and other extensions are ignored.
+func (r *Registry) entryFiles() ([]string, error) {
+	ents, err := os.ReadDir(r.Dir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", r.Dir(), err)
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".hcl") || e.IsDir() {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// LoadAll reads every entry, sorted by name. When any entry is invalid the
+// error is a *diag.Error listing every problem of every entry (including
+// two containers sharing an address) with its position; the valid entries
+// are still returned, for callers that can carry on without the broken ones.
+func (r *Registry) LoadAll() ([]*Container, error) {
+	files, err := r.entryFiles()
+	if err != nil {
+		return nil, err
+	}
+	type result struct {
+		c     *Container
+		diags hcl.Diagnostics
+		src   []byte
+		err   error
+	}
+	results := make([]result, len(files))
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	var wg sync.WaitGroup
+	next := make(chan int, len(files))
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				path := filepath.Join(r.Dir(), files[i])
+				src, err := os.ReadFile(path)
+				if err != nil {
+					if !errors.Is(err, fs.ErrNotExist) { // deleted meanwhile: skip
+						results[i].err = fmt.Errorf("registry %s: %w", path, err)
+					}
+					continue
+				}
+				c, diags := Decode(path, src)
+				results[i] = result{c: c, diags: diags}
+				if diags.HasErrors() {
+					results[i].src = src
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	var (
+		out    = make([]*Container, 0, len(files))
+		diags  hcl.Diagnostics
+		srcs   = map[string][]byte{}
+		byAddr = make(map[[16]byte]*Container, len(files))
+	)
+	for i, res := range results {
+		if res.err != nil {
+			return nil, res.err
+		}
+		path := filepath.Join(r.Dir(), files[i])
+		if res.src != nil {
+			srcs[path] = res.src
+		}
+		diags = append(diags, res.diags...)
+		if res.c == nil {
+			continue
+		}
+		key := res.c.Address.Unmap().As16()
+		if other := byAddr[key]; other != nil {
+			src, _ := os.ReadFile(path)
+			srcs[path] = src
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Address used twice",
+				Detail: fmt.Sprintf("%s is also the address of %q (%s); two containers never share one. Give one of them an unused address of the pool.",
+					res.c.Address, other.Name, r.Path(other.Name)),
+				Subject: addressRange(path, src),
+			})
+			continue
+		}
+		byAddr[key] = res.c
+		out = append(out, res.c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, diag.NewError(diags, srcs)
+}
+
+// addressRange finds the address attribute's value in src for a diagnostic.
+func addressRange(filename string, src []byte) *hcl.Range {
+	f, _ := parseNative(filename, src)
+	if f == nil {
+		return nil
+	}
+	if a := f.Attributes["address"]; a != nil {
+		r := a.Expr.Range()
+		return &r
+	}
+	return nil
+}
+
+// Get reads one entry. errors.Is(err, ErrNotFound) when it does not
+// exist; a *diag.Error when it is invalid.
+func (r *Registry) Get(name string) (*Container, error) {
+	if err := names.Container(name); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	path := r.Path(name)
+	src, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("registry: %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", path, err)
+	}
+	c, diags := Decode(path, src)
+	if diags.HasErrors() {
+		return nil, diag.NewError(diags, map[string][]byte{path: src})
+	}
+	return c, nil
+}
+
+// Delete removes an entry (errors.Is(err, ErrNotFound) when there is none).
+// Its address stays recorded as used, so it is reused only once the pool
+// is exhausted.
+func (r *Registry) Delete(name string) error {
+	if err := names.Container(name); err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	path := r.Path(name)
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("registry: %q: %w", name, ErrNotFound)
+		}
+		return fmt.Errorf("registry: %w", err)
+	}
+	return syncDir(r.Dir())
+}

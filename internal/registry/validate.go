@@ -1,0 +1,140 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/names"
+)
+
+var (
+	// environmentName is a batou environment: a directory name under
+	// environments/. It reaches Nix (escaped), HTML and file names.
+	environmentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	// labelKey keeps label keys usable as HCL identifiers, Nix attribute
+	// names and systemd/Prometheus-style labels without quoting surprises.
+	labelKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,62}$`)
+)
+
+// Validate checks everything a registry entry must satisfy before it is
+// written: names and aliases usable as DNS labels and NixOS container names,
+// a permitted channel URL, an address, a state and a creation time. The
+// error is a *diag.Error (without positions: there is no file yet).
+func (c *Container) Validate() error {
+	return diag.NewError(c.check(func(string) *hcl.Range { return nil }), nil)
+}
+
+// check validates c; rng gives the range of an attribute's value in the
+// file it came from, or nil.
+func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	add := func(attr, summary, detail string) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng(attr)})
+	}
+	nameErr := func(attr, summary string, err error) {
+		detail := err.Error()
+		var ne *names.Error
+		if errors.As(err, &ne) && ne.Hint != "" {
+			detail += "; " + ne.Hint
+		}
+		add(attr, summary, detail+".")
+	}
+	if err := names.Container(c.Name); err != nil {
+		nameErr("name", "Invalid container name", err)
+	}
+	if err := names.User(c.Owner); err != nil {
+		nameErr("owner", "Invalid owner", err)
+	}
+	if c.Environment != "" && !environmentName.MatchString(c.Environment) {
+		add("environment", "Invalid environment", fmt.Sprintf("%q is not a batou environment name; use letters, digits, '.', '_' and '-' (at most 64).", c.Environment))
+	}
+	if c.Root != "" && (!filepath.IsAbs(c.Root) || hasControl(c.Root)) {
+		add("root", "Invalid root", fmt.Sprintf("%q must be an absolute path without control characters, or empty.", c.Root))
+	}
+	if c.ServiceUser != "" {
+		if err := names.User(c.ServiceUser); err != nil {
+			nameErr("service_user", "Invalid service_user", err)
+		}
+	}
+	if err := names.Channel(c.Channel); err != nil {
+		nameErr("channel", "Invalid channel", err)
+	}
+	seen := map[string]bool{}
+	for _, a := range c.Aliases {
+		if err := names.Alias(a); err != nil {
+			nameErr("aliases", "Invalid alias", err)
+			continue
+		}
+		if seen[a] {
+			add("aliases", "Duplicate alias", fmt.Sprintf("%q is listed twice; remove one.", a))
+		}
+		seen[a] = true
+	}
+	switch {
+	case !c.Address.IsValid():
+		add("address", "Missing address", "Every container needs its own address from the host's address pool.")
+	case c.Address.IsUnspecified() || c.Address.IsMulticast() || c.Address.IsLoopback() || c.Address.Zone() != "":
+		add("address", "Invalid address", fmt.Sprintf("%s cannot be a container's address; use one from the host's address pool.", c.Address))
+	}
+	if c.State != Running && c.State != Stopped {
+		add("state", "Invalid state", fmt.Sprintf("%q is not a state; use %q or %q.", string(c.State), Running, Stopped))
+	}
+	if c.Created.IsZero() {
+		add("created", "Missing creation time", "created must be an RFC 3339 time such as \"2026-11-20T10:00:00Z\".")
+	}
+	if !c.Deployed.IsZero() && !c.Created.IsZero() && c.Deployed.Before(c.Created) {
+		add("deployed", "Deployed before created", fmt.Sprintf("deployed %s is before created %s; fix one of them.",
+			c.Deployed.UTC().Format(timeLayout), c.Created.UTC().Format(timeLayout)))
+	}
+	for i, k := range c.SSHKeys {
+		if err := checkSSHKey(k); err != nil {
+			add("ssh_keys", "Invalid SSH key", fmt.Sprintf("ssh_keys[%d]: %v; use one public key per entry, as in authorized_keys (\"ssh-ed25519 AAAA… comment\").", i, err))
+		}
+	}
+	if strings.ContainsRune(c.LastError, 0) {
+		add("last_error", "Invalid last_error", "It contains a NUL byte.")
+	}
+	for k, v := range c.Labels {
+		if !labelKey.MatchString(k) {
+			add("labels", "Invalid label name", fmt.Sprintf("%q: use a letter or '_' followed by letters, digits, '_', '.' or '-' (at most 63).", k))
+		}
+		if hasControl(v) || len(v) > 1024 {
+			add("labels", "Invalid label value", fmt.Sprintf("label %q: values are one line of at most 1024 characters.", k))
+		}
+	}
+	return diags
+}
+
+// checkSSHKey accepts exactly one authorized_keys line without options, so
+// a key can never smuggle a second line or a command= restriction.
+func checkSSHKey(k string) error {
+	if hasControl(k) {
+		return errors.New("it contains a line break or control character")
+	}
+	_, _, options, rest, err := ssh.ParseAuthorizedKey([]byte(k))
+	switch {
+	case err != nil:
+		return errors.New("it is not an SSH public key")
+	case len(options) > 0:
+		return errors.New("authorized_keys options are not allowed")
+	case len(rest) > 0:
+		return errors.New("it holds more than one key")
+	}
+	return nil
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
