@@ -99,6 +99,19 @@ func goResult(filename string, src []byte) map[string]any {
 	return map[string]any{"sections": sections}
 }
 
+// goJSON is what `devhost debug cfg` prints for src.
+func goJSON(filename string, src []byte) []byte {
+	f, err := Parse(filename, src)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return ErrorJSON(e.PythonClass)
+		}
+		return ErrorJSON("Go: " + err.Error())
+	}
+	return f.JSON()
+}
+
 // TestDifferential runs CPython's RawConfigParser (the way batou calls it)
 // and Parse over the whole corpus in one Python process and requires the
 // same sections, options and values, or the same exception class.
@@ -123,6 +136,8 @@ func TestDifferential(t *testing.T) {
 	require.NoError(t, sc.Err())
 	require.Len(t, results, len(files))
 
+	lines := bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n"))
+	require.Len(t, lines, len(files))
 	errorsSeen := map[string]int{}
 	for i, path := range files {
 		src, err := os.ReadFile(path)
@@ -130,6 +145,8 @@ func TestDifferential(t *testing.T) {
 		want := results[i]
 		got := goResult(path, src)
 		require.Equal(t, want, got, "%s: Go and CPython disagree", path)
+		// And the JSON text itself is the same, byte for byte.
+		require.Equal(t, string(lines[i]), string(goJSON(path, src)), "%s: JSON text differs", path)
 		if e, ok := want["error"].(string); ok {
 			errorsSeen[e]++
 		}

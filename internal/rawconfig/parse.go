@@ -349,7 +349,7 @@ func (p *parser) duplicateOption(name string, nameRange hcl.Range, prev *Option)
 	return &Error{
 		PythonClass: "DuplicateOptionError",
 		Summary:     fmt.Sprintf("Option %q is set twice in section [%s]", name, p.cur.Name),
-		Detail: fmt.Sprintf("It was already set on line %d. batou rejects a repeated option: keep one of them. (A line indented deeper than the option above continues that option's value.)",
+		Detail: fmt.Sprintf("It was already set on line %d. batou rejects a repeated option: keep one of them. Note that only a line indented deeper than the option above continues its value.",
 			prev.NameRange.Start.Line),
 		Range: nameRange,
 		Other: []hcl.Range{prev.NameRange},

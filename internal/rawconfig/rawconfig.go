@@ -198,7 +198,7 @@ func (e *Error) Diagnostic() *hcl.Diagnostic {
 	return &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  e.Summary,
-		Detail:   e.Detail + " (batou's parser raises " + e.PythonClass + ".)",
+		Detail:   e.Detail + " [Python: " + e.PythonClass + "]",
 		Subject:  &r,
 	}
 }
@@ -214,7 +214,7 @@ func (e *Error) Diagnostics() hcl.Diagnostics {
 		d := *diags[0]
 		if i < len(e.otherMsgs) {
 			d.Summary = e.otherMsgs[i].summary
-			d.Detail = e.otherMsgs[i].detail + " (batou's parser raises " + e.PythonClass + ".)"
+			d.Detail = e.otherMsgs[i].detail + " [Python: " + e.PythonClass + "]"
 		}
 		d.Subject = &r
 		diags = append(diags, &d)
