@@ -1,0 +1,655 @@
+# The devhost role: many short-lived development deployments as NixOS
+# containers on one machine, with public HTTPS names and daily cleanup.
+#
+# This file takes one argument before it is a module (lib.modules.importApply):
+# `defaultPackage`, a function from `pkgs` to the devhost package, or null.
+# The flake passes its own package; ./default.nix passes null, and the
+# package then defaults to `pkgs.devhost` (from the flake's overlay).
+#
+# The containers, virtual hosts and hosts entries are not declared here: the
+# devhost program writes them as plain data (the *generated set*, by default
+# /var/lib/devhost/generated/default.nix) and this module reads that data in
+# `config`. It is not an `imports` entry, since imports cannot depend on
+# config, and reading it keeps the host evaluation independent of what
+# developers put into their containers (ARCHITECTURE decisions 1 and 6).
+{
+  defaultPackage ? null,
+}:
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.flyingcircus.roles.devhost;
+  opt = "flyingcircus.roles.devhost";
+  types = lib.types;
+
+  # --- small parsers for the assertions ------------------------------------
+
+  # "10.233.0.1" -> 182910977; null when not a dotted quad.
+  ipv4ToInt =
+    s:
+    let
+      m = builtins.match "([0-9]{1,3})\\.([0-9]{1,3})\\.([0-9]{1,3})\\.([0-9]{1,3})" s;
+      octets = map lib.toInt m;
+    in
+    if m == null || lib.any (o: o > 255) octets then
+      null
+    else
+      lib.foldl' (acc: o: acc * 256 + o) 0 octets;
+
+  # "10.233.0.0/16" -> { base = <int>; length = 16; }, or null.
+  parseNetwork =
+    s:
+    let
+      m = builtins.match "([0-9.]+)/([0-9]{1,2})" s;
+      base = if m == null then null else ipv4ToInt (builtins.elemAt m 0);
+      length = if m == null then 33 else lib.toInt (builtins.elemAt m 1);
+    in
+    if base == null || length > 32 then null else { inherit base length; };
+
+  pow2 = n: if n == 0 then 1 else 2 * pow2 (n - 1);
+
+  inNetwork =
+    net: addr:
+    let
+      size = pow2 (32 - net.length);
+    in
+    addr / size == net.base / size;
+
+  # Durations as devhost reads them: "7d", "36h", "1d12h", "90m", "300s".
+  durationPattern = "([0-9]+[dhms])+";
+  durationSeconds =
+    s:
+    let
+      parts = builtins.filter builtins.isList (builtins.split "([0-9]+)([dhms])" s);
+      unit = {
+        d = 86400;
+        h = 3600;
+        m = 60;
+        s = 1;
+      };
+    in
+    lib.foldl' (acc: p: acc + lib.toInt (builtins.elemAt p 0) * unit.${builtins.elemAt p 1}) 0 parts;
+
+  # --- the generated set ------------------------------------------------------
+
+  emptySet = {
+    version = 1;
+    containers = { };
+    virtualHosts = { };
+    hosts = { };
+  };
+  generatedFile = "${cfg.generatedDir}/default.nix";
+  # A flake build evaluates purely and may not read /var/lib: that is
+  # reported by an assertion below instead of an obscure "access to absolute
+  # path is forbidden" error.
+  pureEval = cfg.internal.pureEval;
+  readGenerated =
+    if cfg.generatedSet != null then
+      cfg.generatedSet
+    else if pureEval then
+      emptySet
+    else if builtins.pathExists generatedFile then
+      import generatedFile
+    else
+      emptySet;
+  generated = emptySet // readGenerated;
+  autoStartContainers = lib.attrNames (lib.filterAttrs (_: c: c.autoStart or false) generated.containers);
+
+  # --- what the host configuration file says ---------------------------------
+
+  hostConfig = {
+    public_address = cfg.publicAddress;
+    state_dir = cfg.stateDir;
+    generated_dir = cfg.generatedDir;
+    profile_dir = cfg.profileDir;
+    template_dir = if cfg.templateDir == null then "" else cfg.templateDir;
+    alias_proxy = cfg.enableAliasProxy;
+    addresses = {
+      network = cfg.addressPool.network;
+      host_address = cfg.addressPool.hostAddress;
+    };
+    channels.allowed_prefixes = cfg.allowedChannelPrefixes;
+    acme = {
+      inherit (cfg.acme) enable staging;
+      email = if cfg.acme.email == null then "" else cfg.acme.email;
+      server = if cfg.acme.server == null then "" else cfg.acme.server;
+    };
+    cleanup = {
+      enable = cfg.cleanupContainers;
+      stop_after = cfg.cleanup.stopAfter;
+      destroy_after = cfg.cleanup.destroyAfter;
+      at = cfg.cleanup.at;
+    };
+    nginx = {
+      server_names_hash_bucket_size = cfg.nginx.serverNamesHashBucketSize;
+      server_names_hash_max_size = cfg.nginx.serverNamesHashMaxSize;
+      proxy_timeout = cfg.nginx.proxyTimeout;
+      client_max_body_size = cfg.nginx.clientMaxBodySize;
+    };
+    compat.bootstrap_key = cfg.compatibility.bootstrapKey;
+    access = {
+      inherit (cfg) groups;
+      admin_group = cfg.adminGroup;
+    };
+    commands.rebuild = cfg.rebuildCommand;
+  };
+
+  # inotify grows with the number of containers (each runs its own systemd
+  # and journald): the default 128 instances run out near 20 containers.
+  inotifyInstances = lib.max 512 (cfg.capacity * 16);
+  inotifyWatches = lib.max 16384 (cfg.capacity * 4096);
+
+  stagingServer = "https://acme-staging-v02.api.letsencrypt.org/directory";
+  acmeServer =
+    if cfg.acme.server != null then
+      cfg.acme.server
+    else if cfg.acme.staging then
+      stagingServer
+    else
+      null;
+
+  exe = "${cfg.package}/bin/devhost";
+  # What the groups may run as root. Each subcommand is listed with and
+  # without arguments, since sudoers' "*" does not match an empty argument list.
+  userCommands = [
+    "ensure"
+    "destroy"
+    "keep"
+    "status"
+  ];
+  sudoCommand = command: {
+    inherit command;
+    options = [ "NOPASSWD" ];
+  };
+
+  networkOK = parseNetwork cfg.addressPool.network != null;
+  hostAddressInt = if cfg.addressPool.hostAddress == null then null else ipv4ToInt cfg.addressPool.hostAddress;
+  stopSeconds = durationSeconds cfg.cleanup.stopAfter;
+  destroySeconds = durationSeconds cfg.cleanup.destroyAfter;
+in
+{
+  options.flyingcircus.roles.devhost = {
+    enable = lib.mkEnableOption ''
+      the devhost role: development deployments of batou environments as
+      NixOS containers with public HTTPS names, managed by the `devhost`
+      command'';
+
+    package = lib.mkOption {
+      type = types.package;
+      default =
+        if defaultPackage != null then
+          defaultPackage pkgs
+        else
+          pkgs.devhost or (throw ''
+            ${opt}.package: no devhost package found. Import the module from
+            the devhost flake (devhost.nixosModules.default), add the flake's
+            overlay (devhost.overlays.default) so that `pkgs.devhost` exists,
+            or set ${opt}.package.'');
+      defaultText = lib.literalExpression "devhost.packages.\${system}.default (from the flake), else pkgs.devhost";
+      description = "The devhost package (provides `devhost` and `fc-build-dev-container`).";
+    };
+
+    publicAddress = lib.mkOption {
+      type = types.nullOr (
+        types.strMatching "([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?"
+      );
+      default = null;
+      example = "dev.example.com";
+      description = ''
+        The domain under which containers are public: `NAME.<publicAddress>`
+        and, with {option}`${opt}.enableAliasProxy`, `ALIAS.NAME.<publicAddress>`.
+        Its DNS (and a wildcard `*.<publicAddress>` plus `*.*.<publicAddress>`)
+        must point at this host. Required when the role is enabled.
+      '';
+    };
+
+    enableAliasProxy = lib.mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Serve the containers' aliases as `ALIAS.NAME.<publicAddress>` through
+        nginx with HTTPS. The old container devhost role defaulted to this
+        (it was off only on its testing hosts); so does devhost.
+      '';
+    };
+
+    cleanupContainers = lib.mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Run `devhost cleanup` daily: containers not deployed for
+        {option}`${opt}.cleanup.stopAfter` are stopped, after
+        {option}`${opt}.cleanup.destroyAfter` destroyed (unless kept).
+      '';
+    };
+
+    stateDir = lib.mkOption {
+      type = types.strMatching "/[^\n]*";
+      default = "/var/lib/devhost";
+      description = "Where devhost keeps its registry (`containers/NAME.hcl`), locks and logs.";
+    };
+
+    generatedDir = lib.mkOption {
+      type = types.strMatching "/[^\n]*";
+      default = "${cfg.stateDir}/generated";
+      defaultText = lib.literalExpression ''"''${config.${opt}.stateDir}/generated"'';
+      description = ''
+        The generated set: Nix data written by devhost (`devhost render`) and
+        read by this module from `<generatedDir>/default.nix` when it exists.
+        Outside the host's configuration source on purpose; a flake-based
+        host must be rebuilt with `--impure` to read it.
+      '';
+    };
+
+    internal.pureEval = lib.mkOption {
+      type = types.bool;
+      internal = true;
+      visible = false;
+      default = !(builtins ? currentSystem);
+      defaultText = lib.literalExpression "!(builtins ? currentSystem)";
+      description = ''
+        Whether this evaluation is pure (a flake build without `--impure`),
+        in which case the generated set cannot be read. Detected; the tests
+        set it to exercise the assertion, since a pure evaluation cannot
+        load the test's files.
+      '';
+    };
+
+    generatedSet = lib.mkOption {
+      type = types.nullOr types.raw;
+      default = null;
+      example = lib.literalExpression "import ./generated";
+      description = ''
+        The generated set as a value, instead of reading
+        `<generatedDir>/default.nix`. For checks and tests that evaluate
+        purely; leave it `null` on a real devhost.
+      '';
+    };
+
+    profileDir = lib.mkOption {
+      type = types.strMatching "/[^\n]*";
+      default = "/nix/var/nix/profiles/per-container";
+      description = ''
+        Where the containers' system profiles live (`<profileDir>/NAME/system`);
+        NixOS' container units mount this directory, so change it only together with them.
+      '';
+    };
+
+    templateDir = lib.mkOption {
+      type = types.nullOr (types.strMatching "/[^\n]*");
+      default = null;
+      example = "/etc/devhost/templates";
+      description = "A directory with admin overrides of devhost's embedded templates.";
+    };
+
+    addressPool = {
+      network = lib.mkOption {
+        type = types.strMatching "[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}";
+        default = "10.233.0.0/16";
+        example = "10.100.0.0/16";
+        description = ''
+          The IPv4 network containers get their addresses from: one local
+          address per container, so a /16 holds thousands of containers.
+          Must not overlap the host's other networks.
+        '';
+      };
+      hostAddress = lib.mkOption {
+        type = types.nullOr (types.strMatching "[0-9]{1,3}(\\.[0-9]{1,3}){3}");
+        default = null;
+        example = "10.233.0.1";
+        description = ''
+          The host side of every container's point-to-point link (shared by
+          all of them). `null` means the first address of
+          {option}`${opt}.addressPool.network`.
+        '';
+      };
+    };
+
+    allowedChannelPrefixes = lib.mkOption {
+      type = types.listOf (types.strMatching "(https|file)://[^[:space:]]+");
+      default = [ ];
+      example = [
+        "https://hydra.flyingcircus.io/build/"
+        "file:///nix/var/channels/"
+      ];
+      description = ''
+        Channel URLs containers may use must start with one of these.
+        Empty: any `https://` or `file://` URL devhost considers well-formed.
+      '';
+    };
+
+    acme = {
+      enable = lib.mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Get Let's Encrypt certificates for the containers' names. When off,
+          devhost serves self-signed certificates.
+        '';
+      };
+      acceptTerms = lib.mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Accept the ACME provider's terms of service (sets
+          {option}`security.acme.acceptTerms`). Required with
+          {option}`${opt}.acme.enable` unless `security.acme.acceptTerms` is set elsewhere.
+        '';
+      };
+      email = lib.mkOption {
+        type = types.nullOr (types.strMatching "[^@[:space:]]+@[^@[:space:]]+");
+        default = null;
+        example = "admin@example.com";
+        description = ''
+          Contact address of the ACME account (sets
+          {option}`security.acme.defaults.email`). Required with
+          {option}`${opt}.acme.enable` unless `security.acme.defaults.email` is set elsewhere.
+        '';
+      };
+      staging = lib.mkOption {
+        type = types.bool;
+        default = false;
+        description = "Use Let's Encrypt's staging server (untrusted certificates, generous rate limits).";
+      };
+      server = lib.mkOption {
+        type = types.nullOr (types.strMatching "https?://[^[:space:]]+");
+        default = null;
+        example = "https://acme.test/dir";
+        description = "An explicit ACME directory URL; overrides {option}`${opt}.acme.staging`.";
+      };
+    };
+
+    cleanup = {
+      stopAfter = lib.mkOption {
+        type = types.strMatching durationPattern;
+        default = "7d";
+        example = "14d";
+        description = "Stop (and no longer start at boot) a container not deployed for this long: `7d`, `36h`, `1d12h`.";
+      };
+      destroyAfter = lib.mkOption {
+        type = types.strMatching durationPattern;
+        default = "30d";
+        description = "Destroy a container not deployed for this long (unless kept with `devhost keep`).";
+      };
+      at = lib.mkOption {
+        type = types.strMatching "([01][0-9]|2[0-3]):[0-5][0-9]";
+        default = "03:00";
+        description = "Time of day (HH:MM, local time) of the daily cleanup.";
+      };
+    };
+
+    nginx = {
+      serverNamesHashBucketSize = lib.mkOption {
+        type = types.ints.positive;
+        default = 128;
+        description = ''
+          nginx' `server_names_hash_bucket_size`: must exceed the longest
+          server name (`ALIAS.NAME.<publicAddress>` gets long); a power of two.
+        '';
+      };
+      serverNamesHashMaxSize = lib.mkOption {
+        type = types.ints.positive;
+        default = 4096;
+        description = "nginx' `server_names_hash_max_size`: grows with the number of names served.";
+      };
+      proxyTimeout = lib.mkOption {
+        type = types.strMatching "[0-9]+[smh]";
+        default = "300s";
+        description = "Read and send timeout of the proxy to the containers (development servers can be slow).";
+      };
+      clientMaxBodySize = lib.mkOption {
+        type = types.strMatching "[0-9]+[kmgKMG]?";
+        default = "100m";
+        description = "nginx' `client_max_body_size` for uploads to the containers.";
+      };
+    };
+
+    compatibility = {
+      bootstrapKey = lib.mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Authorise batou 2.3/2.4's well-known bootstrap key for the user
+          `developer` in every container. The key is public: enable this
+          only while those batou versions are in use.
+        '';
+      };
+      fcBuildDevContainer = lib.mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Allow {option}`${opt}.groups` to run `sudo fc-build-dev-container ensure|destroy ...`,
+          the interface batou's built-in container provisioner calls.
+        '';
+      };
+    };
+
+    groups = lib.mkOption {
+      type = types.listOf (types.strMatching "[a-z_][a-z0-9_-]*");
+      default = [
+        "users"
+        "service"
+      ];
+      description = ''
+        Unix groups whose members may create, update, keep and destroy
+        containers (`sudo devhost ensure|destroy|keep|status`). Groups that
+        do not exist yet are created.
+      '';
+    };
+
+    adminGroup = lib.mkOption {
+      type = types.strMatching "[a-z_][a-z0-9_-]*";
+      default = "wheel";
+      description = "Members may run every `devhost` command as root (e.g. `devhost cleanup --dry-run`).";
+    };
+
+    capacity = lib.mkOption {
+      type = types.ints.between 1 100000;
+      default = 100;
+      example = 500;
+      description = ''
+        How many containers this host is expected to run. Sizes
+        `fs.inotify.max_user_instances` (16 per container) and
+        `fs.inotify.max_user_watches` (4096 per container), never below the
+        old role's 512 and 16384.
+      '';
+    };
+
+    containerStartTimeout = lib.mkOption {
+      type = types.strMatching "[0-9]+(s|min|h)";
+      default = "2min";
+      description = ''
+        `TimeoutStartSec` of the container units (at least a minute: many
+        containers start in parallel at boot).
+      '';
+    };
+
+    rebuildCommand = lib.mkOption {
+      type = types.nonEmptyListOf types.str;
+      default = [
+        "nixos-rebuild"
+        "switch"
+      ];
+      example = [
+        "fc-manage"
+        "switch"
+      ];
+      description = ''
+        The argv devhost runs to apply a changed generated set. On the
+        Flying Circus platform use `[ "fc-manage" "switch" ]`; on a host
+        built from a flake add `--flake <ref>` and `--impure` (the generated
+        set lives outside the flake).
+      '';
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = cfg.publicAddress != null;
+        message = "${opt}.publicAddress must be set when ${opt}.enable is true, e.g. \"dev.example.com\".";
+      }
+      {
+        assertion = cfg.publicAddress == null || builtins.stringLength cfg.publicAddress <= 200;
+        message = "${opt}.publicAddress is too long: ALIAS.NAME.<publicAddress> must stay within DNS' 253 characters.";
+      }
+      {
+        assertion = cfg.generatedSet != null || !pureEval;
+        message = ''
+          ${opt}: this system is evaluated in pure mode (a flake build), which
+          cannot read devhost's generated set at ${generatedFile}.
+          Rebuild with --impure (nixos-rebuild switch --flake <ref> --impure) and set
+          ${opt}.rebuildCommand to the same command, so devhost's own rebuilds work too.'';
+      }
+      {
+        assertion = (generated.version or 1) == 1;
+        message = "${opt}: the generated set ${generatedFile} has version ${toString (generated.version or "?")}, this module reads version 1. Run `devhost render` with the devhost of ${opt}.package.";
+      }
+      {
+        assertion = networkOK;
+        message = "${opt}.addressPool.network = \"${cfg.addressPool.network}\" is not an IPv4 network in CIDR notation.";
+      }
+      {
+        assertion =
+          hostAddressInt == null || (hostAddressInt != null && networkOK && inNetwork (parseNetwork cfg.addressPool.network) hostAddressInt);
+        message = "${opt}.addressPool.hostAddress = \"${toString cfg.addressPool.hostAddress}\" must be a valid address inside ${opt}.addressPool.network = \"${cfg.addressPool.network}\".";
+      }
+      {
+        assertion = stopSeconds < destroySeconds;
+        message = "${opt}.cleanup.stopAfter (${cfg.cleanup.stopAfter}) must be shorter than ${opt}.cleanup.destroyAfter (${cfg.cleanup.destroyAfter}).";
+      }
+      {
+        assertion = !cfg.acme.enable || config.security.acme.acceptTerms;
+        message = "${opt}.acme.enable is true but the ACME terms are not accepted: set ${opt}.acme.acceptTerms = true (or security.acme.acceptTerms), or set ${opt}.acme.enable = false for self-signed certificates.";
+      }
+      {
+        assertion = !cfg.acme.enable || config.security.acme.defaults.email != null;
+        message = "${opt}.acme.enable is true but no ACME account email is set: set ${opt}.acme.email (or security.acme.defaults.email).";
+      }
+      {
+        assertion =
+          let
+            b = cfg.nginx.serverNamesHashBucketSize;
+          in
+          pow2 (lib.findFirst (i: pow2 i >= b) 0 (lib.range 0 20)) == b;
+        message = "${opt}.nginx.serverNamesHashBucketSize = ${toString cfg.nginx.serverNamesHashBucketSize} must be a power of two (e.g. 128 or 256).";
+      }
+      {
+        assertion = cfg.groups != [ ] || !cfg.compatibility.fcBuildDevContainer;
+        message = "${opt}.compatibility.fcBuildDevContainer needs at least one group in ${opt}.groups.";
+      }
+    ];
+
+    warnings =
+      lib.optional (generated ? publicAddress && generated.publicAddress != cfg.publicAddress)
+        "${opt}: the generated set at ${generatedFile} was rendered for ${generated.publicAddress}, not ${toString cfg.publicAddress}; run `devhost render`.";
+
+    environment.etc."devhost/devhost.hcl" = {
+      # JSON syntax of HCL, which devhost recognises by the leading "{".
+      text = builtins.toJSON hostConfig;
+      mode = "0644";
+    };
+    environment.systemPackages = [ cfg.package ];
+
+    systemd.tmpfiles.rules = [
+      "d ${cfg.stateDir} 0755 root root -"
+      "d ${cfg.stateDir}/containers 0750 root ${cfg.adminGroup} -"
+    ];
+
+    users.groups = lib.genAttrs (lib.filter (g: g != "users" && g != "wheel") cfg.groups) (_: { });
+
+    # The containers devhost declared, run from their own profiles.
+    boot.enableContainers = true;
+    containers = lib.mkMerge [
+      generated.containers
+      (lib.mapAttrs (_: _: { timeoutStartSec = lib.mkDefault cfg.containerStartTimeout; }) generated.containers)
+    ];
+    # Static entries, so nginx starts even while a container is down.
+    networking.hosts = generated.hosts;
+    networking.nat = {
+      enable = true;
+      internalInterfaces = [ "ve-+" ];
+    };
+    networking.firewall.allowedTCPPorts = [
+      80
+      443
+    ];
+    boot.kernel.sysctl = {
+      "net.ipv4.ip_forward" = 1;
+      "fs.inotify.max_user_instances" = inotifyInstances;
+      "fs.inotify.max_user_watches" = inotifyWatches;
+    };
+
+    services.nginx = {
+      enable = true;
+      recommendedProxySettings = true;
+      recommendedTlsSettings = true;
+      recommendedOptimisation = true;
+      recommendedGzipSettings = true;
+      inherit (cfg.nginx)
+        serverNamesHashBucketSize
+        serverNamesHashMaxSize
+        proxyTimeout
+        clientMaxBodySize
+        ;
+      virtualHosts = generated.virtualHosts;
+    };
+    # Containers start before nginx, which proxies to them by name.
+    systemd.services.nginx = {
+      after = map (n: "container@${n}.service") autoStartContainers;
+      wants = map (n: "container@${n}.service") autoStartContainers;
+    };
+
+    security.acme = lib.mkIf cfg.acme.enable {
+      acceptTerms = lib.mkIf cfg.acme.acceptTerms true;
+      defaults = {
+        email = lib.mkIf (cfg.acme.email != null) cfg.acme.email;
+        server = lib.mkIf (acmeServer != null) acmeServer;
+      };
+    };
+
+    security.sudo.extraRules = lib.mkAfter (
+      [
+        {
+          inherit (cfg) groups;
+          runAs = "root";
+          commands =
+            lib.concatMap (c: [
+              (sudoCommand "${exe} ${c}")
+              (sudoCommand "${exe} ${c} *")
+            ]) userCommands
+            ++ lib.optional cfg.compatibility.fcBuildDevContainer (
+              sudoCommand "${cfg.package}/bin/fc-build-dev-container"
+            );
+        }
+        {
+          groups = [ cfg.adminGroup ];
+          runAs = "root";
+          commands = [ (sudoCommand exe) ];
+        }
+      ]
+    );
+
+    systemd.services.devhost-cleanup = lib.mkIf cfg.cleanupContainers {
+      description = "Stop and destroy devhost containers nobody deployed for a while";
+      after = [ "network.target" ];
+      path = [ "/run/current-system/sw" ];
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = "${exe} cleanup";
+      };
+    };
+    systemd.timers.devhost-cleanup = lib.mkIf cfg.cleanupContainers {
+      description = "Daily cleanup of devhost containers";
+      wantedBy = [ "timers.target" ];
+      timerConfig = {
+        OnCalendar = "*-*-* ${cfg.cleanup.at}:00";
+        Persistent = true;
+      };
+    };
+  };
+}

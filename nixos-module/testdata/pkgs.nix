@@ -1,0 +1,9 @@
+# A stand-in for nixpkgs' `pkgs` as far as the devhost module uses it: the
+# package it installs. Recorded, never built.
+{
+  devhost = {
+    type = "derivation";
+    name = "devhost-stand-in";
+    outPath = "/nix/store/00000000000000000000000000000000-devhost-stand-in";
+  };
+}
