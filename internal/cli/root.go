@@ -91,6 +91,7 @@ Exit status: 0 success, 1 the input is wrong, 2 devhost or a command it ran fail
 var commands = []func(*Factory) *cobra.Command{
 	newCmdDebug,
 	newCmdList,
+	newCmdCheck,
 }
 
 // Factory hands commands their dependencies lazily, so a command that does

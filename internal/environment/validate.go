@@ -1,0 +1,163 @@
+package environment
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/flyingcircusio/devhost/internal/names"
+)
+
+// placeholderName stands in for a dynamic name not assigned yet when
+// checking lengths: devhost's names have at most 11 characters.
+var placeholderName = strings.Repeat("x", names.MaxContainerName)
+
+// realNames gives every host its real name as batou's Host.name does: the
+// host's own name unless provision-dynamic-hostname is True, in which case
+// the hostmap.json entry (none yet: the provisioner picks one on first up).
+func (b *builder) realNames() {
+	hm := b.env.HostMap
+	for _, h := range b.env.Hosts {
+		e := hm.entry(h.Name)
+		if !h.Dynamic {
+			h.RealName, h.RealNameRange = h.Name, h.NameRange
+			if e != nil && e.Value != h.Name {
+				b.warnf(e.ValueRange,
+					fmt.Sprintf("Only hosts with provision-dynamic-hostname = True take their name from hostmap.json; batou replaces this entry with %q on its next run.", h.Name),
+					"hostmap.json maps %q to %q, but that host's name is %q", h.Name, e.Value, h.Name)
+			}
+			continue
+		}
+		if e != nil {
+			h.RealName, h.RealNameRange = e.Value, e.ValueRange
+			continue
+		}
+		if h.Provisioner == nil {
+			b.errorf(h.DynamicSetting.Range,
+				"batou asks the host's provisioner for a dynamic name; give the host a provisioner or remove provision-dynamic-hostname.",
+				"host %q has a dynamic name but is not provisioned (%s)", h.Name, h.NotProvisioned)
+		}
+	}
+}
+
+func (b *builder) nameError(r hcl.Range, err error, context string) {
+	var ne *names.Error
+	if !errors.As(err, &ne) {
+		b.errorf(r, context, "%v", err)
+		return
+	}
+	detail := ne.Hint
+	if context != "" {
+		detail = context + " " + strings.ToUpper(detail[:1]) + detail[1:] + "."
+	}
+	b.errorf(r, detail, "%s", ne.Error())
+}
+
+// validate checks what devhost needs: provisioners, container names,
+// aliases and service users of provisioned hosts.
+func (b *builder) validate() {
+	for _, p := range b.env.Provisioners {
+		b.validateProvisioner(p)
+	}
+	seenUser := map[hcl.Pos]bool{}
+	byReal := map[string]*Host{}
+	for _, h := range b.env.Hosts {
+		if h.RealName != "" {
+			if first, dup := byReal[h.RealName]; dup {
+				b.errorf(h.NameRange,
+					fmt.Sprintf("The first is at %s. Every host needs its own name; rename or remove one of them.", posString(first.NameRange)),
+					"duplicate host %q", h.RealName)
+			} else {
+				byReal[h.RealName] = h
+			}
+		}
+		if !h.Provisioned() {
+			continue
+		}
+		if h.RealName != "" {
+			ctx := "The host's name is the container's name because provision-dynamic-hostname is not True; rename the host or set provision-dynamic-hostname = True to let the devhost choose a name."
+			if h.Dynamic {
+				ctx = fmt.Sprintf("hostmap.json gives the container name of host %q; fix the entry or delete it to get a new name on the next up.", h.Name)
+			}
+			if err := names.Container(h.RealName); err != nil {
+				b.nameError(h.RealNameRange, err, ctx)
+			}
+		}
+		if su := h.ServiceUser; su.Set && !seenUser[su.Range.Start] {
+			seenUser[su.Range.Start] = true
+			if err := names.User(su.Value); err != nil {
+				b.nameError(su.Range, err, "The service user is created in every container.")
+			}
+		}
+		b.validateAliases(h)
+	}
+}
+
+func (b *builder) validateAliases(h *Host) {
+	seen := map[string]Alias{}
+	name := h.RealName
+	if name == "" {
+		name = placeholderName
+	}
+	devhost := h.Provisioner.Host.Value
+	for _, a := range h.Aliases {
+		if err := names.Alias(a.Name); err != nil {
+			b.nameError(a.Range, err, fmt.Sprintf("Every alias becomes a DNS name <alias>.<container>.<devhost> (%s.%s.%s).", a.Name, name, devhost))
+			continue
+		}
+		if first, dup := seen[a.Name]; dup {
+			b.errorf(a.Range, fmt.Sprintf("The first is at %s; list every alias once.", posString(first.Range)),
+				"duplicate alias %q of host %q", a.Name, h.Name)
+			continue
+		}
+		seen[a.Name] = a
+		if devhost != "" {
+			if err := names.FQDN(a.Name, name, devhost); err != nil {
+				b.nameError(a.Range, err, "The alias's public name is too long for DNS.")
+			}
+		}
+	}
+}
+
+func (b *builder) validateProvisioner(p *Provisioner) {
+	known := strings.Join(quoteAll(KnownMethods), ", ")
+	switch {
+	case !p.Method.Set:
+		b.errorf(p.Section.Range, "Add method = "+MethodFCContainer+" (devhost knows "+known+").",
+			"[provisioner:%s] has no method", p.Name)
+		return
+	case p.Method.Value != MethodFCContainer && p.Method.Value != MethodDevhost:
+		detail := "devhost provisions containers with the methods " + known + "."
+		if p.Method.Value == "fc-nixos-dev-vm" {
+			detail += " fc-nixos-dev-vm creates virtual machines on a VM devhost, which devhost does not manage."
+		}
+		b.errorf(p.Method.Range, detail, "unknown provisioner method %q", p.Method.Value)
+		return
+	}
+	if !p.Host.Set {
+		b.errorf(p.Section.Range, "Add host = <the devhost's public address>, e.g. host = dev.example.com.",
+			"[provisioner:%s] has no host", p.Name)
+	} else if err := names.Domain(p.Host.Value); err != nil {
+		b.nameError(p.Host.Range, err, "host is the devhost's public address; containers are public below it.")
+	}
+	if !p.Channel.Set {
+		b.errorf(p.Section.Range, "Add channel = <URL of the NixOS channel for the containers>.",
+			"[provisioner:%s] has no channel", p.Name)
+	} else if err := names.Channel(p.Channel.Value); err != nil {
+		b.nameError(p.Channel.Range, err, "The channel is passed to Nix and to the devhost's shell commands, so it may only contain URL characters that need no quoting.")
+	}
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+func posString(r hcl.Range) string {
+	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}
