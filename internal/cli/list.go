@@ -121,7 +121,7 @@ func listRun(opts *listOptions) error {
 		return nil
 	}
 
-	var w io.Writer = opts.IO.Out
+	w := opts.IO.Out
 	var tw *tabwriter.Writer
 	if isTerminal(opts.IO.Out) {
 		tw = tabwriter.NewWriter(opts.IO.Out, 0, 8, 2, ' ', 0)

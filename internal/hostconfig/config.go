@@ -58,7 +58,7 @@ type AddressPool struct {
 // address.
 func (p AddressPool) Assignable(a netip.Addr) bool {
 	return p.Network.IsValid() && p.Network.Contains(a) && a != p.Network.Masked().Addr() &&
-		a != p.HostAddress && !(a.Is4() && a == lastAddr(p.Network))
+		a != p.HostAddress && (!a.Is4() || a != lastAddr(p.Network))
 }
 
 // First is the lowest address of the pool a container may get (it may be

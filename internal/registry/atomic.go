@@ -49,8 +49,11 @@ func syncDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
-	defer d.Close()
 	if err := d.Sync(); err != nil {
+		_ = d.Close()
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	if err := d.Close(); err != nil {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil

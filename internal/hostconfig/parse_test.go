@@ -1,0 +1,356 @@
+package hostconfig
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/names"
+)
+
+func TestMinimalFileIsDefault(t *testing.T) {
+	c, err := Parse("/etc/devhost/devhost.hcl", []byte(`public_address = "dev.example.com"`+"\n"))
+	require.NoError(t, err)
+	want := Default("dev.example.com")
+	want.Path = "/etc/devhost/devhost.hcl"
+	assert.Equal(t, want, c)
+	require.NoError(t, c.Validate())
+}
+
+const fullHCL = `
+public_address = "dev.example.org"
+state_dir      = "state"
+generated_dir  = "/srv/generated"
+profile_dir    = "profiles"
+template_dir   = "templates"
+alias_proxy    = false
+addresses {
+  network      = "10.99.0.0/20"
+  host_address = "10.99.0.254"
+}
+channels { allowed_prefixes = ["https://hydra.flyingcircus.io/", "file:///nix/"] }
+acme {
+  enable  = false
+  email   = "ops@example.org"
+  staging = true
+  server  = "https://acme.example.org/directory"
+}
+cleanup {
+  enable        = false
+  stop_after    = "36h"
+  destroy_after = "1d12h30m"
+  at            = "23:59"
+}
+nginx {
+  server_names_hash_bucket_size = 256
+  server_names_hash_max_size    = 8192
+  proxy_timeout                 = "5m"
+  client_max_body_size          = "2g"
+}
+compat { bootstrap_key = true }
+access {
+  groups      = ["developers"]
+  admin_group = "admins"
+}
+commands {
+  rebuild         = ["fc-manage", "switch"]
+  nix_build       = ["./bin/nix-build"]
+  nix_env         = ["/run/current-system/sw/bin/nix-env"]
+  nix_instantiate = ["nix-instantiate", "--option", "restrict-eval", "true"]
+  nixos_container = ["nixos-container"]
+  systemctl       = ["systemctl", "--no-ask-password"]
+  timeout         = "1h"
+}
+`
+
+func fullWant(dir string) *Config {
+	return &Config{
+		Path:          filepath.Join(dir, "devhost.hcl"),
+		PublicAddress: "dev.example.org",
+		StateDir:      filepath.Join(dir, "state"),
+		GeneratedDir:  "/srv/generated",
+		ProfileDir:    filepath.Join(dir, "profiles"),
+		TemplateDir:   filepath.Join(dir, "templates"),
+		AliasProxy:    false,
+		Addresses:     AddressPool{Network: netip.MustParsePrefix("10.99.0.0/20"), HostAddress: netip.MustParseAddr("10.99.0.254")},
+		Channels:      ChannelPolicy{AllowedPrefixes: []string{"https://hydra.flyingcircus.io/", "file:///nix/"}},
+		ACME:          ACME{Enable: false, Email: "ops@example.org", Staging: true, Server: "https://acme.example.org/directory"},
+		Cleanup:       Cleanup{Enable: false, StopAfter: 36 * time.Hour, DestroyAfter: 36*time.Hour + 30*time.Minute, At: "23:59"},
+		Nginx:         Nginx{ServerNamesHashBucketSize: 256, ServerNamesHashMaxSize: 8192, ProxyTimeout: 5 * time.Minute, ClientMaxBodySize: "2g"},
+		Compat:        Compat{BootstrapKey: true},
+		Access:        Access{Groups: []string{"developers"}, AdminGroup: "admins"},
+		Commands: Commands{
+			Rebuild:        []string{"fc-manage", "switch"},
+			NixBuild:       []string{filepath.Join(dir, "bin/nix-build")},
+			NixEnv:         []string{"/run/current-system/sw/bin/nix-env"},
+			NixInstantiate: []string{"nix-instantiate", "--option", "restrict-eval", "true"},
+			NixosContainer: []string{"nixos-container"},
+			Systemctl:      []string{"systemctl", "--no-ask-password"},
+			Timeout:        time.Hour,
+		},
+	}
+}
+
+func TestFullNativeSyntax(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "devhost.hcl")
+	require.NoError(t, os.WriteFile(path, []byte(fullHCL), 0o644))
+	c, err := Load(path)
+	require.NoError(t, err)
+	assert.Equal(t, fullWant(dir), c)
+}
+
+// fullJSON is what the NixOS module writes with builtins.toJSON: the same
+// structure as fullHCL, blocks as objects, unset options as null.
+func fullJSON(t *testing.T) []byte {
+	t.Helper()
+	v := map[string]any{
+		"public_address": "dev.example.org",
+		"state_dir":      "state",
+		"generated_dir":  "/srv/generated",
+		"profile_dir":    "profiles",
+		"template_dir":   "templates",
+		"alias_proxy":    false,
+		"addresses":      map[string]any{"network": "10.99.0.0/20", "host_address": "10.99.0.254"},
+		"channels":       map[string]any{"allowed_prefixes": []string{"https://hydra.flyingcircus.io/", "file:///nix/"}},
+		"acme":           map[string]any{"enable": false, "email": "ops@example.org", "staging": true, "server": "https://acme.example.org/directory"},
+		"cleanup":        map[string]any{"enable": false, "stop_after": "36h", "destroy_after": "1d12h30m", "at": "23:59"},
+		"nginx": map[string]any{"server_names_hash_bucket_size": 256, "server_names_hash_max_size": 8192,
+			"proxy_timeout": "5m", "client_max_body_size": "2g"},
+		"compat": map[string]any{"bootstrap_key": true},
+		"access": map[string]any{"groups": []string{"developers"}, "admin_group": "admins"},
+		"commands": map[string]any{
+			"rebuild": []string{"fc-manage", "switch"}, "nix_build": []string{"./bin/nix-build"},
+			"nix_env": []string{"/run/current-system/sw/bin/nix-env"}, "nix_instantiate": []string{"nix-instantiate", "--option", "restrict-eval", "true"},
+			"nixos_container": []string{"nixos-container"}, "systemctl": []string{"systemctl", "--no-ask-password"}, "timeout": "1h",
+		},
+	}
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
+func TestJSONSyntaxMatchesNative(t *testing.T) {
+	dir := t.TempDir()
+	src := fullJSON(t)
+	for _, name := range []string{"devhost.json", "devhost.hcl.json", "devhost.hcl"} {
+		t.Run(name, func(t *testing.T) {
+			c, err := Parse(filepath.Join(dir, name), src)
+			require.NoError(t, err)
+			want := fullWant(dir)
+			want.Path = filepath.Join(dir, name)
+			assert.Equal(t, want, c)
+		})
+	}
+}
+
+func TestJSONNullMeansDefault(t *testing.T) {
+	src := `{"public_address": "dev.example.com", "template_dir": null,
+	  "acme": {"email": null, "server": null}, "cleanup": null}`
+	c, err := Parse("/etc/devhost/devhost.hcl.json", []byte(src))
+	require.NoError(t, err)
+	want := Default("dev.example.com")
+	want.Path = "/etc/devhost/devhost.hcl.json"
+	assert.Equal(t, want, c)
+}
+
+func TestDerivedDefaults(t *testing.T) {
+	c, err := Parse("/x/devhost.hcl", []byte(`
+public_address = "dev.example.com"
+state_dir = "/srv/devhost"
+addresses { network = "192.168.64.0/24" }
+`))
+	require.NoError(t, err)
+	assert.Equal(t, "/srv/devhost/generated", c.GeneratedDir, "generated set follows state_dir")
+	assert.Equal(t, netip.MustParseAddr("192.168.64.1"), c.Addresses.HostAddress, "first usable address")
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.hcl"))
+	require.ErrorIs(t, err, fs.ErrNotExist)
+}
+
+func TestExampleConfig(t *testing.T) {
+	c, err := Load("../../examples/devhost.hcl")
+	require.NoError(t, err)
+	abs, _ := filepath.Abs("../../examples")
+	assert.Equal(t, "dev.example.com", c.PublicAddress)
+	assert.Equal(t, filepath.Join(abs, "state"), c.StateDir)
+	assert.Equal(t, filepath.Join(abs, "generated"), c.GeneratedDir)
+}
+
+// TestBadInput: every mistake gives a positioned diagnostic whose summary
+// and detail say what is wrong.
+func TestBadInput(t *testing.T) {
+	const pa = "public_address = \"dev.example.com\"\n"
+	tests := []struct {
+		name, file, src string
+		line, col       int
+		want            []string // substrings of summary + detail
+	}{
+		{"syntax", "h.hcl", pa + "addresses {\n", 2, 11, []string{"Unclosed configuration block"}},
+		{"missing public_address", "h.hcl", "alias_proxy = true\n", 1, 1, []string{"public_address", "required"}},
+		{"unknown attribute", "h.hcl", pa + "state_dri = \"/x\"\n", 2, 1, []string{"Unsupported argument", `Did you mean "state_dir"?`}},
+		{"unknown block", "h.hcl", pa + "cleanpu {\n}\n", 2, 1, []string{"Unsupported block type", `Did you mean "cleanup"?`}},
+		{"unknown attribute in block", "h.hcl", pa + "cleanup {\n  stop_afte = \"7d\"\n}\n", 3, 3, []string{`Did you mean "stop_after"?`}},
+		{"attribute as block", "h.hcl", pa + "alias_proxy {\n}\n", 2, 1, []string{"Unsupported block type"}},
+		{"block as attribute", "h.hcl", pa + "cleanup = {}\n", 2, 1, []string{"Unsupported argument", "block"}},
+		{"json unknown key", "h.json", `{"public_address": "dev.example.com", "aliasproxy": true}`, 1, 39, []string{`Did you mean "alias_proxy"?`}},
+		{"json unknown key in block", "h.json", `{"public_address": "dev.example.com", "acme": {"emial": "x"}}`, 1, 48, []string{`Did you mean "email"?`}},
+		{"wrong type", "h.hcl", pa + "alias_proxy = \"yes please\"\n", 2, 16, []string{"Unsuitable value type"}},
+		{"wrong list type", "h.hcl", pa + "access {\n groups = \"users\"\n}\n", 3, 12, []string{"Unsuitable value type"}},
+		{"variable", "h.hcl", pa + "state_dir = var.x\n", 2, 13, []string{"Variables not allowed"}},
+		{"duplicate block", "h.hcl", pa + "acme {\n}\nacme {\n}\n", 4, 1, []string{"Duplicate acme block"}},
+		{"bad public address", "h.hcl", "public_address = \"Dev_Example.com\"\n", 1, 18, []string{"Invalid public_address", "dev.example.com"}},
+		{"network syntax", "h.hcl", pa + "addresses { network = \"10.233.0.0\" }\n", 2, 23, []string{"Invalid network"}},
+		{"network host bits", "h.hcl", pa + "addresses { network = \"10.233.0.1/16\" }\n", 2, 23, []string{"host bits", "10.233.0.0/16"}},
+		{"network too small", "h.hcl", pa + "addresses { network = \"10.233.0.0/31\" }\n", 2, 23, []string{"Network too small"}},
+		{"host outside network", "h.hcl", pa + "addresses {\n network = \"10.233.0.0/24\"\n host_address = \"10.234.0.1\"\n}\n", 4, 17, []string{"outside network"}},
+		{"host is broadcast", "h.hcl", pa + "addresses {\n network = \"10.233.0.0/24\"\n host_address = \"10.233.0.255\"\n}\n", 4, 17, []string{"broadcast"}},
+		{"stop after destroy", "h.hcl", pa + "cleanup {\n  stop_after = \"30d\"\n  destroy_after = \"7d\"\n}\n", 3, 16, []string{"stop_after is not before destroy_after", "7d"}},
+		{"stop after default destroy", "h.hcl", pa + "cleanup {\n  stop_after = \"31d\"\n}\n", 3, 16, []string{"stop_after is not before destroy_after"}},
+		{"bad duration", "h.hcl", pa + "cleanup {\n  stop_after = \"a week\"\n}\n", 3, 16, []string{"Invalid duration", "7d"}},
+		{"bad at", "h.hcl", pa + "cleanup {\n  at = \"3:00\"\n}\n", 3, 8, []string{"Invalid cleanup.at", "HH:MM"}},
+		{"bad at hour", "h.hcl", pa + "cleanup {\n  at = \"24:00\"\n}\n", 3, 8, []string{"Invalid cleanup.at"}},
+		{"http prefix", "h.hcl", pa + "channels {\n  allowed_prefixes = [\"http://example.com/\"]\n}\n", 3, 22, []string{"allowed_prefixes[0]", "https://"}},
+		{"empty command", "h.hcl", pa + "commands {\n  rebuild = []\n}\n", 3, 13, []string{"Empty commands.rebuild"}},
+		{"nginx injection", "h.hcl", pa + "nginx {\n  client_max_body_size = \"1m; return 200\"\n}\n", 3, 26, []string{"nginx size"}},
+		{"zero timeout", "h.hcl", pa + "commands {\n  timeout = \"0s\"\n}\n", 3, 13, []string{"Invalid commands.timeout"}},
+		{"bad email", "h.hcl", pa + "acme {\n  email = \"root\"\n}\n", 3, 11, []string{"Invalid acme.email"}},
+		{"bad acme server", "h.hcl", pa + "acme {\n  server = \"http://acme\"\n}\n", 3, 12, []string{"Invalid acme.server"}},
+		{"bad group", "h.hcl", pa + "access {\n  groups = [\"Users\"]\n}\n", 3, 12, []string{"Invalid access.groups"}},
+		{"empty state dir", "h.hcl", pa + "state_dir = \"\"\n", 2, 13, []string{"Empty state_dir"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(tt.file, []byte(tt.src))
+			var de *diag.Error
+			require.ErrorAs(t, err, &de)
+			require.NotEmpty(t, de.Diags)
+			d := de.Diags[0]
+			require.NotNil(t, d.Subject, "diagnostic has a position: %s", diag.Line(d))
+			assert.Equal(t, tt.file, d.Subject.Filename)
+			assert.Equal(t, tt.line, d.Subject.Start.Line, diag.Line(d))
+			assert.Equal(t, tt.col, d.Subject.Start.Column, diag.Line(d))
+			text := d.Summary + " " + d.Detail
+			for _, w := range tt.want {
+				assert.Contains(t, text, w)
+			}
+			assert.Equal(t, []byte(tt.src), de.Files[tt.file], "file bytes for the snippet")
+		})
+	}
+}
+
+// TestEveryProblemReported: one run names every mistake, not just the first.
+func TestEveryProblemReported(t *testing.T) {
+	src := `public_address = "-bad-"
+cleanup {
+  at = "noon"
+}
+channels { allowed_prefixes = ["ftp://x/"] }
+`
+	_, err := Parse("h.hcl", []byte(src))
+	var de *diag.Error
+	require.ErrorAs(t, err, &de)
+	lines := map[int]bool{}
+	for _, d := range de.Diags {
+		lines[d.Subject.Start.Line] = true
+	}
+	assert.Equal(t, map[int]bool{1: true, 3: true, 5: true}, lines)
+
+	var out bytes.Buffer
+	require.NoError(t, diag.Write(&out, de.Diags, de.Files, false))
+	assert.Contains(t, out.String(), "h.hcl:3:8: error: Invalid cleanup.at")
+	assert.Contains(t, out.String(), `3:   at = "noon"`, "snippet")
+}
+
+func TestValidateByHand(t *testing.T) {
+	c := Default("dev.example.com")
+	require.NoError(t, c.Validate())
+	c.Cleanup.At = "25:00"
+	c.Addresses.HostAddress = netip.MustParseAddr("192.168.0.1")
+	err := c.Validate()
+	var de *diag.Error
+	require.ErrorAs(t, err, &de)
+	assert.Len(t, de.Diags, 2)
+}
+
+func TestParseDuration(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		bad  bool
+	}{
+		{in: "7d", want: 7 * 24 * time.Hour},
+		{in: "30d", want: 30 * 24 * time.Hour},
+		{in: "36h", want: 36 * time.Hour},
+		{in: "300s", want: 300 * time.Second},
+		{in: "1d12h", want: 36 * time.Hour},
+		{in: "0d", want: 0},
+		{in: "", bad: true},
+		{in: "d", bad: true},
+		{in: "7", bad: true},
+		{in: "-1d", bad: true},
+		{in: "1.5d", bad: true},
+		{in: "7days", bad: true},
+		{in: "99999999999d", bad: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseDuration(tt.in)
+		if tt.bad {
+			assert.Error(t, err, tt.in)
+			continue
+		}
+		require.NoError(t, err, tt.in)
+		assert.Equal(t, tt.want, got, tt.in)
+	}
+	assert.Equal(t, "7d", FormatDuration(7*24*time.Hour))
+	assert.Equal(t, "36h0m0s", FormatDuration(36*time.Hour))
+}
+
+func TestAddressPool(t *testing.T) {
+	p := AddressPool{Network: netip.MustParsePrefix("10.0.0.0/29"), HostAddress: netip.MustParseAddr("10.0.0.1")}
+	var got []string
+	for a := p.First(); a.IsValid(); a = p.Next(a) {
+		got = append(got, a.String())
+	}
+	assert.Equal(t, []string{"10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"}, got)
+	p.HostAddress = netip.MustParseAddr("10.0.0.4")
+	got = nil
+	for a := p.First(); a.IsValid(); a = p.Next(a) {
+		got = append(got, a.String())
+	}
+	assert.Equal(t, []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.5", "10.0.0.6"}, got)
+	assert.False(t, p.Assignable(netip.MustParseAddr("10.0.0.7")), "broadcast")
+	assert.False(t, p.Assignable(netip.MustParseAddr("10.0.0.8")), "outside")
+
+	v6 := AddressPool{Network: netip.MustParsePrefix("fd00::/126"), HostAddress: netip.MustParseAddr("fd00::1")}
+	got = nil
+	for a := v6.First(); a.IsValid(); a = v6.Next(a) {
+		got = append(got, a.String())
+	}
+	assert.Equal(t, []string{"fd00::2", "fd00::3"}, got, "IPv6 has no broadcast address")
+}
+
+func TestCheckChannel(t *testing.T) {
+	c := Default("dev.example.com")
+	require.NoError(t, c.CheckChannel("https://example.org/nixexprs.tar.xz"))
+	c.Channels.AllowedPrefixes = []string{"https://hydra.flyingcircus.io/"}
+	require.NoError(t, c.CheckChannel("https://hydra.flyingcircus.io/build/1/download/1/nixexprs.tar.xz"))
+	err := c.CheckChannel("https://example.org/nixexprs.tar.xz")
+	require.ErrorIs(t, err, names.ErrInvalid)
+	assert.True(t, strings.Contains(err.Error(), "does not allow"))
+	require.ErrorIs(t, c.CheckChannel("https://hydra.flyingcircus.io/\"; rm -rf /"), names.ErrInvalid)
+	assert.False(t, errors.Is(c.CheckChannel("https://hydra.flyingcircus.io/x"), names.ErrInvalid))
+}
