@@ -1,0 +1,93 @@
+package provision
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestSSHConfigRender(t *testing.T) {
+	c := SSHConfig{
+		Hosts: []SSHHost{
+			{Real: "3f2a9c01b7e", EnvName: "web", Devhost: "dev.example.com", HostKey: "ssh-ed25519 AAAAkey"},
+			{Real: "shopreview", EnvName: "shopreview", Devhost: "dev.example.com"},
+		},
+		IdentityFile: "/p/ssh_key_dev",
+		KnownHosts:   "/p/ssh_known_hosts_dev",
+		Includes:     []string{"~/.ssh/config", "/p/ssh_config"},
+	}
+	want := `
+Host 3f2a9c01b7e web
+    HostName 3f2a9c01b7e
+    ProxyJump dev.example.com
+    User developer
+    IdentityFile /p/ssh_key_dev
+    IdentitiesOnly yes
+    StrictHostKeyChecking yes
+    UserKnownHostsFile /p/ssh_known_hosts_dev
+    HostKeyAlias 3f2a9c01b7e
+
+
+Host shopreview
+    HostName shopreview
+    ProxyJump dev.example.com
+    User developer
+    IdentityFile /p/ssh_key_dev
+    IdentitiesOnly yes
+    StrictHostKeyChecking accept-new
+    UserKnownHostsFile /p/ssh_known_hosts_dev
+    HostKeyAlias shopreview
+
+Host *
+  Include ~/.ssh/config
+Host *
+  Include /p/ssh_config
+`
+	assert.Equal(t, want, string(c.Render()))
+
+	// Round trip of the parts `up --host` needs.
+	path := filepath.Join(t.TempDir(), "ssh_config_dev")
+	require.NoError(t, WriteSSHConfig(path, c))
+	hosts, err := ReadSSHHosts(path)
+	require.NoError(t, err)
+	assert.Equal(t, []SSHHost{
+		{Real: "3f2a9c01b7e", EnvName: "web", Devhost: "dev.example.com"},
+		{Real: "shopreview", EnvName: "shopreview", Devhost: "dev.example.com"},
+	}, hosts)
+}
+
+func TestDefaultIncludes(t *testing.T) {
+	home, root := t.TempDir(), t.TempDir()
+	assert.Empty(t, DefaultIncludes(home, root))
+	require.NoError(t, os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(home, ".ssh", "config"), nil, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "ssh_config"), nil, 0o600))
+	assert.Equal(t, []string{"~/.ssh/config", filepath.Join(root, "ssh_config")}, DefaultIncludes(home, root))
+	assert.Equal(t, []string{filepath.Join(root, "ssh_config")}, DefaultIncludes("", root))
+}
+
+func TestKnownHosts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kh")
+	kh, err := ReadKnownHosts(path)
+	require.NoError(t, err)
+	assert.Empty(t, kh)
+
+	key, err := ParseHostKey("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc7V2c2zFPRMl8/gmBv1/MEldEuJau8jHjhx+2qziYs root@container")
+	require.NoError(t, err)
+	assert.Equal(t, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc7V2c2zFPRMl8/gmBv1/MEldEuJau8jHjhx+2qziYs", key)
+	kh["b0000000001"] = key
+	kh["a0000000001"] = key
+	require.NoError(t, kh.Write(path))
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, "a0000000001 "+key+"\nb0000000001 "+key+"\n", string(data))
+	again, err := ReadKnownHosts(path)
+	require.NoError(t, err)
+	assert.Equal(t, kh, again)
+
+	_, err = ParseHostKey("ssh-ed25519 not-base64!")
+	assert.Error(t, err)
+}
