@@ -1,0 +1,147 @@
+// Package double is what devhost's test doubles share: recording their argv
+// as JSON lines and obeying a control file that tells them to fail or to be
+// slow. The doubles stand in for nix-build, nix-env, nixos-rebuild and
+// systemctl in the end-to-end tests; they are never installed.
+//
+// Environment:
+//
+//	DEVHOST_DOUBLE_RECORD   file the JSON lines are appended to (required)
+//	DEVHOST_DOUBLE_CONTROL  JSON file {"<tool>": Control}, re-read on every run
+//	DEVHOST_DOUBLE_STATE    directory for state the doubles keep (store, units)
+package double
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Control is how a test steers one tool.
+type Control struct {
+	Fail     bool   `json:"fail"`      // exit 1
+	Message  string `json:"message"`   // printed to stderr on failure
+	SleepMS  int    `json:"sleep_ms"`  // delay before doing anything
+	FailArgs string `json:"fail_args"` // fail only when an argument equals this
+}
+
+// Record is one line of the record file.
+type Record struct {
+	Tool  string         `json:"tool"`
+	Argv  []string       `json:"argv"`
+	PID   int            `json:"pid"`
+	Start time.Time      `json:"start"`
+	End   time.Time      `json:"end"`
+	Exit  int            `json:"exit"`
+	Extra map[string]any `json:"extra,omitempty"`
+}
+
+// Run is one invocation of a double.
+type Run struct {
+	Rec     Record
+	Control Control
+}
+
+// Start reads the control file and sleeps as told.
+func Start(tool string) *Run {
+	r := &Run{Rec: Record{Tool: tool, Argv: os.Args[1:], PID: os.Getpid(), Start: time.Now().UTC()}}
+	if path := os.Getenv("DEVHOST_DOUBLE_CONTROL"); path != "" {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			var all map[string]Control
+			if json.Unmarshal(b, &all) == nil {
+				r.Control = all[tool]
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			r.Exit(2, "control file: %v", err)
+		}
+	}
+	if r.Control.SleepMS > 0 {
+		time.Sleep(time.Duration(r.Control.SleepMS) * time.Millisecond)
+	}
+	return r
+}
+
+// ShouldFail says whether the control file asks this run to fail.
+func (r *Run) ShouldFail() bool {
+	if !r.Control.Fail {
+		return false
+	}
+	if r.Control.FailArgs == "" {
+		return true
+	}
+	for _, a := range r.Rec.Argv {
+		if a == r.Control.FailArgs {
+			return true
+		}
+	}
+	return false
+}
+
+// Set records an extra fact about the run.
+func (r *Run) Set(k string, v any) {
+	if r.Rec.Extra == nil {
+		r.Rec.Extra = map[string]any{}
+	}
+	r.Rec.Extra[k] = v
+}
+
+// Exit appends the record and exits with code, printing msg to stderr
+// when it is not empty.
+func (r *Run) Exit(code int, format string, args ...any) {
+	if format != "" {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
+	}
+	r.Rec.End = time.Now().UTC()
+	r.Rec.Exit = code
+	if err := appendRecord(r.Rec); err != nil {
+		fmt.Fprintf(os.Stderr, "double %s: %v\n", r.Rec.Tool, err)
+		os.Exit(3)
+	}
+	os.Exit(code)
+}
+
+// FailIfAsked exits 1 when the control file says so.
+func (r *Run) FailIfAsked() {
+	if r.ShouldFail() {
+		msg := r.Control.Message
+		if msg == "" {
+			msg = "error: " + r.Rec.Tool + " failed (test double told to fail)"
+		}
+		r.Exit(1, "%s", msg)
+	}
+}
+
+func appendRecord(rec Record) error {
+	path := os.Getenv("DEVHOST_DOUBLE_RECORD")
+	if path == "" {
+		return errors.New("DEVHOST_DOUBLE_RECORD is not set")
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// One writer at a time, so lines never interleave.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, '\n'))
+	return err
+}
+
+// StateDir is the doubles' own state directory.
+func StateDir() string {
+	d := os.Getenv("DEVHOST_DOUBLE_STATE")
+	if d == "" {
+		d = os.TempDir()
+	}
+	return d
+}

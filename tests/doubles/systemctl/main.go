@@ -1,0 +1,69 @@
+// Command systemctl is a test double for the unit operations devhost's
+// lifecycle uses on container@NAME units. It keeps the units' active state
+// in $DEVHOST_DOUBLE_STATE/units/<unit> (a file exists while active):
+//
+//	systemctl start|stop|reload|restart UNIT
+//	systemctl is-active [--quiet] UNIT
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/flyingcircusio/devhost/tests/doubles/internal/double"
+)
+
+func main() {
+	r := double.Start("systemctl")
+	args := r.Rec.Argv
+	quiet := false
+	var rest []string
+	for _, a := range args {
+		if a == "--quiet" || a == "-q" {
+			quiet = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if len(rest) != 2 || strings.ContainsAny(rest[1], "/") {
+		r.Exit(2, "double systemctl: unexpected invocation %q", args)
+	}
+	verb, unit := rest[0], rest[1]
+	state := filepath.Join(double.StateDir(), "units", unit)
+	_, err := os.Stat(state)
+	active := err == nil
+	r.Set("was_active", active)
+	if verb != "is-active" {
+		r.FailIfAsked()
+	}
+	switch verb {
+	case "start", "restart":
+		if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
+			r.Exit(2, "double systemctl: %v", err)
+		}
+		if err := os.WriteFile(state, nil, 0o644); err != nil {
+			r.Exit(2, "double systemctl: %v", err)
+		}
+	case "stop":
+		_ = os.Remove(state)
+	case "reload":
+		if !active {
+			r.Exit(1, "Job for %s failed: unit is not active.", unit)
+		}
+	case "is-active":
+		if !active {
+			if !quiet {
+				fmt.Println("inactive")
+			}
+			r.Exit(3, "")
+		}
+		if !quiet {
+			fmt.Println("active")
+		}
+	default:
+		r.Exit(2, "double systemctl: unexpected verb %q", verb)
+	}
+	r.Exit(0, "")
+}
