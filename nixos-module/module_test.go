@@ -1,0 +1,670 @@
+// Package nixosmodule_test evaluates the devhost NixOS module with real Nix:
+// nixpkgs' lib.evalModules (from NIXPKGS_LIB), the module, and typed stubs of
+// the NixOS options it sets (testdata/stubs.nix). The assertions compare the
+// resulting configuration with values computed from each case's inputs.
+package nixosmodule_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
+)
+
+// env is what the tests need from the machine: nix-instantiate and the path
+// of nixpkgs' lib. Missing either skips with a message saying which.
+type env struct {
+	nix string
+	lib string
+}
+
+func needNix(t *testing.T) env {
+	t.Helper()
+	nix, err := exec.LookPath("nix-instantiate")
+	if err != nil {
+		t.Skip("nix-instantiate not found: install Nix (Debian: nix-bin) to evaluate the NixOS module")
+	}
+	lib := os.Getenv("NIXPKGS_LIB")
+	if lib == "" {
+		t.Skip("NIXPKGS_LIB not set: point it at nixpkgs' lib directory (e.g. a checkout of github:nix-community/nixpkgs.lib, NIXPKGS_LIB=<dir>/lib) to evaluate the NixOS module")
+	}
+	if _, err := os.Stat(filepath.Join(lib, "default.nix")); err != nil {
+		t.Fatalf("NIXPKGS_LIB=%s is not nixpkgs' lib (no default.nix): %v", lib, err)
+	}
+	return env{nix: nix, lib: lib}
+}
+
+// result mirrors what testdata/eval.nix returns.
+type result struct {
+	FailedAssertions []string `json:"failedAssertions"`
+	Warnings         []string `json:"warnings"`
+	Containers       map[string]map[string]any
+	Boot             struct {
+		EnableContainers bool `json:"enableContainers"`
+		Kernel           struct {
+			Sysctl map[string]any `json:"sysctl"`
+		} `json:"kernel"`
+	} `json:"boot"`
+	Environment struct {
+		Etc            map[string]struct{ Text, Mode string } `json:"etc"`
+		SystemPackages []string                               `json:"systemPackages"`
+	} `json:"environment"`
+	Networking struct {
+		Hosts map[string][]string `json:"hosts"`
+		Nat   struct {
+			Enable             bool     `json:"enable"`
+			InternalInterfaces []string `json:"internalInterfaces"`
+		} `json:"nat"`
+		Firewall struct {
+			AllowedTCPPorts []int `json:"allowedTCPPorts"`
+		} `json:"firewall"`
+	} `json:"networking"`
+	Services struct {
+		Nginx struct {
+			Enable                    bool                      `json:"enable"`
+			RecommendedProxySettings  bool                      `json:"recommendedProxySettings"`
+			ServerNamesHashBucketSize *int                      `json:"serverNamesHashBucketSize"`
+			ServerNamesHashMaxSize    *int                      `json:"serverNamesHashMaxSize"`
+			ProxyTimeout              string                    `json:"proxyTimeout"`
+			ClientMaxBodySize         string                    `json:"clientMaxBodySize"`
+			VirtualHosts              map[string]map[string]any `json:"virtualHosts"`
+		} `json:"nginx"`
+	} `json:"services"`
+	Security struct {
+		Acme struct {
+			AcceptTerms bool `json:"acceptTerms"`
+			Defaults    struct {
+				Email  *string `json:"email"`
+				Server *string `json:"server"`
+			} `json:"defaults"`
+		} `json:"acme"`
+		Sudo struct {
+			ExtraRules []struct {
+				Groups   []string `json:"groups"`
+				RunAs    string   `json:"runAs"`
+				Commands []struct {
+					Command string   `json:"command"`
+					Options []string `json:"options"`
+				} `json:"commands"`
+			} `json:"extraRules"`
+		} `json:"sudo"`
+	} `json:"security"`
+	Systemd struct {
+		Services map[string]struct {
+			After         []string       `json:"after"`
+			Wants         []string       `json:"wants"`
+			ServiceConfig map[string]any `json:"serviceConfig"`
+		} `json:"services"`
+		Timers map[string]struct {
+			WantedBy    []string       `json:"wantedBy"`
+			TimerConfig map[string]any `json:"timerConfig"`
+		} `json:"timers"`
+		Tmpfiles struct {
+			Rules []string `json:"rules"`
+		} `json:"tmpfiles"`
+	} `json:"systemd"`
+	Users struct {
+		Groups map[string]any `json:"groups"`
+	} `json:"users"`
+}
+
+// evalModule writes cfg (the config of one NixOS module, as JSON) next to a
+// case module that reads it, evaluates testdata/eval.nix and decodes the
+// result. A failing evaluation returns nix-instantiate's stderr as error.
+func evalModule(t *testing.T, e env, cfg map[string]any, extraArgs ...string) (*result, error) {
+	t.Helper()
+	dir := t.TempDir()
+	js, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "case.json"), js, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "case.nix"),
+		[]byte("builtins.fromJSON (builtins.readFile ./case.json)\n"), 0o644))
+	harness, err := filepath.Abs(filepath.Join("testdata", "eval.nix"))
+	require.NoError(t, err)
+	args := append([]string{"--eval", "--strict", "--json", harness,
+		"--argstr", "libPath", e.lib,
+		"--argstr", "casePath", filepath.Join(dir, "case.nix")}, extraArgs...)
+	cmd := exec.Command(e.nix, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("nix-instantiate: %w\n%s", err, stderr.String())
+	}
+	var r result
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &r), "output: %s", stdout.String())
+	return &r, nil
+}
+
+// role returns a config with flyingcircus.roles.devhost set to opts.
+func role(opts map[string]any, other ...map[string]any) map[string]any {
+	cfg := map[string]any{"flyingcircus": map[string]any{"roles": map[string]any{"devhost": opts}}}
+	for _, o := range other {
+		for k, v := range o {
+			cfg[k] = v
+		}
+	}
+	return cfg
+}
+
+// base is an enabled role that passes every assertion and reads its
+// generated set from gen (a directory that may not exist).
+func base(gen string) map[string]any {
+	return map[string]any{
+		"enable":        true,
+		"publicAddress": "dev.example.com",
+		"generatedDir":  gen,
+		"acme":          map[string]any{"acceptTerms": true, "email": "admin@example.com"},
+	}
+}
+
+const standInPackage = "/nix/store/00000000000000000000000000000000-devhost-stand-in"
+
+func TestDisabledRoleSetsNothing(t *testing.T) {
+	e := needNix(t)
+	r, err := evalModule(t, e, role(map[string]any{"publicAddress": "dev.example.com"}))
+	require.NoError(t, err)
+	assert.Empty(t, r.FailedAssertions)
+	assert.Empty(t, r.Containers)
+	assert.False(t, r.Services.Nginx.Enable)
+	assert.Empty(t, r.Environment.Etc)
+	assert.Empty(t, r.Environment.SystemPackages)
+	assert.Empty(t, r.Security.Sudo.ExtraRules)
+	assert.Empty(t, r.Systemd.Timers)
+	assert.Empty(t, r.Boot.Kernel.Sysctl)
+}
+
+// A fresh host has no generated set yet: the role still evaluates, with
+// nginx, NAT, sudo rules and the cleanup timer, and no containers.
+func TestEnabledWithoutGeneratedSet(t *testing.T) {
+	e := needNix(t)
+	tests := []struct {
+		name                 string
+		opts                 map[string]any
+		capacity             int
+		groups               []string
+		cleanup, fcBuild     bool
+		rebuild              []string
+		onCalendar, timezone string
+	}{
+		{
+			name:     "defaults",
+			opts:     map[string]any{},
+			capacity: 100, // the default
+			groups:   []string{"users", "service"},
+			cleanup:  true, fcBuild: true,
+			rebuild:    []string{"nixos-rebuild", "switch"},
+			onCalendar: "*-*-* 03:00:00",
+		},
+		{
+			name: "small host, platform rebuild, no cleanup",
+			opts: map[string]any{
+				"capacity": 3, "cleanupContainers": false, "groups": []string{"developers"},
+				"rebuildCommand": []string{"fc-manage", "switch"},
+				"compatibility":  map[string]any{"fcBuildDevContainer": false},
+			},
+			capacity: 3, // below the old role's limits
+			groups:   []string{"developers"},
+			cleanup:  false, fcBuild: false,
+			rebuild: []string{"fc-manage", "switch"},
+		},
+		{
+			name:     "large host, cleanup at 23:30",
+			opts:     map[string]any{"capacity": 1000, "cleanup": map[string]any{"at": "23:30"}},
+			capacity: 1000,
+			groups:   []string{"users", "service"},
+			cleanup:  true, fcBuild: true,
+			rebuild:    []string{"nixos-rebuild", "switch"},
+			onCalendar: "*-*-* 23:30:00",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := base(filepath.Join(t.TempDir(), "no-such-dir"))
+			for k, v := range tt.opts {
+				opts[k] = v
+			}
+			r, err := evalModule(t, e, role(opts))
+			require.NoError(t, err)
+			assert.Empty(t, r.FailedAssertions)
+			assert.Empty(t, r.Warnings)
+			assert.Empty(t, r.Containers)
+			assert.Empty(t, r.Services.Nginx.VirtualHosts)
+			assert.Empty(t, r.Networking.Hosts)
+			assert.True(t, r.Boot.EnableContainers)
+
+			assert.True(t, r.Services.Nginx.Enable)
+			assert.True(t, r.Services.Nginx.RecommendedProxySettings)
+			require.NotNil(t, r.Services.Nginx.ServerNamesHashBucketSize)
+			assert.Equal(t, 128, *r.Services.Nginx.ServerNamesHashBucketSize)
+			assert.Equal(t, 4096, *r.Services.Nginx.ServerNamesHashMaxSize)
+			assert.Equal(t, "300s", r.Services.Nginx.ProxyTimeout)
+
+			// 16 inotify instances and 4096 watches per container, never
+			// below the old role's 512 and 16384.
+			assert.Equal(t, map[string]any{
+				"net.ipv4.ip_forward":           1.0,
+				"fs.inotify.max_user_instances": float64(max(512, 16*tt.capacity)),
+				"fs.inotify.max_user_watches":   float64(max(16384, 4096*tt.capacity)),
+			}, r.Boot.Kernel.Sysctl)
+			assert.True(t, r.Networking.Nat.Enable)
+			assert.Equal(t, []string{"ve-+"}, r.Networking.Nat.InternalInterfaces)
+			assert.Equal(t, []int{80, 443}, r.Networking.Firewall.AllowedTCPPorts)
+			assert.Equal(t, []string{standInPackage}, r.Environment.SystemPackages)
+
+			// sudo: the groups may run the container commands, the admin
+			// group everything; all as root without password.
+			require.Len(t, r.Security.Sudo.ExtraRules, 2)
+			users, admin := r.Security.Sudo.ExtraRules[0], r.Security.Sudo.ExtraRules[1]
+			assert.Equal(t, tt.groups, users.Groups)
+			assert.Equal(t, "root", users.RunAs)
+			var cmds []string
+			for _, c := range users.Commands {
+				assert.Equal(t, []string{"NOPASSWD"}, c.Options)
+				cmds = append(cmds, c.Command)
+			}
+			var want []string
+			for _, sub := range []string{"ensure", "destroy", "keep", "status"} {
+				want = append(want, standInPackage+"/bin/devhost "+sub, standInPackage+"/bin/devhost "+sub+" *")
+			}
+			if tt.fcBuild {
+				want = append(want, standInPackage+"/bin/fc-build-dev-container")
+			}
+			assert.Equal(t, want, cmds)
+			assert.Equal(t, []string{"wheel"}, admin.Groups)
+			require.Len(t, admin.Commands, 1)
+			assert.Equal(t, standInPackage+"/bin/devhost", admin.Commands[0].Command)
+
+			for _, g := range tt.groups {
+				if g != "users" && g != "wheel" {
+					assert.Contains(t, r.Users.Groups, g)
+				}
+			}
+
+			timer, hasTimer := r.Systemd.Timers["devhost-cleanup"]
+			svc, hasSvc := r.Systemd.Services["devhost-cleanup"]
+			assert.Equal(t, tt.cleanup, hasTimer)
+			assert.Equal(t, tt.cleanup, hasSvc)
+			if tt.cleanup {
+				assert.Equal(t, tt.onCalendar, timer.TimerConfig["OnCalendar"])
+				assert.Equal(t, true, timer.TimerConfig["Persistent"])
+				assert.Equal(t, []string{"timers.target"}, timer.WantedBy)
+				assert.Equal(t, standInPackage+"/bin/devhost cleanup", svc.ServiceConfig["ExecStart"])
+				assert.Equal(t, "oneshot", svc.ServiceConfig["Type"])
+			}
+
+			// The host configuration devhost reads, as its own parser sees it.
+			etc, ok := r.Environment.Etc["devhost/devhost.hcl"]
+			require.True(t, ok, "environment.etc.\"devhost/devhost.hcl\" missing")
+			hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(etc.Text))
+			require.NoError(t, err, "module output:\n%s", etc.Text)
+			assert.Equal(t, "dev.example.com", hc.PublicAddress)
+			assert.Equal(t, opts["generatedDir"], hc.GeneratedDir)
+			assert.Equal(t, "/var/lib/devhost", hc.StateDir)
+			assert.Equal(t, "10.233.0.0/16", hc.Addresses.Network.String())
+			assert.Equal(t, "10.233.0.1", hc.Addresses.HostAddress.String())
+			assert.Equal(t, tt.cleanup, hc.Cleanup.Enable)
+			assert.Equal(t, tt.rebuild, hc.Commands.Rebuild)
+			assert.Equal(t, tt.groups, hc.Access.Groups)
+			assert.True(t, hc.ACME.Enable)
+			assert.Equal(t, "admin@example.com", hc.ACME.Email)
+			assert.True(t, hc.AliasProxy)
+		})
+	}
+}
+
+// Every option that reaches the host configuration arrives there, checked
+// by devhost's own parser.
+func TestHostConfigCarriesEveryOption(t *testing.T) {
+	e := needNix(t)
+	opts := map[string]any{
+		"enable":                 true,
+		"publicAddress":          "dev.example.org",
+		"enableAliasProxy":       false,
+		"stateDir":               "/srv/devhost",
+		"profileDir":             "/nix/var/nix/profiles/per-container",
+		"templateDir":            "/etc/devhost/templates",
+		"addressPool":            map[string]any{"network": "10.100.0.0/16", "hostAddress": "10.100.255.254"},
+		"allowedChannelPrefixes": []string{"https://hydra.example.com/build/", "file:///srv/channels/"},
+		"acme":                   map[string]any{"enable": true, "acceptTerms": true, "email": "ops@example.org", "staging": true},
+		"cleanup":                map[string]any{"stopAfter": "1d12h", "destroyAfter": "14d", "at": "04:15"},
+		"nginx": map[string]any{
+			"serverNamesHashBucketSize": 256, "serverNamesHashMaxSize": 8192,
+			"proxyTimeout": "600s", "clientMaxBodySize": "1g",
+		},
+		"compatibility":  map[string]any{"bootstrapKey": true},
+		"groups":         []string{"developers"},
+		"adminGroup":     "ops",
+		"rebuildCommand": []string{"nixos-rebuild", "switch", "--flake", "/etc/nixos#devhost", "--impure"},
+	}
+	r, err := evalModule(t, e, role(opts))
+	require.NoError(t, err)
+	assert.Empty(t, r.FailedAssertions)
+	hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+	require.NoError(t, err)
+
+	assert.Equal(t, "dev.example.org", hc.PublicAddress)
+	assert.False(t, hc.AliasProxy)
+	assert.Equal(t, "/srv/devhost", hc.StateDir)
+	assert.Equal(t, "/srv/devhost/generated", hc.GeneratedDir, "generatedDir defaults below stateDir")
+	assert.Equal(t, "/etc/devhost/templates", hc.TemplateDir)
+	assert.Equal(t, "10.100.0.0/16", hc.Addresses.Network.String())
+	assert.Equal(t, "10.100.255.254", hc.Addresses.HostAddress.String())
+	assert.Equal(t, []string{"https://hydra.example.com/build/", "file:///srv/channels/"}, hc.Channels.AllowedPrefixes)
+	assert.True(t, hc.ACME.Staging)
+	assert.Equal(t, "ops@example.org", hc.ACME.Email)
+	assert.Equal(t, "36h0m0s", hc.Cleanup.StopAfter.String())
+	assert.Equal(t, "336h0m0s", hc.Cleanup.DestroyAfter.String())
+	assert.Equal(t, "04:15", hc.Cleanup.At)
+	assert.Equal(t, 256, hc.Nginx.ServerNamesHashBucketSize)
+	assert.Equal(t, 8192, hc.Nginx.ServerNamesHashMaxSize)
+	assert.Equal(t, "10m0s", hc.Nginx.ProxyTimeout.String())
+	assert.Equal(t, "1g", hc.Nginx.ClientMaxBodySize)
+	assert.True(t, hc.Compat.BootstrapKey)
+	assert.Equal(t, []string{"developers"}, hc.Access.Groups)
+	assert.Equal(t, "ops", hc.Access.AdminGroup)
+	assert.Equal(t, opts["rebuildCommand"], hc.Commands.Rebuild)
+
+	// The same values reach NixOS' own options.
+	assert.Equal(t, 256, *r.Services.Nginx.ServerNamesHashBucketSize)
+	assert.Equal(t, "600s", r.Services.Nginx.ProxyTimeout)
+	assert.Equal(t, "1g", r.Services.Nginx.ClientMaxBodySize)
+	require.NotNil(t, r.Security.Acme.Defaults.Server)
+	assert.Equal(t, "https://acme-staging-v02.api.letsencrypt.org/directory", *r.Security.Acme.Defaults.Server)
+	assert.Equal(t, "*-*-* 04:15:00", r.Systemd.Timers["devhost-cleanup"].TimerConfig["OnCalendar"])
+	assert.Equal(t, []string{"ops"}, r.Security.Sudo.ExtraRules[1].Groups)
+	assert.Contains(t, r.Systemd.Tmpfiles.Rules, "d /srv/devhost/containers 0750 root ops -")
+}
+
+// genContainer is one container of a generated set in the generator's
+// format: values usable as-is for containers.<name>.
+type genContainer struct {
+	Path           string `json:"path"`
+	PrivateNetwork bool   `json:"privateNetwork"`
+	HostAddress    string `json:"hostAddress"`
+	LocalAddress   string `json:"localAddress"`
+	AutoStart      bool   `json:"autoStart"`
+}
+
+// writeGeneratedSet writes <dir>/default.nix, an argument-less expression
+// evaluating to set (strings only, as the generator writes it).
+func writeGeneratedSet(t *testing.T, dir string, set map[string]any) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	js, err := json.Marshal(set)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "set.json"), js, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "default.nix"),
+		[]byte("builtins.fromJSON (builtins.readFile ./set.json)\n"), 0o644))
+}
+
+func TestEnabledWithGeneratedSet(t *testing.T) {
+	e := needNix(t)
+	const public = "dev.example.com"
+	containers := map[string]genContainer{
+		"shop1": {Path: "/nix/var/nix/profiles/per-container/shop1/system", PrivateNetwork: true,
+			HostAddress: "10.233.0.1", LocalAddress: "10.233.0.2", AutoStart: true},
+		"shop2": {Path: "/nix/var/nix/profiles/per-container/shop2/system", PrivateNetwork: true,
+			HostAddress: "10.233.0.1", LocalAddress: "10.233.0.3", AutoStart: false},
+		"blog": {Path: "/nix/var/nix/profiles/per-container/blog/system", PrivateNetwork: true,
+			HostAddress: "10.233.0.1", LocalAddress: "10.233.0.4", AutoStart: true},
+	}
+	aliases := map[string][]string{"shop1": {"www", "api"}, "shop2": {}, "blog": {"www"}}
+	vhosts := map[string]any{}
+	hosts := map[string][]string{}
+	for name, c := range containers {
+		var serverAliases []string
+		for _, a := range aliases[name] {
+			serverAliases = append(serverAliases, a+"."+name+"."+public)
+		}
+		if serverAliases == nil {
+			serverAliases = []string{}
+		}
+		vhosts[name+"."+public] = map[string]any{
+			"serverAliases": serverAliases,
+			"forceSSL":      true,
+			"enableACME":    true,
+			"locations": map[string]any{"/": map[string]any{
+				"proxyPass": "https://" + name, "proxyWebsockets": true,
+			}},
+		}
+		hosts[c.LocalAddress] = []string{name}
+	}
+	vhosts[public] = map[string]any{"forceSSL": true, "enableACME": true, "root": "/var/lib/devhost/generated/status"}
+	dir := filepath.Join(t.TempDir(), "generated")
+	writeGeneratedSet(t, dir, map[string]any{
+		"version": 1, "publicAddress": public,
+		"containers": containers, "virtualHosts": vhosts, "hosts": hosts,
+	})
+
+	r, err := evalModule(t, e, role(base(dir)))
+	require.NoError(t, err)
+	assert.Empty(t, r.FailedAssertions)
+	assert.Empty(t, r.Warnings)
+
+	require.Len(t, r.Containers, len(containers))
+	for name, c := range containers {
+		got := r.Containers[name]
+		assert.Equal(t, c.Path, got["path"], name)
+		assert.Equal(t, c.PrivateNetwork, got["privateNetwork"], name)
+		assert.Equal(t, c.HostAddress, got["hostAddress"], name)
+		assert.Equal(t, c.LocalAddress, got["localAddress"], name)
+		assert.Equal(t, c.AutoStart, got["autoStart"], name)
+		assert.Equal(t, "2min", got["timeoutStartSec"], name)
+	}
+	assert.Equal(t, hosts, r.Networking.Hosts)
+	require.Len(t, r.Services.Nginx.VirtualHosts, len(vhosts))
+	for host, v := range vhosts {
+		want := v.(map[string]any)
+		got := r.Services.Nginx.VirtualHosts[host]
+		require.NotNil(t, got, host)
+		assert.Equal(t, true, got["forceSSL"], host)
+		if sa, ok := want["serverAliases"]; ok {
+			assert.ElementsMatch(t, sa, got["serverAliases"], host)
+		}
+		if loc, ok := want["locations"]; ok {
+			wantPass := loc.(map[string]any)["/"].(map[string]any)["proxyPass"]
+			gotPass := got["locations"].(map[string]any)["/"].(map[string]any)["proxyPass"]
+			assert.Equal(t, wantPass, gotPass, host)
+		}
+	}
+
+	// nginx waits for exactly the containers that start at boot.
+	var units []string
+	for name, c := range containers {
+		if c.AutoStart {
+			units = append(units, "container@"+name+".service")
+		}
+	}
+	sort.Strings(units)
+	nginx := r.Systemd.Services["nginx"]
+	assert.Equal(t, units, nginx.After)
+	assert.Equal(t, units, nginx.Wants)
+}
+
+// The generated set's own timeoutStartSec wins over the module's default;
+// a stale set (rendered for another public address) is a warning.
+func TestGeneratedSetDetails(t *testing.T) {
+	e := needNix(t)
+	dir := filepath.Join(t.TempDir(), "generated")
+	writeGeneratedSet(t, dir, map[string]any{
+		"version": 1, "publicAddress": "old.example.com",
+		"containers": map[string]any{"a1": map[string]any{
+			"path": "/nix/var/nix/profiles/per-container/a1/system", "privateNetwork": true,
+			"hostAddress": "10.233.0.1", "localAddress": "10.233.0.9", "autoStart": false,
+			"timeoutStartSec": "5min",
+		}},
+		"virtualHosts": map[string]any{}, "hosts": map[string]any{},
+	})
+	opts := base(dir)
+	opts["containerStartTimeout"] = "90s"
+	r, err := evalModule(t, e, role(opts))
+	require.NoError(t, err)
+	assert.Equal(t, "5min", r.Containers["a1"]["timeoutStartSec"])
+	require.Len(t, r.Warnings, 1)
+	assert.Contains(t, r.Warnings[0], "rendered for old.example.com, not dev.example.com")
+	assert.Empty(t, r.Systemd.Services["nginx"].After)
+}
+
+// A container declaration with a value NixOS would reject fails the
+// evaluation: the stubs are typed, so the set must be, too.
+func TestGeneratedSetWithWrongTypeFails(t *testing.T) {
+	e := needNix(t)
+	dir := filepath.Join(t.TempDir(), "generated")
+	writeGeneratedSet(t, dir, map[string]any{
+		"version": 1,
+		"containers": map[string]any{"a1": map[string]any{
+			"path": "/nix/var/nix/profiles/per-container/a1/system", "autoStart": "yes",
+		}},
+		"virtualHosts": map[string]any{}, "hosts": map[string]any{},
+	})
+	_, err := evalModule(t, e, role(base(dir)))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "containers.a1.autoStart")
+}
+
+func TestACMEOff(t *testing.T) {
+	e := needNix(t)
+	opts := base(filepath.Join(t.TempDir(), "none"))
+	opts["acme"] = map[string]any{"enable": false}
+	r, err := evalModule(t, e, role(opts))
+	require.NoError(t, err)
+	assert.Empty(t, r.FailedAssertions, "no email or terms needed without ACME")
+	assert.False(t, r.Security.Acme.AcceptTerms)
+	assert.Nil(t, r.Security.Acme.Defaults.Email)
+	assert.Nil(t, r.Security.Acme.Defaults.Server)
+	hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+	require.NoError(t, err)
+	assert.False(t, hc.ACME.Enable)
+}
+
+// ACME settings made outside the role satisfy its assertions.
+func TestACMEConfiguredElsewhere(t *testing.T) {
+	e := needNix(t)
+	opts := base(filepath.Join(t.TempDir(), "none"))
+	opts["acme"] = map[string]any{}
+	r, err := evalModule(t, e, role(opts, map[string]any{"security": map[string]any{"acme": map[string]any{
+		"acceptTerms": true, "defaults": map[string]any{"email": "hostmaster@example.com"},
+	}}}))
+	require.NoError(t, err)
+	assert.Empty(t, r.FailedAssertions)
+	assert.Equal(t, "hostmaster@example.com", *r.Security.Acme.Defaults.Email)
+}
+
+func TestAssertions(t *testing.T) {
+	e := needNix(t)
+	const p = "flyingcircus.roles.devhost"
+	tests := []struct {
+		name string
+		opts map[string]any // merged into base
+		want []string       // substrings, one failed assertion each
+	}{
+		{"missing publicAddress", map[string]any{"publicAddress": nil},
+			[]string{p + ".publicAddress must be set"}},
+		{"ACME without terms or email", map[string]any{"acme": map[string]any{}},
+			[]string{p + ".acme.acceptTerms = true", p + ".acme.email"}},
+		{"host address outside the pool", map[string]any{"addressPool": map[string]any{
+			"network": "10.233.0.0/16", "hostAddress": "10.234.0.1"}},
+			[]string{p + ".addressPool.hostAddress = \"10.234.0.1\" must be a valid address inside"}},
+		{"network octet out of range", map[string]any{"addressPool": map[string]any{"network": "10.300.0.0/16"}},
+			[]string{p + ".addressPool.network = \"10.300.0.0/16\" is not an IPv4 network"}},
+		{"stop after destroy", map[string]any{"cleanup": map[string]any{"stopAfter": "30d", "destroyAfter": "720h"}},
+			[]string{p + ".cleanup.stopAfter (30d) must be shorter than " + p + ".cleanup.destroyAfter (720h)"}},
+		{"hash bucket size not a power of two", map[string]any{"nginx": map[string]any{"serverNamesHashBucketSize": 100}},
+			[]string{p + ".nginx.serverNamesHashBucketSize = 100 must be a power of two"}},
+		{"pure evaluation cannot read the generated set", map[string]any{"internal": map[string]any{"pureEval": true}},
+			[]string{"Rebuild with --impure"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := base(filepath.Join(t.TempDir(), "none"))
+			for k, v := range tt.opts {
+				if v == nil {
+					delete(opts, k)
+				} else {
+					opts[k] = v
+				}
+			}
+			r, err := evalModule(t, e, role(opts))
+			require.NoError(t, err)
+			require.Len(t, r.FailedAssertions, len(tt.want), "failed: %q", r.FailedAssertions)
+			for i, w := range tt.want {
+				assert.Contains(t, r.FailedAssertions[i], w)
+			}
+		})
+	}
+}
+
+// A pure evaluation that is given the generated set as a value needs no
+// --impure (that is how flake checks evaluate the module).
+func TestPureEvaluationWithGeneratedSetValue(t *testing.T) {
+	e := needNix(t)
+	opts := base("/var/lib/devhost/generated")
+	opts["internal"] = map[string]any{"pureEval": true}
+	opts["generatedSet"] = map[string]any{"version": 1, "containers": map[string]any{}, "virtualHosts": map[string]any{}, "hosts": map[string]any{"10.233.0.2": []string{"x1"}}}
+	r, err := evalModule(t, e, role(opts))
+	require.NoError(t, err)
+	assert.Empty(t, r.FailedAssertions)
+	assert.Equal(t, map[string][]string{"10.233.0.2": {"x1"}}, r.Networking.Hosts)
+}
+
+// Values the option types reject fail the evaluation with the option's name.
+func TestOptionTypes(t *testing.T) {
+	e := needNix(t)
+	const p = "flyingcircus.roles.devhost"
+	tests := []struct {
+		name, option string
+		opts         map[string]any
+	}{
+		{"public address with a space", p + ".publicAddress", map[string]any{"publicAddress": "dev example.com"}},
+		{"public address upper case", p + ".publicAddress", map[string]any{"publicAddress": "Dev.Example.com"}},
+		{"relative state dir", p + ".stateDir", map[string]any{"stateDir": "var/lib/devhost"}},
+		{"cleanup time", p + ".cleanup.at", map[string]any{"cleanup": map[string]any{"at": "3am"}}},
+		{"duration without unit", p + ".cleanup.stopAfter", map[string]any{"cleanup": map[string]any{"stopAfter": "7"}}},
+		{"empty rebuild command", p + ".rebuildCommand", map[string]any{"rebuildCommand": []string{}}},
+		{"channel prefix scheme", p + ".allowedChannelPrefixes", map[string]any{"allowedChannelPrefixes": []string{"ftp://x/"}}},
+		{"capacity zero", p + ".capacity", map[string]any{"capacity": 0}},
+		{"group name", p + ".groups", map[string]any{"groups": []string{"Bad Group"}}},
+		{"unknown option", p + ".enableAliasProxies", map[string]any{"enableAliasProxies": true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := base(filepath.Join(t.TempDir(), "none"))
+			for k, v := range tt.opts {
+				opts[k] = v
+			}
+			_, err := evalModule(t, e, role(opts))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.option)
+		})
+	}
+}
+
+// The flake's form of the module (importApply with the flake's package)
+// defaults the package to that package instead of pkgs.devhost.
+func TestFlakeModuleDefaultsToFlakePackage(t *testing.T) {
+	e := needNix(t)
+	dir := t.TempDir()
+	mod, err := filepath.Abs("module.nix")
+	require.NoError(t, err)
+	wrapper := filepath.Join(dir, "flake-module.nix")
+	require.NoError(t, os.WriteFile(wrapper, []byte(fmt.Sprintf(`{ lib, ... }: {
+  imports = [ (lib.modules.importApply %s {
+    defaultPackage = pkgs: { type = "derivation"; name = "devhost-from-flake"; outPath = "/nix/store/11111111111111111111111111111111-devhost-from-flake"; };
+  }) ];
+}
+`, mod)), 0o644))
+	r, err := evalModule(t, e, role(base(filepath.Join(dir, "none"))), "--argstr", "modulePath", wrapper)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/nix/store/11111111111111111111111111111111-devhost-from-flake"}, r.Environment.SystemPackages)
+	assert.True(t, strings.HasPrefix(r.Security.Sudo.ExtraRules[0].Commands[0].Command, "/nix/store/1111"))
+}
