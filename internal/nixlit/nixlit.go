@@ -129,3 +129,36 @@ func StringList(ss []string) (string, error) {
 	b.WriteByte(']')
 	return b.String(), nil
 }
+
+// RelPath returns the slash-separated relative path p as a Nix path
+// literal, ./p, resolved by Nix against the directory of the file it
+// appears in. It is meant for `import ./containers/shop.nix` between files
+// of one generated set (importing a path copies nothing to the store).
+// Every component must be made of the characters of Nix path syntax
+// ([A-Za-z0-9._+-]) and must not be "." or "..".
+func RelPath(p string) (string, error) {
+	if p == "" {
+		return "", errors.New("nix relative path: empty")
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", fmt.Errorf("nix relative path %q: empty, . or .. component", p)
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !pathChar(c) {
+				return "", fmt.Errorf("nix relative path %q: character %q cannot appear in a Nix path literal", p, c)
+			}
+		}
+	}
+	return "./" + p, nil
+}
+
+// pathChar reports whether c may appear in a Nix path literal.
+func pathChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return c == '.' || c == '_' || c == '+' || c == '-'
+}

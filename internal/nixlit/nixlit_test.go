@@ -271,3 +271,16 @@ func FuzzString(f *testing.F) {
 		}
 	})
 }
+
+func TestRelPath(t *testing.T) {
+	got, err := RelPath("containers/shop-1.nix")
+	require.NoError(t, err)
+	assert.Equal(t, "./containers/shop-1.nix", got)
+	for _, bad := range []string{"", "/abs", "a//b", "a/../b", "./a", "a b", "a/${x}", "é", "a/"} {
+		_, err := RelPath(bad)
+		assert.Error(t, err, "RelPath(%q)", bad)
+	}
+	var res []string
+	nixEval(t, fmt.Sprintf(`[ (builtins.typeOf %s) (baseNameOf (toString %s)) ]`, got, got), &res)
+	assert.Equal(t, []string{"path", "shop-1.nix"}, res)
+}

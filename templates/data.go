@@ -1,0 +1,84 @@
+package templates
+
+// The data the templates are executed with. All strings are Values (see
+// Value): a template can output them only through an escaping function.
+// Booleans and integers print as valid Nix and HTML and are plain Go types.
+
+// Index is the data of default.nix.tmpl and index.html.tmpl: the host and
+// every container, sorted by name.
+type Index struct {
+	Host       *Host
+	Containers []*Container
+}
+
+// Host is what the host configuration contributes.
+type Host struct {
+	PublicAddress Value // dev.example.com
+	HostAddress   Value // host side of every container's veth pair
+	GeneratedDir  Value // absolute
+	WWWRoot       Value // <GeneratedDir>/www, root of the status page
+	// ACME is true when certificates come from Let's Encrypt; when false
+	// every virtual host uses SelfSignedCert/SelfSignedKey, which the NixOS
+	// module provides.
+	ACME           bool
+	SelfSignedCert Value
+	SelfSignedKey  Value
+	AliasProxy     bool // serve <alias>.<name>.<public>
+	Cleanup        bool
+	CleanupAt      Value // systemd OnCalendar time, e.g. 03:00
+	// ProxyConfig are the nginx directives (one per line, already valid
+	// nginx) of every container's location "/": proxy headers, timeouts,
+	// TLS towards the container's self-signed certificate, body size.
+	ProxyConfig []Value
+	// BootstrapKey is true when batou 2.3/2.4's public key is authorised
+	// (it is then already part of every Container.SSHKeys).
+	BootstrapKey bool
+	// ProvisionDir is where the lifecycle writes <name>.nix provision files.
+	ProvisionDir Value
+}
+
+// Container is one container, with everything derived from its registry
+// entry and the host configuration. Host points back to the host.
+type Container struct {
+	Host *Host
+
+	Name        Value   // shop
+	FQDN        Value   // shop.dev.example.com
+	Aliases     []Value // alias labels, registry order
+	AliasFQDNs  []Value // <alias>.<name>.<public>, registry order
+	CertNames   []Value // Name, FQDN, AliasFQDNs: the self-signed certificate's names
+	URLs        []Value // https://FQDN/ and, with the alias proxy, https://<alias FQDN>/
+	ProxyPass   Value   // https://<name>
+	Owner       Value
+	Environment Value
+	Root        Value // deployment root it came from
+	ServiceUser Value // may be empty
+	ServiceHome Value // /srv/<ServiceUser> (empty when ServiceUser is)
+	Channel     Value
+	// LocalAddress is the container's own address.
+	LocalAddress Value
+	// ProfilePath is <ProfileDir>/<name>/system, the container's system
+	// profile the host declares as containers.<name>.path.
+	ProfilePath Value
+	// ProvisionPath is the deployment's provision.nix on the host
+	// (generator.ProvisionNixPath); the container's configuration imports
+	// it when it exists.
+	ProvisionPath Value
+	// HostFile is the container's host-side file relative to the set,
+	// e.g. containers/shop.nix (for nixRelPath in default.nix).
+	HostFile  Value
+	AutoStart bool // state is running
+	State     Value
+	Created   Value // RFC 3339, UTC
+	Deployed  Value // RFC 3339, UTC; empty when never deployed
+	Keep      bool
+	SSHKeys   []Value // authorised for developer, incl. the bootstrap key when enabled
+	Labels    []Label // sorted by key
+	LastError Value
+}
+
+// Label is one free-form registry label.
+type Label struct {
+	Key   Value
+	Value Value
+}

@@ -1,0 +1,158 @@
+// Package templates holds the text/template templates the generator turns
+// into the generated set, embedded in the binary, and the loader that lets
+// an admin directory (host configuration template_dir) replace any of them.
+//
+// Templates are data, escaping is code: every string a template receives is
+// a Value, which can only reach the output through one of the escaping
+// functions of this package (nixStr, nixAttr, nixPath, nixStrs, nixRelPath,
+// html). A template that writes `{{ .Name }}` fails to execute. Sprig's
+// hermetic functions are available for logic (not for output of Values).
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/template"
+
+	"github.com/Masterminds/sprig/v3"
+
+	"github.com/flyingcircusio/devhost/internal/nixlit"
+)
+
+// The templates the generator executes; each is a file <name> in the
+// embedded set and may be replaced by <TemplateDir>/<name>.
+const (
+	// DefaultNix renders default.nix, the index of the set (data: Index).
+	DefaultNix = "default.nix.tmpl"
+	// ContainerNix renders containers/<name>.nix, the host side of one
+	// container (data: Container). It includes VhostNix.
+	ContainerNix = "container.nix.tmpl"
+	// VhostNix is the nginx virtual host of one container, included by
+	// ContainerNix as an attribute set expression (data: Container).
+	VhostNix = "vhost.nix.tmpl"
+	// ConfigurationNix renders <name>/configuration.nix, the container's own
+	// NixOS system (data: Container).
+	ConfigurationNix = "configuration.nix.tmpl"
+	// IndexHTML renders www/index.html, the status page (data: Index).
+	IndexHTML = "index.html.tmpl"
+)
+
+// Names lists every template, sorted.
+func Names() []string {
+	n := []string{DefaultNix, ContainerNix, VhostNix, ConfigurationNix, IndexHTML}
+	slices.Sort(n)
+	return n
+}
+
+//go:embed *.tmpl
+var embedded embed.FS
+
+// Set is a parsed set of templates, safe for concurrent use.
+type Set struct {
+	root *template.Template
+	// Sources says where each template came from ("embedded" or a file).
+	Sources map[string]string
+}
+
+// Load parses the embedded templates, each replaced by the file of the same
+// name in overrideDir when overrideDir is not empty and has one. A file in
+// overrideDir that is not a known template is an error (a misspelt override
+// would otherwise be ignored silently).
+func Load(overrideDir string) (*Set, error) {
+	src := map[string][]byte{}
+	sources := map[string]string{}
+	for _, name := range Names() {
+		b, err := embedded.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("embedded template %s: %w", name, err)
+		}
+		src[name] = b
+		sources[name] = "embedded"
+	}
+	if overrideDir != "" {
+		entries, err := os.ReadDir(overrideDir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("template directory %s: %w", overrideDir, err)
+		}
+		for _, e := range entries {
+			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			p := filepath.Join(overrideDir, e.Name())
+			if _, ok := src[e.Name()]; !ok {
+				return nil, fmt.Errorf("template override %s: unknown template; the overridable templates are %s", p, strings.Join(Names(), ", "))
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil, fmt.Errorf("template override: %w", err)
+			}
+			src[e.Name()] = b
+			sources[e.Name()] = p
+		}
+	}
+	root := template.New("").Option("missingkey=error").Funcs(FuncMap())
+	for _, name := range Names() {
+		if _, err := root.New(name).Parse(string(src[name])); err != nil {
+			return nil, fmt.Errorf("template %s (%s): %w", name, sources[name], err)
+		}
+	}
+	return &Set{root: root, Sources: sources}, nil
+}
+
+// Execute runs the template name with data and returns its output.
+func (s *Set) Execute(name string, data any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := s.ExecuteTo(&b, name, data); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// ExecuteTo is Execute into a caller's buffer (the generator reuses them).
+func (s *Set) ExecuteTo(b *bytes.Buffer, name string, data any) error {
+	t := s.root.Lookup(name)
+	if t == nil {
+		return fmt.Errorf("template %s: not defined", name)
+	}
+	if err := t.Execute(b, data); err != nil {
+		if strings.Contains(err.Error(), "templates.Value") {
+			return fmt.Errorf("template %s (%s): %w; write values through an escaping function (nixStr, nixAttr, nixPath, nixStrs, html), never directly", name, s.Sources[name], err)
+		}
+		return fmt.Errorf("template %s (%s): %w", name, s.Sources[name], err)
+	}
+	return nil
+}
+
+// FuncMap is sprig's hermetic text functions plus the escaping functions.
+// The escapers are the only functions that accept a Value:
+//
+//	nixStr     Value   -> "..." Nix string literal
+//	nixAttr    Value   -> bare identifier or quoted attribute name
+//	nixPath    Value   -> absolute path as a Nix STRING literal
+//	nixStrs    []Value -> [ "a" "b" ]
+//	nixRelPath Value   -> ./relative/path literal (for imports inside the set)
+//	html       Value   -> HTML-escaped text (for element content and quoted attributes)
+func FuncMap() template.FuncMap {
+	m := sprig.HermeticTxtFuncMap()
+	m["nixStr"] = func(v Value) (string, error) { return nixlit.String(Unwrap(v)) }
+	m["nixAttr"] = func(v Value) (string, error) { return nixlit.AttrName(Unwrap(v)) }
+	m["nixPath"] = func(v Value) (string, error) { return nixlit.Path(Unwrap(v)) }
+	m["nixRelPath"] = func(v Value) (string, error) { return nixlit.RelPath(Unwrap(v)) }
+	m["nixStrs"] = func(vs []Value) (string, error) {
+		ss := make([]string, len(vs))
+		for i, v := range vs {
+			ss[i] = Unwrap(v)
+		}
+		return nixlit.StringList(ss)
+	}
+	m["html"] = func(v Value) string { return html.EscapeString(Unwrap(v)) }
+	return m
+}
