@@ -92,6 +92,8 @@ var commands = []func(*Factory) *cobra.Command{
 	newCmdDebug,
 	newCmdList,
 	newCmdCheck,
+	newCmdMan,
+	newCmdVersion,
 }
 
 // Factory hands commands their dependencies lazily, so a command that does
