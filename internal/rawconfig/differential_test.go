@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,6 +100,82 @@ func goResult(filename string, src []byte) map[string]any {
 	return map[string]any{"sections": sections}
 }
 
+// runPython reads files with CPython in one process and returns the
+// decoded results and the raw JSON lines, one per file.
+func runPython(t *testing.T, py string, files []string) ([]map[string]any, [][]byte) {
+	t.Helper()
+	cmd := exec.Command(py, append([]string{pythonScript}, files...)...)
+	// batou runs on a UTF-8 locale; make sure CPython decodes UTF-8 too.
+	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "PYTHONUTF8=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "python3 %s: %s", pythonScript, stderr.String())
+
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	var results []map[string]any
+	for sc.Scan() {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m))
+		results = append(results, m)
+	}
+	require.NoError(t, sc.Err())
+	require.Len(t, results, len(files))
+	lines := bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n"))
+	require.Len(t, lines, len(files))
+	return results, lines
+}
+
+// TestDifferentialDecodeChunks checks files that are not UTF-8 around
+// CPython's 8192-byte decoding chunks: a duplicate section on a line CPython
+// reads before it decodes the bad chunk wins over UnicodeDecodeError. The
+// cases vary where the duplicate's line ends (and how: "\n", "\r", "\r\n",
+// "\r" followed by a multi-byte character that straddles the chunk
+// boundary) and where the bad bytes are.
+func TestDifferentialDecodeChunks(t *testing.T) {
+	py := python3(t)
+	dir := t.TempDir()
+	var files []string
+	var srcs [][]byte
+	terms := []string{"\n", "\r", "\r\n"}
+	dupEnds := []string{"\n", "\r", "\r\n", "\r\u00e9", "\r\u20ac", "\r\U0001F600", "\n\u20ac"}
+	bads := []string{"\xff", "\xe2\x82\n", "\xe2", "\xc3(", "\xed\xa0\x80", "\xf0\x9f\x98"}
+	for pad := chunkSize - 12; pad <= chunkSize+2; pad++ {
+		for _, term := range terms {
+			for _, dupEnd := range dupEnds {
+				for fill := 0; fill <= 1; fill++ {
+					for _, bad := range bads {
+						var b bytes.Buffer
+						b.WriteString("[s]\n#")
+						b.WriteString(strings.Repeat("x", pad))
+						b.WriteString(term)
+						b.WriteString("[s]")
+						b.WriteString(dupEnd)
+						b.WriteString(strings.Repeat("y", fill))
+						b.WriteString(bad)
+						name := filepath.Join(dir, fmt.Sprintf("c%05d.cfg", len(files)))
+						require.NoError(t, os.WriteFile(name, b.Bytes(), 0o600))
+						files = append(files, name)
+						srcs = append(srcs, b.Bytes())
+					}
+				}
+			}
+		}
+	}
+	_, lines := runPython(t, py, files)
+	seen := map[string]int{}
+	for i, name := range files {
+		got := string(goJSON(name, srcs[i]))
+		require.Equal(t, string(lines[i]), got, "%s (%q...%q)", name, srcs[i][:8], srcs[i][len(srcs[i])-16:])
+		seen[got]++
+	}
+	// Both outcomes must occur, or the cases miss the boundary.
+	require.Positive(t, seen[`{"error": "DuplicateSectionError"}`])
+	require.Positive(t, seen[`{"error": "UnicodeDecodeError"}`])
+	t.Logf("%d files: %v", len(files), seen)
+}
+
 // goJSON is what `devhost debug cfg` prints for src.
 func goJSON(filename string, src []byte) []byte {
 	f, err := Parse(filename, src)
@@ -118,26 +195,7 @@ func goJSON(filename string, src []byte) []byte {
 func TestDifferential(t *testing.T) {
 	py := python3(t)
 	files := corpus(t)
-	cmd := exec.Command(py, append([]string{pythonScript}, files...)...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "PYTHONUTF8=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "python3 %s: %s", pythonScript, stderr.String())
-
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<26)
-	var results []map[string]any
-	for sc.Scan() {
-		var m map[string]any
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &m))
-		results = append(results, m)
-	}
-	require.NoError(t, sc.Err())
-	require.Len(t, results, len(files))
-
-	lines := bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n"))
-	require.Len(t, lines, len(files))
+	results, lines := runPython(t, py, files)
 	errorsSeen := map[string]int{}
 	for i, path := range files {
 		src, err := os.ReadFile(path)

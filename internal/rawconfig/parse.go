@@ -2,6 +2,7 @@ package rawconfig
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -16,14 +17,16 @@ import (
 // On rejection Parse returns a nil *File and an *Error naming the Python
 // exception class CPython raises for the same bytes.
 func Parse(filename string, src []byte) (*File, error) {
-	// open(filename) in text mode decodes the locale encoding (UTF-8) with
-	// errors="strict": invalid bytes raise UnicodeDecodeError.
-	if !utf8.Valid(src) {
-		return nil, decodeError(filename, src)
-	}
 	p := newParser(filename, string(src))
+	if !utf8.Valid(src) {
+		return nil, p.decodeError(src)
+	}
 	if err := p.run(); err != nil {
 		return nil, err
+	}
+	p.join()
+	if p.perr != nil {
+		return nil, p.perr
 	}
 	return p.f, nil
 }
@@ -47,6 +50,10 @@ type parser struct {
 
 	sectIndex map[string]*Section
 
+	// stopChunk >= 0 stops the loop before the first line that needs
+	// decoding chunk stopChunk (see decodeError).
+	stopChunk int
+
 	optSlab  []Option
 	lineSlab []ValueLine
 	// tailOpt is the option whose Lines end the current lineSlab, so a
@@ -63,8 +70,9 @@ func newParser(filename, src string) *parser {
 	}
 	p := &parser{
 		src:      src,
-		filename: filename,
-		f:        &File{Filename: filename},
+		filename:  filename,
+		f:         &File{Filename: filename},
+		stopChunk: -1,
 	}
 	p.f.Defaults = &Section{Name: DefaultSection}
 	p.optSlab = make([]Option, 0, lines)
@@ -80,6 +88,8 @@ func (p *parser) newOption() *Option {
 	return &p.optSlab[len(p.optSlab)-1]
 }
 
+// run is the loop of _read. It returns the errors CPython raises at once
+// (missing header, duplicates); unparsable lines collect in p.perr.
 func (p *parser) run() error {
 	src := p.src
 	lineno := 0
@@ -102,14 +112,13 @@ func (p *parser) run() error {
 				next++
 			}
 		}
+		if p.stopChunk >= 0 && lineChunk(src, end, next) >= p.stopChunk {
+			return nil
+		}
 		pos = next
 		if err := p.line(lineno, start, end); err != nil {
 			return err
 		}
-	}
-	p.join()
-	if p.perr != nil {
-		return p.perr
 	}
 	return nil
 }
@@ -470,50 +479,133 @@ func isUnicodeSpace(r rune) bool {
 // switch from a linear scan to a map.
 const indexThreshold = 16
 
-// decodeError reports the first invalid UTF-8 sequence as CPython's
-// UnicodeDecodeError.
-func decodeError(filename string, src []byte) *Error {
-	off := invalidUTF8Offset(src)
-	lineStart := 0
-	line := 1
-	for i := 0; i < off; i++ {
+// chunkSize is the size of the pieces CPython's TextIOWrapper reads and
+// decodes at a time (_CHUNK_SIZE).
+const chunkSize = 8192
+
+// lineChunk is the index of the chunk whose decoding makes a line available
+// to CPython's line iterator. The line's content ends at end, its line
+// break (if any) ends at next. A "\n" ending is available with its own
+// chunk. A "\r" (alone or before "\n") is held back by the newline decoder
+// until the character after it has been decoded, which may need the next
+// chunk (and never happens when that character is not valid UTF-8). The
+// last line without a line break is available at the final (empty) read.
+func lineChunk(src string, end, next int) int {
+	eof := (len(src) + chunkSize - 1) / chunkSize
+	switch {
+	case end == next:
+		return eof
+	case src[end] == '\n':
+		return end / chunkSize
+	case end+1 == len(src):
+		return eof
+	}
+	r, size := utf8.DecodeRuneInString(src[end+1:])
+	if r == utf8.RuneError && size <= 1 {
+		return math.MaxInt
+	}
+	return (end + size) / chunkSize
+}
+
+// decodeError is CPython's UnicodeDecodeError for a file that is not UTF-8.
+//
+// CPython decodes while it parses, 8192 bytes at a time, so an error it
+// raises at once (missing header, duplicate section or option) on a line
+// it could decode before reaching the bad chunk wins over the
+// UnicodeDecodeError; unparsable lines never do, they are only reported at
+// the end.
+func (p *parser) decodeError(src []byte) error {
+	bad, detect := invalidUTF8(src)
+	p.stopChunk = detect / chunkSize
+	if detect == len(src) {
+		// A sequence cut off by the end of the file fails at the final read.
+		p.stopChunk = (len(src) + chunkSize - 1) / chunkSize
+	}
+	if err := p.run(); err != nil {
+		return err
+	}
+	p.perr = nil
+	line, lineStart := 1, 0
+	for i := 0; i < bad; i++ {
 		switch src[i] {
 		case '\n':
 			line++
 			lineStart = i + 1
 		case '\r':
-			if i+1 < off && src[i+1] == '\n' {
+			if i+1 < bad && src[i+1] == '\n' {
 				continue
 			}
 			line++
 			lineStart = i + 1
 		}
 	}
-	col := utf8.RuneCount(src[lineStart:off]) + 1
-	_, size := utf8.DecodeRune(src[off:])
+	col := utf8.RuneCount(src[lineStart:bad]) + 1
+	size := detect - bad
+	if size < 1 {
+		size = 1
+	}
 	return &Error{
 		PythonClass: "UnicodeDecodeError",
 		Summary:     "File is not valid UTF-8",
-		Detail:      fmt.Sprintf("batou reads environment.cfg as UTF-8 and fails on byte 0x%02x at offset %d: save the file as UTF-8.", src[off], off),
+		Detail:      fmt.Sprintf("batou reads environment.cfg as UTF-8 and fails on byte 0x%02x at offset %d: save the file as UTF-8.", src[bad], bad),
 		Range: hcl.Range{
-			Filename: filename,
-			Start:    hcl.Pos{Line: line, Column: col, Byte: off},
-			End:      hcl.Pos{Line: line, Column: col + 1, Byte: off + size},
+			Filename: p.filename,
+			Start:    hcl.Pos{Line: line, Column: col, Byte: bad},
+			End:      hcl.Pos{Line: line, Column: col + 1, Byte: bad + size},
 		},
 	}
 }
 
-func invalidUTF8Offset(src []byte) int {
-	for i := 0; i < len(src); {
-		if src[i] < utf8.RuneSelf {
+// invalidUTF8 finds the first invalid UTF-8 sequence the way CPython's
+// decoder does: bad is where the sequence starts, detect the byte that
+// makes it invalid (CPython rejects a sequence as soon as a byte cannot
+// continue it), or len(src) for a sequence cut off by the end of the file.
+func invalidUTF8(src []byte) (bad, detect int) {
+	n := len(src)
+	for i := 0; i < n; {
+		c := src[i]
+		if c < utf8.RuneSelf {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRune(src[i:])
-		if r == utf8.RuneError && size <= 1 {
-			return i
+		var need int
+		lo, hi := byte(0x80), byte(0xbf)
+		switch {
+		case c >= 0xc2 && c <= 0xdf:
+			need = 1
+		case c >= 0xe0 && c <= 0xef:
+			need = 2
+			if c == 0xe0 {
+				lo = 0xa0
+			} else if c == 0xed && i+1 < n && src[i+1] >= 0xa0 && src[i+1] <= 0xbf {
+				// A surrogate: CPython accepts the two bytes as the start
+				// of a sequence and fails only once the third is there.
+				if i+2 >= n {
+					return i, n
+				}
+				return i, i + 2
+			}
+		case c >= 0xf0 && c <= 0xf4:
+			need = 3
+			if c == 0xf0 {
+				lo = 0x90
+			} else if c == 0xf4 {
+				hi = 0x8f
+			}
+		default:
+			return i, i
 		}
-		i += size
+		for k := 1; k <= need; k++ {
+			if i+k >= n {
+				return i, n
+			}
+			b := src[i+k]
+			if b < lo || b > hi {
+				return i, i + k
+			}
+			lo, hi = 0x80, 0xbf
+		}
+		i += need + 1
 	}
-	return len(src)
+	return n, n
 }
