@@ -164,9 +164,6 @@ func render(path string, old []byte, c *Container) ([]byte, error) {
 		}
 		return append([]byte(header), hclwrite.Format(f.Bytes())...), nil
 	}
-	if len(old) > 0 && old[len(old)-1] != '\n' {
-		old = append(old[:len(old):len(old)], '\n')
-	}
 	body, diags := parseNative(path, old)
 	if diags.HasErrors() {
 		return nil, diag.NewError(append(diags, &hcl.Diagnostic{
@@ -175,23 +172,48 @@ func render(path string, old []byte, c *Container) ([]byte, error) {
 			Detail:   "devhost edits registry files in place to keep comments; fix the syntax error above (or delete the file) and retry.",
 		}), map[string][]byte{path: old})
 	}
-	wf, wdiags := hclwrite.ParseConfig(old, path, hcl.InitialPos)
-	if wdiags.HasErrors() {
-		return nil, diag.NewError(wdiags, map[string][]byte{path: old})
+	// Splice the new value text over the old value's byte range, so every
+	// other byte (comments, spacing, order) stays exactly as it was.
+	type edit struct {
+		start, end int
+		text       []byte
 	}
-	wb := wf.Body()
+	var edits []edit
+	var appended []byte
 	for _, n := range attrOrder {
 		v := vals[n]
 		if a := body.Attributes[n]; a != nil {
-			if sameValue(n, a.Expr, v) {
-				continue
+			if !sameValue(n, a.Expr, v) {
+				r := a.Expr.Range()
+				edits = append(edits, edit{r.Start.Byte, r.End.Byte, valueText(v)})
 			}
-		} else if isZero(v) {
-			continue
+		} else if !isZero(v) {
+			appended = append(appended, n+" = "...)
+			appended = append(appended, valueText(v)...)
+			appended = append(appended, '\n')
 		}
-		wb.SetAttributeRaw(n, tokens(v))
 	}
-	return wf.Bytes(), nil
+	sort.Slice(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
+	out := make([]byte, 0, len(old)+len(appended)+64)
+	pos := 0
+	for _, e := range edits {
+		out = append(out, old[pos:e.start]...)
+		out = append(out, e.text...)
+		pos = e.end
+	}
+	out = append(out, old[pos:]...)
+	if len(appended) > 0 && len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return append(out, appended...), nil
+}
+
+// valueText is v written by hclwrite (formatted, on one line).
+func valueText(v cty.Value) []byte {
+	f := hclwrite.NewEmptyFile()
+	f.Body().SetAttributeRaw("v", tokens(v))
+	b := f.Bytes()
+	return bytes.TrimSpace(b[bytes.IndexByte(b, '=')+1:])
 }
 
 // Put validates c and writes its entry atomically. An existing file is
