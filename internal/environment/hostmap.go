@@ -160,8 +160,9 @@ func (m *HostMap) parse(src []byte) hcl.Diagnostics {
 	if _, err := dec.Token(); err != nil {
 		return fail(next(dec.InputOffset()), jsonWhat(err))
 	}
+	end := next(dec.InputOffset())
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fail(next(dec.InputOffset()), "extra data after the object")
+		return fail(end, "extra data after the object")
 	}
 	return nil
 }

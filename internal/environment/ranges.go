@@ -33,9 +33,9 @@ func linePos(l rawconfig.ValueLine, k int, end bool) hcl.Pos {
 }
 
 // valueRange maps the byte span sp of opt.Value (whose lines are joined
-// with "\n") to the source range it came from. An empty or unmapped span
-// falls back to the whole value, and a value without lines to the option's
-// name.
+// with "\n") to the source range it came from (an empty span to a point,
+// e.g. the empty item after a trailing comma). An unmapped span falls back
+// to the whole value, and a value without lines to the option's name.
 func valueRange(opt *rawconfig.Option, sp span) hcl.Range {
 	if len(opt.Lines) == 0 {
 		return opt.NameRange
@@ -55,7 +55,7 @@ func valueRange(opt *rawconfig.Option, sp span) hcl.Range {
 		}
 		off = hi + 1
 	}
-	if !gotStart || !gotEnd || sp.a >= sp.b {
+	if !gotStart || !gotEnd || sp.a > sp.b {
 		return wholeValue(opt)
 	}
 	return hcl.Range{Filename: opt.NameRange.Filename, Start: start, End: end}

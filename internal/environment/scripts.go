@@ -39,6 +39,9 @@ func (c checker) run(argv []string) (out []byte, exitErr error, found bool, err 
 	ctx, cancel := context.WithTimeout(ctx, t)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, argv[1:]...)
+	// A killed command's children may hold the output open; stop waiting
+	// for them soon after the timeout.
+	cmd.WaitDelay = time.Second
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	rerr := cmd.Run()
@@ -67,6 +70,10 @@ var (
 // nix checks provision.nix with `nix-instantiate --parse`, which parses
 // (and resolves variables) without evaluating anything or using the network.
 func (c checker) nix(cmd, path, name string, src []byte) hcl.Diagnostics {
+	// Nix reports absolute paths; pass one so the report can be matched.
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	out, exitErr, found, err := c.run([]string{cmd, "--parse", path})
 	if !found {
 		return hcl.Diagnostics{{Severity: hcl.DiagWarning,
@@ -127,6 +134,9 @@ var bashLine = regexp.MustCompile(`(?m)^(.*): line (\d+): (.*)$`)
 
 // bash checks provision.sh with `bash -n` (parse only, nothing runs).
 func (c checker) bash(cmd, path, name string, src []byte) hcl.Diagnostics {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	out, exitErr, found, err := c.run([]string{cmd, "-n", path})
 	if !found {
 		return hcl.Diagnostics{{Severity: hcl.DiagWarning,

@@ -1,0 +1,290 @@
+package environment
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/rawconfig"
+)
+
+// build parses cfg (and hostmap.json text, "" for none) and builds the model.
+func build(t *testing.T, cfg, hostmap string) (*Environment, hcl.Diagnostics) {
+	t.Helper()
+	f, err := rawconfig.Parse("environment.cfg", []byte(cfg))
+	require.NoError(t, err)
+	var hm *HostMap
+	if hostmap != "" {
+		hm = &HostMap{Name: "hostmap.json"}
+		require.Empty(t, hm.parse([]byte(hostmap)))
+	}
+	return Build("dev", f, hm)
+}
+
+// diagStrings renders diagnostics as "file:line:col severity: summary".
+func diagStrings(diags hcl.Diagnostics) []string {
+	out := []string{}
+	for _, d := range diags {
+		sev := "error"
+		if d.Severity == hcl.DiagWarning {
+			sev = "warning"
+		}
+		pos := "-"
+		if d.Subject != nil {
+			pos = fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		out = append(out, fmt.Sprintf("%s %s: %s", pos, sev, d.Summary))
+	}
+	return out
+}
+
+const provDefault = `[provisioner:default]
+method = fc-nixos-dev-container
+host = dev.example.com
+channel = https://hydra.flyingcircus.io/build/1/download/1/nixexprs.tar.xz
+`
+
+// TestBuildDiagnostics: every case lists the diagnostics expected, each as a
+// position plus a substring of the summary, in order.
+func TestBuildDiagnostics(t *testing.T) {
+	cases := []struct {
+		name, cfg, hostmap string
+		want               []string
+	}{
+		{name: "valid", cfg: provDefault + "[host:web]\ncomponents = nginx\nprovision-aliases = shop admin\n"},
+		{name: "missing provisioner section",
+			cfg:  provDefault + "[host:web]\ncomponents = a\nprovisioner = other\n",
+			want: []string{`environment.cfg:7:15 error: host "web" uses provisioner "other", but there is no [provisioner:other] section`}},
+		{name: "dynamic hostname not a boolean",
+			cfg: provDefault + "[host:web]\ncomponents = a\nprovision-dynamic-hostname = true\n" +
+				"[host:db]\ncomponents = a\nprovision-dynamic-hostname = 1\n",
+			want: []string{
+				`environment.cfg:7:30 error: provision-dynamic-hostname must be True or False, not "true"`,
+				`environment.cfg:10:30 error: provision-dynamic-hostname must be True or False, not "1"`,
+			}},
+		{name: "unknown method",
+			cfg:  "[provisioner:default]\nmethod = fc-nixos-dev-vm\nhost = x.example.com\n",
+			want: []string{`environment.cfg:2:10 error: unknown provisioner method "fc-nixos-dev-vm"`}},
+		{name: "devhost method, missing host and channel",
+			cfg: "[provisioner:default]\nmethod = devhost\n[provisioner:other]\nhost = a.b\n",
+			want: []string{
+				`environment.cfg:1:1 error: [provisioner:default] has no host`,
+				`environment.cfg:1:1 error: [provisioner:default] has no channel`,
+				`environment.cfg:3:1 error: [provisioner:other] has no method`,
+			}},
+		{name: "bad channel and devhost",
+			cfg:  "[provisioner:default]\nmethod = devhost\nhost = Dev_Host\nchannel = http://x.org/c\n",
+			want: []string{`environment.cfg:3:8 error: invalid domain "Dev_Host"`, `environment.cfg:4:11 error: invalid channel URL "http://x.org/c"`}},
+		{name: "service user of provisioned hosts only",
+			cfg: "[environment]\nservice_user = S-Shop\n" + provDefault +
+				"[host:web]\ncomponents = a\n[host:ok]\ncomponents = a\nservice_user = s-ok\n" +
+				"[host:other]\ncomponents = a\nprovisioner = none\nservice_user = Not Checked\n",
+			want: []string{`environment.cfg:2:16 error: invalid user name "S-Shop"`}},
+		{name: "aliases: invalid, duplicate, too long",
+			cfg: strings.Replace(provDefault, "dev.example.com", strings.Repeat("d", 60)+"."+strings.Repeat("e", 60)+"."+strings.Repeat("f", 60)+".com", 1) +
+				"[host:web]\ncomponents = a\nprovision-aliases =\n\tok Bad\n\tok\n  " + strings.Repeat("a", 63) + "\n",
+			want: []string{
+				`environment.cfg:8:5 error: invalid alias "Bad"`,
+				`environment.cfg:9:2 error: duplicate alias "ok" of host "web"`,
+				`environment.cfg:10:3 error: invalid alias "` + strings.Repeat("a", 63) + `"`,
+			}},
+		{name: "container name of a static host",
+			cfg:  provDefault + "[host:web_1]\ncomponents = a\n",
+			want: []string{`environment.cfg:5:7 error: invalid container name "web_1"`}},
+		{name: "container name from hostmap.json",
+			cfg:     provDefault + "[host:web]\ncomponents = a\nprovision-dynamic-hostname = True\n",
+			hostmap: "{\"web\": \"12345\"}",
+			want:    []string{`hostmap.json:1:9 error: invalid container name "12345"`}},
+		{name: "duplicate host",
+			cfg:  "[hosts]\na = x\n!b = y\n[host:a]\ncomponents = z\n[host:b]\ncomponents = z\n",
+			want: []string{`environment.cfg:4:7 error: duplicate host "a"`, `environment.cfg:6:7 error: duplicate host "b"`}},
+		{name: "duplicate real names through hostmap.json",
+			cfg: provDefault + "[host:web]\ncomponents = a\nprovision-dynamic-hostname = True\n" +
+				"[host:db]\ncomponents = a\nprovision-dynamic-hostname = True\n",
+			hostmap: `{"web": "abc", "db": "abc"}`,
+			want:    []string{`environment.cfg:8:7 error: duplicate host "abc"`}},
+		{name: "dynamic host without provisioner",
+			cfg:  "[host:web]\ncomponents = a\nprovision-dynamic-hostname = True\n",
+			want: []string{`environment.cfg:3:30 error: host "web" has a dynamic name but is not provisioned (no [provisioner:default] section)`}},
+		{name: "stale hostmap entry of a static host",
+			cfg:     provDefault + "[host:web]\ncomponents = a\n",
+			hostmap: `{"web": "abc"}`,
+			want:    []string{`hostmap.json:1:9 warning: hostmap.json maps "web" to "abc", but that host's name is "web"`}},
+		{name: "batou-only problems are warnings",
+			cfg: "[environment]\ntimeout = soon\njobs = 2.5\nrequire_v4 = maybe\n[hosts]\na = x,\n[vfs]\n[resolver]\na = 10.0.0.1\n  nonsense\n[extra]\n[host:b]\nplatform = nixos\n",
+			want: []string{
+				`environment.cfg:2:11 warning: timeout "soon" is not a whole number`,
+				`environment.cfg:3:8 warning: jobs "2.5" is not a whole number`,
+				`environment.cfg:4:14 warning: "maybe" is not True, False or optional`,
+				`environment.cfg:6:7 warning: empty component name`,
+				`environment.cfg:12:1 warning: host "b" has no components option`,
+				`environment.cfg:10:3 warning: "nonsense" is not an IP address`,
+				`environment.cfg:7:1 warning: [vfs] has no sandbox option`,
+				`environment.cfg:11:2 warning: unknown section [extra]`,
+			}},
+		{name: "ignore option of a host section",
+			cfg:  "[host:a]\ncomponents = x\nignore = yes\n",
+			want: []string{`environment.cfg:3:10 error: ignore must be True or False, not "yes"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, diags := build(t, c.cfg, c.hostmap)
+			got := diagStrings(diags)
+			require.Len(t, got, len(c.want), "diagnostics: %q", got)
+			for i, w := range c.want {
+				assert.Contains(t, got[i], w)
+			}
+			for _, d := range diags {
+				assert.NotEmpty(t, d.Detail, "every diagnostic says what to do: %s", d.Summary)
+			}
+		})
+	}
+}
+
+func TestBuildModel(t *testing.T) {
+	cfg := `[environment]
+service_user = s-shop
+host_domain = example.org
+
+[DEFAULT]
+data-team = web
+
+[hosts]
+plain = a, b:x
+!gone = c
+
+` + provDefault + `
+[provisioner:other]
+method = devhost
+host = other.example.com
+channel = file:///nix/store/channel
+memory = 2048
+
+[host:web]
+provision-dynamic-hostname = True
+provision-aliases =
+    shop
+	admin api
+components =
+    nginx
+    shop:debug
+    !shop:trace
+data-role = frontend
+
+[host:db]
+provisioner = other
+components = postgres
+platform = nixos
+service_user = s-db
+
+[host:legacy]
+provisioner = none
+components = mailer
+
+[component:shop]
+admin_email = dev@example.com
+`
+	env, diags := build(t, cfg, `{"web": "c0ffee12345", "old": "f00"}`)
+	require.Empty(t, diagStrings(diags))
+
+	s := env.Settings
+	assert.Equal(t, "s-shop", s.ServiceUser.Value)
+	assert.Equal(t, "example.org", s.Platform.Value, "platform defaults to host_domain")
+	assert.False(t, s.Platform.Set)
+	assert.Equal(t, "rsync", s.UpdateMethod.Value)
+	assert.Equal(t, "ssh", s.ConnectMethod.Value)
+	assert.Equal(t, "~/deployment", s.TargetDirectory.Value)
+	assert.Equal(t, 3, s.TimeoutSeconds)
+	// [DEFAULT] options appear in [environment] as in batou, kept as Other.
+	require.Len(t, s.Other, 1)
+	assert.Equal(t, "data-team", s.Other[0].Name)
+
+	var hostNames []string
+	for _, h := range env.Hosts {
+		hostNames = append(hostNames, h.Name)
+	}
+	// batou: [hosts] entries first (DEFAULT's options become hosts too),
+	// then [host:NAME] sections in file order.
+	assert.Equal(t, []string{"plain", "gone", "data-team", "web", "db", "legacy"}, hostNames)
+
+	plain := env.Host("plain")
+	assert.False(t, plain.Ignore)
+	assert.True(t, env.Host("gone").Ignore)
+	assert.Equal(t, "default", plain.Provisioner.Name, "[hosts] entries use the default provisioner, as in batou")
+	assert.Equal(t, "plain", plain.RealName)
+	assert.Equal(t, []Component{{Name: "a", Range: plain.Components[0].Range}, {Name: "b", Features: []string{"x"}, Range: plain.Components[1].Range}}, plain.Components)
+
+	web := env.Host("web")
+	assert.True(t, web.Dynamic)
+	assert.Equal(t, "c0ffee12345", web.RealName)
+	assert.Equal(t, "hostmap.json", web.RealNameRange.Filename)
+	rn, ok := env.RealName("web")
+	assert.True(t, ok)
+	assert.Equal(t, "c0ffee12345", rn)
+	var aliases []string
+	for _, a := range web.Aliases {
+		aliases = append(aliases, fmt.Sprintf("%s@%d:%d-%d", a.Name, a.Range.Start.Line, a.Range.Start.Column, a.Range.End.Column))
+	}
+	assert.Equal(t, []string{"shop@26:5-9", "admin@27:2-7", "api@27:8-11"}, aliases)
+	require.Len(t, web.Components, 2)
+	assert.Equal(t, "nginx", web.Components[0].String())
+	assert.Equal(t, Component{Name: "shop", Features: []string{"debug", "trace"}, Ignore: true, Range: web.Components[1].Range}, web.Components[1])
+	assert.Equal(t, 30, web.Components[1].Range.Start.Line)
+	assert.Equal(t, []Data{{Name: "role", Value: web.Data[0].Value}, {Name: "team", Value: web.Data[1].Value}}, web.Data)
+	assert.Equal(t, "frontend", web.Data[0].Value.Value)
+	assert.Equal(t, "s-shop", web.ServiceUser.Value)
+
+	db := env.Host("db")
+	assert.Equal(t, "other", db.Provisioner.Name)
+	assert.Equal(t, "nixos", db.Platform.Value)
+	assert.Equal(t, "s-db", db.ServiceUser.Value)
+	assert.Equal(t, "db", db.RealName)
+
+	legacy := env.Host("legacy")
+	assert.False(t, legacy.Provisioned())
+	assert.Equal(t, "provisioner = none", legacy.NotProvisioned)
+	assert.Empty(t, legacy.Aliases)
+
+	require.Len(t, env.Provisioners, 2)
+	other := env.Provisioners[1]
+	assert.Equal(t, "devhost", other.Method.Value)
+	assert.Equal(t, "file:///nix/store/channel", other.Channel.Value)
+	require.Len(t, other.Other, 2)
+	assert.Equal(t, "memory", other.Other[0].Name)
+
+	require.Len(t, env.Overrides, 1)
+	assert.Equal(t, "shop", env.Overrides[0].Component)
+	assert.Equal(t, "admin_email", env.Overrides[0].Options[0].Name)
+
+	var provisioned []string
+	for _, h := range env.Provisioned() {
+		provisioned = append(provisioned, h.Name)
+	}
+	assert.Equal(t, []string{"plain", "gone", "data-team", "web", "db"}, provisioned)
+	_, ok = env.RealName("nonexistent")
+	assert.False(t, ok)
+}
+
+// TestBuildHandMade builds from a File assembled by hand, without the
+// reader: Build depends only on rawconfig's types.
+func TestBuildHandMade(t *testing.T) {
+	opt := func(name, value string, line int) *rawconfig.Option {
+		r := hcl.Range{Filename: "x.cfg", Start: hcl.Pos{Line: line, Column: 1}, End: hcl.Pos{Line: line, Column: 2}}
+		return &rawconfig.Option{Name: name, NameRange: r, HasValue: true, Value: value,
+			Lines: []rawconfig.ValueLine{{Text: value, Range: r}}}
+	}
+	f := &rawconfig.File{Filename: "x.cfg", Sections: []*rawconfig.Section{
+		{Name: "provisioner:default", Options: []*rawconfig.Option{
+			opt("method", "devhost", 2), opt("host", "dev.example.com", 3), opt("channel", "https://example.com/c", 4)}},
+		{Name: "host:Web", Options: []*rawconfig.Option{opt("components", "a", 6)}},
+	}}
+	env, diags := Build("x", f, nil)
+	got := diagStrings(diags)
+	require.Len(t, got, 1)
+	assert.Contains(t, got[0], `invalid container name "Web"`)
+	assert.Equal(t, "Web", env.Hosts[0].RealName)
+}
