@@ -69,7 +69,7 @@ func newParser(filename, src string) *parser {
 		lines = 8
 	}
 	p := &parser{
-		src:      src,
+		src:       src,
 		filename:  filename,
 		f:         &File{Filename: filename},
 		stopChunk: -1,

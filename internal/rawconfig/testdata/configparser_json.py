@@ -17,22 +17,29 @@ shape `devhost debug cfg` prints:
 Usage:
     configparser_json.py FILE...    one JSON line per FILE, in order
     configparser_json.py --serve    persistent mode for the Go fuzz target:
-        reads records "<decimal length>\\n<bytes>" from stdin, writes each
-        input to a scratch file, reads it with config.read() and answers
-        "<decimal length>\\n<json>" on stdout.
+        reads records "<decimal length>\\n<bytes>" from stdin and answers
+        "<decimal length>\\n<json>" on stdout for each.
+
+In --serve mode the bytes are not written to a file: they are read through
+io.TextIOWrapper(io.BytesIO(data), encoding="locale"), the same stack that
+open(path) builds (BufferedReader and BytesIO both hand TextIOWrapper the
+same 8192-byte chunks, which decides when a UnicodeDecodeError is raised),
+then config.read_file() runs the same _read() as config.read().
 """
 import configparser
 import json
-import os
+import io
 import sys
-import tempfile
 
 
-def read(path):
+def read(path=None, data=None):
     config = configparser.RawConfigParser()
     config.optionxform = lambda optionstr: optionstr
     try:
-        config.read(path)
+        if data is None:
+            config.read(path)
+        else:
+            config.read_file(io.TextIOWrapper(io.BytesIO(data), encoding="locale"), "<input>")
     except Exception as e:  # the class name is the result
         return {"error": type(e).__name__}
     return {
@@ -48,24 +55,17 @@ def dump(obj):
 
 
 def serve():
-    fd, scratch = tempfile.mkstemp(suffix=".cfg")
-    os.close(fd)
     inp = sys.stdin.buffer
     out = sys.stdout.buffer
-    try:
-        while True:
-            header = inp.readline()
-            if not header:
-                return
-            data = inp.read(int(header))
-            with open(scratch, "wb") as f:
-                f.write(data)
-            answer = dump(read(scratch)).encode("utf-8", "surrogatepass")
-            out.write(b"%d\n" % len(answer))
-            out.write(answer)
-            out.flush()
-    finally:
-        os.unlink(scratch)
+    while True:
+        header = inp.readline()
+        if not header:
+            return
+        data = inp.read(int(header))
+        answer = dump(read(data=data)).encode("utf-8", "surrogatepass")
+        out.write(b"%d\n" % len(answer))
+        out.write(answer)
+        out.flush()
 
 
 def main(argv):
