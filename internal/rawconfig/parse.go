@@ -540,10 +540,6 @@ func (p *parser) decodeError(src []byte) error {
 		}
 	}
 	col := utf8.RuneCount(src[lineStart:bad]) + 1
-	size := detect - bad
-	if size < 1 {
-		size = 1
-	}
 	return &Error{
 		PythonClass: "UnicodeDecodeError",
 		Summary:     "File is not valid UTF-8",
@@ -551,7 +547,7 @@ func (p *parser) decodeError(src []byte) error {
 		Range: hcl.Range{
 			Filename: p.filename,
 			Start:    hcl.Pos{Line: line, Column: col, Byte: bad},
-			End:      hcl.Pos{Line: line, Column: col + 1, Byte: bad + size},
+			End:      hcl.Pos{Line: line, Column: col + 1, Byte: bad + 1},
 		},
 	}
 }
