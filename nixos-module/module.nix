@@ -470,10 +470,22 @@ in
 
     rebuildCommand = lib.mkOption {
       type = types.nonEmptyListOf types.str;
-      default = [
-        "nixos-rebuild"
-        "switch"
-      ];
+      # sudo resets the environment, so devhost (run through sudo) would
+      # rebuild without the host's NIX_PATH; the default passes it, and a
+      # PATH with nixos-rebuild, explicitly.
+      default =
+        lib.optionals (config.nix.nixPath != [ ]) [
+          "${pkgs.coreutils}/bin/env"
+          "NIX_PATH=${lib.concatStringsSep ":" config.nix.nixPath}"
+          "PATH=/run/wrappers/bin:/run/current-system/sw/bin"
+        ]
+        ++ [
+          "nixos-rebuild"
+          "switch"
+        ];
+      defaultText = lib.literalMD ''
+        `[ "nixos-rebuild" "switch" ]`, run through `env` with the host's
+        {option}`nix.nixPath` as `NIX_PATH` when that is not empty'';
       example = [
         "fc-manage"
         "switch"

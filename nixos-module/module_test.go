@@ -668,3 +668,21 @@ func TestFlakeModuleDefaultsToFlakePackage(t *testing.T) {
 	assert.Equal(t, []string{"/nix/store/11111111111111111111111111111111-devhost-from-flake"}, r.Environment.SystemPackages)
 	assert.True(t, strings.HasPrefix(r.Security.Sudo.ExtraRules[0].Commands[0].Command, "/nix/store/1111"))
 }
+
+// devhost runs through sudo, which resets NIX_PATH: the default rebuild
+// command passes the host's nix.nixPath explicitly.
+func TestRebuildCommandCarriesNixPath(t *testing.T) {
+	e := needNix(t)
+	nixPath := []string{"nixpkgs=/nix/var/nix/profiles/per-user/root/channels/nixos", "nixos-config=/etc/nixos/configuration.nix"}
+	r, err := evalModule(t, e, role(base(filepath.Join(t.TempDir(), "none")),
+		map[string]any{"nix": map[string]any{"nixPath": nixPath}}))
+	require.NoError(t, err)
+	hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"/nix/store/00000000000000000000000000000000-coreutils-stand-in/bin/env",
+		"NIX_PATH=" + strings.Join(nixPath, ":"),
+		"PATH=/run/wrappers/bin:/run/current-system/sw/bin",
+		"nixos-rebuild", "switch",
+	}, hc.Commands.Rebuild)
+}

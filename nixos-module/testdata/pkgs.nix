@@ -1,6 +1,11 @@
 # A stand-in for nixpkgs' `pkgs` as far as the devhost module uses it: the
 # package it installs. Recorded, never built.
 {
+  coreutils = {
+    type = "derivation";
+    name = "coreutils-stand-in";
+    outPath = "/nix/store/00000000000000000000000000000000-coreutils-stand-in";
+  };
   devhost = {
     type = "derivation";
     name = "devhost-stand-in";

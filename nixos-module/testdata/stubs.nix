@@ -222,6 +222,8 @@ in
 
     security.sudo.extraRules = opt (types.listOf sudoRule) [ ];
 
+    nix.nixPath = opt (types.listOf types.str) [ ];
+
     systemd.services = opt (types.attrsOf service) { };
     systemd.timers = opt (types.attrsOf timer) { };
     systemd.tmpfiles.rules = opt (types.listOf types.str) [ ];
