@@ -1,0 +1,278 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/flyingcircusio/devhost/internal/environment"
+	"github.com/flyingcircusio/devhost/internal/names"
+)
+
+// Devhost is the devhost as the laptop sees it: commands run there over ssh.
+type Devhost interface {
+	// Reserve claims a new container name, atomically on the devhost.
+	Reserve(ctx context.Context) (string, error)
+	// Ensure creates or updates a container.
+	Ensure(ctx context.Context, req EnsureRequest) (EnsureResult, error)
+	// Destroy removes a container (no error when it does not exist).
+	Destroy(ctx context.Context, name string) error
+}
+
+// EnsureRequest is what `devhost ensure` needs from the laptop.
+type EnsureRequest struct {
+	Name        string
+	Channel     string
+	Aliases     []string
+	Environment string
+	ServiceUser string
+	SSHKeys     []string // authorized_keys lines for the user developer
+	// ProvisionNix is the deployment's provision.nix (nil: none); it is sent
+	// through ssh's standard input.
+	ProvisionNix []byte
+}
+
+// EnsureResult is what the devhost reports back.
+type EnsureResult struct {
+	Name    string `json:"name"`
+	State   string `json:"state"`
+	Address string `json:"address"`
+	// HostKey is the container's ssh host key ("ssh-ed25519 AAAA…"), ""
+	// when the devhost does not report one (compatibility mode).
+	HostKey string   `json:"host_key"`
+	URLs    []string `json:"urls"`
+}
+
+// RemoteError is a devhost command that failed on the devhost or could not
+// reach it. Stderr is the tail of what it printed.
+type RemoteError struct {
+	Host   string
+	What   string // "reserve a name", "ensure web", …
+	Status int    // exit status; 255 is ssh's own failure
+	Stderr string
+}
+
+func (e *RemoteError) Error() string {
+	msg := strings.TrimSpace(e.Stderr)
+	switch {
+	case e.Status == 255 && strings.Contains(msg, "Permission denied"):
+		return fmt.Sprintf("%s: cannot %s: the devhost refused the ssh key (%s); check that `ssh %s` works with your keys or ssh_config",
+			e.Host, e.What, lastLine(msg), e.Host)
+	case e.Status == 255:
+		return fmt.Sprintf("%s: cannot %s: the devhost cannot be reached: %s; check the provisioner's host and that `ssh %s true` works",
+			e.Host, e.What, lastLine(msg), e.Host)
+	case e.Status == 1 && msg != "":
+		// devhost's exit status 1: the request was refused as bad input.
+		return fmt.Sprintf("%s: cannot %s: the devhost refused: %s", e.Host, e.What, msg)
+	default:
+		return fmt.Sprintf("%s: cannot %s: remote command failed with exit status %d: %s", e.Host, e.What, e.Status, msg)
+	}
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// SSHDevhost runs devhost (or, in compatibility mode, batou 2.3/2.4's
+// fc-build-dev-container) on the devhost through ssh, as the user, with
+// sudo. Every remote command is an argv quoted word by word for the remote
+// shell; every value is validated before it is sent.
+type SSHDevhost struct {
+	// SSH is the ssh program; Options come before the host (e.g.
+	// ["-F", "<root>/ssh_config"] when the deployment has one, as batou
+	// passes it).
+	SSH     string
+	Options []string
+	Host    string // the provisioner's host, e.g. dev.example.com
+	// Program is the devhost command on the devhost ("devhost").
+	Program string
+	// Compat speaks batou 2.3/2.4's CLI: `fc-build-dev-container ensure NAME
+	// CHANNEL 'ALIASES'`, `destroy NAME`, names from `nixos-container list`.
+	Compat bool
+	// Stderr receives what the remote command prints on standard error as
+	// it runs (progress); it is also kept for error messages.
+	Stderr io.Writer
+	// Timeout per remote command; default 30 minutes (a first ensure builds
+	// a whole NixOS system).
+	Timeout time.Duration
+}
+
+// run executes argv on the devhost with sudo and returns its stdout.
+func (d *SSHDevhost) run(ctx context.Context, what string, argv []string, stdin []byte) ([]byte, error) {
+	if err := names.Domain(d.Host); err != nil {
+		return nil, fmt.Errorf("devhost: %w", err)
+	}
+	timeout := d.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	remote := Join(append([]string{"sudo", "-n", "--"}, argv...))
+	args := append(append([]string{}, d.Options...), "--", d.Host, remote)
+	cmd := exec.CommandContext(ctx, orDefault(d.SSH, "ssh"), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if d.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, d.Stderr)
+	}
+	cmd.Stdin = bytes.NewReader(stdin)
+	err := cmd.Run()
+	if err == nil {
+		return stdout.Bytes(), nil
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%s: %s: %w", d.Host, what, ctx.Err())
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		tail := stderr.String()
+		if len(tail) > 4096 {
+			tail = tail[len(tail)-4096:]
+		}
+		return nil, &RemoteError{Host: d.Host, What: what, Status: ee.ExitCode(), Stderr: tail}
+	}
+	return nil, fmt.Errorf("%s: %s: %w", d.Host, what, err)
+}
+
+func (d *SSHDevhost) program() string { return orDefault(d.Program, "devhost") }
+
+// Reserve asks `devhost reserve --json` for a new name, or in compatibility
+// mode picks one as batou does from `nixos-container list` (not atomic:
+// the old devhost has no reservation).
+func (d *SSHDevhost) Reserve(ctx context.Context) (string, error) {
+	if d.Compat {
+		out, err := d.run(ctx, "list containers", []string{"nixos-container", "list"}, nil)
+		if err != nil {
+			return "", err
+		}
+		taken := map[string]bool{}
+		for _, l := range strings.Fields(string(out)) {
+			taken[l] = true
+		}
+		return environment.SuggestName(nil, func(n string) bool { return taken[n] })
+	}
+	out, err := d.run(ctx, "reserve a name", []string{d.program(), "reserve", "--json"}, nil)
+	if err != nil {
+		return "", err
+	}
+	var res struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return "", fmt.Errorf("%s: devhost reserve: unexpected answer %q: %w", d.Host, truncate(out), err)
+	}
+	if err := names.Container(res.Name); err != nil {
+		return "", fmt.Errorf("%s: devhost reserve: %w", d.Host, err)
+	}
+	return res.Name, nil
+}
+
+// Ensure runs `devhost ensure` (or fc-build-dev-container ensure).
+func (d *SSHDevhost) Ensure(ctx context.Context, req EnsureRequest) (EnsureResult, error) {
+	if err := req.validate(); err != nil {
+		return EnsureResult{}, err
+	}
+	what := "ensure container " + req.Name
+	if d.Compat {
+		_, err := d.run(ctx, what, []string{"fc-build-dev-container", "ensure", req.Name, req.Channel, strings.Join(req.Aliases, " ")}, nil)
+		return EnsureResult{Name: req.Name, State: "running"}, err
+	}
+	argv := []string{d.program(), "ensure", req.Name, "--channel", req.Channel}
+	for _, a := range req.Aliases {
+		argv = append(argv, "--alias", a)
+	}
+	if req.Environment != "" {
+		argv = append(argv, "--environment", req.Environment)
+	}
+	if req.ServiceUser != "" {
+		argv = append(argv, "--service-user", req.ServiceUser)
+	}
+	for _, k := range req.SSHKeys {
+		argv = append(argv, "--ssh-key", k)
+	}
+	if req.ProvisionNix != nil {
+		argv = append(argv, "--provision-nix", "-")
+	}
+	argv = append(argv, "--json")
+	out, err := d.run(ctx, what, argv, req.ProvisionNix)
+	if err != nil {
+		return EnsureResult{}, err
+	}
+	var res EnsureResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return EnsureResult{}, fmt.Errorf("%s: devhost ensure: unexpected answer %q: %w", d.Host, truncate(out), err)
+	}
+	if res.HostKey != "" {
+		k, err := ParseHostKey(res.HostKey)
+		if err != nil {
+			return EnsureResult{}, fmt.Errorf("%s: devhost ensure %s: %w", d.Host, req.Name, err)
+		}
+		res.HostKey = k
+	}
+	if res.Name == "" {
+		res.Name = req.Name
+	}
+	return res, nil
+}
+
+// Destroy removes a container; one that does not exist is not an error
+// (`--rebuild` of a container that was never created).
+func (d *SSHDevhost) Destroy(ctx context.Context, name string) error {
+	if err := names.Container(name); err != nil {
+		return err
+	}
+	argv := []string{d.program(), "destroy", name}
+	if d.Compat {
+		argv = []string{"fc-build-dev-container", "destroy", name}
+	}
+	_, err := d.run(ctx, "destroy container "+name, argv, nil)
+	var re *RemoteError
+	if errors.As(err, &re) && re.Status != 255 && strings.Contains(strings.ToLower(re.Stderr), "not registered") {
+		return nil
+	}
+	return err
+}
+
+func (r EnsureRequest) validate() error {
+	if err := names.Container(r.Name); err != nil {
+		return err
+	}
+	if err := names.Channel(r.Channel); err != nil {
+		return err
+	}
+	for _, a := range r.Aliases {
+		if err := names.Alias(a); err != nil {
+			return err
+		}
+	}
+	if r.ServiceUser != "" {
+		if err := names.User(r.ServiceUser); err != nil {
+			return err
+		}
+	}
+	for _, k := range r.SSHKeys {
+		if _, err := ParseHostKey(k); err != nil {
+			return fmt.Errorf("ssh key: %w", err)
+		}
+	}
+	return nil
+}
+
+func truncate(b []byte) string {
+	if len(b) > 200 {
+		return string(b[:200]) + "…"
+	}
+	return string(b)
+}

@@ -1,0 +1,416 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/flyingcircusio/devhost/internal/environment"
+)
+
+// Options of one `devhost up` run.
+type Options struct {
+	// Env is the environment, loaded and validated by the caller (devhost
+	// check's rules: nothing is touched when it has errors).
+	Env *environment.Environment
+	// Hosts restricts the run to these hosts (names in the environment or
+	// real names); empty means every provisioned host.
+	Hosts []string
+	// Rebuild destroys each container first and rotates the environment's
+	// key (only when the run covers every host: the other containers still
+	// trust the old key).
+	Rebuild bool
+	// DryRun plans without reserving, writing or connecting.
+	DryRun bool
+	// Strict makes a failed rebuild inside a container fatal.
+	Strict bool
+	// Secrets are decrypted [component:…] values (component → attribute →
+	// value); they are added to the environment's overrides.
+	Secrets map[string]map[string]string
+	// Devhost returns the client for a provisioner's host.
+	Devhost func(host string) Devhost
+	// SSH, Bash and Rsync are the programs used ("" = from PATH).
+	SSH, Bash, Rsync string
+	// Home is the user's home directory (~/.ssh/config is included when it
+	// exists); BaseEnv the environment provision.sh inherits.
+	Home    string
+	BaseEnv []string
+	// TempDir is where the wrapper's private directory is made.
+	TempDir string
+	// Progress receives progress and warnings; ScriptOut the output of
+	// provision.sh and of the rebuild inside the containers.
+	Progress  io.Writer
+	ScriptOut io.Writer
+}
+
+// HostResult is one container after the run.
+type HostResult struct {
+	Host    string   `json:"host"` // name in the environment
+	Name    string   `json:"name"` // the container's real name
+	Devhost string   `json:"devhost"`
+	Channel string   `json:"channel"`
+	Aliases []string `json:"aliases"`
+	State   string   `json:"state"`
+	Address string   `json:"address,omitempty"`
+	URLs    []string `json:"urls"`
+	// NewName: the name was reserved in this run.
+	NewName bool `json:"new_name"`
+	// Rebuild is the outcome of the container's own rebuild: "ok",
+	// "failed", "skipped" (nothing to run), or "" (not run: dry run).
+	Rebuild  string   `json:"rebuild,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Result of a run.
+type Result struct {
+	Environment string       `json:"environment"`
+	DryRun      bool         `json:"dry_run"`
+	SSHConfig   string       `json:"ssh_config"`
+	KnownHosts  string       `json:"known_hosts"`
+	Key         string       `json:"key"`
+	KeyRotated  bool         `json:"key_rotated"`
+	Hosts       []HostResult `json:"hosts"`
+}
+
+// InputError is a problem with what the user asked for (exit status 1).
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// RebuildError is a container whose own rebuild failed under --strict.
+type RebuildError struct {
+	Host, Name string
+	Status     int
+}
+
+func (e *RebuildError) Error() string {
+	return fmt.Sprintf("container %s (%s): rebuild inside the container failed with exit status %d (--strict)", e.Host, e.Name, e.Status)
+}
+
+var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// componentVars returns the COMPONENT_<COMPONENT>_<ATTRIBUTE> variables of
+// every override and secret of the environment, upper-cased as batou does.
+func componentVars(env *environment.Environment, secrets map[string]map[string]string) ([]string, error) {
+	vals := map[string]string{}
+	var order []string
+	set := func(comp, attr, val string) error {
+		k := strings.ToUpper("COMPONENT_" + comp + "_" + attr)
+		if !varName.MatchString(k) {
+			return &InputError{Err: fmt.Errorf("[component:%s] %s: %s is not a valid shell variable name, so provision.sh cannot see it (batou refuses it too); rename the component or attribute", comp, attr, k)}
+		}
+		if _, ok := vals[k]; !ok {
+			order = append(order, k)
+		}
+		vals[k] = val
+		return nil
+	}
+	for _, o := range env.Overrides {
+		for _, opt := range o.Options {
+			if err := set(o.Component, opt.Name, opt.Value); err != nil {
+				return nil, err
+			}
+		}
+	}
+	comps := make([]string, 0, len(secrets))
+	for c := range secrets {
+		comps = append(comps, c)
+	}
+	sort.Strings(comps)
+	for _, c := range comps {
+		attrs := make([]string, 0, len(secrets[c]))
+		for a := range secrets[c] {
+			attrs = append(attrs, a)
+		}
+		sort.Strings(attrs)
+		for _, a := range attrs {
+			if err := set(c, a, secrets[c][a]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make([]string, 0, len(order))
+	for _, k := range order {
+		out = append(out, k+"="+vals[k])
+	}
+	return out, nil
+}
+
+func (o *Options) progress(format string, args ...any) {
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, format+"\n", args...)
+	}
+}
+
+// selectHosts returns the provisioned hosts the run covers.
+func selectHosts(env *environment.Environment, only []string) ([]*environment.Host, error) {
+	prov := env.Provisioned()
+	if len(only) == 0 {
+		return prov, nil
+	}
+	var out []*environment.Host
+	for _, want := range only {
+		var found *environment.Host
+		for _, h := range prov {
+			if h.Name == want || (h.RealName != "" && h.RealName == want) {
+				found = h
+			}
+		}
+		if found == nil {
+			var have []string
+			for _, h := range prov {
+				have = append(have, h.Name)
+			}
+			return nil, &InputError{Err: fmt.Errorf("--host %s: environment %s has no provisioned host of that name (provisioned hosts: %s)",
+				want, env.Name, strings.Join(have, ", "))}
+		}
+		out = append(out, found)
+	}
+	return out, nil
+}
+
+func aliasNames(h *environment.Host) []string {
+	out := make([]string, len(h.Aliases))
+	for i, a := range h.Aliases {
+		out[i] = a.Name
+	}
+	return out
+}
+
+func urls(h *environment.Host, real string) []string {
+	dev := h.Provisioner.Host.Value
+	out := make([]string, 0, len(h.Aliases))
+	for _, a := range h.Aliases {
+		out = append(out, fmt.Sprintf("https://%s.%s.%s/", a.Name, real, dev))
+	}
+	return out
+}
+
+// Up brings every selected container of the environment up to date, in
+// the order batou provisions them: names, key, ensure on the devhost,
+// ssh_config, provision.sh, the container's own rebuild.
+func Up(ctx context.Context, o Options) (*Result, error) {
+	env := o.Env
+	hosts, err := selectHosts(env, o.Hosts)
+	if err != nil {
+		return nil, err
+	}
+	compVars, err := componentVars(env, o.Secrets)
+	if err != nil {
+		return nil, err
+	}
+	cfgPath, khPath := SSHConfigPaths(env.Root, env.Name)
+	privPath, _ := KeyPaths(env.Root, env.Name)
+	res := &Result{Environment: env.Name, DryRun: o.DryRun, SSHConfig: cfgPath, KnownHosts: khPath, Key: privPath}
+	all := len(hosts) == len(env.Provisioned())
+	if o.DryRun {
+		for _, h := range hosts {
+			r := HostResult{Host: h.Name, Name: h.RealName, Devhost: h.Provisioner.Host.Value,
+				Channel: h.Provisioner.Channel.Value, Aliases: aliasNames(h), State: "planned"}
+			if r.Name == "" {
+				r.Name, r.NewName = "(new name)", true
+			}
+			r.URLs = urls(h, r.Name)
+			res.Hosts = append(res.Hosts, r)
+		}
+		res.KeyRotated = o.Rebuild && all
+		return res, nil
+	}
+
+	// 1. Names: reserve on the devhost, remember in hostmap.json at once,
+	// so an interrupted run keeps the name it got.
+	reserved := map[string]bool{}
+	err = env.AssignNames(func(h *environment.Host) (string, error) {
+		o.progress("%s: reserving a name on %s", h.Name, h.Provisioner.Host.Value)
+		n, err := o.Devhost(h.Provisioner.Host.Value).Reserve(ctx)
+		if err == nil {
+			reserved[h.Name] = true
+		}
+		return n, err
+	})
+	if len(reserved) > 0 {
+		if serr := env.HostMap.Save(); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(reserved) == 0 && env.HostMap.Exists != env.HostMap.Needed() {
+		// batou rewrites or removes hostmap.json on every load.
+		if err := env.HostMap.Save(); err != nil {
+			return nil, err
+		}
+	}
+
+	// 2. Key.
+	rotate := o.Rebuild && all
+	if o.Rebuild && !all {
+		o.progress("warning: --rebuild with --host keeps the environment's ssh key (the other containers still use it); run --rebuild without --host to rotate it")
+	}
+	kp, err := EnsureKey(env.Root, env.Name, rotate)
+	if err != nil {
+		return nil, err
+	}
+	res.KeyRotated = rotate
+	if kp.Created {
+		o.progress("ssh key %s created", kp.PrivatePath)
+	}
+	kh, err := ReadKnownHosts(khPath)
+	if err != nil {
+		return nil, err
+	}
+
+	var nixSrc []byte
+	if env.Provision.NixExists {
+		if nixSrc, err = os.ReadFile(filepath.Join(env.Dir, "provision.nix")); err != nil {
+			return nil, fmt.Errorf("provision.nix: %w", err)
+		}
+	}
+	ssh := orDefault(o.SSH, "ssh")
+	for _, h := range hosts {
+		dev := o.Devhost(h.Provisioner.Host.Value)
+		r := HostResult{Host: h.Name, Name: h.RealName, Devhost: h.Provisioner.Host.Value,
+			Channel: h.Provisioner.Channel.Value, Aliases: aliasNames(h), NewName: reserved[h.Name]}
+		// 3. Ensure (after destroying on --rebuild).
+		if o.Rebuild {
+			o.progress("%s: destroying container %s (--rebuild)", h.Name, r.Name)
+			if err := dev.Destroy(ctx, r.Name); err != nil {
+				return res, err
+			}
+			delete(kh, r.Name)
+		}
+		o.progress("%s: ensuring container %s on %s", h.Name, r.Name, r.Devhost)
+		er, err := dev.Ensure(ctx, EnsureRequest{
+			Name: r.Name, Channel: r.Channel, Aliases: r.Aliases, Environment: env.Name,
+			ServiceUser: h.ServiceUser.Value, SSHKeys: []string{kp.Public}, ProvisionNix: nixSrc,
+		})
+		if err != nil {
+			return res, err
+		}
+		r.State, r.Address = er.State, er.Address
+		if er.HostKey != "" {
+			kh[r.Name] = er.HostKey
+		} else {
+			r.Warnings = append(r.Warnings, "the devhost did not report the container's host key; ssh accepts the first key it sees (StrictHostKeyChecking accept-new)")
+		}
+		if err := kh.Write(khPath); err != nil {
+			return res, err
+		}
+		// ssh_config covers every provisioned host with a name, so
+		// `ssh -F ssh_config_<env> <host>` works for all of them.
+		if err := WriteSSHConfig(cfgPath, sshConfigFor(env, kp.PrivatePath, khPath, kh, o.Home)); err != nil {
+			return res, err
+		}
+
+		// 4. provision.sh.
+		if env.Provision.ShExists || env.Provision.NixCopied {
+			o.progress("%s: running provision.sh for %s", h.Name, r.Name)
+			vars := []string{
+				"PROVISION_CONTAINER=" + r.Name,
+				"PROVISION_HOST=" + r.Devhost,
+				"PROVISION_CHANNEL=" + r.Channel,
+				"PROVISION_ALIASES=" + strings.Join(r.Aliases, " "),
+				"SSH_CONFIG=" + cfgPath,
+				"RSYNC_RSH=" + Quote(ssh) + " -F " + Quote(cfgPath),
+			}
+			if o.Rebuild {
+				vars = append(vars, "PROVISION_REBUILD=1")
+			}
+			s := &Script{
+				Bash: o.Bash, SSH: ssh, Rsync: o.Rsync, EnvDir: env.Dir,
+				HasScript: env.Provision.ShExists, CopyNix: env.Provision.NixCopied,
+				ServiceUser: h.ServiceUser.Value, TempDir: o.TempDir,
+				Env: append(append(withoutKeys(o.BaseEnv, "PROVISION_REBUILD"), vars...), compVars...),
+			}
+			if err := s.Run(ctx, o.ScriptOut, o.ScriptOut); err != nil {
+				var se *ScriptError
+				if errors.As(err, &se) {
+					se.File = env.Provision.ShFile
+					return res, fmt.Errorf("%s (%s): %w", h.Name, r.Name, se)
+				}
+				return res, err
+			}
+		}
+
+		// 5. The container's own rebuild.
+		r.Rebuild, err = o.rebuildInside(ctx, ssh, cfgPath, h, r.Name)
+		if err != nil {
+			return res, err
+		}
+		if r.Rebuild == "failed" {
+			r.Warnings = append(r.Warnings, "the rebuild inside the container failed (see above); continuing, a later deployment may repair it")
+		}
+		r.URLs = urls(h, r.Name)
+		res.Hosts = append(res.Hosts, r)
+	}
+	return res, nil
+}
+
+// rebuildInside runs batou's `fc-manage -c` in the container when the
+// container has it (Flying Circus platform channels). A devhost container's
+// system is built by ensure on the devhost, so without fc-manage there is
+// nothing more to run. A failure is reported loudly and the run continues,
+// as batou does, unless --strict.
+func (o *Options) rebuildInside(ctx context.Context, ssh, cfgPath string, h *environment.Host, name string) (string, error) {
+	remote := "command -v fc-manage >/dev/null 2>&1 || exit 100; exec sudo -n -i fc-manage -c"
+	cmd := exec.CommandContext(ctx, ssh, "-F", cfgPath, name, remote)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		return "ok", nil
+	}
+	if ctx.Err() != nil {
+		return "", ctx.Err()
+	}
+	status := -1
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		status = ee.ExitCode()
+	}
+	if status == 100 {
+		return "skipped", nil
+	}
+	o.progress("\n!!! %s (%s): the rebuild inside the container failed with exit status %d. Output:", h.Name, name, status)
+	if o.Progress != nil {
+		_, _ = o.Progress.Write(out)
+	}
+	if o.Strict {
+		return "failed", &RebuildError{Host: h.Name, Name: name, Status: status}
+	}
+	o.progress("!!! WARNING: continuing despite the failed rebuild (as batou does); use --strict to stop here.\n")
+	return "failed", nil
+}
+
+func sshConfigFor(env *environment.Environment, key, kh string, keys KnownHosts, home string) SSHConfig {
+	c := SSHConfig{IdentityFile: key, KnownHosts: kh, Includes: DefaultIncludes(home, env.Root)}
+	for _, h := range env.Provisioned() {
+		if h.RealName == "" {
+			continue
+		}
+		c.Hosts = append(c.Hosts, SSHHost{Real: h.RealName, EnvName: h.Name, Devhost: h.Provisioner.Host.Value, HostKey: keys[h.RealName]})
+	}
+	return c
+}
+
+func withoutKeys(env []string, keys ...string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		drop := strings.HasPrefix(k, "COMPONENT_") || strings.HasPrefix(k, "PROVISION_")
+		for _, x := range keys {
+			drop = drop || k == x
+		}
+		if !drop {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
