@@ -18,14 +18,17 @@ type view struct {
 	opts []*rawconfig.Option
 }
 
+// A missing section is empty: batou's config.get(section, {}) does not
+// fall back to [DEFAULT] then.
 func newView(f *rawconfig.File, s *rawconfig.Section) view {
 	v := view{sec: s}
-	if s != nil {
-		v.opts = append(v.opts, s.Options...)
+	if s == nil {
+		return v
 	}
+	v.opts = append(v.opts, s.Options...)
 	if f.Defaults != nil {
 		for _, d := range f.Defaults.Options {
-			if s == nil || !hasOption(s.Options, d.Name) {
+			if !hasOption(s.Options, d.Name) {
 				v.opts = append(v.opts, d)
 			}
 		}
@@ -128,7 +131,7 @@ func (b *builder) environment() {
 	for _, o := range v.opts {
 		if p, ok := known[o.Name]; ok {
 			*p = settingOf(o)
-		} else if v.sec != nil {
+		} else {
 			s.Other = append(s.Other, o)
 		}
 	}

@@ -288,3 +288,21 @@ func TestBuildHandMade(t *testing.T) {
 	assert.Contains(t, got[0], `invalid container name "Web"`)
 	assert.Equal(t, "Web", env.Hosts[0].RealName)
 }
+
+// TestDefaultSection: [DEFAULT] fills every existing section (so its
+// options become [hosts] entries, as in batou), but a missing [environment]
+// stays empty, as batou's config.get("environment", {}) does.
+func TestDefaultSection(t *testing.T) {
+	env, diags := build(t, "[DEFAULT]\nservice_user = s-x\nprovisioner = none\n"+provDefault+"[host:web]\ncomponents = a\n", "")
+	require.Empty(t, diagStrings(diags))
+	assert.False(t, env.Settings.ServiceUser.Set)
+	assert.Equal(t, "s-x", env.Host("web").ServiceUser.Value)
+	assert.False(t, env.Host("web").Provisioned(), "provisioner = none from [DEFAULT]")
+
+	env, diags = build(t, "[DEFAULT]\nservice_user = s-x\n[environment]\n[hosts]\na = b\n", "")
+	require.Empty(t, diagStrings(diags))
+	assert.Equal(t, "s-x", env.Settings.ServiceUser.Value)
+	require.Len(t, env.Hosts, 2)
+	assert.Equal(t, "service_user", env.Hosts[1].Name)
+	assert.Equal(t, "s-x", env.Hosts[0].ServiceUser.Value, "[hosts] entries inherit the environment's service user")
+}

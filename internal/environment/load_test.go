@@ -331,3 +331,25 @@ func BenchmarkLoadFixtures(b *testing.B) {
 		}
 	}
 }
+
+// TestNixOldErrorFormat uses a test double for nix-instantiate that prints
+// the one-line error format of older Nix ("…, at FILE:L:C") and records its
+// argv.
+func TestNixOldErrorFormat(t *testing.T) {
+	needBash(t)
+	bin := t.TempDir()
+	argvFile := filepath.Join(bin, "argv")
+	double := filepath.Join(bin, "nix-instantiate-double")
+	script := "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + argvFile + "\n" +
+		"echo \"error: syntax error, unexpected '=', expecting ';', at $2:2:5\" >&2\nexit 1\n"
+	require.NoError(t, os.WriteFile(double, []byte(script), 0o755))
+	root := project(t, map[string]string{"environment.cfg": oneContainer, "provision.nix": "{\n  a = 1\n  b = 2;\n}\n"})
+
+	_, diags := Load(context.Background(), root, "dev", Options{DisplayRoot: ".", NixInstantiate: double})
+	assert.Equal(t, []string{"environments/dev/provision.nix:2:5 error: Nix syntax error in provision.nix: syntax error, unexpected '=', expecting ';'"}, diagStrings(diags))
+	argv, err := os.ReadFile(argvFile)
+	require.NoError(t, err)
+	abs, err := filepath.Abs(filepath.Join(root, "environments", "dev", "provision.nix"))
+	require.NoError(t, err)
+	assert.Equal(t, "--parse\n"+abs+"\n", string(argv))
+}
