@@ -286,11 +286,15 @@ func (b *builder) hostCommon(h *Host, v view) {
 	}
 
 	// Aliases only matter to a provisioner (FCDevProvisioner.configure_host).
-	if h.Provisioner != nil {
-		if o := v.get("provision-aliases"); o != nil {
+	if o := v.get("provision-aliases"); o != nil {
+		switch {
+		case h.Provisioner != nil:
 			for _, sp := range pyFields(o.Value) {
 				h.Aliases = append(h.Aliases, Alias{Name: o.Value[sp.a:sp.b], Range: valueRange(o, sp)})
 			}
+		case h.ProvisionerRef.Value == "" || h.ProvisionerRef.Value == "none":
+			b.warnf(o.NameRange, "Aliases are public names of a provisioned container; remove them or give the host a provisioner.",
+				"provision-aliases of host %q have no effect: it is not provisioned (%s)", h.Name, h.NotProvisioned)
 		}
 	}
 	for _, o := range v.opts {
