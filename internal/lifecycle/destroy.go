@@ -1,0 +1,76 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/flyingcircusio/devhost/internal/registry"
+)
+
+// NotFoundError is an operation on a container that is not registered.
+type NotFoundError struct{ Name string }
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("container %q is not registered on this devhost (see `devhost status`)", e.Name)
+}
+
+// Is makes errors.Is(err, registry.ErrNotFound) true.
+func (e *NotFoundError) Is(target error) bool { return target == registry.ErrNotFound }
+
+// DestroyResult is what a destroy did.
+type DestroyResult struct {
+	Container *registry.Container
+	Apply     ApplyStats
+}
+
+// Destroy removes a container: its registry entry (and with it the host's
+// declaration, proxy and hosts entries) in one rebuild, then its unit,
+// profile, root directory and provision.nix. A failed rebuild restores
+// the entry.
+func (h *Host) Destroy(ctx context.Context, name string, caller Caller) (*DestroyResult, error) {
+	if err := caller.CheckMember(h.Cfg.Access, "destroy containers"); err != nil {
+		return nil, err
+	}
+	op, err := lock(ctx, h.paths().opLock(name))
+	if err != nil {
+		return nil, err
+	}
+	defer op.unlock()
+	res := &DestroyResult{}
+	var gen uint64
+	err = h.withRegistry(ctx, func() error {
+		if _, err := h.recoverOps(ctx); err != nil {
+			return err
+		}
+		c, err := h.Reg.Get(name)
+		if errors.Is(err, registry.ErrNotFound) {
+			return &NotFoundError{Name: name}
+		}
+		if err != nil {
+			return err
+		}
+		if err := caller.CheckOwner(h.Cfg.Access, "destroy", name, c.Owner); err != nil {
+			return err
+		}
+		res.Container = c
+		if err := h.Reg.Delete(name); err != nil {
+			return err
+		}
+		gen, err = h.bump()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if res.Apply, err = h.Apply(ctx, gen); err != nil {
+		return res, err
+	}
+	err = h.withRegistry(ctx, func() error {
+		if _, err := h.Reg.Get(name); err == nil {
+			return nil // a failed rebuild restored it meanwhile
+		}
+		return h.purge(ctx, name)
+	})
+	return res, err
+}

@@ -1,0 +1,443 @@
+package lifecycle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/registry"
+	"github.com/flyingcircusio/devhost/internal/runner"
+)
+
+// EnsureRequest is one `devhost ensure` (or `fc-build-dev-container
+// ensure`). Validate it with Host.Validate before Ensure.
+type EnsureRequest struct {
+	Name        string
+	Channel     string
+	Aliases     []string
+	Environment string
+	Root        string // deployment root (informational)
+	ServiceUser string
+	SSHKeys     []string
+	// Provision is the deployment's provision.nix; nil means none.
+	Provision []byte
+	// KeepProvision keeps the container's current provision.nix when
+	// Provision is nil (the compatibility CLI never sends one).
+	KeepProvision bool
+	// Force builds the container's system even when its inputs are
+	// unchanged (e.g. a channel URL that moved).
+	Force  bool
+	Caller Caller
+}
+
+// EnsureResult is what an ensure did.
+type EnsureResult struct {
+	Container *registry.Container
+	Created   bool
+	// Built is true when the container's system was built (its inputs
+	// changed); StorePath is then the new system.
+	Built     bool
+	StorePath string
+	// Profile is the profile's current generation link (system-N-link).
+	Profile string
+	// Apply says whether this process rebuilt the host.
+	Apply ApplyStats
+	// Unit is what happened to the container's unit: "started",
+	// "switched" (reloaded into its new system) or "unchanged".
+	Unit string
+	// HostKey is the container's ed25519 host key (empty until its sshd
+	// created one).
+	HostKey string
+}
+
+// BuildError is a container system that failed to build: the container
+// keeps its previous system (a new one is not registered).
+type BuildError struct {
+	Name string
+	Err  error
+}
+
+func (e *BuildError) Error() string {
+	return fmt.Sprintf("building the system of container %q failed; nothing else was changed: %v", e.Name, e.Err)
+}
+
+func (e *BuildError) Unwrap() error { return e.Err }
+
+// ForeignError is a name taken by something devhost did not create (an
+// imperative nixos-container, say).
+type ForeignError struct {
+	Name, Path string
+}
+
+func (e *ForeignError) Error() string {
+	return fmt.Sprintf("container %q exists outside devhost (%s); import it with `devhost import-legacy` or choose another name", e.Name, e.Path)
+}
+
+func (h *Host) provisionPath(name string) string { return generator.ProvisionNixPath(h.Cfg, name) }
+
+// Ensure creates or updates a container and returns once it runs its
+// system with the host applying its declaration.
+func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, error) {
+	if err := req.Caller.CheckMember(h.Cfg.Access, "ensure containers"); err != nil {
+		return nil, err
+	}
+	op, err := lock(ctx, h.paths().opLock(req.Name))
+	if err != nil {
+		return nil, err
+	}
+	defer op.unlock()
+
+	res := &EnsureResult{}
+	var (
+		in        Intent
+		c         *registry.Container
+		needBuild bool
+		inputs    string
+		hasProv   bool
+	)
+	// Phase 1, under the registry lock: authorise against the entry,
+	// record the intent, reserve the address, stage the build inputs.
+	err = h.withRegistry(ctx, func() error {
+		if _, err := h.recoverOps(ctx); err != nil {
+			return err
+		}
+		old, err := h.Reg.Get(req.Name)
+		if err != nil && !errors.Is(err, registry.ErrNotFound) {
+			return err
+		}
+		if old != nil {
+			if err := req.Caller.CheckOwner(h.Cfg.Access, "change", req.Name, old.Owner); err != nil {
+				return err
+			}
+		} else if err := h.checkNotForeign(req.Name); err != nil {
+			return err
+		}
+		if in, err = h.newIntent("ensure", req.Name, old == nil); err != nil {
+			return err
+		}
+		now := h.now()
+		if old == nil {
+			res.Created = true
+			addr, err := h.Reg.Allocate(h.Cfg.Addresses, req.Name)
+			if err != nil {
+				return err
+			}
+			c = &registry.Container{Name: req.Name, Owner: req.Caller.User, Address: addr, Created: now, State: registry.Running}
+		} else {
+			cp := *old
+			c = &cp
+		}
+		c.Channel = req.Channel
+		c.Aliases = slices.Clone(req.Aliases)
+		c.Environment = req.Environment
+		c.Root = req.Root
+		c.ServiceUser = req.ServiceUser
+		c.SSHKeys = slices.Clone(req.SSHKeys)
+		c.State = registry.Running
+		if err := writeJSON(h.paths().intent(req.Name), in, 0o644); err != nil {
+			return err
+		}
+		if old == nil {
+			// Reserves the address; snapshots leave it out while the
+			// intent says New.
+			if err := h.Reg.Put(c); err != nil {
+				return err
+			}
+		}
+		prov := req.Provision
+		if prov == nil && req.KeepProvision && in.PrevProvision != nil {
+			prov = []byte(*in.PrevProvision)
+		}
+		if prov != nil {
+			hasProv = true
+			if err := writeFileAtomic(h.provisionPath(req.Name), prov, 0o644); err != nil {
+				return err
+			}
+		} else if err := removeFile(h.provisionPath(req.Name)); err != nil {
+			return err
+		}
+		r, err := h.Render.Render([]*registry.Container{c})
+		if err != nil {
+			return err
+		}
+		conf := r.configuration(req.Name)
+		if err := writeFileAtomic(h.buildConfigPath(req.Name), conf, 0o644); err != nil {
+			return err
+		}
+		inputs = buildInputs(c.Channel, conf, prov)
+		var rec BuildRecord
+		ok := in.PrevBuild != nil
+		if ok {
+			rec = *in.PrevBuild
+		}
+		needBuild = req.Force || !ok || rec.Inputs != inputs || rec.Profile == "" || h.profileTarget(req.Name) != rec.Profile
+		return nil
+	})
+	if err != nil {
+		return nil, h.abort(ctx, in, err)
+	}
+
+	// Phase 2, no lock: build the container's system.
+	if needBuild {
+		out, err := h.build(ctx, req.Name, c.Channel, hasProv)
+		if err != nil {
+			return nil, h.abort(ctx, in, &BuildError{Name: req.Name, Err: err})
+		}
+		res.Built, res.StorePath = true, out
+	}
+
+	// Phase 3, under the registry lock: install the profile, commit the
+	// entry, drop the intent, count the change.
+	var gen uint64
+	err = h.withRegistry(ctx, func() error {
+		if needBuild {
+			argv := append(append([]string(nil), h.Cfg.Commands.NixEnv...), "-p", h.ProfilePath(req.Name), "--set", res.StorePath)
+			if _, err := h.Run.Run(ctx, runner.Cmd{Argv: argv}); err != nil {
+				return fmt.Errorf("install the system of %q as its profile: %w", req.Name, err)
+			}
+			rec := BuildRecord{Inputs: inputs, StorePath: res.StorePath, Profile: h.profileTarget(req.Name), Time: h.now()}
+			if err := writeJSON(h.paths().buildRecord(req.Name), rec, 0o644); err != nil {
+				return err
+			}
+		}
+		c.Deployed = h.now()
+		c.LastError = ""
+		if err := h.Reg.Put(c); err != nil {
+			return err
+		}
+		if err := removeFile(h.paths().intent(req.Name)); err != nil {
+			return err
+		}
+		_ = os.RemoveAll(h.paths().buildDir(req.Name))
+		var err error
+		gen, err = h.bump()
+		return err
+	})
+	if err != nil {
+		return nil, h.abort(ctx, in, err)
+	}
+	res.Profile = h.profileTarget(req.Name)
+	res.Container = c
+
+	// Phase 4: wait for (or run) the host rebuild.
+	res.Apply, err = h.Apply(ctx, gen)
+	if err != nil {
+		var re *RebuildError
+		if errors.As(err, &re) {
+			if res.Created {
+				// The rollback unregistered it: remove its profile now.
+				h.purgeIfGone(ctx, req.Name)
+			} else {
+				h.noteError(ctx, req.Name, err)
+			}
+		}
+		return res, err
+	}
+
+	// Phase 5: the container runs its current system.
+	if res.Unit, err = h.startOrSwitch(ctx, req.Name, res.Built && !res.Created); err != nil {
+		h.noteError(ctx, req.Name, err)
+		return res, err
+	}
+	res.HostKey = h.hostKey(req.Name)
+	return res, nil
+}
+
+func (h *Host) buildConfigPath(name string) string {
+	return filepath.Join(h.paths().buildDir(name), "configuration.nix")
+}
+
+// checkNotForeign refuses a new name whose profile or root directory
+// exists without devhost having built it.
+func (h *Host) checkNotForeign(name string) error {
+	if _, err := os.Stat(h.paths().buildRecord(name)); err == nil {
+		return nil // devhost's own leftovers: they are reused
+	}
+	for _, p := range []string{filepath.Dir(h.ProfilePath(name)), filepath.Join(h.containersDir(), name)} {
+		if _, err := os.Lstat(p); err == nil {
+			return &ForeignError{Name: name, Path: p}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("container %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// newIntent records what an operation on name may change.
+func (h *Host) newIntent(op, name string, isNew bool) (Intent, error) {
+	in := Intent{Op: op, Name: name, PID: os.Getpid(), New: isNew, Start: h.now(), PrevProfile: h.profileTarget(name)}
+	if b, err := readOptional(h.Reg.Path(name)); err != nil {
+		return in, err
+	} else if b != nil {
+		s := string(b)
+		in.PrevEntry = &s
+	}
+	if b, err := readOptional(h.provisionPath(name)); err != nil {
+		return in, err
+	} else if b != nil {
+		s := string(b)
+		in.PrevProvision = &s
+	}
+	var rec BuildRecord
+	if ok, err := readJSON(h.paths().buildRecord(name), &rec); err != nil {
+		return in, err
+	} else if ok {
+		in.PrevBuild = &rec
+	}
+	return in, nil
+}
+
+// abort undoes an ensure that failed before its change was committed. An
+// existing container records the error.
+func (h *Host) abort(ctx context.Context, in Intent, cause error) error {
+	if in.Name == "" {
+		return cause
+	}
+	err := h.withRegistry(context.WithoutCancel(ctx), func() error {
+		if ok, err := readJSON(h.paths().intent(in.Name), &Intent{}); err != nil || !ok {
+			return err // nothing was recorded, nothing to undo
+		}
+		if err := h.undo(context.WithoutCancel(ctx), in); err != nil {
+			return err
+		}
+		if err := removeFile(h.paths().intent(in.Name)); err != nil {
+			return err
+		}
+		if in.New {
+			return nil
+		}
+		return h.setLastError(in.Name, cause)
+	})
+	if err != nil {
+		return fmt.Errorf("%w (and undoing it failed: %v)", cause, err)
+	}
+	return cause
+}
+
+// noteError records err as the container's last error (best effort: the
+// error itself is what the caller reports).
+func (h *Host) noteError(ctx context.Context, name string, cause error) {
+	_ = h.withRegistry(context.WithoutCancel(ctx), func() error { return h.setLastError(name, cause) })
+}
+
+func (h *Host) setLastError(name string, cause error) error {
+	c, err := h.Reg.Get(name)
+	if err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	msg := cause.Error()
+	if len(msg) > 4000 {
+		msg = "…" + msg[len(msg)-4000:]
+	}
+	c.LastError = strings.ToValidUTF8(strings.ReplaceAll(msg, "\x00", ""), "?")
+	return h.Reg.Put(c)
+}
+
+// buildInputs is the digest of everything a container's system is built
+// from.
+func buildInputs(channel string, conf, prov []byte) string {
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(channel), conf, prov} {
+		fmt.Fprintf(h, "%d:", len(part))
+		h.Write(part)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// build builds the container's system from its own channel with
+// restricted evaluation: Nix may read only the channel, the generated
+// configuration and the deployment's provision.nix. It returns the store
+// path; the result link under the build directory keeps it alive until
+// the profile references it.
+func (h *Host) build(ctx context.Context, name, channel string, hasProv bool) (string, error) {
+	ch := channelPath(channel)
+	out := filepath.Join(h.paths().buildDir(name), "result")
+	argv := append(append([]string(nil), h.Cfg.Commands.NixBuild...),
+		"<nixpkgs/nixos>", "-A", "system",
+		// nixpkgs=<channel> for a NixOS channel; the plain entry finds
+		// <channel>/nixpkgs in a channel that bundles nixpkgs (the
+		// platform's), as the old fc-build-dev-container did.
+		"-I", "nixpkgs="+ch, "-I", ch,
+		"-I", "nixos-config="+h.buildConfigPath(name))
+	if hasProv {
+		argv = append(argv, "-I", "devhost-provision="+h.provisionPath(name))
+	}
+	argv = append(argv, "--option", "restrict-eval", "true")
+	if strings.HasPrefix(channel, "https://") {
+		argv = append(argv, "--option", "allowed-uris", channel)
+	}
+	argv = append(argv, "-o", out)
+	res, err := h.Run.Run(ctx, runner.Cmd{Argv: argv})
+	if err != nil {
+		return "", err
+	}
+	lines := strings.Fields(strings.TrimSpace(string(res.Stdout)))
+	if len(lines) == 0 {
+		return "", fmt.Errorf("%s printed no store path", argv[0])
+	}
+	path := lines[len(lines)-1]
+	if !filepath.IsAbs(path) {
+		return "", fmt.Errorf("%s printed %q, not a store path", argv[0], path)
+	}
+	return path, nil
+}
+
+// channelPath turns a file:// channel URL into the path Nix expects.
+func channelPath(u string) string {
+	if p, ok := strings.CutPrefix(u, "file://"); ok {
+		return p
+	}
+	return u
+}
+
+// startOrSwitch makes the container's unit run its current system: start
+// it when it is not running, or reload it (NixOS' container@ reload
+// switches the running container to its profile) when its system changed.
+func (h *Host) startOrSwitch(ctx context.Context, name string, switched bool) (string, error) {
+	sc := h.Cfg.Commands.Systemctl
+	_, err := h.Run.Run(ctx, runner.Cmd{Argv: append(append([]string(nil), sc...), "is-active", "--quiet", unit(name))})
+	var re *runner.Error
+	switch {
+	case err == nil && switched:
+		_, err = h.Run.Run(ctx, runner.Cmd{Argv: append(append([]string(nil), sc...), "reload", unit(name))})
+		return "switched", err
+	case err == nil:
+		return "unchanged", nil
+	case errors.As(err, &re) && re.ExitCode > 0:
+		_, err = h.Run.Run(ctx, runner.Cmd{Argv: append(append([]string(nil), sc...), "start", unit(name))})
+		return "started", err
+	default:
+		return "", err
+	}
+}
+
+// hostKey reads the container's public host key ("" when absent).
+func (h *Host) hostKey(name string) string {
+	b, err := os.ReadFile(h.HostKeyPath(name))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// purgeIfGone purges a container whose entry is gone (best effort: the
+// next sweep catches what this misses). The caller holds its op lock.
+func (h *Host) purgeIfGone(ctx context.Context, name string) {
+	_ = h.withRegistry(context.WithoutCancel(ctx), func() error {
+		if _, err := os.Stat(h.Reg.Path(name)); err == nil {
+			return nil
+		}
+		return h.purge(context.WithoutCancel(ctx), name)
+	})
+}

@@ -1,0 +1,263 @@
+// Package lifecycle runs containers on a devhost: ensure, destroy, cleanup,
+// keep and status, and the host rebuild that applies the generated set.
+//
+// Guarantees (see state.go for the files and locks):
+//
+//   - Every change to the registry happens under its lock, after the caller
+//     is authorised and the input validated.
+//   - One host rebuild runs at a time. A request waits for a rebuild whose
+//     snapshot contains everything committed before its own change returned
+//     (the "wanted" generation it saw); requests arriving while a rebuild
+//     runs share the next one. A failed rebuild rolls the containers it
+//     changed back to the last applied state and is reported to every
+//     request it covered.
+//   - A process killed at any instant leaves an intent (per container) or a
+//     rebuild intent behind, with an OS lock its death released; the next
+//     command rolls the operation back, or forces the next rebuild.
+//
+// The package neither prints nor logs: results are returned, and the
+// external commands are run through a runner.Runner the caller configures.
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/registry"
+	"github.com/flyingcircusio/devhost/internal/runner"
+)
+
+// DefaultContainersDir is where NixOS keeps the containers' root
+// directories (/var/lib/nixos-containers/<name>).
+const DefaultContainersDir = "/var/lib/nixos-containers"
+
+// Host is the container lifecycle of one devhost.
+type Host struct {
+	Cfg    *hostconfig.Config
+	Reg    *registry.Registry
+	Run    runner.Runner
+	Render *Renderer
+	// Now is the clock (time.Now when nil); cleanup takes --now instead.
+	Now func() time.Time
+	// ContainersDir holds the containers' root directories; default
+	// DefaultContainersDir.
+	ContainersDir string
+
+	p paths
+}
+
+// New returns a Host for cfg.
+func New(cfg *hostconfig.Config, reg *registry.Registry, run runner.Runner, render *Renderer) *Host {
+	return &Host{Cfg: cfg, Reg: reg, Run: run, Render: render, p: newPaths(cfg.StateDir)}
+}
+
+func (h *Host) now() time.Time {
+	if h.Now != nil {
+		return h.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (h *Host) paths() paths {
+	if h.p.root == "" {
+		h.p = newPaths(h.Cfg.StateDir)
+	}
+	return h.p
+}
+
+func (h *Host) containersDir() string {
+	if h.ContainersDir != "" {
+		return h.ContainersDir
+	}
+	return DefaultContainersDir
+}
+
+// ProfilePath is the container's system profile.
+func (h *Host) ProfilePath(name string) string {
+	return filepath.Join(h.Cfg.ProfileDir, name, "system")
+}
+
+// HostKeyPath is the container's public ed25519 host key.
+func (h *Host) HostKeyPath(name string) string {
+	return filepath.Join(h.containersDir(), name, "etc", "ssh", "ssh_host_ed25519_key.pub")
+}
+
+func unit(name string) string { return "container@" + name + ".service" }
+
+// profileTarget is the profile symlink's target ("" when there is none).
+func (h *Host) profileTarget(name string) string {
+	t, err := os.Readlink(h.ProfilePath(name))
+	if err != nil {
+		return ""
+	}
+	return t
+}
+
+// profileGeneration extracts N from a "system-N-link" target (0: none).
+func profileGeneration(target string) int {
+	s := strings.TrimSuffix(filepath.Base(target), "-link")
+	i := strings.LastIndexByte(s, '-')
+	if i < 0 {
+		return 0
+	}
+	n, err := strconv.Atoi(s[i+1:])
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// withRegistry runs f under the registry lock.
+func (h *Host) withRegistry(ctx context.Context, f func() error) error {
+	unlock, err := h.Reg.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return f()
+}
+
+// snapshotEntries reads the registry files' bytes, leaving out containers
+// being created (their intent says New): they have no profile yet and must
+// not reach the host. Call under the registry lock.
+func (h *Host) snapshotEntries() (map[string]string, error) {
+	creating, err := h.creating()
+	if err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(h.Reg.Dir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", h.Reg.Dir(), err)
+	}
+	out := make(map[string]string, len(ents))
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() || strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".hcl") {
+			continue
+		}
+		name := strings.TrimSuffix(n, ".hcl")
+		if creating[name] {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(h.Reg.Dir(), n))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+		out[name] = string(b)
+	}
+	return out, nil
+}
+
+// creating lists the containers whose creation is in progress.
+func (h *Host) creating() (map[string]bool, error) {
+	ents, err := os.ReadDir(h.paths().opsDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lifecycle: %w", err)
+	}
+	out := map[string]bool{}
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasSuffix(n, ".json") || strings.HasPrefix(n, ".") {
+			continue
+		}
+		var in Intent
+		ok, err := readJSON(filepath.Join(h.paths().opsDir(), n), &in)
+		if err != nil {
+			return nil, err
+		}
+		if ok && in.New {
+			out[in.Name] = true
+		}
+	}
+	return out, nil
+}
+
+// decodeEntries turns snapshot bytes into containers. An entry that does
+// not decode (a person broke it by hand) is an error: the set must not
+// silently lose a container.
+func (h *Host) decodeEntries(snap map[string]string) ([]*registry.Container, error) {
+	out := make([]*registry.Container, 0, len(snap))
+	for name, src := range snap {
+		c, diags := registry.Decode(h.Reg.Path(name), []byte(src))
+		if diags.HasErrors() {
+			return nil, fmt.Errorf("registry entry %s: %s", h.Reg.Path(name), diags.Error())
+		}
+		out = append(out, c)
+	}
+	sortContainers(out)
+	return out, nil
+}
+
+// renderRegistry renders the set the registry describes now (minus
+// containers being created). Call under the registry lock.
+func (h *Host) renderRegistry() (map[string]string, *Rendered, error) {
+	snap, err := h.snapshotEntries()
+	if err != nil {
+		return nil, nil, err
+	}
+	cs, err := h.decodeEntries(snap)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := h.Render.Render(cs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return snap, r, nil
+}
+
+// bump records a registry change: when the host side of the set it
+// renders differs from the last wanted one, the generation goes up. It
+// returns the generation a request must see applied. Call under the
+// registry lock.
+func (h *Host) bump() (uint64, error) {
+	gen, _, err := h.bumpChanged()
+	return gen, err
+}
+
+// bumpChanged is bump, also saying whether the generation went up.
+func (h *Host) bumpChanged() (gen uint64, changed bool, err error) {
+	_, r, err := h.renderRegistry()
+	if err != nil {
+		return 0, false, err
+	}
+	var w Wanted
+	if _, err := readJSON(h.paths().wanted(), &w); err != nil {
+		return 0, false, err
+	}
+	if r.HostDigest == w.Digest {
+		return w.Gen, false, nil
+	}
+	w.Gen++
+	w.Digest = r.HostDigest
+	return w.Gen, true, writeJSON(h.paths().wanted(), w, 0o644)
+}
+
+func (h *Host) readApplied() (Applied, error) {
+	var a Applied
+	_, err := readJSON(h.paths().applied(), &a)
+	return a, err
+}
+
+func (h *Host) readWanted() (Wanted, error) {
+	var w Wanted
+	_, err := readJSON(h.paths().wanted(), &w)
+	return w, err
+}

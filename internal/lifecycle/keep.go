@@ -1,0 +1,57 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+
+	"github.com/flyingcircusio/devhost/internal/registry"
+)
+
+// Keep sets or clears a container's keep flag, which exempts it from
+// cleanup. The flag is not part of the host's declarations, so it needs no
+// rebuild.
+func (h *Host) Keep(ctx context.Context, name string, on bool, caller Caller) (*registry.Container, error) {
+	if err := caller.CheckMember(h.Cfg.Access, "change containers"); err != nil {
+		return nil, err
+	}
+	var (
+		c       *registry.Container
+		gen     uint64
+		changed bool
+	)
+	err := h.withRegistry(ctx, func() error {
+		if _, err := h.recoverOps(ctx); err != nil {
+			return err
+		}
+		var err error
+		c, err = h.Reg.Get(name)
+		if errors.Is(err, registry.ErrNotFound) {
+			return &NotFoundError{Name: name}
+		}
+		if err != nil {
+			return err
+		}
+		if err := caller.CheckOwner(h.Cfg.Access, "change", name, c.Owner); err != nil {
+			return err
+		}
+		if c.Keep == on {
+			return nil
+		}
+		c.Keep = on
+		if err := h.Reg.Put(c); err != nil {
+			return err
+		}
+		gen, changed, err = h.bumpChanged()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		// Only if a template override made the flag part of the host.
+		if _, err := h.Apply(ctx, gen); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}

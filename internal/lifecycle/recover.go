@@ -1,0 +1,177 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/flyingcircusio/devhost/internal/runner"
+)
+
+// Recovered is what the start of a command repaired.
+type Recovered struct {
+	// RolledBack lists containers whose interrupted operation was undone.
+	RolledBack []string
+}
+
+// recoverOps undoes the operations whose process died: an intent whose
+// op lock can be taken has no living owner. Call under the registry lock.
+func (h *Host) recoverOps(ctx context.Context) (Recovered, error) {
+	var rec Recovered
+	ents, err := os.ReadDir(h.paths().opsDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return rec, nil
+	}
+	if err != nil {
+		return rec, fmt.Errorf("lifecycle: %w", err)
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasSuffix(n, ".json") || strings.HasPrefix(n, ".") {
+			continue
+		}
+		name := strings.TrimSuffix(n, ".json")
+		l, ok, err := tryLock(h.paths().opLock(name))
+		if err != nil {
+			return rec, err
+		}
+		if !ok {
+			continue // its process is alive
+		}
+		err = h.recoverOne(ctx, name)
+		l.unlock()
+		if err != nil {
+			return rec, err
+		}
+		rec.RolledBack = append(rec.RolledBack, name)
+	}
+	return rec, nil
+}
+
+func (h *Host) recoverOne(ctx context.Context, name string) error {
+	var in Intent
+	ok, err := readJSON(h.paths().intent(name), &in)
+	if err != nil || !ok {
+		return err
+	}
+	if err := h.undo(ctx, in); err != nil {
+		return fmt.Errorf("recover interrupted %s of %s: %w", in.Op, name, err)
+	}
+	return removeFile(h.paths().intent(name))
+}
+
+// undo puts back everything an intent recorded: registry entry,
+// provision.nix, profile generation and build record. Call under the
+// registry lock, holding the container's op lock.
+func (h *Host) undo(ctx context.Context, in Intent) error {
+	name := in.Name
+	switch {
+	case in.New:
+		if err := removeFile(h.Reg.Path(name)); err != nil {
+			return err
+		}
+	case in.PrevEntry != nil:
+		if err := writeFileAtomic(h.Reg.Path(name), []byte(*in.PrevEntry), 0o644); err != nil {
+			return err
+		}
+	}
+	prov := h.provisionPath(name)
+	if in.PrevProvision == nil {
+		if err := removeFile(prov); err != nil {
+			return err
+		}
+	} else if err := writeFileAtomic(prov, []byte(*in.PrevProvision), 0o644); err != nil {
+		return err
+	}
+	cur := h.profileTarget(name)
+	switch {
+	case in.PrevProfile == "" && cur != "":
+		if err := os.RemoveAll(filepath.Dir(h.ProfilePath(name))); err != nil {
+			return fmt.Errorf("remove profile: %w", err)
+		}
+	case in.PrevProfile != "" && cur != in.PrevProfile:
+		n := profileGeneration(in.PrevProfile)
+		argv := append(append([]string(nil), h.Cfg.Commands.NixEnv...), "-p", h.ProfilePath(name), "--switch-generation", fmt.Sprint(n))
+		if _, err := h.Run.Run(ctx, runner.Cmd{Argv: argv}); err != nil {
+			return fmt.Errorf("restore profile: %w", err)
+		}
+	}
+	if in.PrevBuild == nil {
+		if err := removeFile(h.paths().buildRecord(name)); err != nil {
+			return err
+		}
+	} else if err := writeJSON(h.paths().buildRecord(name), *in.PrevBuild, 0o644); err != nil {
+		return err
+	}
+	return os.RemoveAll(h.paths().buildDir(name))
+}
+
+// sweep purges containers devhost built (they have a build record) that
+// are neither in the registry nor in the applied state: a destroy whose
+// process died after the rebuild, or a creation a failed rebuild rolled
+// back. Containers being worked on (op lock held) are left alone.
+func (h *Host) sweep(ctx context.Context) error {
+	a, err := h.readApplied()
+	if err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(filepath.Dir(h.paths().buildRecord("x")))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("lifecycle: %w", err)
+	}
+	return h.withRegistry(ctx, func() error {
+		for _, e := range ents {
+			n := e.Name()
+			if !strings.HasSuffix(n, ".json") || strings.HasPrefix(n, ".") {
+				continue
+			}
+			name := strings.TrimSuffix(n, ".json")
+			if _, ok := a.Entries[name]; ok {
+				continue
+			}
+			if _, err := os.Stat(h.Reg.Path(name)); err == nil {
+				continue
+			}
+			l, ok, err := tryLock(h.paths().opLock(name))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			err = h.purge(ctx, name)
+			l.unlock()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// purge removes what is left of a container once no host declares it:
+// its unit is stopped, its profile, root directory, provision.nix and
+// build record removed (the record last: it marks the container as
+// devhost's to clean up).
+func (h *Host) purge(ctx context.Context, name string) error {
+	argv := append(append([]string(nil), h.Cfg.Commands.Systemctl...), "stop", unit(name))
+	if _, err := h.Run.Run(ctx, runner.Cmd{Argv: argv}); err != nil {
+		return fmt.Errorf("purge %s: %w", name, err)
+	}
+	for _, dir := range []string{filepath.Dir(h.ProfilePath(name)), filepath.Join(h.containersDir(), name), h.paths().buildDir(name)} {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("purge %s: %w", name, err)
+		}
+	}
+	if err := removeFile(h.provisionPath(name)); err != nil {
+		return err
+	}
+	return removeFile(h.paths().buildRecord(name))
+}

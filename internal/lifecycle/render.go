@@ -1,0 +1,50 @@
+package lifecycle
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/registry"
+	"github.com/flyingcircusio/devhost/templates"
+)
+
+// Renderer renders and writes the generated set with the generator and
+// the host's templates.
+type Renderer struct {
+	Cfg       *hostconfig.Config
+	Templates *templates.Set
+}
+
+// Rendered is a generated set in memory.
+type Rendered struct {
+	Set        *generator.Set
+	HostDigest string
+}
+
+// Render generates the set for cs.
+func (r *Renderer) Render(cs []*registry.Container) (*Rendered, error) {
+	s, err := generator.Generate(r.Cfg, cs, r.Templates)
+	if err != nil {
+		return nil, err
+	}
+	return &Rendered{Set: s, HostDigest: s.HostDigest()}, nil
+}
+
+// Write replaces the live generated set.
+func (r *Renderer) Write(x *Rendered) error { return generator.Write(r.Cfg.GeneratedDir, x.Set) }
+
+// hostPart is container name's host-side file ("" when absent).
+func (x *Rendered) hostPart(name string) string {
+	return string(x.Set.Files[generator.HostFile(name)])
+}
+
+// configuration is container name's own system configuration.
+func (x *Rendered) configuration(name string) []byte {
+	return x.Set.Files[generator.ConfigurationFile(name)]
+}
+
+func sortContainers(cs []*registry.Container) {
+	slices.SortFunc(cs, func(a, b *registry.Container) int { return strings.Compare(a.Name, b.Name) })
+}

@@ -1,0 +1,128 @@
+package lifecycle
+
+import (
+	"path/filepath"
+	"time"
+)
+
+// The lifecycle keeps its own bookkeeping under <StateDir>/lifecycle/.
+// Every file is written atomically; which lock guards which file is part of
+// the protocol:
+//
+//	wanted.json        registry lock   the generation of the registry's content
+//	applied.json       rebuild lock    the registry content of the last successful rebuild
+//	failures.json      rebuild lock    recent failed rebuilds and the generations they covered
+//	rebuild.json       rebuild lock    a rebuild in progress (its holder's intent)
+//	rebuild.lock       (the rebuild lock: one rebuild process at a time)
+//	ops/<name>.lock    (a container's operation lock, held for a whole ensure/destroy)
+//	ops/<name>.json    container op lock   the intent of an operation in progress
+//	builds/<name>.json registry lock   what the container's profile was built from
+//	build/<name>/      container op lock   inputs of a container build in progress
+//	../log/            one log file per rebuild
+//
+// Lock order: container op lock, then rebuild lock, then registry lock. A
+// registry-lock holder never waits for another lock; a rebuild-lock holder
+// only takes the registry lock; op locks of other containers are only ever
+// tried (never waited for) by a holder of other locks.
+type paths struct{ root, state string }
+
+func newPaths(stateDir string) paths {
+	return paths{root: filepath.Join(stateDir, "lifecycle"), state: stateDir}
+}
+
+func (p paths) wanted() string            { return filepath.Join(p.root, "wanted.json") }
+func (p paths) applied() string           { return filepath.Join(p.root, "applied.json") }
+func (p paths) failures() string          { return filepath.Join(p.root, "failures.json") }
+func (p paths) rebuildIntent() string     { return filepath.Join(p.root, "rebuild.json") }
+func (p paths) rebuildLock() string       { return filepath.Join(p.root, "rebuild.lock") }
+func (p paths) opsDir() string            { return filepath.Join(p.root, "ops") }
+func (p paths) opLock(name string) string { return filepath.Join(p.root, "ops", name+".lock") }
+func (p paths) intent(name string) string { return filepath.Join(p.root, "ops", name+".json") }
+func (p paths) buildRecord(name string) string {
+	return filepath.Join(p.root, "builds", name+".json")
+}
+func (p paths) buildDir(name string) string { return filepath.Join(p.root, "build", name) }
+func (p paths) logDir() string              { return filepath.Join(p.state, "log") }
+
+// Wanted is the generation counter of the registry content that matters
+// for the generated set. It is bumped, under the registry lock, by every
+// change whose generated set differs from the previous one; Entries says
+// at which generation each container's part last changed, so a request
+// that changed nothing knows which rebuild it still has to wait for.
+type Wanted struct {
+	Gen     uint64            `json:"gen"`
+	Digest  string            `json:"digest"` // of the generated set at Gen
+	Entries map[string]uint64 `json:"entries"`
+}
+
+// Applied is the registry content of the last successful rebuild: the state
+// a failed rebuild rolls back to. Entries are the registry files' bytes, so
+// a rollback restores comments a person wrote, too.
+type Applied struct {
+	Gen        uint64            `json:"gen"`
+	Digest     string            `json:"digest"`      // of the generated set
+	HostDigest string            `json:"host_digest"` // of its host-side part
+	Entries    map[string]string `json:"entries"`
+	// Builds are the containers' build records (profiles) at that time.
+	Builds map[string]BuildRecord `json:"builds"`
+	Time   time.Time              `json:"time"`
+	// Forced makes the next rebuild run even when the host-side digest is
+	// unchanged: set when a rebuild was interrupted, whose outcome on the
+	// host is unknown.
+	Forced bool `json:"forced,omitempty"`
+}
+
+// Failure is a rebuild that failed: every request whose change has a
+// generation in (From, To] was part of it and was rolled back.
+type Failure struct {
+	From  uint64    `json:"from"`
+	To    uint64    `json:"to"`
+	Error string    `json:"error"`
+	Log   string    `json:"log"`
+	Time  time.Time `json:"time"`
+}
+
+// maxFailures bounds failures.json; a waiter older than that many failed
+// rebuilds has long been answered.
+const maxFailures = 100
+
+// RebuildIntent is written before a rebuild starts and removed when its
+// outcome is recorded. Found with the rebuild lock free, it means the
+// rebuilding process died: the host's state is unknown.
+type RebuildIntent struct {
+	PID    int       `json:"pid"`
+	Gen    uint64    `json:"gen"`
+	Digest string    `json:"digest"`
+	Log    string    `json:"log"`
+	Start  time.Time `json:"start"`
+}
+
+// Intent is an operation on one container in progress, written (under the
+// registry lock, while holding the container's op lock) before its first
+// change. Found with the op lock free, its process died: recovery puts back
+// what it recorded.
+type Intent struct {
+	Op   string `json:"op"` // "ensure" or "destroy"
+	Name string `json:"name"`
+	PID  int    `json:"pid"`
+	// New is true when the entry did not exist before: recovery deletes it.
+	New bool `json:"new"`
+	// PrevEntry is the registry file's content before the operation.
+	PrevEntry *string `json:"prev_entry,omitempty"`
+	// PrevProvision is the provision.nix in place before (nil: none).
+	PrevProvision *string `json:"prev_provision,omitempty"`
+	// PrevProfile is the profile symlink's target before ("" = none).
+	PrevProfile string `json:"prev_profile"`
+	// PrevBuild is the build record before (nil: none).
+	PrevBuild *BuildRecord `json:"prev_build,omitempty"`
+	Start     time.Time    `json:"start"`
+}
+
+// BuildRecord says what a container's current profile generation was built
+// from, so an ensure with the same inputs skips the build.
+type BuildRecord struct {
+	Inputs    string    `json:"inputs"` // digest of channel, configuration and provision.nix
+	StorePath string    `json:"store_path"`
+	Profile   string    `json:"profile"` // the profile link target after installing it
+	Time      time.Time `json:"time"`
+}
