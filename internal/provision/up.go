@@ -187,7 +187,7 @@ func aliasNames(h *environment.Host) []string {
 
 func urls(h *environment.Host, real string) []string {
 	dev := h.Provisioner.Host.Value
-	out := make([]string, 0, len(h.Aliases))
+	out := []string{fmt.Sprintf("https://%s.%s/", real, dev)}
 	for _, a := range h.Aliases {
 		out = append(out, fmt.Sprintf("https://%s.%s.%s/", a.Name, real, dev))
 	}
@@ -216,7 +216,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 			r := HostResult{Host: h.Name, Name: h.RealName, Devhost: h.Provisioner.Host.Value,
 				Channel: h.Provisioner.Channel.Value, Aliases: aliasNames(h), State: "planned"}
 			if r.Name == "" {
-				r.Name, r.NewName = "(new name)", true
+				r.Name, r.NewName = "<name>", true
 			}
 			r.URLs = urls(h, r.Name)
 			res.Hosts = append(res.Hosts, r)

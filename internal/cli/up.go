@@ -1,0 +1,249 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/environment"
+	"github.com/flyingcircusio/devhost/internal/provision"
+	"github.com/flyingcircusio/devhost/internal/secrets"
+)
+
+// upOptions are the inputs of `devhost up`.
+type upOptions struct {
+	IO      *IOStreams
+	Context context.Context
+	Env     string
+	Root    string // as the user gave it ("" = working directory)
+	Hosts   []string
+	Rebuild bool
+	DryRun  bool
+	JSON    bool
+	Compat  bool
+	Strict  bool
+	// SSH is the ssh program (--ssh, else $DEVHOST_SSH, else "ssh").
+	SSH string
+	// Load tunes environment.Load (tests pick the check commands).
+	Load environment.Options
+}
+
+func newCmdUp(f *Factory) *cobra.Command {
+	opts := &upOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "up ENV",
+		Short: "Create or update the containers of a batou environment (batou's provisioning step)",
+		Long: `Bring every provisioned host of environments/ENV/environment.cfg up on its
+devhost, as batou's container provisioner does before a deployment:
+
+ 1. Every problem of the environment is reported first (as devhost check
+    does); nothing is touched when there is one.
+ 2. Hosts with provision-dynamic-hostname = True get a name reserved on the
+    devhost (11 hex digits), remembered in environments/ENV/hostmap.json.
+ 3. The environment's own ed25519 key (ssh_key_ENV in the deployment root,
+    rotated by --rebuild) is authorised in the containers.
+ 4. "devhost ensure" runs on the devhost over ssh (with sudo); with --compat
+    the devhost is asked the old way, "fc-build-dev-container ensure".
+    --rebuild destroys each container first.
+ 5. ssh_config_ENV and ssh_known_hosts_ENV are written, with the containers'
+    host keys pinned: "ssh -F ssh_config_ENV HOST" works.
+ 6. environments/ENV/provision.sh runs with COPY, RUN and ECHO, and the
+    PROVISION_*, SSH_CONFIG, RSYNC_RSH and COMPONENT_<NAME>_<ATTR> variables
+    (overrides and decrypted secrets); provision.nix is copied in unless
+    provision.sh mentions it.
+ 7. The container rebuilds itself (fc-manage, where it exists). A failure is
+    a loud warning; --strict makes it fatal.
+
+Then each container's name, state and URLs are printed (--json: as data).
+
+The devhost is reached with ssh (--ssh or $DEVHOST_SSH names the program),
+with the deployment's ssh_config when it has one, as batou does.`,
+		Example: `  devhost up dev
+  devhost up dev --host web --rebuild
+  devhost up --root examples/shop --dry-run dev
+  devhost up dev --json | jq -r '.hosts[].urls[]'`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Env = args[0]
+			opts.Context = cmd.Context()
+			return upRun(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Root, "root", "", "the batou deployment root, which holds environments/ (default: the working directory)")
+	fl.StringArrayVar(&opts.Hosts, "host", nil, "only this host (name in the environment or real name); repeatable")
+	fl.BoolVar(&opts.Rebuild, "rebuild", false, "destroy and recreate the containers, and rotate the environment's ssh key")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "show what would be done; reserve, write and connect nothing")
+	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	fl.BoolVar(&opts.Compat, "compat", false, "speak batou 2.3/2.4's fc-build-dev-container to the devhost")
+	fl.BoolVar(&opts.Strict, "strict", false, "fail when a container's own rebuild fails")
+	fl.StringVar(&opts.SSH, "ssh", "", "ssh program (default $DEVHOST_SSH, else ssh)")
+	return cmd
+}
+
+func upRun(opts *upOptions) error {
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	// Ctrl-C and SIGTERM cancel the run: the provision wrapper is removed
+	// and nothing is left half-written.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	getenv := opts.IO.Env
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	display := opts.Root
+	if display == "" {
+		display = "."
+	}
+	root := display
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(opts.IO.Dir, root)
+	}
+	lo := opts.Load
+	lo.DisplayRoot = display
+	env, diags := environment.Load(ctx, root, opts.Env, lo)
+	var files map[string][]byte
+	if env != nil {
+		files = env.Files()
+	}
+	if err := diag.NewError(diags, files); err != nil {
+		return err
+	}
+	if len(diags) > 0 {
+		if err := diag.Write(opts.IO.ErrOut, diags, files, opts.IO.ColorErr); err != nil {
+			return fmt.Errorf("up: %w", err)
+		}
+	}
+	if len(env.Provisioned()) == 0 {
+		return inputErrorf("environment %s has no provisioned hosts: add [provisioner:default] with method = devhost (or fc-nixos-dev-container), host and channel", opts.Env)
+	}
+
+	home := getenv("HOME")
+	sec := &secrets.Secrets{}
+	if !opts.DryRun {
+		var pass func(string) ([]byte, error)
+		if p := getenv("BATOU_AGE_IDENTITY_PASSPHRASE"); p != "" {
+			pass = func(string) ([]byte, error) { return []byte(p), nil }
+		}
+		var err error
+		sec, err = secrets.Load(ctx, env.Dir, secrets.Options{
+			Identities: secrets.ParseIdentityList(getenv("BATOU_AGE_IDENTITIES")),
+			Home:       home, Passphrase: pass,
+		})
+		if err != nil {
+			return &InputError{Err: err}
+		}
+	}
+
+	sshProg := opts.SSH
+	if sshProg == "" {
+		sshProg = getenv("DEVHOST_SSH")
+	}
+	if sshProg == "" {
+		sshProg = "ssh"
+	}
+	// The devhost is reached as batou reaches it: with the deployment's
+	// ssh_config when there is one, else the user's own configuration.
+	var sshOpts []string
+	if _, err := os.Stat(filepath.Join(root, "ssh_config")); err == nil {
+		sshOpts = []string{"-F", filepath.Join(root, "ssh_config")}
+	}
+	devhosts := map[string]*provision.SSHDevhost{}
+	res, err := provision.Up(ctx, provision.Options{
+		Env: env, Hosts: opts.Hosts, Rebuild: opts.Rebuild, DryRun: opts.DryRun, Strict: opts.Strict,
+		Secrets: sec.Components,
+		Devhost: func(host string) provision.Devhost {
+			d := devhosts[host]
+			if d == nil {
+				d = &provision.SSHDevhost{SSH: sshProg, Options: sshOpts, Host: host, Compat: opts.Compat, Stderr: prefixWriter(opts.IO.ErrOut, "  devhost: ")}
+				devhosts[host] = d
+			}
+			return d
+		},
+		SSH: sshProg, Home: home, BaseEnv: os.Environ(),
+		Progress: opts.IO.ErrOut, ScriptOut: prefixWriter(opts.IO.ErrOut, "  | "),
+	})
+	if err != nil {
+		var ie *provision.InputError
+		if errors.As(err, &ie) {
+			return &InputError{Err: err}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("up %s: interrupted; the next `devhost up %s` continues from here: %w", opts.Env, opts.Env, err)
+		}
+		return fmt.Errorf("up %s: %w", opts.Env, err)
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	return writeUp(opts.IO.Out, res)
+}
+
+func writeUp(w io.Writer, res *provision.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, h := range res.Hosts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Host, h.Name, h.State, strings.Join(h.URLs, " "))
+		for _, warn := range h.Warnings {
+			fmt.Fprintf(tw, "\twarning: %s\t\t\n", warn)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !res.DryRun {
+		fmt.Fprintf(w, "ssh: ssh -F %s <host>\n", res.SSHConfig)
+	}
+	return nil
+}
+
+// prefixWriter prefixes every line written to w, so the output of remote
+// commands and provision.sh stands apart from devhost's own messages.
+func prefixWriter(w io.Writer, prefix string) io.Writer {
+	return &linePrefixer{w: w, prefix: prefix, bol: true}
+}
+
+type linePrefixer struct {
+	w      io.Writer
+	prefix string
+	bol    bool
+}
+
+func (p *linePrefixer) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		if p.bol {
+			if _, err := io.WriteString(p.w, p.prefix); err != nil {
+				return 0, err
+			}
+			p.bol = false
+		}
+		i := strings.IndexByte(string(b), '\n')
+		if i < 0 {
+			_, err := p.w.Write(b)
+			return n, err
+		}
+		if _, err := p.w.Write(b[:i+1]); err != nil {
+			return 0, err
+		}
+		p.bol = true
+		b = b[i+1:]
+	}
+	return n, nil
+}
