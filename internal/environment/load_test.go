@@ -122,8 +122,13 @@ func TestLoadShop(t *testing.T) {
 // (always there) and ../shared/fixtures beside the clone, when present.
 func fixtureDirs(t testing.TB) []string {
 	t.Helper()
+	return fixtureDirsIn(t, "testdata/batou-environments", "../../../shared/fixtures/batou-environments")
+}
+
+func fixtureDirsIn(t testing.TB, dirs ...string) []string {
+	t.Helper()
 	var roots []string
-	for _, dir := range []string{"testdata/batou-environments", "../../../shared/fixtures/batou-environments"} {
+	for _, dir := range dirs {
 		ms, err := filepath.Glob(filepath.Join(dir, "*", "environment.cfg"))
 		require.NoError(t, err)
 		for _, m := range ms {
@@ -318,8 +323,11 @@ func replaceTemp(ss []string) []string {
 	return ss
 }
 
+// BenchmarkLoadFixtures loads each of the 44 fixture environments of
+// testdata once per iteration (without the Nix and bash checks, which time
+// external programs).
 func BenchmarkLoadFixtures(b *testing.B) {
-	dirs := fixtureDirs(b)
+	dirs := fixtureDirsIn(b, "testdata/batou-environments")
 	root := fixtureRoot(b, dirs)
 	ctx := context.Background()
 	b.ReportAllocs()
