@@ -35,6 +35,15 @@ var entrySchema = func() *hcl.BodySchema {
 // must be <name>.hcl; every problem found is returned, each with its
 // position, and the Container is nil when there is any.
 func Decode(filename string, src []byte) (*Container, hcl.Diagnostics) {
+	if c, ok := decodeFast(filename, src); ok {
+		return c, nil
+	}
+	return decodeHCL(filename, src)
+}
+
+// decodeHCL is Decode with HCL's own parser: every syntax HCL accepts, and
+// positioned diagnostics for every problem.
+func decodeHCL(filename string, src []byte) (*Container, hcl.Diagnostics) {
 	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, diags
@@ -123,5 +132,6 @@ func Decode(filename string, src []byte) (*Container, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	c.normalize()
 	return c, diags
 }

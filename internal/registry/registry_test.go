@@ -287,7 +287,7 @@ func TestDecodeBadInput(t *testing.T) {
 		{"bad alias", repl(`"admin"`, `"ad min"`), 4, 16, "Invalid alias"},
 		{"bad address", repl("10.233.0.2", "10.233.0.256"), 5, 16, "Invalid address"},
 		{"ipv4 as name", repl("10.233.0.2", "localhost"), 5, 16, "Invalid address"},
-		{"bad state", repl(`"running"`, `"runing"`), 6, 16, "Invalid state"},
+		{"bad state", repl(`"running"`, `"started"`), 6, 16, "Invalid state"},
 		{"bad created", repl("2026-11-20T10:00:00Z", "2026-11-20 10:00"), 7, 16, "RFC 3339"},
 		{"bad deployed", repl("2026-11-25T09:00:00Z", "yesterday"), 8, 16, "RFC 3339"},
 		{"deployed before created", repl("2026-11-25T09:00:00Z", "2026-11-19T09:00:00Z"), 8, 16, "Deployed before created"},
@@ -425,6 +425,8 @@ func TestConcurrentGoroutinesLoseNoUpdate(t *testing.T) {
 	assert.Equal(t, fmt.Sprint(workers*each), got.Labels["counter"])
 }
 
+const helperIncrements = 5
+
 // TestHelperIncrement is run as a child process by
 // TestConcurrentProcessesLoseNoUpdate.
 func TestHelperIncrement(t *testing.T) {
@@ -433,7 +435,7 @@ func TestHelperIncrement(t *testing.T) {
 		t.Skip("helper process for TestConcurrentProcessesLoseNoUpdate")
 	}
 	r := Open(dir)
-	for range 10 {
+	for range helperIncrements {
 		require.NoError(t, increment(r))
 	}
 }
@@ -446,7 +448,7 @@ func TestConcurrentProcessesLoseNoUpdate(t *testing.T) {
 	c := testContainer("web", "10.233.0.2")
 	c.Labels["counter"] = "0"
 	require.NoError(t, Open(dir).Put(c))
-	const procs = 4
+	const procs = 3
 	cmds := make([]*execCmd, procs)
 	for i := range cmds {
 		cmds[i] = startHelper(t, dir)
@@ -457,14 +459,14 @@ func TestConcurrentProcessesLoseNoUpdate(t *testing.T) {
 	}
 	got, err := Open(dir).Get("web")
 	require.NoError(t, err)
-	assert.Equal(t, fmt.Sprint(procs*10), got.Labels["counter"])
+	assert.Equal(t, fmt.Sprint(procs*helperIncrements), got.Labels["counter"])
 }
 
 func TestDecodeDiagnosticsAreHCL(t *testing.T) {
 	// The CLI prints registry problems with HCL's writer: make sure the
 	// diagnostics are plain hcl.Diagnostics with errors.
 	_, diags := Decode("web.hcl", []byte("name = "))
-	var _ hcl.Diagnostics = diags
+	assert.IsType(t, hcl.Diagnostics{}, diags)
 	assert.True(t, diags.HasErrors())
 	assert.False(t, errors.Is(diag.NewError(diags, nil), ErrNotFound))
 }

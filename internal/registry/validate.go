@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -28,7 +29,7 @@ var (
 // a permitted channel URL, an address, a state and a creation time. The
 // error is a *diag.Error (without positions: there is no file yet).
 func (c *Container) Validate() error {
-	return diag.NewError(c.check(func(string) *hcl.Range { return nil }), nil)
+	return diag.NewError(c.check(noRange), nil)
 }
 
 // check validates c; rng gives the range of an attribute's value in the
@@ -101,7 +102,13 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 	if strings.ContainsRune(c.LastError, 0) {
 		add("last_error", "Invalid last_error", "It contains a NUL byte.")
 	}
-	for k, v := range c.Labels {
+	keys := make([]string, 0, len(c.Labels))
+	for k := range c.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := c.Labels[k]
 		if !labelKey.MatchString(k) {
 			add("labels", "Invalid label name", fmt.Sprintf("%q: use a letter or '_' followed by letters, digits, '_', '.' or '-' (at most 63).", k))
 		}
@@ -110,6 +117,23 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 		}
 	}
 	return diags
+}
+
+// noRange is check's range function when there is no file.
+func noRange(string) *hcl.Range { return nil }
+
+// normalize makes empty lists and maps nil, so an entry reads the same
+// whether the file says `aliases = []` or leaves the attribute out.
+func (c *Container) normalize() {
+	if len(c.Aliases) == 0 {
+		c.Aliases = nil
+	}
+	if len(c.SSHKeys) == 0 {
+		c.SSHKeys = nil
+	}
+	if len(c.Labels) == 0 {
+		c.Labels = nil
+	}
 }
 
 // checkSSHKey accepts exactly one authorized_keys line without options, so

@@ -1,0 +1,130 @@
+package registry
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fastSeeds are entries in many layouts, valid and not.
+func fastSeeds(t testing.TB) [][]byte {
+	seeds := [][]byte{[]byte(validEntry)}
+	files, err := filepath.Glob("../../examples/state/containers/*.hcl")
+	require.NoError(t, err)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		seeds = append(seeds, []byte(strings.Replace(string(b), `name         = "`+strings.TrimSuffix(filepath.Base(f), ".hcl")+`"`, `name = "web"`, 1)))
+	}
+	for _, r := range []struct{ old, new string }{
+		{`"admin"]`, `"admin",]`},
+		{`["shop", "admin"]`, `[]`},
+		{`"alice"`, `"alice" # owner`},
+		{`"alice"`, `"alice" // owner`},
+		{`"alice"`, `"ali\"ce"`},
+		{`"alice"`, `"$${x}"`},
+		{`"alice"`, `"${x}"`},
+		{`"alice"`, `"%{if x}y%{endif}"`},
+		{`"alice"`, `"a\u0041"`},
+		{`"alice"`, `"älice"`},
+		{`"alice"`, "<<EOT\nalice\nEOT"},
+		{`"running"`, `"stopped"`},
+		{"name ", "name\t"},
+		{"\n", "\r\n"},
+		{"\n", "\n\n  \n"},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `deployed = ""`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `keep = true`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `keep = "true"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `labels = { a = "b", "c d" = "e", f-g = "h", }`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `labels = { true = "x" }`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `labels = { a = "x", a = "y" }`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `labels = { a.b = "x" }`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `last_error = "line\nline\ttab \\ back"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `/* block */ keep = false`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `ssh_keys = ["` + sshKey + `"]`},
+	} {
+		seeds = append(seeds, []byte(strings.Replace(validEntry, r.old, r.new, 1)))
+	}
+	return seeds
+}
+
+// agree fails when decodeFast accepts src but the full HCL decoder reads it
+// differently (or rejects it).
+func agree(t *testing.T, src []byte) bool {
+	t.Helper()
+	fast, ok := decodeFast("/s/containers/web.hcl", src)
+	if !ok {
+		return false
+	}
+	full, diags := decodeHCL("/s/containers/web.hcl", src)
+	require.False(t, diags.HasErrors(), "fast path accepted what HCL rejects:\n%s\n%v", src, diags)
+	require.Equal(t, full, fast, "fast path disagrees with HCL on:\n%s", src)
+	return true
+}
+
+func TestDecodeFastAgreesWithHCL(t *testing.T) {
+	accepted := 0
+	for _, s := range fastSeeds(t) {
+		if agree(t, s) {
+			accepted++
+		}
+	}
+	assert.Greater(t, accepted, 10, "the fast path takes the common layouts")
+	_, ok := decodeFast("/s/containers/web.hcl", []byte(validEntry))
+	assert.True(t, ok)
+}
+
+// TestDecodeFastTakesWhatPutWrites: every entry Put writes (ASCII values)
+// is read by the fast path, identically to the full parser.
+func TestDecodeFastTakesWhatPutWrites(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	tricky := []string{"", "a", `"`, `\`, "${x}", "$${x}", "%{x}", "$", "%", "a\nb", "\t", "# not a comment", "// nor this", "}", "]", ",", "=", "'", "''"}
+	randText := func() string {
+		var b strings.Builder
+		for range rng.IntN(5) {
+			b.WriteString(tricky[rng.IntN(len(tricky))])
+		}
+		return b.String()
+	}
+	r := Open(t.TempDir())
+	for i := range 200 {
+		c := testContainer("web", fmt.Sprintf("10.233.%d.%d", i/200, 2+i%200))
+		c.LastError = randText()
+		c.Labels = map[string]string{"k": strings.ReplaceAll(strings.ReplaceAll(randText(), "\n", ""), "\t", "")}
+		c.Keep = i%2 == 0
+		if i%3 == 0 {
+			c.Deployed = time.Time{}
+			c.Aliases = nil
+		}
+		require.NoError(t, r.Put(c))
+		src, err := os.ReadFile(r.Path("web"))
+		require.NoError(t, err)
+		// The fast path leaves template sequences and their escapes to HCL.
+		all := c.LastError + c.Labels["k"]
+		hasTemplate := strings.Contains(all, "{") && (strings.Contains(all, "$") || strings.Contains(all, "%")) ||
+			strings.Contains(all, "$$") || strings.Contains(all, "%%")
+		if !agree(t, src) && !hasTemplate {
+			t.Fatalf("fast path refused what Put wrote:\n%s", src)
+		}
+		got, err := r.Get("web")
+		require.NoError(t, err)
+		c.normalize()
+		assert.Equal(t, c, got)
+	}
+}
+
+func FuzzDecodeFast(f *testing.F) {
+	for _, s := range fastSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		agree(t, src)
+	})
+}
