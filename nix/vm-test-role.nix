@@ -1,0 +1,20 @@
+# The devhost role as the VM test configures it. Shared by the test's node
+# (nix/vm-test.nix) and the /etc/nixos/configuration.nix the VM rebuilds
+# itself from, and evaluated on machines without nixpkgs against the
+# module and its typed stubs (tests/nix), so it may only use options the
+# module sets or declares.
+{
+  flyingcircus.roles.devhost = {
+    enable = true;
+    publicAddress = "dev.test";
+    # No ACME server in the test network: self-signed certificates.
+    acme.enable = false;
+    capacity = 4;
+    containerStartTimeout = "5min";
+  };
+  # A developer: a member of "users", one of the role's default groups.
+  users.users.alice = {
+    isNormalUser = true;
+    description = "developer in the VM test";
+  };
+}

@@ -1,0 +1,207 @@
+# NixOS VM test of a whole devhost: the module on a NixOS host, two
+# containers with aliases built from a local file:// channel, a client that
+# reaches them through nginx by their public names, destroy, a broken
+# provision.nix that fails alone, and cleanup (stop, then destroy).
+#
+# It needs KVM and nixpkgs (run by `nix flake check` as checks.<system>.devhost-vm).
+# devhost rebuilds the host with nixos-rebuild inside the VM, so the VM holds
+# the build dependencies of its own system (as nixpkgs' nixos-rebuild tests do).
+{
+  pkgs,
+  devhost,
+  devhostModule,
+}:
+let
+  lib = pkgs.lib;
+
+  # A channel as devhost and batou expect one: a directory with `nixpkgs`.
+  channel = pkgs.runCommand "devhost-test-channel" { } ''
+    mkdir -p $out
+    ln -s ${pkgs.path} $out/nixpkgs
+  '';
+
+  # The containers' own web servers use this certificate (the host's nginx
+  # proxies to https://NAME and does not verify it).
+  cert = pkgs.runCommand "devhost-test-cert" { nativeBuildInputs = [ pkgs.openssl ]; } ''
+    mkdir -p $out
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=container \
+      -keyout $out/key.pem -out $out/cert.pem
+    chmod 444 $out/key.pem
+  '';
+
+  provision =
+    name:
+    pkgs.writeText "provision-${name}.nix" ''
+      { ... }:
+      {
+        services.nginx = {
+          enable = true;
+          virtualHosts.default = {
+            default = true;
+            addSSL = true;
+            sslCertificate = "${cert}/cert.pem";
+            sslCertificateKey = "${cert}/key.pem";
+            locations."/".return = "200 'hello from ${name}\n'";
+          };
+        };
+      }
+    '';
+  broken = pkgs.writeText "provision-broken.nix" ''
+    { ... }: { services.nginx.enable = "certainly"; }
+  '';
+
+  containers = {
+    web1 = [
+      "www"
+      "api"
+    ];
+    web2 = [ "www" ];
+  };
+  publicNames = lib.concatLists (
+    lib.mapAttrsToList (name: aliases: [ "${name}.dev.test" ] ++ map (a: "${a}.${name}.dev.test") aliases) containers
+  );
+
+  # What the VM rebuilds itself from: its own hardware configuration, the
+  # test instrumentation, the module and the role.
+  hostConfiguration = pkgs.writeText "configuration.nix" ''
+    { lib, ... }:
+    {
+      imports = [
+        ./hardware-configuration.nix
+        <nixpkgs/nixos/modules/testing/test-instrumentation.nix>
+        ${../nixos-module}
+        ${./vm-test-role.nix}
+      ];
+      flyingcircus.roles.devhost.package = "${devhost}";
+      boot.loader.grub = {
+        enable = true;
+        device = "/dev/vda";
+        forceInstall = true;
+      };
+      documentation.enable = false;
+      nix.settings.substituters = lib.mkForce [ ];
+    }
+  '';
+
+  ensure =
+    name: aliases:
+    "su - alice -c 'sudo devhost ensure ${name} --channel file://${channel} ${
+      lib.concatMapStringsSep " " (a: "--alias ${a}") aliases
+    } --provision-nix ${provision name}' >&2";
+  # Python statements, one per line, indented into a `with` block.
+  pyBlock = lines: lib.concatMapStringsSep "\n" (l: "    " + l) lines;
+  ensureAll = lib.concatLists (
+    lib.mapAttrsToList (name: aliases: [
+      ''devhost.succeed("${ensure name aliases}")''
+      ''devhost.wait_for_unit("container@${name}.service")''
+    ]) containers
+  );
+  serveAll = lib.concatLists (
+    lib.mapAttrsToList (
+      name: aliases:
+      map (host: ''served("${host}", "hello from ${name}")'') (
+        [ "${name}.dev.test" ] ++ map (a: "${a}.${name}.dev.test") aliases
+      )
+    ) containers
+  );
+in
+pkgs.testers.runNixOSTest {
+  name = "devhost";
+
+  nodes.devhost =
+    { lib, modulesPath, ... }:
+    {
+      imports = [
+        "${modulesPath}/profiles/installation-device.nix"
+        "${modulesPath}/profiles/base.nix"
+        devhostModule
+        ./vm-test-role.nix
+      ];
+      flyingcircus.roles.devhost.package = devhost;
+      # The test evaluates purely; the first rebuild inside the VM reads the
+      # real generated set.
+      flyingcircus.roles.devhost.generatedSet = import ./examples/empty-generated-set.nix // {
+        publicAddress = "dev.test";
+      };
+
+      system.includeBuildDependencies = true;
+      system.extraDependencies = [
+        channel
+        cert
+        broken
+        hostConfiguration
+        pkgs.stdenv
+        pkgs.stdenvNoCC
+      ]
+      ++ lib.mapAttrsToList (name: _: provision name) containers;
+      nix.settings = {
+        substituters = lib.mkForce [ ];
+        hashed-mirrors = null;
+        connect-timeout = 1;
+      };
+      nix.nixPath = [ "nixpkgs=${pkgs.path}" ];
+      virtualisation = {
+        cores = 2;
+        memorySize = 4096;
+        diskSize = 20480;
+        writableStore = true;
+      };
+    };
+
+  nodes.client =
+    { nodes, pkgs, ... }:
+    {
+      environment.systemPackages = [ pkgs.curl ];
+      networking.extraHosts = "${nodes.devhost.networking.primaryIPAddress} dev.test ${lib.concatStringsSep " " publicNames}";
+    };
+
+  testScript = ''
+    import json
+
+    def served(name, text):
+        client.wait_until_succeeds(f"curl -sk https://{name}/ | grep -F '{text}'", timeout=300)
+
+    start_all()
+    devhost.wait_for_unit("multi-user.target")
+
+    with subtest("the role is active on the booted host"):
+        devhost.wait_for_unit("nginx.service")
+        devhost.succeed("grep -F '\"public_address\":\"dev.test\"' /etc/devhost/devhost.hcl")
+        devhost.succeed("test $(sysctl -n fs.inotify.max_user_instances) -ge 512")
+        devhost.succeed("systemctl list-timers | grep devhost-cleanup")
+
+    with subtest("the host can rebuild itself, as devhost does"):
+        devhost.succeed("nixos-generate-config")
+        devhost.copy_from_host("${hostConfiguration}", "/etc/nixos/configuration.nix")
+        devhost.succeed("nixos-rebuild switch >&2")
+
+    with subtest("two containers with aliases from a file:// channel"):
+    ${pyBlock ensureAll}
+        listed = json.loads(devhost.succeed("devhost list --json"))
+        assert sorted(c["name"] for c in listed) == ["web1", "web2"], listed
+
+    with subtest("the client reaches every name through nginx"):
+    ${pyBlock serveAll}
+
+    with subtest("a broken provision.nix fails alone"):
+        out = devhost.fail("su - alice -c 'sudo devhost ensure web3 --channel file://${channel} --provision-nix ${broken}' 2>&1")
+        assert "services.nginx.enable" in out, out
+        served("www.web1.dev.test", "hello from web1")
+        served("www.web2.dev.test", "hello from web2")
+        assert "web3" not in devhost.succeed("nixos-container list")
+
+    with subtest("destroy removes one container, the other keeps serving"):
+        devhost.succeed("su - alice -c 'sudo devhost destroy web2' >&2")
+        devhost.wait_until_fails("nixos-container status web2")
+        client.fail("curl -sk https://www.web2.dev.test/ | grep -F 'hello from web2'")
+        served("www.web1.dev.test", "hello from web1")
+
+    with subtest("cleanup stops an old container, and destroys it later"):
+        devhost.succeed("devhost cleanup --now $(date -u -d '+8 days' +%Y-%m-%dT%H:%M:%SZ) >&2")
+        devhost.wait_until_succeeds("nixos-container status web1 | grep -x down")
+        assert json.loads(devhost.succeed("devhost list --json"))[0]["state"] == "stopped"
+        devhost.succeed("devhost cleanup --now $(date -u -d '+31 days' +%Y-%m-%dT%H:%M:%SZ) >&2")
+        assert json.loads(devhost.succeed("devhost list --json")) == []
+        devhost.fail("nixos-container status web1")
+  '';
+}

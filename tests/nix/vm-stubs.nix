@@ -1,0 +1,55 @@
+# Typed stand-ins for the NixOS options that the flake's example hosts and
+# the VM test's node set besides the devhost role (types as in nixpkgs).
+# Used together with ../../nixos-module/testdata/stubs.nix.
+{ lib, ... }:
+let
+  types = lib.types;
+  opt =
+    type: default:
+    lib.mkOption {
+      inherit type default;
+    };
+in
+{
+  options = {
+    boot.loader.grub.devices = opt (types.listOf types.str) [ ];
+    fileSystems = opt (types.attrsOf (
+      types.submodule {
+        options = {
+          device = opt (types.nullOr types.str) null;
+          fsType = opt types.str "auto";
+        };
+      }
+    )) { };
+    system.stateVersion = opt types.str "25.11";
+    system.includeBuildDependencies = opt types.bool false;
+    system.extraDependencies = opt (types.listOf types.pathInStore) [ ];
+    nix.settings = opt (types.attrsOf (
+      types.nullOr (
+        types.oneOf [
+          types.bool
+          types.int
+          types.str
+          (types.listOf types.str)
+        ]
+      )
+    )) { };
+    virtualisation = {
+      cores = opt types.ints.positive 1;
+      memorySize = opt types.ints.positive 1024;
+      diskSize = opt types.ints.positive 1024;
+      writableStore = opt types.bool true;
+    };
+    users.users = opt (types.attrsOf (
+      types.submodule {
+        options = {
+          isNormalUser = opt types.bool false;
+          description = opt types.str "";
+          extraGroups = opt (types.listOf types.str) [ ];
+        };
+      }
+    )) { };
+    networking.extraHosts = opt types.lines "";
+    networking.primaryIPAddress = opt types.str "192.168.1.2";
+  };
+}
