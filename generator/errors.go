@@ -1,0 +1,10 @@
+package generator
+
+import "errors"
+
+// errNoExchange says the platform or file system cannot swap two
+// directories atomically.
+var errNoExchange = errors.New("atomic directory exchange not supported")
+
+// errNoSyncfs says the platform cannot flush a whole file system at once.
+var errNoSyncfs = errors.New("syncfs not supported")

@@ -1,0 +1,299 @@
+package generator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/registry"
+)
+
+// expected computes what default.nix must evaluate to, from the host
+// configuration and the registry alone (the contract in doc.go). The
+// locations' extraConfig is compared separately.
+func expected(cfg *hostconfig.Config, cs []*registry.Container) map[string]any {
+	ssl := func(v map[string]any) map[string]any {
+		if !cfg.ACME.Enable {
+			v["sslCertificate"] = cfg.StateDir + "/selfsigned/cert.pem"
+			v["sslCertificateKey"] = cfg.StateDir + "/selfsigned/key.pem"
+		}
+		return v
+	}
+	containers, vhosts, hosts := map[string]any{}, map[string]any{}, map[string]any{}
+	for _, c := range cs {
+		containers[c.Name] = map[string]any{
+			"path":           cfg.ProfileDir + "/" + c.Name + "/system",
+			"privateNetwork": true,
+			"hostAddress":    cfg.Addresses.HostAddress.String(),
+			"localAddress":   c.Address.String(),
+			"autoStart":      c.State == registry.Running,
+		}
+		v := ssl(map[string]any{
+			"forceSSL":   true,
+			"enableACME": cfg.ACME.Enable,
+			"locations": map[string]any{"/": map[string]any{
+				"proxyPass":       "https://" + c.Name,
+				"proxyWebsockets": true,
+				"extraConfig":     "(checked separately)",
+			}},
+		})
+		if cfg.AliasProxy {
+			aliases := []any{}
+			for _, a := range c.Aliases {
+				aliases = append(aliases, a+"."+c.Name+"."+cfg.PublicAddress)
+			}
+			v["serverAliases"] = aliases
+		}
+		vhosts[c.Name+"."+cfg.PublicAddress] = v
+		hosts[c.Address.String()] = []any{c.Name}
+	}
+	vhosts[cfg.PublicAddress] = ssl(map[string]any{
+		"forceSSL":   true,
+		"enableACME": cfg.ACME.Enable,
+		"root":       cfg.GeneratedDir + "/www",
+		"locations":  map[string]any{"/": map[string]any{"tryFiles": "/index.html =404"}},
+	})
+	return map[string]any{
+		"version":       float64(1),
+		"publicAddress": cfg.PublicAddress,
+		"containers":    containers,
+		"virtualHosts":  vhosts,
+		"hosts":         hosts,
+		"cleanup":       map[string]any{"enable": cfg.Cleanup.Enable, "at": cfg.Cleanup.At},
+	}
+}
+
+// TestGeneratedSetEvaluates renders registries under several host
+// configurations, checks every file with nix-instantiate --parse and
+// compares the evaluation of default.nix with the structure computed from
+// the input.
+func TestGeneratedSetEvaluates(t *testing.T) {
+	nix := nixInstantiate(t)
+	variants := map[string]func(*hostconfig.Config){
+		"defaults":       func(*hostconfig.Config) {},
+		"no acme":        func(c *hostconfig.Config) { c.ACME.Enable = false },
+		"no alias proxy": func(c *hostconfig.Config) { c.AliasProxy = false; c.Cleanup.Enable = false; c.Cleanup.At = "04:30" },
+		"compat and tuning": func(c *hostconfig.Config) {
+			c.Compat.BootstrapKey = true
+			c.Nginx.ProxyTimeout = 1500e6 // 1.5 s rounds up
+			c.Nginx.ClientMaxBodySize = "2g"
+		},
+	}
+	for name, change := range variants {
+		t.Run(name, func(t *testing.T) {
+			tmp := t.TempDir()
+			cfg := testConfig(tmp)
+			change(cfg)
+			cs := containers(t, 7)
+			set, err := Generate(cfg, cs, loadTemplates(t))
+			require.NoError(t, err)
+			require.NoError(t, Write(cfg.GeneratedDir, set))
+			require.NoError(t, Check(context.Background(), nix, cfg.GeneratedDir))
+
+			out, err := Eval(context.Background(), nix, cfg.GeneratedDir)
+			require.NoError(t, err)
+			var got map[string]any
+			require.NoError(t, json.Unmarshal(out, &got))
+
+			timeout := int(cfg.Nginx.ProxyTimeout.Seconds() + 0.999)
+			for host, v := range got["virtualHosts"].(map[string]any) {
+				loc := v.(map[string]any)["locations"].(map[string]any)["/"].(map[string]any)
+				if host == cfg.PublicAddress {
+					continue
+				}
+				ec, _ := loc["extraConfig"].(string)
+				lines := strings.Split(ec, "\n")
+				for _, want := range []string{
+					"proxy_ssl_verify off;",
+					"proxy_set_header Host $host;",
+					"proxy_set_header X-Forwarded-Proto $scheme;",
+					"proxy_read_timeout " + strconv.Itoa(timeout) + "s;",
+					"proxy_send_timeout " + strconv.Itoa(timeout) + "s;",
+					"client_max_body_size " + cfg.Nginx.ClientMaxBodySize + ";",
+				} {
+					assert.Contains(t, lines, want, "extraConfig of %s", host)
+				}
+				loc["extraConfig"] = "(checked separately)"
+			}
+			assert.Equal(t, expected(cfg, cs), got)
+
+			for _, c := range cs {
+				conf := string(set.Files[ConfigurationFile(c.Name)])
+				assert.Equal(t, cfg.Compat.BootstrapKey, strings.Contains(conf, BootstrapKey), "bootstrap key in %s", c.Name)
+			}
+		})
+	}
+}
+
+// TestEmptyRegistry: a host without containers still gets an index that
+// evaluates (the status page only).
+func TestEmptyRegistry(t *testing.T) {
+	nix := nixInstantiate(t)
+	cfg := testConfig(t.TempDir())
+	set, err := Generate(cfg, nil, loadTemplates(t))
+	require.NoError(t, err)
+	assert.Equal(t, []string{IndexFile, StatusFile}, set.Paths())
+	require.NoError(t, Write(cfg.GeneratedDir, set))
+	out, err := Eval(context.Background(), nix, cfg.GeneratedDir)
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(out, &got))
+	assert.Equal(t, expected(cfg, nil), got)
+}
+
+func TestDeterministic(t *testing.T) {
+	cfg := testConfig("/x")
+	tmpl := loadTemplates(t)
+	cs := containers(t, 50)
+	a, err := Generate(cfg, cs, tmpl)
+	require.NoError(t, err)
+	b, err := Generate(cfg, cs, tmpl)
+	require.NoError(t, err)
+	assert.Equal(t, a.Files, b.Files)
+
+	shuffled := slices.Clone(cs)
+	rand.New(rand.NewPCG(3, 4)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	require.NotEqual(t, cs[0].Name, shuffled[0].Name)
+	c, err := Generate(cfg, shuffled, tmpl)
+	require.NoError(t, err)
+	assert.Equal(t, a.Files, c.Files)
+	assert.Equal(t, a.Digest(), c.Digest())
+	assert.Len(t, a.Digest(), 64)
+
+	// Generate leaves its input alone.
+	assert.NotEqual(t, cs[0].Name, shuffled[0].Name)
+}
+
+// TestDigests: the host digest changes only with what the host evaluates;
+// what a container holds (keys, users, labels, deployment times) only
+// changes its container digest or the status page.
+func TestDigests(t *testing.T) {
+	cfg := testConfig("/x")
+	tmpl := loadTemplates(t)
+	gen := func(cs []*registry.Container) *Set {
+		s, err := Generate(cfg, cs, tmpl)
+		require.NoError(t, err)
+		return s
+	}
+	base := gen(containers(t, 5))
+	assert.Empty(t, base.ContainerDigest("nope"))
+
+	inner := containers(t, 5)
+	inner[1].SSHKeys = append(inner[1].SSHKeys, sshKey(t, 99))
+	inner[1].ServiceUser = "s-other"
+	inner[1].Labels = map[string]string{"x": "y"}
+	inner[1].LastError = "failed"
+	inner[2].Deployed = inner[2].Deployed.Add(3600e9)
+	s := gen(inner)
+	assert.Equal(t, base.HostDigest(), s.HostDigest(), "the host needs no rebuild")
+	assert.NotEqual(t, base.Digest(), s.Digest())
+	assert.NotEqual(t, base.ContainerDigest("c1"), s.ContainerDigest("c1"))
+	assert.Equal(t, base.ContainerDigest("c0"), s.ContainerDigest("c0"))
+
+	for what, change := range map[string]func([]*registry.Container){
+		"state":   func(cs []*registry.Container) { cs[0].State = registry.Stopped },
+		"aliases": func(cs []*registry.Container) { cs[0].Aliases = []string{"new"} },
+		"address": func(cs []*registry.Container) { cs[0].Address = netip.MustParseAddr("10.233.9.9") },
+		"removed": func(cs []*registry.Container) { cs[4] = cs[3] },
+	} {
+		cs := containers(t, 5)
+		change(cs)
+		if what == "removed" {
+			cs = cs[:4]
+		}
+		assert.NotEqual(t, base.HostDigest(), gen(cs).HostDigest(), what)
+	}
+
+	// Host-side files never carry what only the container needs.
+	for p, b := range base.Files {
+		if IsHostFile(p) {
+			assert.NotContains(t, string(b), "ssh-ed25519", p)
+			assert.NotContains(t, string(b), "s-dev", p)
+			assert.NotContains(t, string(b), "provision", p)
+		}
+	}
+}
+
+func TestInvalidInput(t *testing.T) {
+	cfg := testConfig("/x")
+	tmpl := loadTemplates(t)
+	tests := map[string]struct {
+		change func([]*registry.Container) []*registry.Container
+		want   string
+	}{
+		"duplicate name": {func(cs []*registry.Container) []*registry.Container { cs[1].Name = "c0"; return cs }, "Container name used twice"},
+		"duplicate addr": {func(cs []*registry.Container) []*registry.Container { cs[1].Address = cs[0].Address; return cs }, "Address used twice"},
+		"host address": {func(cs []*registry.Container) []*registry.Container {
+			cs[0].Address = cfg.Addresses.HostAddress
+			return cs
+		}, "host address"},
+		"bad alias":       {func(cs []*registry.Container) []*registry.Container { cs[0].Aliases = []string{"a.b"}; return cs }, "Invalid alias"},
+		"bad name":        {func(cs []*registry.Container) []*registry.Container { cs[0].Name = "Shop_1"; return cs }, "Invalid container name"},
+		"nil entry":       {func(cs []*registry.Container) []*registry.Container { return append(cs, nil) }, "Missing container"},
+		"NUL in an error": {func(cs []*registry.Container) []*registry.Container { cs[0].LastError = "a\x00"; return cs }, "last_error"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := Generate(cfg, tt.change(containers(t, 3)), tmpl)
+			var de *diag.Error
+			require.ErrorAs(t, err, &de)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+	bad := testConfig("relative")
+	_, err := Generate(bad, nil, tmpl)
+	require.ErrorContains(t, err, "absolute")
+	bad = testConfig("/x")
+	bad.Nginx.ClientMaxBodySize = "1m; evil"
+	_, err = Generate(bad, nil, tmpl)
+	require.ErrorContains(t, err, "client_max_body_size")
+}
+
+// TestBadOverrideTemplate: an admin template that pastes a value unescaped
+// makes Generate fail; nothing is produced.
+func TestBadOverrideTemplate(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "vhost.nix.tmpl"), []byte(`{ serverName = "{{ .FQDN }}"; }`), 0o644))
+	tmpl, err := loadOverride(dir)
+	require.NoError(t, err)
+	set, err := Generate(testConfig("/x"), containers(t, 2), tmpl)
+	require.Error(t, err)
+	assert.Nil(t, set)
+	assert.Contains(t, err.Error(), "escaping function")
+	assert.False(t, errors.Is(err, os.ErrNotExist))
+}
+
+func TestStatusPage(t *testing.T) {
+	cfg := testConfig("/x")
+	cs := containers(t, 4)
+	set, err := Generate(cfg, cs, loadTemplates(t))
+	require.NoError(t, err)
+	page := string(set.Files[StatusFile])
+	assert.NotContains(t, page, "<script>")
+	assert.Contains(t, page, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;")
+	for _, c := range cs {
+		assert.Contains(t, page, `<a href="https://`+c.Name+`.dev.example.com/">`)
+		assert.Contains(t, page, "<td>"+c.Owner+"</td>")
+		for _, a := range c.Aliases {
+			assert.Contains(t, page, "https://"+a+"."+c.Name+".dev.example.com/")
+		}
+		if c.Deployed.IsZero() {
+			continue
+		}
+		assert.Contains(t, page, c.Deployed.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	assert.Contains(t, page, "never")
+}
