@@ -27,7 +27,7 @@ func fakeBin(t *testing.T, root string) (bin, log string) {
 	}
 	write("ssh", `{ echo "ssh"; for a in "$@"; do echo "arg:$a"; done; } >>`+Quote(log)+`
 shift 3
-export ROOT=`+Quote(root)+`
+export ROOT=`+Quote(root)+` PATH=`+Quote(bin)+`:"$PATH"
 exec sh -c "$1"
 `)
 	write("sudo", `while :; do case "$1" in -n|-i) shift;; -u) shift 2;; --) shift; break;; *) break;; esac; done

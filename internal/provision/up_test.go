@@ -1,0 +1,259 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/environment"
+)
+
+// fakeDevhost records what Up asks of the devhost.
+type fakeDevhost struct {
+	mu        sync.Mutex
+	next      int
+	reserved  []string
+	ensured   []EnsureRequest
+	destroyed []string
+	hostKey   string
+	failOn    string
+}
+
+func (d *fakeDevhost) Reserve(context.Context) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.next++
+	n := fmt.Sprintf("a%010d", d.next)
+	d.reserved = append(d.reserved, n)
+	return n, nil
+}
+
+func (d *fakeDevhost) Ensure(_ context.Context, req EnsureRequest) (EnsureResult, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if req.Name == d.failOn {
+		return EnsureResult{}, &RemoteError{Host: "dev.example.com", What: "ensure container " + req.Name, Status: 1, Stderr: "devhost: container belongs to bob"}
+	}
+	d.ensured = append(d.ensured, req)
+	return EnsureResult{Name: req.Name, State: "running", Address: "10.233.0.2", HostKey: d.hostKey}, nil
+}
+
+func (d *fakeDevhost) Destroy(_ context.Context, name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.destroyed = append(d.destroyed, name)
+	return nil
+}
+
+const upEnvCfg = `[environment]
+service_user = s-shop
+
+[provisioner:default]
+method = devhost
+host = dev.example.com
+channel = https://example.com/nixexprs.tar.xz
+
+[host:web]
+provision-dynamic-hostname = True
+provision-aliases = shop admin
+components = shop
+
+[host:fixed]
+components = postgres
+
+[host:legacy]
+provisioner = none
+components = mailer
+
+[component:shop]
+admin_email = dev@example.com
+`
+
+// upFixture is a deployment root with one environment and doubles for ssh,
+// rsync and sudo; remote commands run locally with $ROOT as "/".
+func upFixture(t *testing.T, provisionSh string) (opts Options, dev *fakeDevhost, root, log string) {
+	t.Helper()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not found: the provision wrapper needs bash")
+	}
+	deploy := t.TempDir()
+	envDir := filepath.Join(deploy, "environments", "dev")
+	require.NoError(t, os.MkdirAll(envDir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(envDir, "environment.cfg"), []byte(upEnvCfg), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(envDir, "provision.nix"), []byte("{ }\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(envDir, "provision.sh"), []byte(provisionSh), 0o644))
+	env, diags := environment.Load(context.Background(), deploy, "dev", environment.Options{NoScriptChecks: true})
+	require.False(t, diags.HasErrors(), diags.Error())
+
+	root = t.TempDir()
+	bin, log := fakeBin(t, root)
+	dev = &fakeDevhost{hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc7V2c2zFPRMl8/gmBv1/MEldEuJau8jHjhx+2qziYs"}
+	var progress strings.Builder
+	opts = Options{
+		Env: env, Devhost: func(string) Devhost { return dev },
+		SSH: filepath.Join(bin, "ssh"), Rsync: filepath.Join(bin, "rsync"),
+		Home:    t.TempDir(),
+		BaseEnv: []string{"PATH=" + bin + ":/usr/bin:/bin", "ROOT=" + root, "PROVISION_REBUILD=stale"},
+		Secrets: map[string]map[string]string{"postgres": {"admin_password": "pw with 'quotes' $x"}},
+		TempDir: t.TempDir(), Progress: &progress, ScriptOut: &progress,
+	}
+	return opts, dev, root, log
+}
+
+func TestUp(t *testing.T) {
+	opts, dev, root, log := upFixture(t, `RUN 'env | grep -E "^(PROVISION|COMPONENT|SSH_CONFIG|RSYNC_RSH)" | sort > "$ROOT/env.$PROVISION_CONTAINER"'
+ECHO "$COMPONENT_POSTGRES_ADMIN_PASSWORD" "$ROOT/secret.$PROVISION_CONTAINER"
+`)
+	env := opts.Env
+	res, err := Up(context.Background(), opts)
+	require.NoError(t, err)
+
+	// Names: one reservation for the dynamic host, remembered as batou does.
+	assert.Equal(t, []string{"a0000000001"}, dev.reserved)
+	hm, err := os.ReadFile(filepath.Join(env.Dir, "hostmap.json"))
+	require.NoError(t, err)
+	assert.Equal(t, `{"web": "a0000000001", "fixed": "fixed", "legacy": "legacy"}`, string(hm))
+
+	// Ensure: every provisioned host, with the environment's key.
+	require.Len(t, dev.ensured, 2)
+	kp, err := EnsureKey(env.Root, "dev", false)
+	require.NoError(t, err)
+	assert.False(t, kp.Created)
+	assert.Equal(t, EnsureRequest{Name: "a0000000001", Channel: "https://example.com/nixexprs.tar.xz",
+		Aliases: []string{"shop", "admin"}, Environment: "dev", ServiceUser: "s-shop",
+		SSHKeys: []string{kp.Public}, ProvisionNix: []byte("{ }\n")}, dev.ensured[0])
+	assert.Equal(t, "fixed", dev.ensured[1].Name)
+
+	// ssh_config and pinned host keys.
+	cfg, err := os.ReadFile(filepath.Join(env.Root, "ssh_config_dev"))
+	require.NoError(t, err)
+	assert.Contains(t, string(cfg), "\nHost a0000000001 web\n    HostName a0000000001\n    ProxyJump dev.example.com\n    User developer\n    IdentityFile "+kp.PrivatePath+"\n")
+	assert.Contains(t, string(cfg), "\nHost fixed\n")
+	assert.Contains(t, string(cfg), "StrictHostKeyChecking yes\n")
+	assert.NotContains(t, string(cfg), "legacy")
+	kh, err := ReadKnownHosts(filepath.Join(env.Root, "ssh_known_hosts_dev"))
+	require.NoError(t, err)
+	assert.Equal(t, KnownHosts{"a0000000001": dev.hostKey, "fixed": dev.hostKey}, kh)
+
+	// provision.sh saw batou's variables; PROVISION_REBUILD only on rebuild.
+	vars, err := os.ReadFile(filepath.Join(root, "env.a0000000001"))
+	require.NoError(t, err)
+	cfgPath := filepath.Join(env.Root, "ssh_config_dev")
+	assert.Equal(t, strings.Join([]string{
+		"COMPONENT_POSTGRES_ADMIN_PASSWORD=pw with 'quotes' $x",
+		"COMPONENT_SHOP_ADMIN_EMAIL=dev@example.com",
+		"PROVISION_ALIASES=shop admin",
+		"PROVISION_CHANNEL=https://example.com/nixexprs.tar.xz",
+		"PROVISION_CONTAINER=a0000000001",
+		"PROVISION_HOST=dev.example.com",
+		"RSYNC_RSH=" + Quote(opts.SSH) + " -F " + cfgPath,
+		"SSH_CONFIG=" + cfgPath,
+	}, "\n")+"\n", string(vars))
+	secret, err := os.ReadFile(filepath.Join(root, "secret.fixed"))
+	require.NoError(t, err)
+	assert.Equal(t, "pw with 'quotes' $x\n", string(secret))
+	// provision.nix copied as batou copies it.
+	assert.FileExists(t, filepath.Join(root, "etc/local/nixos/provision-container.nix"))
+	l, _ := os.ReadFile(log)
+	assert.NotContains(t, string(l), "quotes", "the secret is on no command line")
+
+	// Summary.
+	require.Len(t, res.Hosts, 2)
+	assert.Equal(t, HostResult{Host: "web", Name: "a0000000001", Devhost: "dev.example.com",
+		Channel: "https://example.com/nixexprs.tar.xz", Aliases: []string{"shop", "admin"}, State: "running",
+		Address: "10.233.0.2", NewName: true, Rebuild: "skipped",
+		URLs: []string{"https://a0000000001.dev.example.com/", "https://shop.a0000000001.dev.example.com/", "https://admin.a0000000001.dev.example.com/"}},
+		res.Hosts[0])
+	_, err = json.Marshal(res)
+	require.NoError(t, err)
+
+	// A second run reuses names and key.
+	opts2, _, _, _ := upFixture(t, "true\n")
+	opts2.Env, opts2.Devhost = env, func(string) Devhost { return dev }
+	env2, diags := environment.Load(context.Background(), env.Root, "dev", environment.Options{NoScriptChecks: true})
+	require.False(t, diags.HasErrors())
+	opts2.Env = env2
+	_, err = Up(context.Background(), opts2)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a0000000001"}, dev.reserved, "no new reservation")
+	again, err := EnsureKey(env.Root, "dev", false)
+	require.NoError(t, err)
+	assert.Equal(t, kp.Public, again.Public)
+
+	// --rebuild --host web: destroys only web, keeps the key (other
+	// containers still trust it), sets PROVISION_REBUILD.
+	opts2.Rebuild, opts2.Hosts = true, []string{"web"}
+	res, err = Up(context.Background(), opts2)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a0000000001"}, dev.destroyed)
+	assert.False(t, res.KeyRotated)
+	// --rebuild of everything rotates the key.
+	opts2.Hosts = nil
+	res, err = Up(context.Background(), opts2)
+	require.NoError(t, err)
+	assert.True(t, res.KeyRotated)
+	rotated, err := EnsureKey(env.Root, "dev", false)
+	require.NoError(t, err)
+	assert.NotEqual(t, kp.Public, rotated.Public)
+	assert.Equal(t, []string{rotated.Public}, dev.ensured[len(dev.ensured)-1].SSHKeys)
+}
+
+func TestUpFailures(t *testing.T) {
+	t.Run("unknown --host", func(t *testing.T) {
+		opts, dev, _, _ := upFixture(t, "true\n")
+		opts.Hosts = []string{"nope"}
+		_, err := Up(context.Background(), opts)
+		var ie *InputError
+		require.ErrorAs(t, err, &ie)
+		assert.Contains(t, err.Error(), "provisioned hosts: web, fixed")
+		assert.Empty(t, dev.reserved)
+	})
+	t.Run("provision.sh fails", func(t *testing.T) {
+		opts, _, _, _ := upFixture(t, "true\nRUN 'exit 3'\n")
+		_, err := Up(context.Background(), opts)
+		var se *ScriptError
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, 2, se.Line)
+		assert.Equal(t, 3, se.Status)
+		assert.Contains(t, err.Error(), "environments/dev/provision.sh:2")
+		entries, _ := os.ReadDir(opts.TempDir)
+		assert.Empty(t, entries, "wrapper removed")
+	})
+	t.Run("ensure refused", func(t *testing.T) {
+		opts, dev, _, _ := upFixture(t, "true\n")
+		dev.failOn = "a0000000001"
+		_, err := Up(context.Background(), opts)
+		var re *RemoteError
+		require.ErrorAs(t, err, &re)
+		assert.Contains(t, err.Error(), "the devhost refused: devhost: container belongs to bob")
+		// The reserved name is remembered: the next run reuses it.
+		hm, rerr := os.ReadFile(filepath.Join(opts.Env.Dir, "hostmap.json"))
+		require.NoError(t, rerr)
+		assert.Contains(t, string(hm), `"web": "a0000000001"`)
+	})
+	t.Run("rebuild inside fails", func(t *testing.T) {
+		opts, _, root, _ := upFixture(t, "true\n")
+		bin := filepath.Dir(opts.SSH)
+		require.NoError(t, os.WriteFile(filepath.Join(bin, "fc-manage"), []byte("#!/bin/sh\necho 'error: infinite recursion' >&2\nexit 1\n"), 0o755))
+		_ = root
+		res, err := Up(context.Background(), opts)
+		require.NoError(t, err)
+		assert.Equal(t, "failed", res.Hosts[0].Rebuild)
+		assert.Contains(t, opts.Progress.(*strings.Builder).String(), "error: infinite recursion")
+		opts.Strict = true
+		_, err = Up(context.Background(), opts)
+		var rb *RebuildError
+		require.ErrorAs(t, err, &rb)
+		assert.True(t, errors.As(err, &rb))
+	})
+}
