@@ -1,0 +1,83 @@
+// Package generator turns the host configuration and the registry into the
+// generated set: the Nix files the devhost NixOS module imports, the
+// containers' own system configurations, and the status page. Generate is
+// pure and deterministic (same input, same bytes, whatever the order of the
+// containers); Write puts a set on disk atomically as a whole.
+//
+// # Contract of the generated set (version 1)
+//
+// The set is a directory (host configuration generated_dir, default
+// /var/lib/devhost/generated) holding:
+//
+//	default.nix                 the index the NixOS module imports
+//	containers/<name>.nix       host side of one container, merged by default.nix
+//	<name>/configuration.nix    the container's own NixOS system
+//	www/index.html              the status page
+//
+// default.nix is a Nix expression without function arguments. Evaluated
+// with `nix-instantiate --eval --strict --json` it needs no nixpkgs, copies
+// nothing to the store (every path in it is a string) and gives:
+//
+//	{
+//	  version = 1;
+//	  publicAddress = "dev.example.com";
+//	  containers.<name> = {            # usable as-is as NixOS containers.<name>
+//	    path = "<ProfileDir>/<name>/system";
+//	    privateNetwork = true;
+//	    hostAddress = "10.233.0.1";     # the pool's host address, shared
+//	    localAddress = "10.233.0.2";    # the container's own
+//	    autoStart = true;               # state == running
+//	  };
+//	  virtualHosts."<name>.<public>" = {   # usable as-is as services.nginx.virtualHosts.<host>
+//	    serverAliases = [ "<alias>.<name>.<public>" … ];   # only with the alias proxy on
+//	    forceSSL = true;
+//	    enableACME = <acme.enable>;
+//	    # only when ACME is off; the NixOS module provides this pair:
+//	    sslCertificate = "<StateDir>/selfsigned/cert.pem";
+//	    sslCertificateKey = "<StateDir>/selfsigned/key.pem";
+//	    locations."/" = {
+//	      proxyPass = "https://<name>";
+//	      proxyWebsockets = true;
+//	      extraConfig = "…";  # proxy_set_header Host/X-Real-IP/X-Forwarded-*, proxy_ssl_verify off,
+//	                          # proxy_ssl_server_name on, proxy_ssl_name $host, timeouts, client_max_body_size
+//	    };
+//	  };
+//	  virtualHosts."<public>" = {          # the status page
+//	    forceSSL = true; enableACME = …; (sslCertificate, sslCertificateKey as above)
+//	    root = "<GeneratedDir>/www";
+//	    locations."/".tryFiles = "/index.html =404";   # nothing else in the set is served
+//	  };
+//	  hosts."<localAddress>" = [ "<name>" ];   # for networking.hosts: nginx resolves https://<name> while the container is down
+//	  cleanup = { enable = <cleanup.enable>; at = "03:00"; };
+//	}
+//
+// The locations set their proxy headers themselves (in extraConfig), so the
+// module should not also include nginx's recommendedProxySettings there
+// (headers would be sent twice).
+//
+// The host's evaluation reads only default.nix and containers/ (IsHostFile):
+// it grows with the number of containers, never with what they contain
+// (BenchmarkNixEval1000: 1,000 containers evaluate in well under 0.5 s).
+//
+// <name>/configuration.nix is a NixOS module function ({ config, lib,
+// pkgs, ... }:) for the container's own system, built by the lifecycle with
+// the container's channel (ConfigurationPath) and installed as the profile
+// <ProfileDir>/<name>/system; the host never evaluates it. It sets
+// boot.isContainer, the host name, the user developer (wheel and service,
+// passwordless sudo, the registry's SSH keys plus batou's bootstrap key only
+// with compat.bootstrap_key), the group service and the environment's service
+// user (home /srv/<user>), sshd, the firewall (22, 80, 443), a self-signed
+// certificate for the container's names in /var/lib/devhost-cert (group
+// devhost-cert; with nginx enabled a fallback HTTPS server uses it), and
+// imports the deployment's provision.nix from ProvisionNixPath
+// (<StateDir>/provision/<name>.nix) when that file exists.
+//
+// www/index.html lists every container with owner, environment, state,
+// creation and last deployment times, URLs and labels; every value is
+// HTML-escaped.
+//
+// Every value in every file went through the Nix or HTML escapers of
+// package templates (internal/nixlit): nothing from the registry is pasted
+// raw. Times are the registry's (RFC 3339, UTC); nothing depends on the
+// clock, the map order or the input order.
+package generator

@@ -1,0 +1,115 @@
+package generator
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func readTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		require.NoError(t, err)
+		if !d.IsDir() {
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			rel, _ := filepath.Rel(dir, p)
+			out[filepath.ToSlash(rel)] = string(b)
+		}
+		return nil
+	}))
+	return out
+}
+
+func TestWrite(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "deep", "generated")
+	first := &Set{Files: map[string][]byte{"default.nix": []byte("1"), "a/b/c.nix": []byte("c"), "gone.txt": []byte("g")}}
+	second := &Set{Files: map[string][]byte{"default.nix": []byte("2"), "a/x.nix": []byte("x")}}
+
+	require.NoError(t, Write(dir, first))
+	assert.Equal(t, map[string]string{"default.nix": "1", "a/b/c.nix": "c", "gone.txt": "g"}, readTree(t, dir))
+	fi, err := os.Stat(filepath.Join(dir, "a/b/c.nix"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm())
+	fi, err = os.Stat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o755), fi.Mode().Perm())
+
+	require.NoError(t, Write(dir, second))
+	assert.Equal(t, map[string]string{"default.nix": "2", "a/x.nix": "x"}, readTree(t, dir))
+	assert.Equal(t, map[string]string{"default.nix": "1", "a/b/c.nix": "c", "gone.txt": "g"}, readTree(t, dir+OldSuffix))
+
+	require.NoError(t, Write(dir, first))
+	assert.Equal(t, map[string]string{"default.nix": "2", "a/x.nix": "x"}, readTree(t, dir+OldSuffix))
+
+	entries, err := os.ReadDir(filepath.Dir(dir))
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"generated", "generated.old", ".generated.lock"}, names, "no temporary directory left behind")
+}
+
+func TestWriteRejectsBadPaths(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "generated")
+	require.NoError(t, Write(dir, &Set{Files: map[string][]byte{"default.nix": []byte("keep")}}))
+	for _, bad := range []string{"../escape", "/abs", "a//b", "", ".", "a/../../b", "a\\b", "x/"} {
+		err := Write(dir, &Set{Files: map[string][]byte{bad: []byte("x"), "default.nix": []byte("new")}})
+		require.Error(t, err, "%q", bad)
+	}
+	assert.Equal(t, map[string]string{"default.nix": "keep"}, readTree(t, dir))
+}
+
+// TestWriteNeverMissing: while sets are swapped in, a reader always finds
+// a complete set (default.nix and the file it names agree).
+func TestWriteNeverMissing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "generated")
+	set := func(i int) *Set {
+		v := []byte{byte('a' + i%26)}
+		return &Set{Files: map[string][]byte{"default.nix": v, "containers/x.nix": v}}
+	}
+	require.NoError(t, Write(dir, set(0)))
+	var stop atomic.Bool
+	var missing atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			if _, err := os.Stat(filepath.Join(dir, "default.nix")); err != nil {
+				missing.Add(1)
+			}
+		}
+	}()
+	for i := 1; i < 30; i++ {
+		require.NoError(t, Write(dir, set(i)))
+	}
+	stop.Store(true)
+	wg.Wait()
+	assert.Zero(t, missing.Load(), "default.nix was missing during a swap")
+	assert.Equal(t, map[string]string{"default.nix": "d", "containers/x.nix": "d"}, readTree(t, dir), "the last set (29 = d)")
+}
+
+func TestWriteConcurrent(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "generated")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := []byte{byte('a' + i)}
+			assert.NoError(t, Write(dir, &Set{Files: map[string][]byte{"default.nix": v, "containers/x.nix": v}}))
+		}()
+	}
+	wg.Wait()
+	tree := readTree(t, dir)
+	assert.Equal(t, tree["default.nix"], tree["containers/x.nix"], "one complete set won")
+}
