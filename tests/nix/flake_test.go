@@ -1,0 +1,314 @@
+// Package nixchecks_test checks devhost's Nix files on machines without
+// nixpkgs: every .nix file parses, the flake's outputs evaluate with
+// stand-in inputs (nixpkgs' lib from NIXPKGS_LIB and a recording `pkgs`,
+// standin.nix) to the expected attributes for both systems, the flake's
+// module examples and the VM test's node pass the module's assertions
+// against the typed option stubs, and nix/vendor-hash.txt matches
+// `go mod vendor`. What needs nixpkgs itself or KVM (building the package,
+// evaluating real NixOS systems, the VM test) runs in `nix flake check`.
+package nixchecks_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var systems = []string{"x86_64-linux", "aarch64-linux"}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(root, "flake.nix"))
+	require.NoError(t, err, "flake.nix not found in %s", root)
+	return root
+}
+
+func nixInstantiate(t *testing.T) string {
+	t.Helper()
+	nix, err := exec.LookPath("nix-instantiate")
+	if err != nil {
+		t.Skip("nix-instantiate not found: install Nix (Debian: nix-bin) to check the Nix files")
+	}
+	return nix
+}
+
+func nixpkgsLib(t *testing.T) string {
+	t.Helper()
+	lib := os.Getenv("NIXPKGS_LIB")
+	if lib == "" {
+		t.Skip("NIXPKGS_LIB not set: point it at nixpkgs' lib directory (e.g. a checkout of github:nix-community/nixpkgs.lib, NIXPKGS_LIB=<dir>/lib) to evaluate the flake's outputs with stand-in inputs")
+	}
+	return lib
+}
+
+func run(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// nixFiles lists the repository's .nix files, skipping .git, build output,
+// and files meant to be broken: directories named "broken" (the bundled
+// example's failing environment) and other packages' testdata (their own
+// tests decide what must parse there).
+func nixFiles(t *testing.T, root string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if d.IsDir() {
+			switch {
+			case d.Name() == ".git" || d.Name() == "result" || d.Name() == "vendor" || d.Name() == "broken":
+				t.Logf("not parsed (build output or broken on purpose): %s/", rel)
+				return filepath.SkipDir
+			case d.Name() == "testdata" && rel != filepath.Join("nixos-module", "testdata"):
+				t.Logf("not parsed (another package's test data): %s/", rel)
+				return filepath.SkipDir
+			}
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".nix") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return files
+}
+
+func TestEveryNixFileParses(t *testing.T) {
+	nix := nixInstantiate(t)
+	root := repoRoot(t)
+	files := nixFiles(t, root)
+	for _, want := range []string{"flake.nix", "nix/package.nix", "nix/checks.nix", "nix/vm-test.nix", "nixos-module/module.nix"} {
+		assert.Contains(t, files, filepath.Join(root, want))
+	}
+	for _, f := range files {
+		rel, _ := filepath.Rel(root, f)
+		t.Run(rel, func(t *testing.T) {
+			_, err := run(t, nix, "--parse", f)
+			assert.NoError(t, err)
+		})
+	}
+}
+
+// outputs mirrors what flake-outputs.nix returns.
+type outputs struct {
+	Outputs     []string            `json:"outputs"`
+	NixosModule []string            `json:"nixosModules"`
+	Overlays    []string            `json:"overlays"`
+	Packages    map[string][]string `json:"packages"`
+	DevShells   map[string][]string `json:"devShells"`
+	Formatter   map[string]string   `json:"formatter"`
+	Checks      map[string][]string `json:"checks"`
+	Package     map[string]struct {
+		Name, Builder, System, Path string
+		Pname, Version, VendorHash  string
+		SubPackages, Ldflags        []string
+		PostInstall                 string
+	} `json:"package"`
+	OverlayPackage string `json:"overlayPackage"`
+	GoTests        map[string]struct {
+		Pname       string   `json:"pname"`
+		DoCheck     bool     `json:"doCheck"`
+		SubPackages []string `json:"subPackages"`
+		NixpkgsLib  string   `json:"NIXPKGS_LIB"`
+		CheckInputs []string `json:"checkInputs"`
+	} `json:"goTests"`
+	ModuleEval         map[string]map[string]string `json:"moduleEval"`
+	FlakeModulePackage []string                     `json:"flakeModulePackage"`
+	VM                 map[string]struct {
+		Name              string   `json:"name"`
+		Nodes             []string `json:"nodes"`
+		TestScript        string   `json:"testScript"`
+		FailedAssertions  []string `json:"failedAssertions"`
+		PublicAddress     string   `json:"publicAddress"`
+		Package           string   `json:"package"`
+		ExtraDependencies []string `json:"extraDependencies"`
+	} `json:"vm"`
+}
+
+func evalFlake(t *testing.T) *outputs {
+	t.Helper()
+	nix := nixInstantiate(t)
+	lib := nixpkgsLib(t)
+	root := repoRoot(t)
+	out, err := run(t, nix, "--eval", "--strict", "--json", filepath.Join(root, "tests", "nix", "flake-outputs.nix"),
+		"--argstr", "libPath", lib, "--argstr", "root", root)
+	require.NoError(t, err)
+	var o outputs
+	require.NoError(t, json.Unmarshal([]byte(out), &o))
+	return &o
+}
+
+func TestFlakeOutputsWithStandInInputs(t *testing.T) {
+	o := evalFlake(t)
+	root := repoRoot(t)
+	assert.Equal(t, []string{"checks", "devShells", "formatter", "nixosModules", "overlays", "packages"}, o.Outputs)
+	assert.Equal(t, []string{"default", "devhost"}, o.NixosModule)
+	assert.Equal(t, []string{"default"}, o.Overlays)
+
+	vendorHash, err := os.ReadFile(filepath.Join(root, "nix", "vendor-hash.txt"))
+	require.NoError(t, err)
+	wantChecks := []string{"devhost-vm", "example-generated-set", "go-tests",
+		"module-eval-generated-set", "module-eval-minimal", "module-eval-platform", "package"}
+	for _, s := range systems {
+		t.Run(s, func(t *testing.T) {
+			assert.Equal(t, []string{"default", "devhost"}, o.Packages[s])
+			assert.Equal(t, []string{"default"}, o.DevShells[s])
+			assert.Equal(t, "nixfmt-tree", o.Formatter[s])
+			assert.Equal(t, wantChecks, o.Checks[s])
+
+			// The package: Go 1.26, version from the flake's source info,
+			// the checked-in vendorHash, the compatibility name, man pages
+			// and completions.
+			p := o.Package[s]
+			assert.Equal(t, s, p.System)
+			assert.Equal(t, "buildGo126Module", p.Builder)
+			assert.Equal(t, "devhost", p.Pname)
+			assert.Equal(t, "20260510-abc1234", p.Version, "lastModifiedDate's day and shortRev")
+			assert.Equal(t, strings.TrimSpace(string(vendorHash)), p.VendorHash)
+			assert.Equal(t, []string{"cmd/devhost"}, p.SubPackages)
+			assert.Contains(t, p.Ldflags, "-X github.com/flyingcircusio/devhost/internal/cli.version=20260510-abc1234")
+			assert.Contains(t, p.PostInstall, "ln -s devhost $out/bin/fc-build-dev-container")
+			assert.Contains(t, p.PostInstall, "installManPage")
+			assert.Contains(t, p.PostInstall, "installShellCompletion")
+
+			g := o.GoTests[s]
+			assert.True(t, g.DoCheck)
+			assert.Empty(t, g.SubPackages, "all packages' tests")
+			assert.Equal(t, "/stand-in/nixpkgs/lib", g.NixpkgsLib)
+			assert.ElementsMatch(t, []string{"nix", "python3"}, g.CheckInputs)
+
+			// Each example system evaluated with the module: a failed
+			// assertion would have thrown instead of giving the toplevel.
+			require.Len(t, o.ModuleEval[s], 3)
+			for name, script := range o.ModuleEval[s] {
+				assert.Contains(t, script, "-nixos-system.drv", name)
+			}
+		})
+	}
+	assert.Equal(t, o.Package["x86_64-linux"].Path, o.OverlayPackage, "overlay and packages share one package expression")
+	assert.Equal(t, []string{o.Package["aarch64-linux"].Path}, o.FlakeModulePackage,
+		"the flake's module defaults to the flake's package for the host's system")
+}
+
+// The VM test's nodes: its devhost node (with the stand-in profiles) uses
+// only options the module and the stubs declare, and passes the module's
+// assertions; its script is valid Python and does what issue 7 asks.
+func TestVMTestEvaluates(t *testing.T) {
+	o := evalFlake(t)
+	for _, s := range systems {
+		t.Run(s, func(t *testing.T) {
+			vm := o.VM[s]
+			assert.Equal(t, "devhost", vm.Name)
+			assert.Equal(t, []string{"client", "devhost"}, vm.Nodes)
+			assert.Empty(t, vm.FailedAssertions)
+			assert.Equal(t, "dev.test", vm.PublicAddress)
+			assert.Equal(t, o.Package[s].Path, vm.Package)
+
+			script := vm.TestScript
+			for _, want := range []string{
+				"sudo devhost ensure web1 --channel file:///nix/store/",
+				"--alias www --alias api",
+				"served(\"api.web1.dev.test\", \"hello from web1\")",
+				"served(\"www.web2.dev.test\", \"hello from web2\")",
+				"sudo devhost ensure web3",
+				"sudo devhost destroy web2",
+				"devhost cleanup --now $(date -u -d '+8 days'",
+				"devhost cleanup --now $(date -u -d '+31 days'",
+			} {
+				assert.Contains(t, script, want)
+			}
+			// Every store path the script hands to the VM is registered in it.
+			for _, dep := range []string{"devhost-test-channel", "provision-web1.nix", "provision-web2.nix", "provision-broken.nix", "configuration.nix"} {
+				found := false
+				for _, d := range vm.ExtraDependencies {
+					if strings.HasSuffix(d, "-"+dep) {
+						found = true
+						assert.Contains(t, script, d, dep)
+					}
+				}
+				assert.True(t, found, "%s not in system.extraDependencies", dep)
+			}
+
+			python, err := exec.LookPath("python3")
+			if err != nil {
+				t.Skip("python3 not found: cannot check the test script's syntax")
+			}
+			cmd := exec.Command(python, "-c", "import ast, sys; ast.parse(sys.stdin.read(), 'testScript')")
+			cmd.Stdin = strings.NewReader(script)
+			out, err := cmd.CombinedOutput()
+			assert.NoError(t, err, "testScript is not valid Python: %s", out)
+		})
+	}
+}
+
+// nix/vendor-hash.txt must be what buildGoModule will compute, or every
+// `nix build` fails with a hash mismatch. The script prints the right value.
+func TestVendorHashIsCurrent(t *testing.T) {
+	if _, err := exec.LookPath("nix"); err != nil {
+		t.Skip("nix not found: cannot recompute the vendorHash")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go not found in PATH: cannot run go mod vendor")
+	}
+	if testing.Short() {
+		t.Skip("-short: skipping go mod vendor")
+	}
+	root := repoRoot(t)
+	out, err := run(t, "bash", filepath.Join(root, "nix", "update-vendor-hash.sh"), "--check")
+	require.NoError(t, err, "%s", out)
+}
+
+// The flake pins a NixOS release and nothing else.
+func TestFlakeLockPinsOneNixOSRelease(t *testing.T) {
+	root := repoRoot(t)
+	raw, err := os.ReadFile(filepath.Join(root, "flake.lock"))
+	require.NoError(t, err)
+	var lock struct {
+		Version int `json:"version"`
+		Root    string
+		Nodes   map[string]struct {
+			Inputs   map[string]string `json:"inputs"`
+			Locked   map[string]any    `json:"locked"`
+			Original map[string]any    `json:"original"`
+		}
+	}
+	require.NoError(t, json.Unmarshal(raw, &lock))
+	assert.Equal(t, 7, lock.Version)
+	var names []string
+	for n := range lock.Nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	assert.Equal(t, []string{"nixpkgs", "root"}, names)
+	assert.Equal(t, map[string]string{"nixpkgs": "nixpkgs"}, lock.Nodes["root"].Inputs)
+	n := lock.Nodes["nixpkgs"]
+	assert.Regexp(t, `^nixos-\d\d\.\d\d$`, n.Original["ref"])
+	assert.Regexp(t, `^[0-9a-f]{40}$`, n.Locked["rev"])
+	assert.Regexp(t, `^sha256-[A-Za-z0-9+/]{43}=$`, n.Locked["narHash"])
+	flake, err := os.ReadFile(filepath.Join(root, "flake.nix"))
+	require.NoError(t, err)
+	assert.Contains(t, string(flake), fmt.Sprintf(`"github:NixOS/nixpkgs/%s"`, n.Original["ref"]),
+		"flake.nix and flake.lock name the same release")
+}
