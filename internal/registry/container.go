@@ -2,6 +2,31 @@
 // in <state>/containers/<name>.hcl. It is read with precise diagnostics,
 // written with hclwrite so comments a person added survive machine edits,
 // and every write is atomic (temp file, fsync, rename).
+//
+// An entry looks like this (every attribute on its own line; name, owner,
+// channel, address, state and created are required, the file name must be
+// <name>.hcl):
+//
+//	# comments a person adds survive machine edits
+//	name         = "web"
+//	owner        = "alice"
+//	environment  = "dev"
+//	root         = "/home/alice/shop"
+//	service_user = "s-shop"
+//	channel      = "https://hydra.flyingcircus.io/build/116563/download/1/nixexprs.tar.xz"
+//	aliases      = ["shop", "admin"]
+//	address      = "10.233.0.2"
+//	state        = "running"
+//	created      = "2026-11-20T10:00:00Z"
+//	deployed     = "2026-11-25T09:00:00Z"
+//	keep         = false
+//	ssh_keys     = ["ssh-ed25519 AAAA... alice@laptop"]
+//	last_error   = ""
+//	labels       = { team = "shop" }
+//
+// Concurrency: readers need no lock (files are replaced by rename);
+// read-modify-write sequences and Allocate run under Registry.Lock, an
+// flock shared by every devhost process on the host.
 package registry
 
 import (

@@ -62,9 +62,7 @@ func TestPutGetRoundTrip(t *testing.T) {
 	r := Open(t.TempDir())
 	c := testContainer("web", "10.233.0.2")
 	c.Created = time.Date(2026, 11, 20, 11, 0, 0, 123456789, time.FixedZone("CET", 3600))
-	c.Labels = map[string]string{"team": "shop", "needs quoting": "x", "a": "\"${x}\""}
-	// a label key that is no identifier is rejected; keep only valid ones
-	delete(c.Labels, "needs quoting")
+	c.Labels = map[string]string{"team": "shop", "app.tier": "web", "a": "\"${x}\""}
 	c.LastError = "nixos-rebuild failed:\nline 2 \"quoted\" ${not interpolated} %{x}"
 	require.NoError(t, r.Put(c))
 	got, err := r.Get("web")
@@ -79,7 +77,7 @@ func TestPutGetRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(src), `created      = "2026-11-20T10:00:00Z"`)
 	assert.Contains(t, string(src), `aliases      = ["shop", "admin"]`)
-	assert.Contains(t, string(src), `labels       = { a = "\"$${x}\"", team = "shop" }`)
+	assert.Contains(t, string(src), `labels       = { a = "\"$${x}\"", "app.tier" = "web", team = "shop" }`)
 }
 
 // TestPutKeepsCommentsAndLayout: a machine edit of one attribute changes that
