@@ -17,6 +17,7 @@ import (
 // process exit status.
 func Main(args []string, io *IOStreams) int {
 	root := NewRootCmd(io)
+	args = compatArgs(args) // argv[0] fc-build-dev-container: the compatibility CLI
 	root.SetArgs(args[1:])
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
@@ -96,6 +97,7 @@ var commands = []func(*Factory) *cobra.Command{
 	newCmdCheck,
 	newCmdMan,
 	newCmdVersion,
+	newCmdEnsure, newCmdDestroy, newCmdCleanup, newCmdKeep, newCmdStatus, newCmdCompat,
 }
 
 // Factory hands commands their dependencies lazily, so a command that does

@@ -263,7 +263,7 @@ func (h *Host) restoreProfile(ctx context.Context, name string, rec BuildRecord)
 		return nil
 	}
 	if cur := h.profileTarget(name); cur != rec.Profile {
-		n := profileGeneration(rec.Profile)
+		n := ProfileGeneration(rec.Profile)
 		if n == 0 {
 			return fmt.Errorf("profile %s: cannot restore %q", h.ProfilePath(name), rec.Profile)
 		}

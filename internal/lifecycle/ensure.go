@@ -117,8 +117,15 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 			if err := req.Caller.CheckOwner(h.Cfg.Access, "change", req.Name, old.Owner); err != nil {
 				return err
 			}
-		} else if err := h.checkNotForeign(req.Name); err != nil {
-			return err
+		} else {
+			if err := h.checkNotForeign(req.Name); err != nil {
+				return err
+			}
+			if owner := h.reservedBy(req.Name); owner != "" {
+				if err := req.Caller.CheckOwner(h.Cfg.Access, "use the reserved name", req.Name, owner); err != nil {
+					return err
+				}
+			}
 		}
 		if in, err = h.newIntent("ensure", req.Name, old == nil); err != nil {
 			return err
@@ -217,6 +224,12 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 			return err
 		}
 		_ = os.RemoveAll(h.paths().buildDir(req.Name))
+		if res.Created {
+			// The registry entry replaces `devhost reserve`'s reservation.
+			if err := removeFile(h.reservationPath(req.Name)); err != nil {
+				return err
+			}
+		}
 		var err error
 		gen, err = h.bump()
 		return err
@@ -440,4 +453,20 @@ func (h *Host) purgeIfGone(ctx context.Context, name string) {
 		}
 		return h.purge(context.WithoutCancel(ctx), name)
 	})
+}
+
+// reservationPath is where `devhost reserve` records a reserved name.
+func (h *Host) reservationPath(name string) string {
+	return filepath.Join(h.Cfg.StateDir, "reservations", name+".json")
+}
+
+// reservedBy is the owner of a reservation of name ("" when none).
+func (h *Host) reservedBy(name string) string {
+	var r struct {
+		Owner string `json:"owner"`
+	}
+	if ok, err := readJSON(h.reservationPath(name), &r); err != nil || !ok {
+		return ""
+	}
+	return r.Owner
 }

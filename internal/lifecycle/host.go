@@ -101,8 +101,8 @@ func (h *Host) profileTarget(name string) string {
 	return t
 }
 
-// profileGeneration extracts N from a "system-N-link" target (0: none).
-func profileGeneration(target string) int {
+// ProfileGeneration extracts N from a "system-N-link" target (0: none).
+func ProfileGeneration(target string) int {
 	s := strings.TrimSuffix(filepath.Base(target), "-link")
 	i := strings.LastIndexByte(s, '-')
 	if i < 0 {

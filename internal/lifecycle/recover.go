@@ -94,7 +94,7 @@ func (h *Host) undo(ctx context.Context, in Intent) error {
 			return fmt.Errorf("remove profile: %w", err)
 		}
 	case in.PrevProfile != "" && cur != in.PrevProfile:
-		n := profileGeneration(in.PrevProfile)
+		n := ProfileGeneration(in.PrevProfile)
 		argv := append(append([]string(nil), h.Cfg.Commands.NixEnv...), "-p", h.ProfilePath(name), "--switch-generation", fmt.Sprint(n))
 		if _, err := h.Run.Run(ctx, runner.Cmd{Argv: argv}); err != nil {
 			return fmt.Errorf("restore profile: %w", err)

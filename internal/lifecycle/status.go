@@ -62,7 +62,7 @@ func (h *Host) Status(ctx context.Context, name string) (*Status, error) {
 		s.Aliases = []string{}
 	}
 	if t := h.profileTarget(name); t != "" {
-		s.Generation = profileGeneration(t)
+		s.Generation = ProfileGeneration(t)
 		if sys, err := filepath.EvalSymlinks(h.ProfilePath(name)); err == nil {
 			s.System = sys
 		}

@@ -1,0 +1,258 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flyingcircusio/devhost/internal/lifecycle"
+	"github.com/flyingcircusio/devhost/internal/registry"
+)
+
+// ensureOptions are the inputs of `devhost ensure`.
+type ensureOptions struct {
+	IO        *IOStreams
+	Context   context.Context
+	Lifecycle func() (*lifecycle.Host, error)
+	Caller    func() (lifecycle.Caller, error)
+
+	Name          string
+	Channel       string
+	Aliases       []string
+	Environment   string
+	Root          string
+	ProvisionNix  string // file, "-" for stdin, "" for none
+	SSHKeys       []string
+	ServiceUser   string
+	Force         bool
+	JSON          bool
+	KeepProvision bool // compatibility CLI
+}
+
+func newCmdEnsure(f *Factory) *cobra.Command {
+	opts := &ensureOptions{IO: f.IO, Lifecycle: f.Lifecycle, Caller: f.Caller}
+	cmd := &cobra.Command{
+		Use:   "ensure NAME --channel URL [flags]",
+		Short: "Create or update a container and apply it (run on the devhost, through sudo)",
+		Long: `Create the container NAME, or update it, and return once it runs.
+
+Everything is validated first, before any lock or change: the name, aliases,
+channel (against the host's allowed prefixes), service user, SSH keys, and
+provision.nix's syntax (nix-instantiate --parse). Bad input exits with 1 and
+changes nothing.
+
+Then the registry entry is created or updated (owner: the user who ran sudo;
+a container owned by someone else is refused unless you are in the admin
+group), and the container's own system is built from its channel with
+restricted evaluation:
+
+  nix-build '<nixpkgs/nixos>' -A system -I nixpkgs=CHANNEL
+    -I nixos-config=<its generated configuration.nix>
+    -I devhost-provision=<its provision.nix> --option restrict-eval true
+
+and installed as its profile (nix-env -p <profiles>/NAME/system --set).
+The system is only built when its inputs (channel, generated configuration,
+provision.nix) changed, or with --force-build. A build failure leaves the
+container as it was (a new one is not registered) and exits with 1,
+showing Nix's error.
+
+Finally the host is rebuilt when its declarations changed: concurrent
+requests share one rebuild, and the command returns only after a rebuild
+containing its change succeeded. A failed rebuild rolls back the
+containers it changed and exits with 2. The container is then started, or,
+when it was running and its system changed, switched to the new system
+(systemctl reload container@NAME). Running ensure again with the same
+arguments changes nothing but the deployment time.`,
+		Example: `  sudo devhost ensure shop --channel https://hydra.flyingcircus.io/build/116563/download/1/nixexprs.tar.xz \
+      --alias www --alias admin --environment dev --provision-nix environments/dev/provision.nix
+  ssh devhost sudo devhost ensure shop --channel file:///srv/channels/nixos --provision-nix - --json < provision.nix`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Context = cmd.Context()
+			opts.Name = args[0]
+			return ensureRun(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Channel, "channel", "", "channel URL (https:// or file://) the container's system is built from (required)")
+	fl.StringArrayVar(&opts.Aliases, "alias", nil, "public alias: ALIAS.NAME.<public address> (repeatable)")
+	fl.StringVar(&opts.Environment, "environment", "", "batou environment name (informational)")
+	fl.StringVar(&opts.Root, "root", "", "deployment root the container comes from (informational, absolute path)")
+	fl.StringVar(&opts.ProvisionNix, "provision-nix", "", "the deployment's provision.nix (a NixOS module); - reads it from stdin")
+	fl.StringArrayVar(&opts.SSHKeys, "ssh-key", nil, "public key authorised for the user developer (repeatable)")
+	fl.StringVar(&opts.ServiceUser, "service-user", "", "the environment's service user, e.g. s-shop")
+	fl.BoolVar(&opts.Force, "force-build", false, "build the container's system even when its inputs are unchanged")
+	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON (with the container's host key)")
+	_ = cmd.MarkFlagRequired("channel")
+	return cmd
+}
+
+// ensureJSON is `devhost ensure --json`; the keys are stable.
+type ensureJSON struct {
+	Name         string   `json:"name"`
+	Owner        string   `json:"owner"`
+	Created      bool     `json:"created"`
+	Built        bool     `json:"built"`
+	System       string   `json:"system,omitempty"`
+	Profile      string   `json:"profile"`
+	Generation   int      `json:"profile_generation"`
+	Address      string   `json:"address"`
+	HostAddress  string   `json:"host_address"`
+	Aliases      []string `json:"aliases"`
+	URLs         []string `json:"urls"`
+	Unit         string   `json:"unit"`
+	HostRebuilt  bool     `json:"host_rebuilt"`
+	AppliedGen   uint64   `json:"applied_generation"`
+	Deployed     string   `json:"deployed"`
+	HostKey      string   `json:"host_key"`
+	ChannelInUse string   `json:"channel"`
+}
+
+func ensureRun(opts *ensureOptions) error {
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	h, err := opts.Lifecycle()
+	if err != nil {
+		return err
+	}
+	caller, err := opts.Caller()
+	if err != nil {
+		return err
+	}
+	req := lifecycle.EnsureRequest{
+		Name: opts.Name, Channel: opts.Channel, Aliases: opts.Aliases, Environment: opts.Environment,
+		Root: opts.Root, ServiceUser: opts.ServiceUser, SSHKeys: opts.SSHKeys, Force: opts.Force,
+		KeepProvision: opts.KeepProvision, Caller: caller,
+	}
+	provName := "provision.nix"
+	if opts.ProvisionNix != "" {
+		provName = opts.ProvisionNix
+		if provName == "-" {
+			provName = "<stdin>/provision.nix"
+		}
+		if req.Provision, err = readProvision(opts.IO, opts.ProvisionNix, caller); err != nil {
+			return err
+		}
+	}
+	if err := h.Validate(ctx, &req, provName); err != nil {
+		return err
+	}
+	res, err := h.Ensure(ctx, req)
+	if err != nil {
+		return lifecycleError(err)
+	}
+	c := res.Container
+	if opts.JSON {
+		out := ensureJSON{
+			Name: c.Name, Owner: c.Owner, Created: res.Created, Built: res.Built, System: res.StorePath,
+			Profile: h.ProfilePath(c.Name), Generation: profileGen(res.Profile),
+			Address: c.Address.String(), HostAddress: h.Cfg.Addresses.HostAddress.String(),
+			Aliases: nonNil(c.Aliases), URLs: h.URLs(c), Unit: res.Unit, HostRebuilt: res.Apply.Rebuilt,
+			AppliedGen: res.Apply.Gen, Deployed: c.Deployed.UTC().Format(time.RFC3339), HostKey: res.HostKey,
+			ChannelInUse: c.Channel,
+		}
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	printEnsure(opts.IO.Out, h, res)
+	return nil
+}
+
+func printEnsure(w io.Writer, h *lifecycle.Host, res *lifecycle.EnsureResult) {
+	c := res.Container
+	verb := "updated"
+	if res.Created {
+		verb = "created"
+	}
+	fmt.Fprintf(w, "container %s %s (owner %s, address %s)\n", c.Name, verb, c.Owner, c.Address)
+	if res.Built {
+		fmt.Fprintf(w, "  system: %s (profile generation %d)\n", res.StorePath, profileGen(res.Profile))
+	} else {
+		fmt.Fprintf(w, "  system: unchanged (profile generation %d)\n", profileGen(res.Profile))
+	}
+	if res.Apply.Rebuilt {
+		fmt.Fprintf(w, "  host: rebuilt (generation %d)\n", res.Apply.Gen)
+	} else {
+		fmt.Fprintf(w, "  host: up to date (generation %d)\n", res.Apply.Gen)
+	}
+	fmt.Fprintf(w, "  unit: %s\n", res.Unit)
+	for _, u := range h.URLs(c) {
+		fmt.Fprintf(w, "  %s\n", u)
+	}
+}
+
+// readProvision reads provision.nix from a file or stdin. Through sudo the
+// file is opened by root, so it must belong to the invoking user: otherwise
+// a user could have root read, say, /etc/shadow and show it back in a
+// syntax error's snippet.
+func readProvision(streams *IOStreams, path string, caller lifecycle.Caller) ([]byte, error) {
+	var r io.Reader
+	if path == "-" {
+		r = streams.In
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, &InputError{Err: fmt.Errorf("provision.nix: %w", err)}
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("provision.nix: %w", err)
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, &InputError{Err: fmt.Errorf("provision.nix: %s is not a regular file", path)}
+		}
+		if os.Geteuid() == 0 && !caller.Root {
+			st, ok := fi.Sys().(*syscall.Stat_t)
+			u, err := user.Lookup(caller.User)
+			if err != nil || !ok || strconv.FormatUint(uint64(st.Uid), 10) != u.Uid {
+				return nil, &InputError{Err: fmt.Errorf("provision.nix: %s does not belong to %s; pass your own file, or - to read it from stdin", path, caller.User)}
+			}
+		}
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, lifecycle.MaxProvision+1))
+	if err != nil {
+		return nil, fmt.Errorf("provision.nix: %w", err)
+	}
+	return b, nil
+}
+
+// lifecycleError maps the lifecycle's refusals to exit status 1: the
+// caller's to fix (permission, unknown or foreign name, a build of their
+// own Nix code that failed). Host failures stay exit status 2.
+func lifecycleError(err error) error {
+	var (
+		de *lifecycle.DeniedError
+		nf *lifecycle.NotFoundError
+		fe *lifecycle.ForeignError
+		be *lifecycle.BuildError
+	)
+	switch {
+	case errors.As(err, &de), errors.As(err, &nf), errors.As(err, &fe), errors.As(err, &be),
+		errors.Is(err, registry.ErrPoolExhausted):
+		return &InputError{Err: err}
+	}
+	return err
+}
+
+func profileGen(target string) int { return lifecycle.ProfileGeneration(target) }
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"log/syslog"
+	"os"
+	"os/user"
+	"syscall"
+
+	"github.com/flyingcircusio/devhost/internal/lifecycle"
+	"github.com/flyingcircusio/devhost/internal/runner"
+	"github.com/flyingcircusio/devhost/templates"
+)
+
+// envTestContainersDir moves the containers' root directories (where the
+// host keys are read) into a sandbox. Like lifecycle's DEVHOST_TEST_USER it
+// is honoured only by a test build (testHooks).
+const envTestContainersDir = "DEVHOST_TEST_CONTAINERS_DIR"
+
+// Lifecycle assembles the container lifecycle of this devhost: host
+// configuration, registry, templates, and a runner whose every command is
+// logged to the journal. Under sudo it refuses a host configuration that
+// the invoking user could have written, since the configuration names the
+// commands devhost runs as root.
+func (f *Factory) Lifecycle() (*lifecycle.Host, error) {
+	cfg, err := f.HostConfig()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTrustedConfig(cfg.Path, f.IO.Env); err != nil {
+		return nil, err
+	}
+	reg, err := f.Registry()
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := templates.Load(cfg.TemplateDir)
+	if err != nil {
+		return nil, err
+	}
+	run := &runner.Exec{Timeout: cfg.Commands.Timeout, Logger: journalLogger()}
+	h := lifecycle.New(cfg, reg, run, &lifecycle.Renderer{Cfg: cfg, Templates: tmpl})
+	if testHooks && f.IO.Env != nil {
+		h.ContainersDir = f.IO.Env(envTestContainersDir)
+	}
+	return h, nil
+}
+
+// Caller is the person this devhost command acts for (see
+// lifecycle.ResolveCaller).
+func (f *Factory) Caller() (lifecycle.Caller, error) {
+	env := f.IO.Env
+	if env == nil {
+		env = os.Getenv
+	}
+	return lifecycle.ResolveCaller(lifecycle.Process{
+		EUID: os.Geteuid(),
+		Env:  env,
+		Current: func() (string, error) {
+			u, err := user.Current()
+			if err != nil {
+				return "", err
+			}
+			return u.Username, nil
+		},
+		TestIdentity: testHooks,
+	}, lifecycle.OSUsers{})
+}
+
+// checkTrustedConfig: when root runs devhost for a sudo user, the host
+// configuration must be root's alone (owned by root, not writable by group
+// or others), or that user could name any program as the rebuild command.
+func checkTrustedConfig(path string, env func(string) string) error {
+	if os.Geteuid() != 0 || env == nil || env("SUDO_USER") == "" || env("SUDO_USER") == "root" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("host configuration: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid != 0 || fi.Mode().Perm()&0o022 != 0 {
+		return &InputError{Err: fmt.Errorf("host configuration %s is not owned by root or is writable by others; through sudo devhost only uses a configuration only root can change", path)}
+	}
+	return nil
+}
+
+// journalLogger logs through syslog (/dev/log, which journald reads), so a
+// record of every external command lands in the journal however devhost was
+// started; nil (no logging) where there is no syslog socket.
+func journalLogger() *slog.Logger {
+	w, err := syslog.New(syslog.LOG_INFO|syslog.LOG_DAEMON, "devhost")
+	if err != nil {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{} // the journal stamps records itself
+			}
+			return a
+		},
+	}))
+}

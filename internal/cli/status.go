@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flyingcircusio/devhost/internal/lifecycle"
+)
+
+// statusOptions are the inputs of `devhost status`.
+type statusOptions struct {
+	IO        *IOStreams
+	Context   context.Context
+	Lifecycle func() (*lifecycle.Host, error)
+	Name      string
+	JSON      bool
+}
+
+func newCmdStatus(f *Factory) *cobra.Command {
+	opts := &statusOptions{IO: f.IO, Lifecycle: f.Lifecycle}
+	cmd := &cobra.Command{
+		Use:   "status [NAME]",
+		Short: "Show a container's state, addresses, URLs, profile and last deployment",
+		Long: `With NAME: the container's registry state and its unit's state, its
+address and the host's, its public URLs, its profile generation and system,
+its creation and last deployment, its keep flag and its last error, whether
+a registry change still awaits a host rebuild, and whether an interrupted
+operation will be undone by the next command.
+
+Without NAME: the devhost's lifecycle state: wanted and applied generations,
+whether a rebuild runs or was interrupted, whether the generated set on
+disk is the applied one, interrupted operations and the last failed rebuild.
+
+status changes nothing.`,
+		Example: `  devhost status shop
+  devhost status shop --json | jq .urls
+  devhost status`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return exactArgs(1)(cmd, args)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Context = cmd.Context()
+			if len(args) == 1 {
+				opts.Name = args[0]
+			}
+			return statusRun(opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON object")
+	return cmd
+}
+
+func statusRun(opts *statusOptions) error {
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	h, err := opts.Lifecycle()
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(opts.IO.Out)
+	enc.SetIndent("", "  ")
+	if opts.Name == "" {
+		s, err := h.HostStatus()
+		if err != nil {
+			return err
+		}
+		if opts.JSON {
+			return enc.Encode(s)
+		}
+		printHostStatus(opts.IO.Out, s)
+		return nil
+	}
+	s, err := h.Status(ctx, opts.Name)
+	if err != nil {
+		return lifecycleError(err)
+	}
+	if opts.JSON {
+		return enc.Encode(s)
+	}
+	printStatus(opts.IO.Out, s)
+	return nil
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func printStatus(w io.Writer, s *lifecycle.Status) {
+	row := func(k, v string) { fmt.Fprintf(w, "%-13s %s\n", k+":", v) }
+	row("container", s.Name)
+	row("owner", s.Owner)
+	if s.Environment != "" {
+		row("environment", s.Environment)
+	}
+	row("state", fmt.Sprintf("%s (unit %s)", s.State, s.Active))
+	row("address", fmt.Sprintf("%s (host %s)", s.Address, s.HostAddress))
+	row("channel", s.Channel)
+	if len(s.Aliases) > 0 {
+		row("aliases", strings.Join(s.Aliases, " "))
+	}
+	for i, u := range s.URLs {
+		if i == 0 {
+			row("urls", u)
+		} else {
+			fmt.Fprintf(w, "%-13s %s\n", "", u)
+		}
+	}
+	if s.Generation > 0 {
+		row("profile", fmt.Sprintf("%s (generation %d, %s)", s.Profile, s.Generation, s.System))
+	} else {
+		row("profile", "none")
+	}
+	row("created", fmtTime(s.Created))
+	row("deployed", fmtTime(s.Deployed))
+	row("keep", fmt.Sprint(s.Keep))
+	if s.Pending {
+		row("pending", "a registry change awaits a host rebuild")
+	}
+	if s.Interrupted != "" {
+		row("interrupted", "an interrupted "+s.Interrupted+" will be undone by the next devhost command")
+	}
+	if s.LastError != "" {
+		row("last error", s.LastError)
+	}
+}
+
+func printHostStatus(w io.Writer, s *lifecycle.HostStatus) {
+	row := func(k, v string) { fmt.Fprintf(w, "%-20s %s\n", k+":", v) }
+	row("containers", fmt.Sprint(s.Containers))
+	row("generation", fmt.Sprintf("wanted %d, applied %d (%s)", s.WantedGen, s.AppliedGen, fmtTime(s.AppliedAt)))
+	row("pending", fmt.Sprint(s.Pending))
+	row("rebuild running", fmt.Sprint(s.RebuildRunning))
+	if s.RebuildInterrupted {
+		row("rebuild interrupted", "yes: the next rebuild runs in any case")
+	}
+	row("set is applied one", fmt.Sprint(s.SetMatchesApplied))
+	if len(s.Interrupted) > 0 {
+		row("interrupted ops", strings.Join(s.Interrupted, " "))
+	}
+	if s.LastFailure != nil {
+		row("last failure", fmt.Sprintf("%s (generations %d..%d, log %s)", fmtTime(s.LastFailure.Time), s.LastFailure.From+1, s.LastFailure.To, s.LastFailure.Log))
+	}
+}
