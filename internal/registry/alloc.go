@@ -84,6 +84,9 @@ func (r *Registry) writeAllocState(pool hostconfig.AddressPool, hw netip.Addr) e
 // might hold an address). The caller holds Lock and Puts the container
 // before unlocking.
 func (r *Registry) Allocate(pool hostconfig.AddressPool, name string) (netip.Addr, error) {
+	if !pool.Network.IsValid() || !pool.First().IsValid() {
+		return netip.Addr{}, fmt.Errorf("registry: address pool %s has no address for containers", pool.Network)
+	}
 	c, err := r.Get(name)
 	if err == nil {
 		return c.Address, nil
