@@ -94,6 +94,7 @@ var commands = []func(*Factory) *cobra.Command{
 	newCmdReserve,
 	newCmdDebug,
 	newCmdList,
+	newCmdRender,
 	newCmdCheck,
 	newCmdMan,
 	newCmdVersion,

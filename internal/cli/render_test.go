@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/registry"
+)
+
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		require.NoError(t, err)
+		if !d.IsDir() {
+			b, err := os.ReadFile(p)
+			require.NoError(t, err)
+			rel, _ := filepath.Rel(dir, p)
+			out[filepath.ToSlash(rel)] = string(b)
+		}
+		return nil
+	}))
+	return out
+}
+
+// TestRenderExample is the README's first command on the bundled example.
+func TestRenderExample(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "set")
+	config, err := filepath.Abs("../../examples/devhost.hcl")
+	require.NoError(t, err)
+	code, stdout, stderr := listMain(t, nil, "render", "--config", config, "--out", out, "--show")
+	require.Equal(t, 0, code, stderr)
+	reg := registry.Open(filepath.Join(filepath.Dir(config), "state"))
+	cs, err := reg.LoadAll()
+	require.NoError(t, err)
+	require.NotEmpty(t, cs)
+
+	files := snapshot(t, out)
+	assert.Contains(t, files, "default.nix")
+	assert.Contains(t, files, "www/index.html")
+	for _, c := range cs {
+		assert.Contains(t, files, "containers/"+c.Name+".nix")
+		assert.Contains(t, files, c.Name+"/configuration.nix")
+		assert.Contains(t, stdout, "── "+c.Name+".nix\n")
+	}
+	assert.True(t, strings.HasPrefix(stdout, out+"\n├── containers/\n"), stdout)
+	// One generated file follows the tree, byte for byte.
+	_, shown, ok := strings.Cut(stdout, "\n==> ")
+	require.True(t, ok, stdout)
+	header, body, _ := strings.Cut(shown, " <==\n")
+	rel, err := filepath.Rel(out, header)
+	require.NoError(t, err)
+	assert.Equal(t, files[filepath.ToSlash(rel)], body)
+	assert.Contains(t, body, "serverAliases = [ \"")
+}
+
+func TestRenderDefaultDirAndJSON(t *testing.T) {
+	s := newListSandbox(t, "generated_dir = \"gen\"\n")
+	s.put(t, "web", "10.233.0.2", func(c *registry.Container) { c.Aliases = []string{"shop"} })
+	code, stdout, stderr := listMain(t, nil, "--config", s.config, "render", "--json")
+	require.Equal(t, 0, code, stderr)
+	var res renderResult
+	require.NoError(t, json.Unmarshal([]byte(stdout), &res))
+	assert.Equal(t, filepath.Join(s.dir, "gen"), res.Dir)
+	assert.Equal(t, 1, res.Containers)
+	assert.Len(t, res.Digest, 64)
+	assert.Contains(t, res.Files, "containers/web.nix")
+	assert.FileExists(t, filepath.Join(s.dir, "gen", "web", "configuration.nix"))
+
+	code, stdout, _ = listMain(t, nil, "--config", s.config, "render")
+	require.Equal(t, 0, code)
+	assert.Equal(t, filepath.Join(s.dir, "gen")+": 1 container(s), 4 files, digest "+res.Digest[:12]+"\n", stdout)
+}
+
+// TestRenderInvalidEntryKeepsPreviousSet: a broken registry entry is
+// reported with its position, exit status 1, and the set on disk stays
+// exactly as it was.
+func TestRenderInvalidEntryKeepsPreviousSet(t *testing.T) {
+	s := newListSandbox(t, "")
+	s.put(t, "web", "10.233.0.2", nil)
+	s.put(t, "db", "10.233.0.3", nil)
+	out := filepath.Join(s.dir, "out")
+	code, _, stderr := listMain(t, nil, "--config", s.config, "render", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	before := snapshot(t, out)
+
+	path := s.reg.Path("db")
+	src, err := os.ReadFile(path)
+	require.NoError(t, err)
+	broken := strings.Replace(string(src), `state        = "running"`, `state        = 42`, 1)
+	require.NotEqual(t, string(src), broken, "fixture changed: %s", src)
+	require.NoError(t, os.WriteFile(path, []byte(broken), 0o644))
+
+	code, stdout, stderr := listMain(t, nil, "--config", s.config, "render", "--out", out)
+	assert.Equal(t, 1, code)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, path+":")
+	assert.Contains(t, stderr, "nothing was changed")
+	assert.Equal(t, before, snapshot(t, out), "the previous set is untouched")
+	assert.NoDirExists(t, out+generator.OldSuffix, "no swap happened")
+}
+
+func TestRenderBadTemplateOverride(t *testing.T) {
+	s := newListSandbox(t, "template_dir = \"tmpl\"\n")
+	s.put(t, "web", "10.233.0.2", nil)
+	require.NoError(t, os.MkdirAll(filepath.Join(s.dir, "tmpl"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(s.dir, "tmpl", "vhost.nix.tmpl"), []byte(`{ root = "{{ .Name }}"; }`), 0o644))
+	out := filepath.Join(s.dir, "out")
+	code, _, stderr := listMain(t, nil, "--config", s.config, "render", "--out", out)
+	assert.Equal(t, 1, code, stderr)
+	assert.Contains(t, stderr, "vhost.nix.tmpl")
+	assert.Contains(t, stderr, "escaping function")
+	assert.NoDirExists(t, out)
+
+	require.NoError(t, os.WriteFile(filepath.Join(s.dir, "tmpl", "vhost.tmpl"), []byte(`x`), 0o644))
+	code, _, stderr = listMain(t, nil, "--config", s.config, "render", "--out", out)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "unknown template")
+}
+
+func TestTree(t *testing.T) {
+	assert.Equal(t, "├── a/\n│   ├── b/\n│   │   └── c\n│   └── d\n├── e\n└── f/\n    └── g\n",
+		tree([]string{"a/b/c", "a/d", "e", "f/g"}))
+	assert.Empty(t, tree(nil))
+}
