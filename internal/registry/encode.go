@@ -240,6 +240,16 @@ func (r *Registry) Put(c *Container) error {
 	if err != nil {
 		return err
 	}
+	// Never write what cannot be read back: a hand-added unknown attribute
+	// or a broken value that this edit did not replace would otherwise
+	// turn a successful Put into an unreadable registry.
+	if _, diags := Decode(path, data); diags.HasErrors() {
+		return diag.NewError(append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Registry entry cannot be updated",
+			Detail:   fmt.Sprintf("%s has the problems above, which devhost's change would keep; fix them by hand (or delete the file) and retry.", path),
+		}), map[string][]byte{path: data})
+	}
 	if bytes.Equal(data, old) {
 		return nil
 	}

@@ -218,6 +218,28 @@ func TestPutRefusesBrokenFile(t *testing.T) {
 	assert.Equal(t, broken, got, "untouched")
 }
 
+// TestPutNeverWritesUnreadable: an unknown attribute a person added stays
+// in the file, so Put refuses instead of writing a file LoadAll rejects;
+// a broken value that Put replaces is repaired.
+func TestPutNeverWritesUnreadable(t *testing.T) {
+	r := Open(t.TempDir())
+	withNote := validEntry + "notes = \"ask alice\"\n"
+	writeEntry(t, r, "web", withNote)
+	c := testContainer("web", "10.233.0.2")
+	err := r.Put(c)
+	var de *diag.Error
+	require.ErrorAs(t, err, &de)
+	assert.Contains(t, err.Error(), `argument named "notes" is not expected`)
+	got, _ := os.ReadFile(r.Path("web"))
+	assert.Equal(t, withNote, string(got), "untouched")
+
+	writeEntry(t, r, "web", strings.Replace(validEntry, `"running"`, `"sleeping"`, 1))
+	require.NoError(t, r.Put(c))
+	back, err := r.Get("web")
+	require.NoError(t, err)
+	assert.Equal(t, Running, back.State)
+}
+
 func TestGetDelete(t *testing.T) {
 	r := Open(t.TempDir())
 	_, err := r.Get("web")
