@@ -98,7 +98,7 @@ func FuzzParse(f *testing.F) {
 				if v := strings.Join(texts, "\n"); v != o.Value {
 					t.Fatalf("option %q: lines %q do not make value %q", o.Name, v, o.Value)
 				}
-				checkRange(t, src, o.Range)
+				checkRange(t, src, o.Span())
 			}
 		}
 	})

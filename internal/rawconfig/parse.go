@@ -54,28 +54,36 @@ type parser struct {
 	// decoding chunk stopChunk (see decodeError).
 	stopChunk int
 
+	sectSlab []Section
 	optSlab  []Option
+	ptrSlab  []*Option
 	lineSlab []ValueLine
+	// multi lists the options that got more than one line, in order.
+	multi []*Option
+	// tailSect is the section whose Options end the current ptrSlab.
+	tailSect *Section
 	// tailOpt is the option whose Lines end the current lineSlab, so a
 	// continuation line can extend them in place.
 	tailOpt *Option
 }
 
 func newParser(filename, src string) *parser {
-	// Estimate the number of lines to size the slabs in one allocation
-	// each; the slabs grow in chunks if the estimate is short.
-	lines := strings.Count(src, "\n") + 1
-	if lines < 8 {
-		lines = 8
-	}
+	// Size the slabs from cheap counts so that a typical file needs one
+	// allocation for each kind of object; they grow in chunks when an
+	// estimate is short.
+	lines := strings.Count(src, "\n") + strings.Count(src, "\r") + 1
+	opts := min(lines, strings.Count(src, "=")+strings.Count(src, ":")+1)
+	sects := min(lines, strings.Count(src, "[")+1)
 	p := &parser{
 		src:       src,
 		filename:  filename,
-		f:         &File{Filename: filename},
+		f:         &File{Filename: filename, Sections: make([]*Section, 0, sects)},
 		stopChunk: -1,
 	}
 	p.f.Defaults = &Section{Name: DefaultSection}
-	p.optSlab = make([]Option, 0, lines)
+	p.sectSlab = make([]Section, 0, sects)
+	p.optSlab = make([]Option, 0, opts)
+	p.ptrSlab = make([]*Option, 0, opts)
 	p.lineSlab = make([]ValueLine, 0, lines)
 	return p
 }
@@ -86,6 +94,36 @@ func (p *parser) newOption() *Option {
 	}
 	p.optSlab = p.optSlab[:len(p.optSlab)+1]
 	return &p.optSlab[len(p.optSlab)-1]
+}
+
+func (p *parser) newSection() *Section {
+	if len(p.sectSlab) == cap(p.sectSlab) {
+		p.sectSlab = make([]Section, 0, 16)
+	}
+	p.sectSlab = p.sectSlab[:len(p.sectSlab)+1]
+	return &p.sectSlab[len(p.sectSlab)-1]
+}
+
+// addOption appends o to the current section. A section's Options live in
+// a shared slab while the section is the last one to grow, so most sections
+// cost no allocation of their own.
+func (p *parser) addOption(o *Option) {
+	s := p.cur
+	n := len(s.Options)
+	if p.tailSect == s && len(p.ptrSlab) < cap(p.ptrSlab) {
+		p.ptrSlab = append(p.ptrSlab, o)
+		end := len(p.ptrSlab)
+		s.Options = p.ptrSlab[end-n-1 : end : end]
+	} else if n == 0 && len(p.ptrSlab) < cap(p.ptrSlab) {
+		p.ptrSlab = append(p.ptrSlab, o)
+		end := len(p.ptrSlab)
+		s.Options = p.ptrSlab[end-1 : end : end]
+		p.tailSect = s
+	} else {
+		s.Options = append(s.Options, o)
+		p.tailSect = nil
+	}
+	s.indexAdd(o)
 }
 
 // run is the loop of _read. It returns the errors CPython raises at once
@@ -198,7 +236,7 @@ func (p *parser) line(lineno, start, end int) error {
 	// OPTCRE = (?P<option>.*?)\s*(?P<vi>=|:)\s*(?P<value>.*)$: the name is
 	// everything before the first '=' or ':' (right-stripped), the value
 	// everything after it (stripped).
-	d := strings.IndexAny(value, "=:")
+	d := indexDelim(value)
 	if d < 0 {
 		p.parsingError(lineno, start, lead, indent, trail, false)
 		return nil
@@ -255,7 +293,9 @@ func (p *parser) line(lineno, start, end int) error {
 	o.HasValue = true
 	vr := p.rng(lineno, start, valStart, -1, trail, -1)
 	p.appendFirstLine(o, ValueLine{Text: src[valStart:trail], Range: vr})
-	p.cur.add(o)
+	// A one-line value is final now; join fixes up the others.
+	o.Value = o.Lines[0].Text
+	p.addOption(o)
 	if name == "" {
 		p.curOpt = nil
 	} else {
@@ -293,12 +333,13 @@ func (p *parser) header(lineno, start, lead, indent, trail, k int) error {
 			Other: []hcl.Range{prev.Range},
 		}
 	}
-	s := &Section{Name: name, Range: r, NameRange: nr, defaults: p.f.Defaults}
+	s := p.newSection()
+	s.Name, s.Range, s.NameRange, s.defaults = name, r, nr, p.f.Defaults
 	p.f.Sections = append(p.f.Sections, s)
 	if p.sectIndex != nil {
 		p.sectIndex[name] = s
 	} else if len(p.f.Sections) > indexThreshold {
-		p.sectIndex = make(map[string]*Section, 2*len(p.f.Sections))
+		p.sectIndex = make(map[string]*Section, cap(p.f.Sections))
 		for _, s := range p.f.Sections {
 			p.sectIndex[s.Name] = s
 		}
@@ -380,6 +421,9 @@ func (p *parser) appendFirstLine(o *Option, l ValueLine) {
 func (p *parser) appendLine(l ValueLine) {
 	o := p.curOpt
 	n := len(o.Lines)
+	if n == 1 {
+		p.multi = append(p.multi, o)
+	}
 	if p.tailOpt == o && len(p.lineSlab) < cap(p.lineSlab) {
 		p.lineSlab = append(p.lineSlab, l)
 		end := len(p.lineSlab)
@@ -392,22 +436,14 @@ func (p *parser) appendLine(l ValueLine) {
 
 // join mirrors _join_multiline_values: '\n'.join(lines).rstrip(). Each
 // line is already stripped, so rstrip only removes trailing empty lines.
+// One-line values were final when they were read.
 func (p *parser) join() {
-	joinSection(p.f.Defaults)
-	for _, s := range p.f.Sections {
-		joinSection(s)
-	}
-}
-
-func joinSection(s *Section) {
-	for _, o := range s.Options {
+	for _, o := range p.multi {
 		n := len(o.Lines)
 		for n > 1 && o.Lines[n-1].Text == "" {
 			n--
 		}
 		o.Lines = o.Lines[:n:n]
-		last := o.Lines[n-1].Range
-		o.Range = hcl.Range{Filename: o.NameRange.Filename, Start: o.NameRange.Start, End: last.End}
 		if n == 1 {
 			o.Value = o.Lines[0].Text
 			continue
@@ -428,6 +464,16 @@ func joinSection(s *Section) {
 	}
 }
 
+// indexDelim is the index of the first '=' or ':' in s, or -1.
+func indexDelim(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '=' || c == ':' {
+			return i
+		}
+	}
+	return -1
+}
+
 // rng builds the range src[from:to] on line lineno starting at byte start.
 // fromCol/toCol are the 0-based code point columns when the caller knows
 // them, or -1 to count.
@@ -445,14 +491,7 @@ func (p *parser) rng(lineno, start, from, fromCol, to, toCol int) hcl.Range {
 	}
 }
 
-func runeCount(s string) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return i + utf8.RuneCountInString(s[i:])
-		}
-	}
-	return len(s)
-}
+func runeCount(s string) int { return utf8.RuneCountInString(s) }
 
 // asciiSpace marks the ASCII characters str.isspace() accepts: \t \n \v
 // \f \r, the separators \x1c-\x1f, and space.

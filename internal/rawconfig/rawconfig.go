@@ -51,9 +51,6 @@ type Section struct {
 type Option struct {
 	Name      string
 	NameRange hcl.Range
-	// Range covers the whole option: from its name to the end of its last
-	// value line.
-	Range hcl.Range
 	// HasValue is false for a key without delimiter (allow_no_value), whose
 	// Python value is None. RawConfigParser's default allow_no_value=False
 	// rejects those, so with the default parser HasValue is always true.
@@ -146,6 +143,12 @@ func (f *File) Map() map[string]map[string]string {
 	return out
 }
 
+// Span covers the whole option: from its name to the end of its last
+// value line.
+func (o *Option) Span() hcl.Range {
+	return hcl.Range{Filename: o.NameRange.Filename, Start: o.NameRange.Start, End: o.Lines[len(o.Lines)-1].Range.End}
+}
+
 // Get returns the option called name, falling back to DEFAULT like
 // RawConfigParser.get.
 func (s *Section) Get(name string) (*Option, bool) {
@@ -173,10 +176,10 @@ func (s *Section) lookup(name string) *Option {
 	return nil
 }
 
-// add appends o, switching to a map index once the section is large so
-// duplicate checks stay linear in the file size.
-func (s *Section) add(o *Option) {
-	s.Options = append(s.Options, o)
+// indexAdd records o (already appended to s.Options) in the name index,
+// building the index once the section is large so duplicate checks stay
+// linear in the file size.
+func (s *Section) indexAdd(o *Option) {
 	if s.index != nil {
 		s.index[o.Name] = o
 	} else if len(s.Options) > indexThreshold {

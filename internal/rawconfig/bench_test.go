@@ -1,0 +1,168 @@
+package rawconfig
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// realisticFile generates an environment.cfg of about n lines shaped like
+// the big ones batou users write: an [environment] section, a [hosts] list,
+// [host:NAME] sections with continued component lists and data-*
+// attributes, [provisioner:NAME] and [component:NAME] overrides, with
+// comments and blank lines between them.
+func realisticFile(n int) []byte {
+	var b strings.Builder
+	lines := 0
+	w := func(s string) {
+		b.WriteString(s)
+		b.WriteByte('\n')
+		lines++
+	}
+	w("# Generated environment for benchmarks")
+	w("[environment]")
+	w("service_user = s-shop")
+	w("host_domain = fcio.net")
+	w("platform = nixos")
+	w("update_method = rsync")
+	w("")
+	w("[provisioner:default]")
+	w("method = fc-nixos-dev-container")
+	w("host = devhost.example.com")
+	w("channel = https://hydra.flyingcircus.io/build/123456/download/1/nixexprs.tar.xz")
+	w("")
+	for i := 0; lines < n; i++ {
+		h := fmt.Sprintf("host%05d", i)
+		w(fmt.Sprintf("[host:%s]", h))
+		w("# the application server " + strconv.Itoa(i))
+		w("components =")
+		w("    nginx")
+		w("    shop:frontend")
+		w("    postgres")
+		w("")
+		w("    redis")
+		w("provision-aliases = www api admin")
+		w(fmt.Sprintf("data-address = 10.0.%d.%d", i/250, i%250))
+		w("data-role: web")
+		w("")
+		w(fmt.Sprintf("[component:shop%05d]", i))
+		w("workers = 4")
+		w("; overrides for this host")
+		w(fmt.Sprintf("url = https://shop%05d.example.com:8443/path?a=b", i))
+		w("")
+	}
+	return []byte(b.String())
+}
+
+// fixtureFiles reads every fixture environment (not the hand-written
+// cases) into memory.
+func fixtureFiles(b *testing.B) map[string][]byte {
+	b.Helper()
+	files := map[string][]byte{}
+	for _, path := range corpus(b) {
+		if strings.Contains(path, filepath.Join("testdata", "cases")) {
+			continue
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		files[path] = src
+	}
+	if len(files) == 0 {
+		b.Skip("no fixture environments found (../shared/fixtures beside the clone)")
+	}
+	return files
+}
+
+// BenchmarkParseFixtures parses all fixture environments once per op.
+func BenchmarkParseFixtures(b *testing.B) {
+	files := fixtureFiles(b)
+	size := 0
+	for _, src := range files {
+		size += len(src)
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ReportMetric(float64(len(files)), "files")
+	for b.Loop() {
+		for name, src := range files {
+			if _, err := Parse(name, src); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkParseLines shows that Parse is linear in the file size.
+func BenchmarkParseLines(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		src := realisticFile(n)
+		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
+			b.SetBytes(int64(len(src)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Parse("bench.cfg", src); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/line")
+		})
+	}
+}
+
+// BenchmarkVsCPython reads the same generated 10,000-line file with CPython
+// (testdata/bench_cpython.py: RawConfigParser().read(path), as batou does)
+// and with os.ReadFile + Parse, and reports the best time per read of each
+// and how many times faster Go is (x-faster; the target is at least 20).
+func BenchmarkVsCPython(b *testing.B) {
+	py := python3(b)
+	path := filepath.Join(b.TempDir(), "environment.cfg")
+	if err := os.WriteFile(path, realisticFile(10000), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	out, err := exec.Command(py, "testdata/bench_cpython.py", path, "3").Output()
+	if err != nil {
+		b.Fatalf("bench_cpython.py: %v", err)
+	}
+	cpy, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	read := func() {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Parse(path, src); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		read()
+	}
+	b.StopTimer()
+	// Time Go the way the script times CPython: the best of 3 rounds of a
+	// loop lasting about 0.2 s, so that both figures are minima and a busy
+	// machine skews the ratio less.
+	best := math.MaxFloat64
+	for range 3 {
+		loops := 0
+		start := time.Now()
+		for time.Since(start) < 200*time.Millisecond {
+			read()
+			loops++
+		}
+		best = min(best, float64(time.Since(start).Nanoseconds())/float64(loops))
+	}
+	b.ReportMetric(best, "go-best-ns/op")
+	b.ReportMetric(cpy, "cpython-best-ns/op")
+	b.ReportMetric(cpy/best, "x-faster")
+}
