@@ -18,7 +18,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/registry"
+	"github.com/flyingcircusio/devhost/templates"
 )
 
 // env is what the tests need from the machine: nix-instantiate and the path
@@ -685,4 +688,71 @@ func TestRebuildCommandCarriesNixPath(t *testing.T) {
 		"PATH=/run/wrappers/bin:/run/current-system/sw/bin",
 		"nixos-rebuild", "switch",
 	}, hc.Commands.Rebuild)
+}
+
+// The bundled example registry, rendered by devhost's own generator, is
+// what the module reads: every container, virtual host and hosts entry
+// arrives in the NixOS options, typed as NixOS types them.
+func TestBundledExampleThroughGenerator(t *testing.T) {
+	e := needNix(t)
+	cfg, err := hostconfig.Load(filepath.Join("..", "examples", "devhost.hcl"))
+	require.NoError(t, err)
+	cs, err := registry.Open(cfg.StateDir).LoadAll()
+	require.NoError(t, err)
+	require.NotEmpty(t, cs)
+	tmpl, err := templates.Load("")
+	require.NoError(t, err)
+
+	for _, acme := range []bool{true, false} {
+		t.Run(fmt.Sprintf("acme=%v", acme), func(t *testing.T) {
+			c := *cfg
+			c.ACME.Enable = acme
+			set, err := generator.Generate(&c, cs, tmpl)
+			require.NoError(t, err)
+			dir := filepath.Join(t.TempDir(), "generated")
+			require.NoError(t, generator.Write(dir, set))
+
+			opts := base(dir)
+			opts["publicAddress"] = c.PublicAddress
+			opts["acme"] = map[string]any{"enable": acme, "acceptTerms": true, "email": "admin@example.com"}
+			r, err := evalModule(t, e, role(opts))
+			require.NoError(t, err)
+			assert.Empty(t, r.FailedAssertions)
+			assert.Empty(t, r.Warnings)
+
+			var names, autoStart []string
+			wantHosts := map[string][]string{}
+			for _, ct := range cs {
+				names = append(names, ct.Name)
+				got := r.Containers[ct.Name]
+				require.NotNil(t, got, ct.Name)
+				assert.Equal(t, ct.Address.String(), got["localAddress"], ct.Name)
+				assert.Equal(t, c.Addresses.HostAddress.String(), got["hostAddress"], ct.Name)
+				assert.Equal(t, true, got["privateNetwork"], ct.Name)
+				assert.Equal(t, generator.ProfilePath(&c, ct.Name), got["path"], ct.Name)
+				if got["autoStart"] == true {
+					autoStart = append(autoStart, "container@"+ct.Name+".service")
+				}
+				wantHosts[ct.Address.String()] = []string{ct.Name}
+
+				vhost := r.Services.Nginx.VirtualHosts[ct.Name+"."+c.PublicAddress]
+				require.NotNil(t, vhost, ct.Name)
+				assert.Equal(t, acme, vhost["enableACME"], ct.Name)
+				var aliases []any
+				for _, a := range ct.Aliases {
+					aliases = append(aliases, a+"."+ct.Name+"."+c.PublicAddress)
+				}
+				if len(aliases) > 0 {
+					assert.Equal(t, aliases, vhost["serverAliases"], ct.Name)
+				}
+			}
+			assert.Len(t, r.Containers, len(cs))
+			assert.Equal(t, wantHosts, r.Networking.Hosts)
+			assert.Contains(t, r.Services.Nginx.VirtualHosts, c.PublicAddress, "the status page")
+			assert.Len(t, r.Services.Nginx.VirtualHosts, len(cs)+1)
+			sort.Strings(autoStart)
+			assert.Equal(t, autoStart, r.Systemd.Services["nginx"].After)
+			assert.NotEmpty(t, autoStart, "the example has running containers")
+		})
+	}
 }
