@@ -86,6 +86,7 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 		"defaults":       func(*hostconfig.Config) {},
 		"no acme":        func(c *hostconfig.Config) { c.ACME.Enable = false },
 		"no alias proxy": func(c *hostconfig.Config) { c.AliasProxy = false; c.Cleanup.Enable = false; c.Cleanup.At = "04:30" },
+		"hostile paths": func(*hostconfig.Config) {},
 		"compat and tuning": func(c *hostconfig.Config) {
 			c.Compat.BootstrapKey = true
 			c.Nginx.ProxyTimeout = 1500e6 // 1.5 s rounds up
@@ -97,6 +98,9 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 			tmp := t.TempDir()
 			cfg := testConfig(tmp)
 			change(cfg)
+			if name == "hostile paths" {
+				cfg = testConfig(tmp + `/we"ird ${x} ''dir\`)
+			}
 			cs := containers(t, 7)
 			set, err := Generate(cfg, cs, loadTemplates(t))
 			require.NoError(t, err)
@@ -296,4 +300,17 @@ func TestStatusPage(t *testing.T) {
 		assert.Contains(t, page, c.Deployed.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	assert.Contains(t, page, "never")
+}
+
+func TestCheckReportsFile(t *testing.T) {
+	nix := nixInstantiate(t)
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "containers"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "default.nix"), []byte("{ }"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "containers", "bad.nix"), []byte("{ a = ; }"), 0o644))
+	err := Check(context.Background(), nix, dir)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), filepath.Join(dir, "containers", "bad.nix"))
+	require.NoError(t, os.Remove(filepath.Join(dir, "containers", "bad.nix")))
+	require.NoError(t, Check(context.Background(), nix, dir))
 }
