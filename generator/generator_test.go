@@ -86,7 +86,7 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 		"defaults":       func(*hostconfig.Config) {},
 		"no acme":        func(c *hostconfig.Config) { c.ACME.Enable = false },
 		"no alias proxy": func(c *hostconfig.Config) { c.AliasProxy = false; c.Cleanup.Enable = false; c.Cleanup.At = "04:30" },
-		"hostile paths": func(*hostconfig.Config) {},
+		"hostile paths":  func(*hostconfig.Config) {},
 		"compat and tuning": func(c *hostconfig.Config) {
 			c.Compat.BootstrapKey = true
 			c.Nginx.ProxyTimeout = 1500e6 // 1.5 s rounds up
