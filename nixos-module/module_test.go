@@ -720,10 +720,9 @@ func TestBundledExampleThroughGenerator(t *testing.T) {
 			assert.Empty(t, r.FailedAssertions)
 			assert.Empty(t, r.Warnings)
 
-			var names, autoStart []string
+			var autoStart []string
 			wantHosts := map[string][]string{}
 			for _, ct := range cs {
-				names = append(names, ct.Name)
 				got := r.Containers[ct.Name]
 				require.NotNil(t, got, ct.Name)
 				assert.Equal(t, ct.Address.String(), got["localAddress"], ct.Name)
