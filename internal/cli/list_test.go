@@ -164,6 +164,19 @@ func TestListConfigResolution(t *testing.T) {
 	assert.Contains(t, errOut, "--config")
 }
 
+// TestListRelativeConfig: a relative --config is relative to the working
+// directory, and the paths inside it to the file's own directory.
+func TestListRelativeConfig(t *testing.T) {
+	s := newListSandbox(t, "")
+	s.put(t, "web", "10.233.0.2", nil)
+	var out, errOut bytes.Buffer
+	io := &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, Dir: filepath.Dir(s.dir),
+		Env: func(string) string { return "" }}
+	code := Main([]string{"devhost", "--config", filepath.Join(filepath.Base(s.dir), "devhost.hcl"), "list"}, io)
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, out.String(), "web\talice")
+}
+
 func TestListBadConfig(t *testing.T) {
 	s := newListSandbox(t, "cleanup {\n  at = \"3 am\"\n}\n")
 	code, _, errOut := listMain(t, nil, "--config", s.config, "list")

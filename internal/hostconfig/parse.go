@@ -327,11 +327,16 @@ func (d *decoder) decode(b hcl.Body) *Config {
 	hostAddressSet := false
 	for _, blk := range content.Blocks {
 		if prev := seen[blk.Type]; prev != nil {
+			subject, detail := blk.DefRange, fmt.Sprintf("The %s block was already defined at %s; merge the two into one.", blk.Type, prev.DefRange)
+			if prev.DefRange == blk.DefRange { // JSON: a list of objects under one key
+				subject = blk.Body.MissingItemRange()
+				detail = fmt.Sprintf("Give one object for %s, not a list; merge them into one.", blk.Type)
+			}
 			d.diags = append(d.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  fmt.Sprintf("Duplicate %s block", blk.Type),
-				Detail:   fmt.Sprintf("A %s block was already defined at %s. Merge the two into one.", blk.Type, prev.DefRange),
-				Subject:  &blk.DefRange,
+				Detail:   detail,
+				Subject:  &subject,
 			})
 			continue
 		}
