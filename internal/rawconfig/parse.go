@@ -58,6 +58,12 @@ type parser struct {
 	optSlab  []Option
 	ptrSlab  []*Option
 	lineSlab []ValueLine
+	// lead, indent and ascii describe the current line for rng: where its
+	// stripped text starts, in bytes and in characters, and whether that
+	// text is ASCII.
+	lead, indent int
+	ascii        bool
+
 	// multi lists the options that got more than one line, in order.
 	multi []*Option
 	// tailSect is the section whose Options end the current ptrSlab.
@@ -208,6 +214,9 @@ func (p *parser) line(lineno, start, end int) error {
 			trail -= size
 		}
 	}
+	// Columns of the stripped text count characters; for an ASCII line
+	// they follow from byte offsets (see rng).
+	p.lead, p.indent, p.ascii = lead, indent, isASCII(src[lead:trail])
 	// Full-line comments: line.strip() starts with '#' or ';'. They are
 	// skipped everywhere, also between continuation lines, and do not end
 	// a value. There are no inline comments.
@@ -479,10 +488,18 @@ func indexDelim(s string) int {
 // them, or -1 to count.
 func (p *parser) rng(lineno, start, from, fromCol, to, toCol int) hcl.Range {
 	if fromCol < 0 {
-		fromCol = runeCount(p.src[start:from])
+		if p.ascii {
+			fromCol = p.indent + from - p.lead
+		} else {
+			fromCol = runeCount(p.src[start:from])
+		}
 	}
 	if toCol < 0 {
-		toCol = fromCol + runeCount(p.src[from:to])
+		if p.ascii {
+			toCol = fromCol + to - from
+		} else {
+			toCol = fromCol + runeCount(p.src[from:to])
+		}
 	}
 	return hcl.Range{
 		Filename: p.filename,
@@ -492,6 +509,22 @@ func (p *parser) rng(lineno, start, from, fromCol, to, toCol int) hcl.Range {
 }
 
 func runeCount(s string) int { return utf8.RuneCountInString(s) }
+
+// isASCII reports whether s has no byte above 0x7f, eight bytes at a time.
+func isASCII(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if s[i]|s[i+1]|s[i+2]|s[i+3]|s[i+4]|s[i+5]|s[i+6]|s[i+7] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
 
 // asciiSpace marks the ASCII characters str.isspace() accepts: \t \n \v
 // \f \r, the separators \x1c-\x1f, and space.
