@@ -138,6 +138,8 @@ func (s *Set) ExecuteTo(b *bytes.Buffer, name string, data any) error {
 //	nixAttr    Value   -> bare identifier or quoted attribute name
 //	nixPath    Value   -> absolute path as a Nix STRING literal
 //	nixStrs    []Value -> [ "a" "b" ]
+//	nixList    int []Value -> a list, one string per line indented by int
+//	           spaces, "]" two spaces less ("[ ]" when empty)
 //	nixRelPath Value   -> ./relative/path literal (for imports inside the set)
 //	html       Value   -> HTML-escaped text (for element content and quoted attributes)
 func FuncMap() template.FuncMap {
@@ -153,6 +155,33 @@ func FuncMap() template.FuncMap {
 		}
 		return nixlit.StringList(ss)
 	}
+	m["nixList"] = nixList
 	m["html"] = func(v Value) string { return html.EscapeString(Unwrap(v)) }
 	return m
+}
+
+// nixList renders a list of strings one per line: the template writes
+// `keys = {{ nixList 10 .SSHKeys }};` on a line indented by 8.
+func nixList(indent int, vs []Value) (string, error) {
+	if len(vs) == 0 {
+		return "[ ]", nil
+	}
+	if indent < 2 || indent > 64 {
+		return "", fmt.Errorf("nixList: indent %d out of range 2..64", indent)
+	}
+	pad := strings.Repeat(" ", indent)
+	var b strings.Builder
+	b.WriteString("[\n")
+	for _, v := range vs {
+		lit, err := nixlit.String(Unwrap(v))
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(pad)
+		b.WriteString(lit)
+		b.WriteByte('\n')
+	}
+	b.WriteString(pad[2:])
+	b.WriteByte(']')
+	return b.String(), nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/nixlit"
 )
 
 const secret = `sh"op${x}`
@@ -160,4 +162,17 @@ func TestValue(t *testing.T) {
 	assert.Nil(t, Vs(nil))
 	assert.Equal(t, []string{"a", "b"}, []string{Unwrap(Vs([]string{"a", "b"})[0]), Unwrap(Vs([]string{"a", "b"})[1])})
 	assert.True(t, strings.HasSuffix(Names()[0], ".tmpl"))
+}
+
+func TestNixList(t *testing.T) {
+	got, err := nixList(4, Vs([]string{"a", `"${`}))
+	require.NoError(t, err)
+	assert.Equal(t, "[\n    \"a\"\n    \"\\\"\\${\"\n  ]", got)
+	got, err = nixList(4, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "[ ]", got)
+	_, err = nixList(0, Vs([]string{"a"}))
+	require.Error(t, err)
+	_, err = nixList(4, Vs([]string{"\x00"}))
+	require.ErrorIs(t, err, nixlit.ErrNUL)
 }
