@@ -1,8 +1,8 @@
 # The flake's checks for one system (`nix flake check` runs them all):
 #
-#   package              the package; its build runs the Go tests that need no Nix
+#   package              the package (devhost, fc-build-dev-container, completions, man pages)
 #   go-tests             every Go test, with nix-instantiate, python3 and nixpkgs' lib
-#                        available, so the module evaluation tests run too
+#                        available, so the Nix evaluation tests run too
 #   module-eval-*        NixOS systems with the module and an example configuration,
 #                        evaluated as far as the toplevel's derivation (type errors
 #                        and failed assertions fail the check); nothing is built

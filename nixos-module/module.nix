@@ -558,7 +558,9 @@ in
 
     warnings =
       lib.optional (generated ? publicAddress && generated.publicAddress != cfg.publicAddress)
-        "${opt}: the generated set at ${generatedFile} was rendered for ${generated.publicAddress}, not ${toString cfg.publicAddress}; run `devhost render`.";
+        "${opt}: the generated set at ${generatedFile} was rendered for ${generated.publicAddress}, not ${toString cfg.publicAddress}; run `devhost render`."
+      ++ lib.optional (builtins.length (lib.attrNames generated.containers) > cfg.capacity)
+        "${opt}: ${toString (builtins.length (lib.attrNames generated.containers))} containers are declared but ${opt}.capacity is ${toString cfg.capacity}; raise it so that the inotify limits grow with them.";
 
     environment.etc."devhost/devhost.hcl" = {
       # JSON syntax of HCL, which devhost recognises by the leading "{".

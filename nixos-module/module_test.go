@@ -755,3 +755,28 @@ func TestBundledExampleThroughGenerator(t *testing.T) {
 		})
 	}
 }
+
+// More containers than the configured capacity: the inotify limits would
+// not fit them, which is a warning naming the option.
+func TestCapacityWarning(t *testing.T) {
+	e := needNix(t)
+	containers := map[string]any{}
+	for i := range 3 {
+		name := fmt.Sprintf("c%d", i)
+		containers[name] = map[string]any{"path": "/nix/var/nix/profiles/per-container/" + name + "/system"}
+	}
+	dir := filepath.Join(t.TempDir(), "generated")
+	writeGeneratedSet(t, dir, map[string]any{"version": 1, "containers": containers, "virtualHosts": map[string]any{}, "hosts": map[string]any{}})
+	for _, capacity := range []int{2, 3} {
+		opts := base(dir)
+		opts["capacity"] = capacity
+		r, err := evalModule(t, e, role(opts))
+		require.NoError(t, err)
+		if capacity < len(containers) {
+			require.Len(t, r.Warnings, 1)
+			assert.Contains(t, r.Warnings[0], "3 containers are declared but flyingcircus.roles.devhost.capacity is 2")
+		} else {
+			assert.Empty(t, r.Warnings)
+		}
+	}
+}
