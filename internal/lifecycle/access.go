@@ -138,6 +138,9 @@ type Process struct {
 func ResolveCaller(p Process, sys Users) (Caller, error) {
 	if p.TestIdentity {
 		if name := p.Env(EnvTestUser); name != "" {
+			if name == "root" {
+				return Caller{User: "root", Root: true}, nil
+			}
 			if err := names.User(name); err != nil {
 				return Caller{}, fmt.Errorf("%s: %w", EnvTestUser, err)
 			}

@@ -158,12 +158,16 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	}
 
 	// Failure: roll back what this rebuild changed, restore the applied set.
+	// The failure is recorded first: a request covered by it must never
+	// be told it succeeded, even if this process dies while rolling back
+	// (the changes then stay in the registry and the next rebuild retries
+	// them).
 	f := Failure{From: a.Gen, To: w.Gen, Error: runErr.Error(), Log: logPath, Time: h.now()}
-	if err := h.rollback(ctx, a, snap, r); err != nil {
-		f.Error += "\n(rolling back failed too: " + err.Error() + ")"
-	}
 	if err := h.recordFailure(f); err != nil {
 		return err
+	}
+	if err := h.rollback(ctx, a, snap, r); err != nil {
+		return fmt.Errorf("%w; rolling back failed too: %v", &RebuildError{Failure: f}, err)
 	}
 	if err := removeFile(h.paths().rebuildIntent()); err != nil {
 		return err
@@ -303,6 +307,10 @@ func (h *Host) recoverRebuild() error {
 	a, err := h.readApplied()
 	if err != nil {
 		return err
+	}
+	if a.Gen >= ri.Gen && a.Digest != "" {
+		// It died after recording its success: nothing is unknown.
+		return removeFile(h.paths().rebuildIntent())
 	}
 	a.Forced = true
 	if err := writeJSON(h.paths().applied(), a, 0o644); err != nil {

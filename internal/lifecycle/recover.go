@@ -22,6 +22,9 @@ type Recovered struct {
 // op lock can be taken has no living owner. Call under the registry lock.
 func (h *Host) recoverOps(ctx context.Context) (Recovered, error) {
 	var rec Recovered
+	if err := h.recoverRebuildIfIdle(); err != nil {
+		return rec, err
+	}
 	ents, err := os.ReadDir(h.paths().opsDir())
 	if errors.Is(err, fs.ErrNotExist) {
 		return rec, nil
@@ -174,4 +177,19 @@ func (h *Host) purge(ctx context.Context, name string) error {
 		return err
 	}
 	return removeFile(h.paths().buildRecord(name))
+}
+
+// recoverRebuildIfIdle settles the intent of a rebuild whose process died,
+// when no rebuild runs now (the rebuild lock is only tried, never waited
+// for, so this is safe under the registry lock).
+func (h *Host) recoverRebuildIfIdle() error {
+	if _, err := os.Stat(h.paths().rebuildIntent()); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	l, ok, err := tryLock(h.paths().rebuildLock())
+	if err != nil || !ok {
+		return err
+	}
+	defer l.unlock()
+	return h.recoverRebuild()
 }

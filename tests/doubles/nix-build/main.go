@@ -1,7 +1,7 @@
 // Command nix-build is a test double for nix-build as devhost's lifecycle
 // calls it to build a container's system:
 //
-//	nix-build '<nixpkgs/nixos>' -A system -I nixpkgs=CHANNEL
+//	nix-build '<nixpkgs/nixos>' -A system -I nixpkgs=CHANNEL [-I CHANNEL]
 //	  -I nixos-config=CONFIG [-I NAME=PATH]... --option restrict-eval true
 //	  [--option allowed-uris URI] -o OUT
 //
@@ -23,7 +23,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/flyingcircusio/devhost/tests/doubles/internal/double"
+	"github.com/flyingcircusio/devhost/tests/doubles/double"
 )
 
 func main() {
@@ -47,9 +47,11 @@ func main() {
 		}
 		switch a {
 		case "-I":
+			// NAME=PATH, or a plain PATH (searched for <nixpkgs/…> as
+			// PATH/nixpkgs/…).
 			k, v, ok := strings.Cut(next(), "=")
 			if !ok {
-				r.Exit(2, "double nix-build: -I without NAME=: %q", v)
+				k, v = "", k
 			}
 			search[k] = v
 		case "-A":

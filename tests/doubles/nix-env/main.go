@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/flyingcircusio/devhost/tests/doubles/internal/double"
+	"github.com/flyingcircusio/devhost/tests/doubles/double"
 )
 
 func main() {

@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/flyingcircusio/devhost/tests/doubles/internal/double"
+	"github.com/flyingcircusio/devhost/tests/doubles/double"
 )
 
 func main() {

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/flyingcircusio/devhost/tests/doubles/internal/double"
+	"github.com/flyingcircusio/devhost/tests/doubles/double"
 )
 
 func main() {
