@@ -655,9 +655,10 @@ func invalidUTF8(src []byte) (bad, detect int) {
 			}
 		case c >= 0xf0 && c <= 0xf4:
 			need = 3
-			if c == 0xf0 {
+			switch c {
+			case 0xf0:
 				lo = 0x90
-			} else if c == 0xf4 {
+			case 0xf4:
 				hi = 0x8f
 			}
 		default:
