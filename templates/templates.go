@@ -123,8 +123,11 @@ func (s *Set) ExecuteTo(b *bytes.Buffer, name string, data any) error {
 		return fmt.Errorf("template %s: not defined", name)
 	}
 	if err := t.Execute(b, data); err != nil {
-		if strings.Contains(err.Error(), "templates.Value") {
-			return fmt.Errorf("template %s (%s): %w; write values through an escaping function (nixStr, nixAttr, nixPath, nixStrs, html), never directly", name, s.Sources[name], err)
+		var ee template.ExecError
+		if errors.As(err, &ee) {
+			// The usual cause in an edited template: a Value printed
+			// directly, which text/template refuses (see Value).
+			return fmt.Errorf("template %s (%s): %w (a value must be written through an escaping function: nixStr, nixAttr, nixPath, nixStrs, nixList, html)", name, s.Sources[name], err)
 		}
 		return fmt.Errorf("template %s (%s): %w", name, s.Sources[name], err)
 	}
