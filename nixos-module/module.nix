@@ -228,13 +228,13 @@ in
     };
 
     stateDir = lib.mkOption {
-      type = types.strMatching "/[^\n]*";
+      type = types.strMatching "/[^[:cntrl:]]*";
       default = "/var/lib/devhost";
       description = "Where devhost keeps its registry (`containers/NAME.hcl`), locks and logs.";
     };
 
     generatedDir = lib.mkOption {
-      type = types.strMatching "/[^\n]*";
+      type = types.strMatching "/[^[:cntrl:]]*";
       default = "${cfg.stateDir}/generated";
       defaultText = lib.literalExpression ''"''${config.${opt}.stateDir}/generated"'';
       description = ''
@@ -271,7 +271,7 @@ in
     };
 
     profileDir = lib.mkOption {
-      type = types.strMatching "/[^\n]*";
+      type = types.strMatching "/[^[:cntrl:]]*";
       default = "/nix/var/nix/profiles/per-container";
       description = ''
         Where the containers' system profiles live (`<profileDir>/NAME/system`);
@@ -280,7 +280,7 @@ in
     };
 
     templateDir = lib.mkOption {
-      type = types.nullOr (types.strMatching "/[^\n]*");
+      type = types.nullOr (types.strMatching "/[^[:cntrl:]]*");
       default = null;
       example = "/etc/devhost/templates";
       description = "A directory with admin overrides of devhost's embedded templates.";

@@ -780,3 +780,47 @@ func TestCapacityWarning(t *testing.T) {
 		}
 	}
 }
+
+// Every option is documented for the NixOS manual: a description, a type
+// narrower than "anything", a default where one makes sense, and a
+// defaultText where the default is computed.
+func TestOptionsAreDocumented(t *testing.T) {
+	e := needNix(t)
+	out, err := exec.Command(e.nix, "--eval", "--strict", "--json", filepath.Join("testdata", "options.nix"),
+		"--argstr", "libPath", e.lib).Output()
+	require.NoError(t, err)
+	var opts []struct {
+		Name, Type, Description string
+		Visible                 any
+		Internal                bool
+		HasDefault              bool    `json:"hasDefault"`
+		DefaultText             *string `json:"defaultText"`
+		HasExample              bool    `json:"hasExample"`
+	}
+	require.NoError(t, json.Unmarshal(out, &opts))
+	names := map[string]bool{}
+	for _, o := range opts {
+		names[o.Name] = true
+		t.Run(o.Name, func(t *testing.T) {
+			assert.NotEmpty(t, strings.TrimSpace(o.Description), "description")
+			assert.NotContains(t, []string{"unspecified value", "anything"}, o.Type)
+			if o.Name != "flyingcircus.roles.devhost.publicAddress" {
+				assert.True(t, o.HasDefault, "default")
+			}
+		})
+	}
+	// The old role's options and the ones the host configuration needs.
+	for _, want := range []string{"enable", "publicAddress", "cleanupContainers", "enableAliasProxy", "package",
+		"stateDir", "generatedDir", "addressPool.network", "addressPool.hostAddress", "allowedChannelPrefixes",
+		"acme.enable", "acme.email", "acme.staging", "cleanup.stopAfter", "cleanup.destroyAfter", "cleanup.at",
+		"nginx.serverNamesHashBucketSize", "nginx.serverNamesHashMaxSize", "compatibility.bootstrapKey",
+		"compatibility.fcBuildDevContainer", "groups", "adminGroup", "capacity", "rebuildCommand"} {
+		assert.True(t, names["flyingcircus.roles.devhost."+want], want)
+	}
+	for _, o := range opts {
+		if o.Name == "flyingcircus.roles.devhost.generatedDir" || o.Name == "flyingcircus.roles.devhost.package" ||
+			o.Name == "flyingcircus.roles.devhost.rebuildCommand" {
+			assert.NotNil(t, o.DefaultText, "%s has a computed default and needs defaultText", o.Name)
+		}
+	}
+}
