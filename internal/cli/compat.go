@@ -30,6 +30,16 @@ batou's well-known key for the user developer.`,
 		Example: `  sudo fc-build-dev-container ensure 3f2a9c1d0b7 https://hydra.flyingcircus.io/build/116563/download/1/nixexprs.tar.xz 'www admin'
   sudo devhost fc-build-dev-container destroy 3f2a9c1d0b7`,
 	}
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return inputErrorf("%s: unknown action %q; use ensure or destroy", CompatName, args[0])
+		}
+		return nil
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		_ = cmd.Help()
+		return inputErrorf("%s: an action is required: ensure or destroy", CompatName)
+	}
 	ensure := &ensureOptions{IO: f.IO, Lifecycle: f.Lifecycle, Caller: f.Caller, KeepProvision: true}
 	cmd.AddCommand(&cobra.Command{
 		Use:     "ensure NAME CHANNEL_URL ['ALIASES']",

@@ -1,0 +1,730 @@
+// Package up runs `devhost up` end to end over real ssh, without network.
+//
+// The devhost is a real OpenSSH sshd on 127.0.0.1 (a free port, a
+// throwaway host key, its own authorized keys) running the real devhost
+// binary (built with the devhosttest tag) through a sudo double, with the
+// lifecycle's test doubles for nix-build, nix-env and nixos-rebuild, and
+// containerctl (./containerctl) for systemctl.
+//
+// The stand-in for a container: the sshd runs in a private mount namespace
+// (unshare -m) whose /etc/hosts and /etc/passwd are the test's own files.
+// Containers get loopback addresses (the host configuration's pool is
+// 127.0.1.0/24); when devhost starts container@NAME, containerctl gives the
+// container a root directory, maps its name to its address in the test's
+// /etc/hosts and authorises its registry ssh keys. A session arriving on
+// that address as "developer" (uid 0 in the test's passwd) is chrooted into
+// the container's root (sshd's Match LocalAddress + ChrootDirectory). So
+// ssh_config_dev's ProxyJump to the devhost, then ssh to <name>, reaches a
+// directory tree that COPY, RUN and ECHO really write into, and pinned host
+// keys are really checked (StrictHostKeyChecking yes).
+//
+// It needs root (sshd, mount namespaces); it is skipped, with the reason,
+// when sshd, rsync, unshare or root are missing. CI installs openssh-server
+// and runs it as root.
+package up
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/registry"
+)
+
+// binDir holds devhost, the doubles and containerctl, built once.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "devhost-up-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer os.RemoveAll(dir)
+	builds := [][]string{
+		{"-tags", "devhosttest", "-o", filepath.Join(dir, "devhost"), "github.com/flyingcircusio/devhost/cmd/devhost"},
+		{"-o", filepath.Join(dir, "containerctl"), "github.com/flyingcircusio/devhost/tests/up/containerctl"},
+	}
+	for _, d := range []string{"nix-build", "nix-env", "nixos-rebuild", "systemctl"} {
+		builds = append(builds, []string{"-o", filepath.Join(dir, "doubles", d), "github.com/flyingcircusio/devhost/tests/doubles/" + d})
+	}
+	for _, b := range builds {
+		cmd := exec.Command("go", append([]string{"build"}, b...)...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %v: %v\n", b, err)
+			return 2
+		}
+	}
+	binDir = dir
+	return m.Run()
+}
+
+// e2e is one devhost behind a real sshd, and one deployment (a copy of
+// examples/shop) on the "laptop".
+type e2e struct {
+	t      *testing.T
+	base   string // the devhost's sandbox (root-owned path, for ChrootDirectory)
+	port   int
+	deploy string // deployment root
+	home   string
+	tmp    string // TMPDIR of devhost up: where its wrapper lives
+	env    []string
+	secret string // from secrets.cfg.age
+	plain  string // the ECHO'd override from environment.cfg
+}
+
+const (
+	firstAddr = 2  // 127.0.1.2 …
+	lastAddr  = 40 // … 127.0.1.40: addresses the sshd serves containers on
+)
+
+func need(t *testing.T) (sshd string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the end-to-end test of devhost up needs root: it runs sshd in a private mount namespace (CI runs it as root)")
+	}
+	sshd = "/usr/sbin/sshd"
+	if _, err := os.Stat(sshd); err != nil {
+		p, err := exec.LookPath("sshd")
+		if err != nil {
+			t.Skip("sshd not found: install openssh-server (apt-get install -y openssh-server openssh-client rsync) to run the end-to-end test of devhost up")
+		}
+		sshd = p
+	}
+	for _, tool := range []string{"ssh", "ssh-keygen", "rsync", "unshare", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found: install openssh-client, rsync and util-linux to run the end-to-end test of devhost up", tool)
+		}
+	}
+	return sshd
+}
+
+// rootOwnedTemp makes a directory whose every path component is owned by
+// root and writable only by root, as sshd's ChrootDirectory demands (so not
+// under /tmp).
+func rootOwnedTemp(t *testing.T) string {
+	t.Helper()
+	for _, parent := range []string{"/run", "/var/lib"} {
+		fi, err := os.Stat(parent)
+		if err != nil {
+			continue
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || st.Uid != 0 || fi.Mode().Perm()&0o022 != 0 {
+			continue
+		}
+		dir, err := os.MkdirTemp(parent, "devhost-up-e2e-")
+		require.NoError(t, err)
+		require.NoError(t, os.Chmod(dir, 0o755))
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+		return dir
+	}
+	t.Skip("no root-owned directory (/run, /var/lib) for the containers' chroots")
+	return ""
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func write(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, []byte(content), mode))
+	require.NoError(t, os.Chmod(path, mode))
+}
+
+func runCmd(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	require.NoError(t, err, "%s %v: %s", name, args, out)
+	return string(out)
+}
+
+// sudoDouble drops sudo's options and runs the command: the sessions are
+// root (devhost side) or uid 0 "developer" (containers) already.
+const sudoDouble = `#!/bin/sh
+while :; do
+  case "$1" in
+    -n|-i|-E|-H) shift ;;
+    -u) shift 2 ;;
+    --) shift; break ;;
+    *) break ;;
+  esac
+done
+exec "$@"
+`
+
+func newE2E(t *testing.T) *e2e {
+	sshd := need(t)
+	if _, err := os.Stat("/run/sshd"); err != nil {
+		// sshd's privilege separation directory (the package's service
+		// creates it on boot).
+		require.NoError(t, os.MkdirAll("/run/sshd", 0o755))
+	}
+	e := &e2e{t: t, base: rootOwnedTemp(t), port: freePort(t), home: t.TempDir(), tmp: t.TempDir(),
+		secret: "age-secret-" + fmt.Sprint(time.Now().UnixNano()), plain: "also-not-real"}
+	b := e.path
+
+	// Keys: the sshd's host key (also every container's), the laptop
+	// user's key for the devhost.
+	require.NoError(t, os.MkdirAll(b("keys"), 0o755))
+	runCmd(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e-host", "-f", b("keys", "host_ed25519"))
+	runCmd(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e-user", "-f", b("keys", "user"))
+	runCmd(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e-stranger", "-f", b("keys", "stranger"))
+	userPub, err := os.ReadFile(b("keys", "user.pub"))
+	require.NoError(t, err)
+	write(t, b("keys", "devhost_authorized_keys"), string(userPub), 0o644)
+	hostPub, err := os.ReadFile(b("keys", "host_ed25519.pub"))
+	require.NoError(t, err)
+	hostKey := strings.Join(strings.Fields(string(hostPub))[:2], " ")
+	write(t, b("keys", "devhost_known_hosts"), fmt.Sprintf("[127.0.0.1]:%d %s\n", e.port, hostKey), 0o644)
+
+	// The devhost's programs: devhost (and its compatibility name), sudo
+	// and nixos-container doubles. The containers' /usr/local/bin: sudo
+	// and an fc-manage double that records its runs in the container.
+	require.NoError(t, os.MkdirAll(b("bin"), 0o755))
+	require.NoError(t, os.Symlink(filepath.Join(binDir, "devhost"), b("bin", "devhost")))
+	require.NoError(t, os.Symlink(filepath.Join(binDir, "devhost"), b("bin", "fc-build-dev-container")))
+	write(t, b("bin", "sudo"), sudoDouble, 0o755)
+	write(t, b("bin", "nixos-container"), "#!/bin/sh\n[ \"$1\" = list ] || exit 2\ncd "+b("state", "containers")+" 2>/dev/null || exit 0\nfor f in *.hcl; do [ -e \"$f\" ] && echo \"${f%.hcl}\"; done\nexit 0\n", 0o755)
+	write(t, b("cbin", "sudo"), sudoDouble, 0o755)
+	write(t, b("cbin", "fc-manage"), "#!/bin/sh\necho \"fc-manage $*\" >> /fc-manage.log\nif [ -e /etc/local/nixos/fail-rebuild ]; then echo 'error: attribute missing' >&2; exit 1; fi\necho 'building the system configuration...'\n", 0o755)
+
+	write(t, b("devhost.hcl"), fmt.Sprintf(`public_address = "dev.example.com"
+state_dir     = "state"
+generated_dir = "generated"
+profile_dir   = "profiles"
+addresses {
+  network      = "127.0.1.0/24"
+  host_address = "127.0.1.1"
+}
+access {
+  groups      = ["users"]
+  admin_group = "wheel"
+}
+commands {
+  rebuild   = [%q, "switch"]
+  nix_build = [%q]
+  nix_env   = [%q]
+  systemctl = [%q]
+  timeout   = "2m"
+}
+`, filepath.Join(binDir, "doubles", "nixos-rebuild"), filepath.Join(binDir, "doubles", "nix-build"),
+		filepath.Join(binDir, "doubles", "nix-env"), filepath.Join(binDir, "containerctl")), 0o644)
+
+	// The sshd's own /etc/passwd (root's shell without rc files, the
+	// containers' user developer) and /etc/hosts.
+	passwd, err := os.ReadFile("/etc/passwd")
+	require.NoError(t, err)
+	var pw []string
+	for _, l := range strings.Split(strings.TrimSpace(string(passwd)), "\n") {
+		if f := strings.Split(l, ":"); len(f) == 7 && f[0] == "root" {
+			f[6] = "/bin/sh"
+			l = strings.Join(f, ":")
+		}
+		pw = append(pw, l)
+	}
+	pw = append(pw, "developer:x:0:0:developer:/root:/bin/sh")
+	write(t, b("passwd"), strings.Join(pw, "\n")+"\n", 0o644)
+	write(t, b("hosts"), "127.0.0.1 localhost\n", 0o644)
+
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "ListenAddress 127.0.0.1:%d\n", e.port)
+	for i := firstAddr; i <= lastAddr; i++ {
+		fmt.Fprintf(&cfg, "ListenAddress 127.0.1.%d:%d\n", i, e.port)
+	}
+	env := []string{
+		"PATH=" + b("bin") + ":/usr/bin:/bin",
+		"DEVHOST_CONFIG=" + b("devhost.hcl"),
+		"DEVHOST_TEST_CONTAINERS_DIR=" + b("containers"),
+		"DEVHOST_DOUBLE_RECORD=" + b("record.jsonl"),
+		"DEVHOST_DOUBLE_STATE=" + b("double"),
+		"DEVHOST_DOUBLE_GENERATED=" + b("generated"),
+		"E2E_SANDBOX=" + e.base,
+		"E2E_SYSTEMCTL=" + filepath.Join(binDir, "doubles", "systemctl"),
+	}
+	fmt.Fprintf(&cfg, `HostKey %s
+PidFile none
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+LogLevel VERBOSE
+AuthorizedKeysFile %s
+SetEnv %s
+`, b("keys", "host_ed25519"), b("keys", "devhost_authorized_keys"), strings.Join(env, " "))
+	for i := firstAddr; i <= lastAddr; i++ {
+		addr := fmt.Sprintf("127.0.1.%d", i)
+		fmt.Fprintf(&cfg, `Match LocalAddress %s
+    ChrootDirectory %s
+    AuthorizedKeysFile %s
+    SetEnv PATH=/usr/local/bin:/usr/bin:/bin
+`, addr, b("chroot", addr), b("ckeys", addr))
+	}
+	write(t, b("sshd_config"), cfg.String(), 0o644)
+	runCmd(t, sshd, "-t", "-f", b("sshd_config"))
+
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "--", "sh", "-c",
+		`mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/passwd && exec "$3" -D -f "$4" -E "$5"`,
+		"sh", b("hosts"), b("passwd"), sshd, b("sshd_config"), b("sshd.log"))
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	up := func() bool {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", e.port), 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !up() {
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd did not start:\n%s", readOr(b("sshd.log")))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	e.deployment()
+	return e
+}
+
+func (e *e2e) path(p ...string) string { return filepath.Join(append([]string{e.base}, p...)...) }
+
+// deployment copies examples/shop, gives its dev environment an age
+// secret that provision.sh ECHOes too, and a local ssh_config that says
+// how to reach the devhost (batou includes it, and so does devhost).
+func (e *e2e) deployment() {
+	t := e.t
+	e.deploy = filepath.Join(t.TempDir(), "shop")
+	copyTree(t, "../../examples/shop", e.deploy)
+
+	id, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	idFile := filepath.Join(e.home, "age-identity.txt")
+	write(t, idFile, id.String()+"\n", 0o600)
+	var enc bytes.Buffer
+	w, err := age.Encrypt(&enc, id.Recipient())
+	require.NoError(t, err)
+	_, err = fmt.Fprintf(w, "[batou]\nmembers = e2e\n\n[component:redis]\npassword = %s\n", e.secret)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	write(t, filepath.Join(e.deploy, "environments", "dev", "secrets.cfg.age"), enc.String(), 0o644)
+	f, err := os.OpenFile(filepath.Join(e.deploy, "environments", "dev", "provision.sh"), os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("ECHO \"$COMPONENT_REDIS_PASSWORD\" /etc/local/nixos/redis.passwd\nRUN echo provisioned \"$PROVISION_CONTAINER\"\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	e.writeLocalSSHConfig(e.port, e.path("keys", "user"))
+	e.env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + e.home, "TMPDIR=" + e.tmp, "LANG=C.UTF-8",
+		"BATOU_AGE_IDENTITIES=" + idFile,
+	}
+}
+
+func (e *e2e) writeLocalSSHConfig(port int, key string) {
+	write(e.t, filepath.Join(e.deploy, "ssh_config"), fmt.Sprintf(`Host dev.example.com
+    HostName 127.0.0.1
+    User root
+    IdentityFile %s
+    UserKnownHostsFile %s
+    StrictHostKeyChecking yes
+Host *
+    Port %d
+    IdentitiesOnly yes
+    BatchMode yes
+    ConnectTimeout 5
+    LogLevel ERROR
+`, key, e.path("keys", "devhost_known_hosts"), port), 0o644)
+}
+
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	require.NoError(t, filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	}))
+}
+
+// sampler reads every process' command line until stopped and keeps those
+// containing one of the needles: the "process table" a secret must not
+// appear in.
+type sampler struct {
+	stop    chan struct{}
+	done    chan struct{}
+	mu      sync.Mutex
+	hits    []string
+	samples int
+}
+
+func startSampler(needles ...string) *sampler {
+	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for {
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			ms, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+			for _, m := range ms {
+				b, err := os.ReadFile(m)
+				if err != nil {
+					continue
+				}
+				for _, n := range needles {
+					if bytes.Contains(b, []byte(n)) {
+						s.mu.Lock()
+						s.hits = append(s.hits, m+": "+strings.ReplaceAll(string(b), "\x00", " "))
+						s.mu.Unlock()
+					}
+				}
+			}
+			s.mu.Lock()
+			s.samples++
+			s.mu.Unlock()
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	return s
+}
+
+func (s *sampler) finish() (hits []string, samples int) {
+	close(s.stop)
+	<-s.done
+	return s.hits, s.samples
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// up runs the real devhost binary on the laptop side.
+func (e *e2e) up(args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "devhost"), append([]string{"up"}, args...)...)
+	cmd.Dir = e.deploy
+	cmd.Env = e.env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		require.True(e.t, ok, "devhost up: %v", err)
+		code = ee.ExitCode()
+	}
+	return result{stdout.String(), stderr.String(), code}
+}
+
+func (e *e2e) hostmap() map[string]string {
+	data, err := os.ReadFile(filepath.Join(e.deploy, "environments", "dev", "hostmap.json"))
+	require.NoError(e.t, err)
+	m := map[string]string{}
+	require.NoError(e.t, json.Unmarshal(data, &m))
+	return m
+}
+
+// containerFile reads a file in a container, through its chroot view's
+// underlying directory.
+func (e *e2e) containerFile(name, path string) string {
+	data, err := os.ReadFile(filepath.Join(e.path("containers", name), path))
+	require.NoError(e.t, err, "container %s: %s", name, path)
+	return string(data)
+}
+
+func (e *e2e) sshConfigDev() string {
+	data, err := os.ReadFile(filepath.Join(e.deploy, "ssh_config_dev"))
+	require.NoError(e.t, err)
+	return string(data)
+}
+
+// snapshot lists every file under dirs with its content, to prove that a
+// refused run changed nothing.
+func snapshot(t *testing.T, dirs ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, d := range dirs {
+		_ = filepath.WalkDir(d, func(p string, de fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if de.Type().IsRegular() {
+				data, _ := os.ReadFile(p)
+				out[p] = string(data)
+			} else {
+				out[p] = de.Type().String()
+			}
+			return nil
+		})
+	}
+	return out
+}
+
+var hexName = regexp.MustCompile(`^[0-9a-f]{11}$`)
+
+func TestUpShopEndToEnd(t *testing.T) {
+	e := newE2E(t)
+
+	// 1. devhost up dev, watched by the process-table sampler.
+	s := startSampler(e.secret, e.plain)
+	r := e.up("dev")
+	hits, samples := s.finish()
+	transcript := "$ devhost up dev\n" + r.stderr + r.stdout
+	t.Logf("transcript:\n%s", transcript)
+	if p := os.Getenv("DEVHOST_E2E_TRANSCRIPT"); p != "" {
+		_ = os.WriteFile(p, []byte(transcript), 0o644)
+	}
+	require.Equal(t, 0, r.code, "devhost up dev failed:\n%s\nsshd log: %s", transcript, e.path("sshd.log"))
+	assert.Empty(t, hits, "a secret appeared in a process' command line")
+	assert.Greater(t, samples, 10, "the sampler ran during the run")
+
+	// Names: reserved on the devhost, remembered as batou does.
+	hm := e.hostmap()
+	web, db := hm["web"], hm["db"]
+	assert.Regexp(t, hexName, web)
+	assert.Regexp(t, hexName, db)
+	assert.NotEqual(t, web, db)
+	raw, err := os.ReadFile(filepath.Join(e.deploy, "environments", "dev", "hostmap.json"))
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf(`{"web": %q, "db": %q, "legacy": "legacy"}`, web, db), string(raw))
+
+	// Registry entries and reservations on the devhost.
+	reg := registry.Open(e.path("state"))
+	all, err := reg.LoadAll()
+	require.NoError(t, err)
+	var regNames []string
+	for _, c := range all {
+		regNames = append(regNames, c.Name)
+	}
+	want := []string{web, db}
+	sort.Strings(want)
+	assert.Equal(t, want, regNames)
+	userKey, err := os.ReadFile(filepath.Join(e.deploy, "ssh_key_dev.pub"))
+	require.NoError(t, err)
+	wc, err := reg.Get(web)
+	require.NoError(t, err)
+	assert.Equal(t, "dev", wc.Environment)
+	assert.Equal(t, []string{"shop", "admin", "api"}, wc.Aliases)
+	assert.Equal(t, "s-shop", wc.ServiceUser)
+	assert.Equal(t, []string{strings.TrimSpace(string(userKey))}, wc.SSHKeys)
+	for _, n := range []string{web, db} {
+		var res struct{ Name, Owner string }
+		data, err := os.ReadFile(e.path("state", "reservations", n+".json"))
+		require.NoError(t, err, "reservation of %s", n)
+		require.NoError(t, json.Unmarshal(data, &res))
+		assert.Equal(t, n, res.Name)
+		assert.Equal(t, "root", res.Owner)
+	}
+
+	// Key: private half 0600 in the deployment root.
+	fi, err := os.Stat(filepath.Join(e.deploy, "ssh_key_dev"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	// ssh_config_dev in batou's layout, host keys pinned.
+	block := func(real, name string) string {
+		return fmt.Sprintf(`
+Host %s %s
+    HostName %s
+    ProxyJump dev.example.com
+    User developer
+    IdentityFile %s
+    IdentitiesOnly yes
+    StrictHostKeyChecking yes
+    UserKnownHostsFile %s
+    HostKeyAlias %s
+`, real, name, real, filepath.Join(e.deploy, "ssh_key_dev"), filepath.Join(e.deploy, "ssh_known_hosts_dev"), real)
+	}
+	assert.Equal(t, block(web, "web")+"\n"+block(db, "db")+"\nHost *\n  Include "+filepath.Join(e.deploy, "ssh_config")+"\n", e.sshConfigDev())
+	hostPub, err := os.ReadFile(e.path("keys", "host_ed25519.pub"))
+	require.NoError(t, err)
+	hk := strings.Join(strings.Fields(string(hostPub))[:2], " ")
+	kh, err := os.ReadFile(filepath.Join(e.deploy, "ssh_known_hosts_dev"))
+	require.NoError(t, err)
+	wantKH := []string{web + " " + hk, db + " " + hk}
+	sort.Strings(wantKH)
+	assert.Equal(t, strings.Join(wantKH, "\n")+"\n", string(kh))
+
+	// What provision.sh did in each container: COPY, RUN, ECHO, and the
+	// provision.nix batou copies; then the container's own rebuild.
+	schema, err := os.ReadFile(filepath.Join(e.deploy, "environments", "dev", "seed", "schema.sql"))
+	require.NoError(t, err)
+	nix, err := os.ReadFile(filepath.Join(e.deploy, "environments", "dev", "provision.nix"))
+	require.NoError(t, err)
+	for _, n := range []string{web, db} {
+		assert.Equal(t, string(schema), e.containerFile(n, "srv/s-shop/schema.sql"))
+		assert.Equal(t, string(nix), e.containerFile(n, "etc/local/nixos/provision-container.nix"))
+		assert.DirExists(t, filepath.Join(e.path("containers", n), "srv/s-shop/uploads"))
+		assert.Equal(t, e.plain+"\n", e.containerFile(n, "etc/local/nixos/postgres.passwd"))
+		assert.Equal(t, e.secret+"\n", e.containerFile(n, "etc/local/nixos/redis.passwd"))
+		assert.Equal(t, "fc-manage -c\n", e.containerFile(n, "fc-manage.log"))
+		assert.Contains(t, r.stderr, "provisioned "+n+"\n", "RUN's output")
+	}
+
+	// The summary.
+	assert.Contains(t, r.stdout, "https://shop."+web+".dev.example.com/")
+	assert.Contains(t, r.stdout, "https://"+db+".dev.example.com/")
+
+	// The secrets are in no log: devhost's output, the sshd's log, the
+	// doubles' record; the wrapper is gone.
+	for name, content := range map[string]string{"stdout": r.stdout, "stderr": r.stderr,
+		"sshd log": readOr(e.path("sshd.log")), "doubles' record": readOr(e.path("record.jsonl"))} {
+		assert.NotContains(t, content, e.secret, name)
+		assert.NotContains(t, content, e.plain, name)
+	}
+	left, err := os.ReadDir(e.tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "the provision wrapper was removed")
+
+	// The pinned ssh_config works as users use it.
+	out, err := e.ssh("web", "cat /srv/s-shop/schema.sql")
+	require.NoError(t, err, out)
+	assert.Equal(t, string(schema), out)
+
+	// 2. --rebuild: containers destroyed and made again, key rotated, names kept.
+	oldKey := string(userKey)
+	write(t, filepath.Join(e.path("containers", web), "srv/s-shop/stale"), "x", 0o644)
+	r = e.up("dev", "--rebuild")
+	require.Equal(t, 0, r.code, "devhost up dev --rebuild:\n%s%s", r.stderr, r.stdout)
+	assert.Equal(t, hm, e.hostmap(), "names kept")
+	newKey, err := os.ReadFile(filepath.Join(e.deploy, "ssh_key_dev.pub"))
+	require.NoError(t, err)
+	assert.NotEqual(t, oldKey, string(newKey), "key rotated")
+	assert.NoFileExists(t, filepath.Join(e.path("containers", web), "srv/s-shop/stale"), "container destroyed first")
+	assert.Equal(t, e.secret+"\n", e.containerFile(web, "etc/local/nixos/redis.passwd"))
+	wc, err = reg.Get(web)
+	require.NoError(t, err)
+	assert.Equal(t, []string{strings.TrimSpace(string(newKey))}, wc.SSHKeys)
+	out, err = e.ssh("db", "cat /etc/local/nixos/provision-container.nix")
+	require.NoError(t, err, out)
+	assert.Equal(t, string(nix), out)
+
+	// 3. A failing rebuild inside a container: loud warning, or fatal with --strict.
+	write(t, filepath.Join(e.path("containers", web), "etc/local/nixos/fail-rebuild"), "", 0o644)
+	r = e.up("dev", "--host", "web")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "the rebuild inside the container failed with exit status 1")
+	assert.Contains(t, r.stderr, "error: attribute missing")
+	r = e.up("dev", "--host", "web", "--strict")
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "(--strict)")
+	require.NoError(t, os.Remove(filepath.Join(e.path("containers", web), "etc/local/nixos/fail-rebuild")))
+
+	// 4. The broken environment is refused before anything is touched.
+	before := snapshot(t, e.deploy, e.path("state"), e.path("containers"))
+	recBefore := readOr(e.path("record.jsonl"))
+	r = e.up("broken")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "5 error(s); nothing was changed")
+	assert.Contains(t, r.stderr, "environments/broken/environment.cfg:7:")
+	assert.Contains(t, r.stderr, "environments/broken/provision.nix:4:39")
+	assert.Equal(t, before, snapshot(t, e.deploy, e.path("state"), e.path("containers")))
+	assert.Equal(t, recBefore, readOr(e.path("record.jsonl")), "no devhost command ran")
+
+	// 5. Bad input, one clear message each; the next run recovers.
+	t.Run("devhost unreachable", func(t *testing.T) {
+		defer e.writeLocalSSHConfig(e.port, e.path("keys", "user"))
+		e.writeLocalSSHConfig(freePort(t), e.path("keys", "user"))
+		require.NoError(t, os.Remove(filepath.Join(e.deploy, "environments", "dev", "hostmap.json")))
+		defer func() {
+			// batou's file as it was: the names stay the same.
+			write(t, filepath.Join(e.deploy, "environments", "dev", "hostmap.json"), string(raw), 0o644)
+		}()
+		r := e.up("dev")
+		assert.Equal(t, 2, r.code)
+		assert.Contains(t, r.stderr, "dev.example.com: cannot reserve a name: the devhost cannot be reached")
+		assert.Equal(t, 1, strings.Count(r.stderr, "devhost: "), r.stderr)
+	})
+	t.Run("ssh key refused", func(t *testing.T) {
+		defer e.writeLocalSSHConfig(e.port, e.path("keys", "user"))
+		e.writeLocalSSHConfig(e.port, e.path("keys", "stranger"))
+		r := e.up("dev")
+		assert.Equal(t, 2, r.code)
+		assert.Contains(t, r.stderr, "the devhost refused the ssh key")
+	})
+	t.Run("provision.sh fails", func(t *testing.T) {
+		sh := filepath.Join(e.deploy, "environments", "dev", "provision.sh")
+		orig, err := os.ReadFile(sh)
+		require.NoError(t, err)
+		defer write(t, sh, string(orig), 0o644)
+		write(t, sh, "# seed\nRUN true\nRUN test -e /no/such/file\nRUN echo never\n", 0o644)
+		r := e.up("dev", "--host", "db")
+		assert.Equal(t, 2, r.code)
+		assert.Contains(t, r.stderr, `environments/dev/provision.sh:3: "RUN test -e /no/such/file" failed with exit status 1`)
+		assert.NotContains(t, r.stderr, "never")
+		left, _ := os.ReadDir(e.tmp)
+		assert.Empty(t, left, "wrapper removed")
+	})
+	r = e.up("dev")
+	require.Equal(t, 0, r.code, "the next run recovers:\n%s", r.stderr)
+}
+
+func (e *e2e) ssh(host, command string) (string, error) {
+	cmd := exec.Command("ssh", "-F", filepath.Join(e.deploy, "ssh_config_dev"), host, command)
+	cmd.Env = e.env
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out) + string(ee.Stderr), err
+	}
+	return string(out), err
+}
+
+func readOr(path string) string {
+	data, _ := os.ReadFile(path)
+	return string(data)
+}
