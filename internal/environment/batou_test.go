@@ -120,6 +120,9 @@ func batouCases(t *testing.T) []batouCase {
 		batouCase{Name: "missing-provisioner", Cfg: "[host:a]\ncomponents = x\nprovisioner = nope\n"},
 		batouCase{Name: "duplicate-host", Cfg: "[hosts]\na = x\n[host:a]\ncomponents = y\n"},
 		batouCase{Name: "unknown-section", Cfg: "[hosts]\na = x\n[stuff]\nk = v\n"},
+		batouCase{Name: "empty-provisioner-and-bangs", Cfg: provDefault + "[host:a]\ncomponents = x\nprovisioner =\nprovision-dynamic-hostname = False\n[hosts]\n!!b = y\n"},
+		batouCase{Name: "dyn-unprovisioned-mapped", Cfg: "[host:a]\ncomponents = x\nprovisioner = none\nprovision-dynamic-hostname = True\n", Hostmap: strp(`{"a": "zzz"}`)},
+		batouCase{Name: "dyn-unprovisioned", Cfg: "[host:a]\ncomponents = x\nprovisioner = none\nprovision-dynamic-hostname = True\n"},
 		batouCase{Name: "bad-timeout", Cfg: "[environment]\ntimeout = soon\n[hosts]\na = x\n"},
 	)
 	return cases
