@@ -87,7 +87,7 @@ func debugCfgRun(opts *DebugCfgOptions) error {
 			return fmt.Errorf("reading %s: %w", path, err)
 		}
 		fmt.Fprintf(opts.IO.Out, "%s\n", rawconfig.ErrorJSON(perr.PythonClass))
-		return &diag.Error{Diags: perr.Diagnostics(), Files: map[string][]byte{path: src}}
+		return &diag.Error{Diags: perr.Diagnostics(), Files: map[string][]byte{path: rawconfig.SnippetSource(src)}}
 	}
 	fmt.Fprintf(opts.IO.Out, "%s\n", f.JSON())
 	return nil

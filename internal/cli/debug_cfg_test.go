@@ -18,6 +18,7 @@ func TestDebugCfg(t *testing.T) {
 	write("ok.cfg", "[DEFAULT]\nshared = 1\n[hosts]\nweb = nginx, app\n[host:web]\ncomponents =\n    nginx\n    app\nshared = 2\n[b]\nx = \"<&>\" \u2028 end\n")
 	write("dup.cfg", "[s]\na = 1\n\n[s]\n")
 	write("bad.cfg", "[s]\na = 1\nno delimiter here\n")
+	write("cr.cfg", "[s]\ra = 1\rbad line\r")
 
 	tests := []struct {
 		name       string
@@ -46,6 +47,13 @@ func TestDebugCfg(t *testing.T) {
 			wantCode:   ExitInput,
 			wantOut:    `{"error": "ParsingError"}` + "\n",
 			wantErrOut: []string{"bad.cfg:3:1: error: Line is not an option", "   3: no delimiter here", "1 error(s)"},
+		},
+		{
+			name:       "lone CR ends a line, also in the snippet",
+			args:       []string{"debug", "cfg", "cr.cfg"},
+			wantCode:   ExitInput,
+			wantOut:    `{"error": "ParsingError"}` + "\n",
+			wantErrOut: []string{"cr.cfg:3:1: error:", "   3: bad line"},
 		},
 		{
 			name:       "missing file",

@@ -70,7 +70,7 @@ func FuzzParse(f *testing.F) {
 				checkRange(t, src, r)
 			}
 			// The CLI renders these with HCL's snippet writer.
-			w := hcl.NewDiagnosticTextWriter(io.Discard, map[string]*hcl.File{"fuzz.cfg": {Bytes: src}}, 80, false)
+			w := hcl.NewDiagnosticTextWriter(io.Discard, map[string]*hcl.File{"fuzz.cfg": {Bytes: SnippetSource(src)}}, 80, false)
 			if err := w.WriteDiagnostics(e.Diagnostics()); err != nil {
 				t.Fatal(err)
 			}

@@ -28,6 +28,7 @@ func Parse(filename string, src []byte) (*File, error) {
 	if p.perr != nil {
 		return nil, p.perr
 	}
+	p.f.index = p.sectIndex
 	return p.f, nil
 }
 

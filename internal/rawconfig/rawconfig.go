@@ -25,6 +25,9 @@ type File struct {
 	Sections []*Section
 	// Defaults holds the DEFAULT section's options (never nil).
 	Defaults *Section
+
+	// index maps section names once a file has many sections.
+	index map[string]*Section
 }
 
 // Section is one [name] section.
@@ -95,6 +98,9 @@ type lineMessage struct{ summary, detail string }
 func (f *File) Section(name string) *Section {
 	if name == DefaultSection {
 		return f.Defaults
+	}
+	if f.index != nil {
+		return f.index[name]
 	}
 	for _, s := range f.Sections {
 		if s.Name == name {
@@ -223,4 +229,24 @@ func (e *Error) Diagnostics() hcl.Diagnostics {
 		diags = append(diags, &d)
 	}
 	return diags
+}
+
+// SnippetSource returns src for HCL's snippet writer (the Files of a
+// diag.Error): HCL splits lines at "\n" only, so a lone "\r", which ends a
+// line for CPython, is turned into "\n". Byte offsets stay the same, so
+// the ranges Parse returns still apply. src itself is never changed.
+func SnippetSource(src []byte) []byte {
+	var out []byte
+	for i, c := range src {
+		if c == '\r' && (i+1 == len(src) || src[i+1] != '\n') {
+			if out == nil {
+				out = append([]byte(nil), src...)
+			}
+			out[i] = '\n'
+		}
+	}
+	if out == nil {
+		return src
+	}
+	return out
 }

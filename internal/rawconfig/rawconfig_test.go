@@ -192,3 +192,17 @@ func TestJSONEscapesLikePython(t *testing.T) {
 	assert.Equal(t, `{"sections": {"s": {"nl": "\nx\ntab", "q": "\"a\\b\" \u0001 `+"\x7f \u2028 é <>&"+`"}}}`, string(f.JSON()))
 	assert.Equal(t, `{"error": "ParsingError"}`, string(ErrorJSON("ParsingError")))
 }
+
+func TestSnippetSource(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"a\nb\n", "a\nb\n"},
+		{"a\r\nb\r\n", "a\r\nb\r\n"},
+		{"a\rb\r", "a\nb\n"},
+		{"a\r\r\nb", "a\n\r\nb"},
+	}
+	for _, tt := range tests {
+		in := []byte(tt.in)
+		assert.Equal(t, tt.want, string(SnippetSource(in)))
+		assert.Equal(t, tt.in, string(in), "input unchanged")
+	}
+}
