@@ -19,13 +19,12 @@ let
   system = pkgs.stdenv.hostPlatform.system;
   devhost = self.packages.${system}.default;
 
-  # A Nix that can evaluate inside the build sandbox: a private store and
-  # state directory under $TMPDIR.
+  # A Nix that works inside the build sandbox: a chroot store under $TMPDIR
+  # (its logical store directory stays /nix/store, so store-path checks of
+  # option types behave as on a host).
   nixInSandbox = ''
-    export HOME=$TMPDIR/home NIX_STATE_DIR=$TMPDIR/nix/var/nix NIX_STORE_DIR=$TMPDIR/nix/store
-    export NIX_LOG_DIR=$TMPDIR/nix/var/log/nix NIX_CONF_DIR=$TMPDIR/nix/etc NIX_REMOTE=
-    mkdir -p $HOME $NIX_CONF_DIR
-    nix-store --init
+    export HOME=$TMPDIR/home NIX_REMOTE="local?root=$TMPDIR/nix-root"
+    mkdir -p $HOME
   '';
 
   # What every example host needs besides the role.

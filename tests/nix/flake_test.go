@@ -30,8 +30,11 @@ func repoRoot(t *testing.T) string {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	_, err = os.Stat(filepath.Join(root, "flake.nix"))
-	require.NoError(t, err, "flake.nix not found in %s", root)
+	if _, err := os.Stat(filepath.Join(root, "flake.nix")); err != nil {
+		// The Nix package's source leaves out the packaging itself; there
+		// `nix flake check` evaluates the real flake instead.
+		t.Skipf("flake.nix not in %s (a Nix build's source): the flake checks run in a checkout", root)
+	}
 	return root
 }
 
@@ -228,7 +231,7 @@ func TestVMTestEvaluates(t *testing.T) {
 
 			script := vm.TestScript
 			for _, want := range []string{
-				"sudo devhost ensure web1 --channel file:///nix/store/",
+				"sudo devhost ensure web1 --channel file://",
 				"--alias www --alias api",
 				"served(\"api.web1.dev.test\", \"hello from web1\")",
 				"served(\"www.web2.dev.test\", \"hello from web2\")",
@@ -276,6 +279,9 @@ func TestVendorHashIsCurrent(t *testing.T) {
 		t.Skip("-short: skipping go mod vendor")
 	}
 	root := repoRoot(t)
+	if _, err := os.Stat(filepath.Join(root, "vendor")); err == nil {
+		t.Skip("the source tree is vendored (a Nix build): the fixed-output vendor derivation already verified the hash")
+	}
 	out, err := run(t, "bash", filepath.Join(root, "nix", "update-vendor-hash.sh"), "--check")
 	require.NoError(t, err, "%s", out)
 }
