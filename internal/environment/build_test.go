@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flyingcircusio/devhost/internal/names"
 	"github.com/flyingcircusio/devhost/internal/rawconfig"
 )
 
@@ -308,4 +309,12 @@ func TestDefaultSection(t *testing.T) {
 	require.Len(t, env.Hosts, 2)
 	assert.Equal(t, "service_user", env.Hosts[1].Name)
 	assert.Equal(t, "s-x", env.Hosts[0].ServiceUser.Value, "[hosts] entries inherit the environment's service user")
+}
+
+func TestUnknownMethodListsKnownOnes(t *testing.T) {
+	_, diags := build(t, "[provisioner:default]\nmethod = vagrant\n", "")
+	require.Len(t, diags, 1)
+	assert.Equal(t, `unknown provisioner method "vagrant"`, diags[0].Summary)
+	assert.Contains(t, diags[0].Detail, `"fc-nixos-dev-container", "devhost"`)
+	assert.Len(t, placeholderName, names.MaxContainerName)
 }

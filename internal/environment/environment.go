@@ -29,7 +29,7 @@ const (
 )
 
 // KnownMethods lists the provisioner methods devhost provisions.
-var KnownMethods = []string{MethodFCContainer, MethodDevhost}
+func KnownMethods() []string { return []string{MethodFCContainer, MethodDevhost} }
 
 // Setting is one option as the environment file gives it.
 type Setting struct {

@@ -11,8 +11,9 @@ import (
 )
 
 // placeholderName stands in for a dynamic name not assigned yet when
-// checking lengths: devhost's names have at most 11 characters.
-var placeholderName = strings.Repeat("x", names.MaxContainerName)
+// checking lengths: devhost's names have at most 11 (MaxContainerName)
+// characters.
+const placeholderName = "xxxxxxxxxxx"
 
 // realNames gives every host its real name as batou's Host.name does: the
 // host's own name unless provision-dynamic-hostname is True, in which case
@@ -122,7 +123,7 @@ func (b *builder) validateAliases(h *Host) {
 }
 
 func (b *builder) validateProvisioner(p *Provisioner) {
-	known := strings.Join(quoteAll(KnownMethods), ", ")
+	known := strings.Join(quoteAll(KnownMethods()), ", ")
 	switch {
 	case !p.Method.Set:
 		b.errorf(p.Section.Range, "Add method = "+MethodFCContainer+" (devhost knows "+known+").",
