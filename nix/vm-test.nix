@@ -80,6 +80,10 @@ let
       };
       documentation.enable = false;
       nix.settings.substituters = lib.mkForce [ ];
+      nix.nixPath = [
+        "nixpkgs=${pkgs.path}"
+        "nixos-config=/etc/nixos/configuration.nix"
+      ];
     }
   '';
 
@@ -139,7 +143,11 @@ pkgs.testers.runNixOSTest {
         hashed-mirrors = null;
         connect-timeout = 1;
       };
-      nix.nixPath = [ "nixpkgs=${pkgs.path}" ];
+      # Also what the role's rebuild command passes to nixos-rebuild.
+      nix.nixPath = [
+        "nixpkgs=${pkgs.path}"
+        "nixos-config=/etc/nixos/configuration.nix"
+      ];
       virtualisation = {
         cores = 2;
         memorySize = 4096;

@@ -42,6 +42,7 @@ let
       publicAddress = role.publicAddress;
       package = role.package.outPath;
       extraDependencies = node.config.system.extraDependencies;
+      hostConfig = node.config.environment.etc."devhost/devhost.hcl".text;
     };
 in
 {

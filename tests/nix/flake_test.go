@@ -22,6 +22,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
 )
 
 var systems = []string{"x86_64-linux", "aarch64-linux"}
@@ -147,6 +149,7 @@ type outputs struct {
 		PublicAddress     string   `json:"publicAddress"`
 		Package           string   `json:"package"`
 		ExtraDependencies []string `json:"extraDependencies"`
+		HostConfig        string   `json:"hostConfig"`
 	} `json:"vm"`
 }
 
@@ -228,6 +231,14 @@ func TestVMTestEvaluates(t *testing.T) {
 			assert.Empty(t, vm.FailedAssertions)
 			assert.Equal(t, "dev.test", vm.PublicAddress)
 			assert.Equal(t, o.Package[s].Path, vm.Package)
+			// devhost's own rebuilds in the VM find nixpkgs and the
+			// configuration the test installs.
+			hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(vm.HostConfig))
+			require.NoError(t, err)
+			assert.Equal(t, "dev.test", hc.PublicAddress)
+			assert.False(t, hc.ACME.Enable)
+			assert.Contains(t, hc.Commands.Rebuild, "NIX_PATH=nixpkgs=/stand-in/nixpkgs:nixos-config=/etc/nixos/configuration.nix")
+			assert.Equal(t, []string{"nixos-rebuild", "switch"}, hc.Commands.Rebuild[len(hc.Commands.Rebuild)-2:])
 
 			script := vm.TestScript
 			for _, want := range []string{
