@@ -18,21 +18,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// batouPython returns a python3 that can import batou 2.4 (the last release
-// with the fc-nixos-dev-container provisioner), or skips the test.
-// DEVHOST_BATOU_PYTHON names one explicitly.
+// batouPython returns the python3 to run batou with: DEVHOST_BATOU_PYTHON,
+// else python3 from PATH (or skips the test).
 func batouPython(t *testing.T) string {
 	t.Helper()
-	py := os.Getenv("DEVHOST_BATOU_PYTHON")
-	if py == "" {
-		var err error
-		if py, err = exec.LookPath("python3"); err != nil {
-			t.Skip("python3 not on PATH: skipping the comparison with batou's own environment model")
-		}
+	if py := os.Getenv("DEVHOST_BATOU_PYTHON"); py != "" {
+		return py
 	}
-	if err := exec.Command(py, "-c", "import batou.provision; batou.provision.FCDevContainer").Run(); err != nil {
-		t.Skipf("%s cannot import batou 2.4 with FCDevContainer: skipping the comparison with batou's own environment model "+
-			"(pip install batou==2.4.1, then set DEVHOST_BATOU_PYTHON to that python)", py)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not on PATH: skipping the comparison with batou's own environment model")
 	}
 	return py
 }
@@ -135,6 +130,7 @@ func batouCases(t *testing.T) []batouCase {
 // same hostmap.json bytes after names were assigned; where batou fails or
 // reports a problem, devhost must report one too.
 func TestAgainstBatou(t *testing.T) {
+	t.Parallel()
 	py := batouPython(t)
 	cases := batouCases(t)
 	in, err := json.Marshal(cases)
@@ -145,6 +141,11 @@ func TestAgainstBatou(t *testing.T) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	require.NoError(t, err, stderr.String())
+	var unavailable struct{ Unavailable string }
+	if json.Unmarshal(out, &unavailable) == nil && unavailable.Unavailable != "" {
+		t.Skipf("%s has no batou 2.4 (%s): skipping the comparison with batou's own environment model "+
+			"(pip install batou==2.4.1, then set DEVHOST_BATOU_PYTHON to that python)", py, unavailable.Unavailable)
+	}
 	var results []batouResult
 	require.NoError(t, json.Unmarshal(out, &results))
 	require.Len(t, results, len(cases))

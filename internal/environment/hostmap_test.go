@@ -112,6 +112,7 @@ func TestMarshalLikeBatou(t *testing.T) {
 }
 
 func TestMarshalAgainstPython(t *testing.T) {
+	t.Parallel()
 	want := pyDumps(t, marshalCases)
 	for i, pairs := range marshalCases {
 		m := &HostMap{}

@@ -51,6 +51,7 @@ func TestAsListAndFields(t *testing.T) {
 // TestListsAgainstPython compares the splitting with batou's own code run
 // by CPython.
 func TestListsAgainstPython(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Skip("python3 not on PATH: skipping the comparison with batou's list splitting")
