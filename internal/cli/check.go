@@ -41,8 +41,17 @@ provision.sh (with bash -n).
 Every problem is reported at once as file:line:column with a hint, and the
 command exits with status 1. Otherwise it prints each container devhost up
 would provision (its real name, devhost, channel, aliases and public URLs),
-the hosts it would not provision, and warnings on stderr. --json prints the
-same as data. check never writes anything.`,
+the hosts it would not provision, and warnings on stderr. check never writes
+anything (batou itself rewrites hostmap.json when it loads an environment;
+check only reads it).
+
+--json prints the same as data, with stable keys: environment, root, valid,
+containers (host, name — null until a dynamic name is assigned —,
+name_source, devhost, provisioner, method, channel, service_user, ignored,
+components, aliases, urls), not_provisioned (host, reason, ignored,
+components), provision (nix, nix_copied, sh) and diagnostics (severity,
+summary, detail, file, line, column). With errors it still prints the
+document (valid false) and exits with status 1.`,
 		Example: `  devhost check dev
   devhost check --root examples/shop dev
   devhost check --json review | jq -r '.containers[].urls[]'`,
