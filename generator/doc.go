@@ -38,8 +38,9 @@
 //	    locations."/" = {
 //	      proxyPass = "https://<name>";
 //	      proxyWebsockets = true;
-//	      extraConfig = "…";  # proxy_set_header Host/X-Real-IP/X-Forwarded-*, proxy_ssl_verify off,
-//	                          # proxy_ssl_server_name on, proxy_ssl_name $host, timeouts, client_max_body_size
+//	      recommendedProxySettings = true;   # NixOS adds Host, X-Real-IP, X-Forwarded-* once
+//	      extraConfig = "…";  # proxy_ssl_verify off, proxy_ssl_server_name on, proxy_ssl_name $host,
+//	                          # proxy_connect/read/send_timeout, client_max_body_size
 //	    };
 //	  };
 //	  virtualHosts."<public>" = {          # the status page
@@ -51,9 +52,11 @@
 //	  cleanup = { enable = <cleanup.enable>; at = "03:00"; };
 //	}
 //
-// The locations set their proxy headers themselves (in extraConfig), so the
-// module should not also include nginx's recommendedProxySettings there
-// (headers would be sent twice).
+// The proxy headers come from each location's own recommendedProxySettings
+// (NixOS includes them in the location once, whether or not the module turns
+// services.nginx.recommendedProxySettings on); extraConfig never repeats them,
+// so no header is sent twice. Its timeouts and body size, set at location
+// level, take precedence over the http-level ones.
 //
 // The host's evaluation reads only default.nix and containers/ (IsHostFile):
 // it grows with the number of containers, never with what they contain

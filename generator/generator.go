@@ -285,17 +285,17 @@ func check(cfg *hostconfig.Config, cs []*registry.Container) hcl.Diagnostics {
 	return diags
 }
 
-// proxyConfig are the nginx directives of every container's location "/".
+// proxyConfig are the nginx directives of every container's location "/"
+// (its extraConfig).
 // Values come from the validated host configuration (numbers and an nginx
 // size); nothing user-supplied reaches nginx here.
 func proxyConfig(cfg *hostconfig.Config) []string {
 	timeout := int64(math.Ceil(cfg.Nginx.ProxyTimeout.Seconds()))
+	// The proxy headers (Host, X-Real-IP, X-Forwarded-*) come from the
+	// location's recommendedProxySettings = true: NixOS includes them in
+	// the location exactly once, whatever services.nginx's global setting.
+	// Writing them here too would send every header twice.
 	return []string{
-		"proxy_set_header Host $host;",
-		"proxy_set_header X-Real-IP $remote_addr;",
-		"proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
-		"proxy_set_header X-Forwarded-Proto $scheme;",
-		"proxy_set_header X-Forwarded-Host $host;",
 		// The container's certificate is self-signed; the hop is a
 		// point-to-point link on this machine.
 		"proxy_ssl_verify off;",

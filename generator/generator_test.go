@@ -45,9 +45,10 @@ func expected(cfg *hostconfig.Config, cs []*registry.Container) map[string]any {
 			"forceSSL":   true,
 			"enableACME": cfg.ACME.Enable,
 			"locations": map[string]any{"/": map[string]any{
-				"proxyPass":       "https://" + c.Name,
-				"proxyWebsockets": true,
-				"extraConfig":     "(checked separately)",
+				"proxyPass":                "https://" + c.Name,
+				"proxyWebsockets":          true,
+				"recommendedProxySettings": true,
+				"extraConfig":              "(checked separately)",
 			}},
 		})
 		if cfg.AliasProxy {
@@ -122,14 +123,15 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 				lines := strings.Split(ec, "\n")
 				for _, want := range []string{
 					"proxy_ssl_verify off;",
-					"proxy_set_header Host $host;",
-					"proxy_set_header X-Forwarded-Proto $scheme;",
+					"proxy_ssl_server_name on;",
+					"proxy_ssl_name $host;",
 					"proxy_read_timeout " + strconv.Itoa(timeout) + "s;",
 					"proxy_send_timeout " + strconv.Itoa(timeout) + "s;",
 					"client_max_body_size " + cfg.Nginx.ClientMaxBodySize + ";",
 				} {
 					assert.Contains(t, lines, want, "extraConfig of %s", host)
 				}
+				assert.NotContains(t, ec, "proxy_set_header", "headers come from recommendedProxySettings, never twice")
 				loc["extraConfig"] = "(checked separately)"
 			}
 			assert.Equal(t, expected(cfg, cs), got)

@@ -27,8 +27,9 @@ type Host struct {
 	Cleanup        bool
 	CleanupAt      Value // systemd OnCalendar time, e.g. 03:00
 	// ProxyConfig are the nginx directives (one per line, already valid
-	// nginx) of every container's location "/": proxy headers, timeouts,
-	// TLS towards the container's self-signed certificate, body size.
+	// nginx) of every container's location "/": timeouts, TLS towards the
+	// container's self-signed certificate, body size. (The proxy headers
+	// come from the location's recommendedProxySettings.)
 	ProxyConfig []Value
 	// BootstrapKey is true when batou 2.3/2.4's public key is authorised
 	// (it is then already part of every Container.SSHKeys).
