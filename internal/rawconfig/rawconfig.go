@@ -7,6 +7,11 @@
 // (named by the Python exception class) for every file it rejects. Unlike
 // CPython, every section, option and value line keeps its source range, so
 // later validation can point at the exact line of one item of a list.
+//
+// The reference is CPython 3.11's Lib/configparser.py as batou calls it
+// (RawConfigParser().read(path), a UTF-8 locale). differential_test.go,
+// the fuzz targets and generated_test.go compare Parse with the python3 on
+// PATH; testdata/configparser_json.py is the Python side.
 package rawconfig
 
 import (
@@ -33,7 +38,9 @@ type File struct {
 // Section is one [name] section.
 type Section struct {
 	Name string
-	// Range covers the header line's "[name]".
+	// Range covers the header line's "[name]" (anything after the last ']'
+	// on the line is ignored, as CPython does). For DEFAULT it is the first
+	// [DEFAULT] header, or the zero Range when the file has none.
 	Range hcl.Range
 	// NameRange covers just the name inside the brackets.
 	NameRange hcl.Range
@@ -75,9 +82,10 @@ type ValueLine struct {
 
 // Error is a file CPython's parser rejects.
 type Error struct {
-	// PythonClass is the name of the exception class CPython raises:
+	// PythonClass is the name of the exception class batou fails with:
 	// "DuplicateSectionError", "DuplicateOptionError",
-	// "MissingSectionHeaderError" or "ParsingError".
+	// "MissingSectionHeaderError", "ParsingError" (configparser) or
+	// "UnicodeDecodeError" (the file is not UTF-8).
 	PythonClass string
 	Summary     string
 	Detail      string
