@@ -343,6 +343,25 @@ func BenchmarkLoadFixtures(b *testing.B) {
 // TestNixOldErrorFormat uses a test double for nix-instantiate that prints
 // the one-line error format of older Nix ("…, at FILE:L:C") and records its
 // argv.
+// TestCheckerFailsWithoutPosition: a check command failing without naming
+// a position in the file (Nix cannot open its store, say) is a warning, not
+// an error about the user's file.
+func TestCheckerFailsWithoutPosition(t *testing.T) {
+	needBash(t)
+	bin := t.TempDir()
+	nixDouble := filepath.Join(bin, "nix-double")
+	require.NoError(t, os.WriteFile(nixDouble, []byte("#!/bin/sh\necho \"error: opening lock file '/nix/var/nix/db/big-lock': Permission denied\" >&2\nexit 1\n"), 0o755))
+	bashDouble := filepath.Join(bin, "bash-double")
+	require.NoError(t, os.WriteFile(bashDouble, []byte("#!/bin/sh\necho 'bash: cannot allocate memory' >&2\nexit 2\n"), 0o755))
+	root := project(t, map[string]string{"environment.cfg": oneContainer, "provision.nix": "{ }\n", "provision.sh": "RUN true\n"})
+	_, diags := Load(context.Background(), root, "dev", Options{DisplayRoot: ".", NixInstantiate: nixDouble, Bash: bashDouble})
+	assert.Equal(t, []string{
+		"- warning: provision.nix was not checked: " + nixDouble + " failed",
+		"- warning: provision.sh was not checked: " + bashDouble + " -n failed",
+	}, diagStrings(diags))
+	assert.Contains(t, diags[0].Detail, "Permission denied")
+}
+
 func TestNixOldErrorFormat(t *testing.T) {
 	needBash(t)
 	bin := t.TempDir()

@@ -104,20 +104,19 @@ func (c checker) nix(cmd, path, name string, src []byte) hcl.Diagnostics {
 		line, _ = strconv.Atoi(at[2])
 		col, _ = strconv.Atoi(at[3])
 	}
-	d := &hcl.Diagnostic{Severity: hcl.DiagError,
-		Summary: "Nix syntax error in provision.nix: " + msg,
-		Detail:  "The container's configuration imports provision.nix; fix it so that `nix-instantiate --parse` accepts it."}
-	if line > 0 {
-		ix := newLineIndex(name, src)
-		off := ix.lineCol(line, col)
-		r := ix.rng(off, min(off+1, len(src)))
-		d.Subject = &r
-	} else {
-		r := newLineIndex(name, src).rng(0, 0)
-		d.Subject = &r
-		d.Detail = text
+	if line == 0 {
+		// No position in the file: Nix failed for another reason (e.g. no
+		// access to its store), which says nothing about provision.nix.
+		return hcl.Diagnostics{{Severity: hcl.DiagWarning,
+			Summary: fmt.Sprintf("%s was not checked: %s failed", filepath.Base(name), cmd), Detail: text}}
 	}
-	return hcl.Diagnostics{d}
+	ix := newLineIndex(name, src)
+	off := ix.lineCol(line, col)
+	r := ix.rng(off, min(off+1, len(src)))
+	return hcl.Diagnostics{{Severity: hcl.DiagError,
+		Summary: "Nix syntax error in provision.nix: " + msg,
+		Detail:  "The container's configuration imports provision.nix; fix it so that `nix-instantiate --parse` accepts it.",
+		Subject: &r}}
 }
 
 func sameFile(a, b string) bool {
@@ -168,10 +167,9 @@ func (c checker) bash(cmd, path, name string, src []byte) hcl.Diagnostics {
 			Subject: &r})
 	}
 	if len(diags) == 0 {
-		r := ix.rng(0, 0)
-		diags = hcl.Diagnostics{{Severity: hcl.DiagError,
-			Summary: "shell syntax error in provision.sh",
-			Detail:  strings.TrimSpace(string(out)), Subject: &r}}
+		diags = hcl.Diagnostics{{Severity: hcl.DiagWarning,
+			Summary: fmt.Sprintf("%s was not checked: %s -n failed", filepath.Base(name), cmd),
+			Detail:  strings.TrimSpace(string(out))}}
 	}
 	return diags
 }
