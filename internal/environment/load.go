@@ -60,7 +60,8 @@ func Load(ctx context.Context, root, name string, opts Options) (*Environment, h
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("cannot read %s", cfgName), Detail: err.Error()}}
 	}
-	files := map[string][]byte{cfgName: src}
+	// Snippets need "\n" line ends; offsets are unchanged.
+	files := map[string][]byte{cfgName: rawconfig.SnippetSource(src)}
 	f, err := rawconfig.Parse(cfgName, src)
 	if err != nil {
 		var re *rawconfig.Error

@@ -1,6 +1,7 @@
 package environment
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -379,4 +380,17 @@ func TestNixOldErrorFormat(t *testing.T) {
 	abs, err := filepath.Abs(filepath.Join(root, "environments", "dev", "provision.nix"))
 	require.NoError(t, err)
 	assert.Equal(t, "--parse\n"+abs+"\n", string(argv))
+}
+
+// TestLoneCRLineEnds: CPython ends lines at a lone "\r" too; positions
+// and snippet sources agree.
+func TestLoneCRLineEnds(t *testing.T) {
+	cfg := strings.ReplaceAll(oneContainer+"provision-aliases = ok\n  Bad\n", "\n", "\r")
+	root := project(t, map[string]string{"environment.cfg": cfg, "provision.sh": "RUN true\n"})
+	env, diags := Load(context.Background(), root, "dev", Options{DisplayRoot: ".", NoScriptChecks: true})
+	require.Equal(t, []string{`environments/dev/environment.cfg:8:3 error: invalid alias "Bad": it contains upper-case letters`}, diagStrings(diags))
+	src := env.Files()["environments/dev/environment.cfg"]
+	r := diags[0].Subject
+	assert.Equal(t, "Bad", string(src[r.Start.Byte:r.End.Byte]))
+	assert.Equal(t, 7, bytes.Count(src[:r.Start.Byte], []byte("\n")), "the snippet source has a \\n per line")
 }
