@@ -333,6 +333,12 @@ func (b *builder) components(o *rawconfig.Option) []Component {
 		e := parseComponent(item)
 		r := valueRange(o, sp)
 		if e.name == "" {
+			// Point at the comma that leaves the empty entry.
+			if v := o.Value; sp.a == sp.b && sp.a > 0 && v[sp.a-1] == ',' {
+				r = valueRange(o, span{sp.a - 1, sp.a})
+			} else if sp.a == sp.b && sp.a < len(v) && v[sp.a] == ',' {
+				r = valueRange(o, span{sp.a, sp.a + 1})
+			}
 			b.warnf(r, "Remove the empty entry (a trailing comma leaves one).",
 				"empty component name in the component list; batou will report a missing component")
 		}

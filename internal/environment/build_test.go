@@ -121,7 +121,7 @@ func TestBuildDiagnostics(t *testing.T) {
 				`environment.cfg:2:11 warning: timeout "soon" is not a whole number`,
 				`environment.cfg:3:8 warning: jobs "2.5" is not a whole number`,
 				`environment.cfg:4:14 warning: "maybe" is not True, False or optional`,
-				`environment.cfg:6:7 warning: empty component name`,
+				`environment.cfg:6:6 warning: empty component name`,
 				`environment.cfg:12:1 warning: host "b" has no components option`,
 				`environment.cfg:10:3 warning: "nonsense" is not an IP address`,
 				`environment.cfg:7:1 warning: [vfs] has no sandbox option`,
