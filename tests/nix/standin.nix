@@ -10,16 +10,24 @@ let
     ./vm-stubs.nix
   ];
 
-  storePath = name: "/nix/store/${builtins.substring 0 32 (builtins.hashString "sha256" name)}-${name}";
+  # A real (instantiable, never built: its builder fails) derivation, so that
+  # `nix flake check --no-build` accepts the outputs; `env` becomes part of
+  # the derivation (forcing it when the derivation is instantiated), `passthru`
+  # is only recorded.
   mkDrv =
-    name: attrs:
-    {
-      type = "derivation";
-      inherit name;
-      outPath = storePath name;
-      drvPath = storePath "${name}.drv";
-    }
-    // attrs;
+    system: name: env: passthru:
+    derivation (
+      {
+        inherit name system;
+        builder = "/bin/sh";
+        args = [
+          "-c"
+          "echo 'a stand-in for nixpkgs, not buildable' >&2; exit 1"
+        ];
+      }
+      // env
+    )
+    // passthru;
 
   # Evaluates modules like lib.nixosSystem would, against the stubs, and
   # fails like NixOS on failed assertions when the toplevel is forced.
@@ -35,6 +43,20 @@ let
         modules = stubs ++ modules ++ [ { _module.args.pkgs = pkgs; } ];
       };
       failed = map (a: a.message) (lib.filter (a: !a.assertion) eval.config.assertions);
+      # NixOS' toplevel depends on (nearly) every option value; forcing these
+      # makes type errors fail here as they would there.
+      c = eval.config;
+      settled = builtins.deepSeq [
+        c.containers
+        c.services
+        c.networking
+        c.systemd
+        c.security
+        c.boot
+        c.environment.etc
+        c.users
+        c.warnings
+      ];
     in
     eval
     // {
@@ -42,7 +64,7 @@ let
       config = lib.recursiveUpdate eval.config {
         system.build.toplevel =
           if failed == [ ] then
-            mkDrv "nixos-system" { }
+            settled (mkDrv pkgs.stdenv.hostPlatform.system "nixos-system" { } { })
           else
             throw "Failed assertions:\n${lib.concatMapStrings (m: "- ${m}\n") failed}";
       };
@@ -51,14 +73,15 @@ let
   pkgsFor =
     system:
     let
+      drv = mkDrv system;
       pkgs = {
         inherit lib;
         path = "/stand-in/nixpkgs";
-        stdenv = mkDrv "stdenv" {
+        stdenv = drv "stdenv" { } {
           hostPlatform.system = system;
           buildPlatform.canExecute = _: true;
         };
-        stdenvNoCC = mkDrv "stdenv-no-cc" { };
+        stdenvNoCC = drv "stdenv-no-cc" { } { };
         callPackage =
           f: overrides:
           let
@@ -67,14 +90,12 @@ let
           fn (builtins.intersectAttrs (builtins.functionArgs fn) pkgs // overrides);
         buildGoModule = goModule "buildGoModule";
         buildGo126Module = goModule "buildGo126Module";
-        mkShell = args: mkDrv "shell" { shellArgs = args; };
+        mkShell = args: drv "shell" { } { shellArgs = args; };
         runCommand =
           name: env: script:
-          mkDrv name {
-            inherit env script;
-          };
-        writeText = name: text: mkDrv name { inherit text; };
-        testers.runNixOSTest = args: mkDrv "vm-test-${args.name}" { testArgs = args; };
+          drv name { inherit script; } { inherit env script; };
+        writeText = name: text: drv name { inherit text; } { inherit text; };
+        testers.runNixOSTest = args: drv "vm-test-${args.name}" { inherit (args) testScript; } { testArgs = args; };
       }
       // lib.genAttrs [
         "coreutils"
@@ -89,18 +110,20 @@ let
         "nixfmt-tree"
         "openssl"
         "python3"
-      ] (name: mkDrv name { });
+      ] (name: drv name { } { });
 
       goModule =
         builder: args:
-        let
-          drv = mkDrv "${args.pname}-${args.version}-${system}" {
+        drv "${args.pname}-${args.version}-${system}"
+          {
+            inherit (args) vendorHash ldflags;
+            postInstall = args.postInstall or "";
+          }
+          {
             inherit builder system;
             goArgs = args;
             overrideAttrs = f: goModule builder (args // f args);
           };
-        in
-        drv;
     in
     pkgs;
 
