@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
 	"time"
 
@@ -16,6 +15,8 @@ import (
 	"github.com/flyingcircusio/devhost/internal/environment"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
 	"github.com/flyingcircusio/devhost/internal/lifecycle"
+	"github.com/flyingcircusio/devhost/internal/names"
+	"github.com/flyingcircusio/devhost/internal/provision"
 	"github.com/flyingcircusio/devhost/internal/registry"
 )
 
@@ -28,13 +29,14 @@ type reserveOptions struct {
 	Caller   func() (lifecycle.Caller, error)
 	JSON     bool
 	Now      func() time.Time
+	// Devhost, when set, reserves on that devhost over ssh (the laptop
+	// side, for batou's suggest_name); SSH is the ssh program.
+	Devhost string
+	SSH     string
 }
 
 func newCmdReserve(f *Factory) *cobra.Command {
-	opts := &reserveOptions{IO: f.IO, Config: f.HostConfig, Registry: f.Registry, Now: time.Now,
-		Caller: func() (lifecycle.Caller, error) {
-			return lifecycle.ResolveCaller(lifecycle.Process{EUID: os.Geteuid(), Env: f.IO.Env, Current: currentUserName}, lifecycle.OSUsers{})
-		}}
+	opts := &reserveOptions{IO: f.IO, Config: f.HostConfig, Registry: f.Registry, Now: time.Now, Caller: f.Caller}
 	cmd := &cobra.Command{
 		Use:   "reserve",
 		Short: "Reserve a new container name (what devhost up asks for dynamic host names)",
@@ -44,9 +46,15 @@ and not all digits (batou's dynamic names), and reserve it for the caller.
 The name is chosen and recorded under the registry lock, so two callers,
 even on different laptops at the same moment, never get the same name. The
 reservation is a file <state>/reservations/<name>.json; the registry entry
-is created by the first "devhost ensure NAME".`,
+is created by the first "devhost ensure NAME".
+
+With --devhost HOST, devhost runs on your laptop and asks HOST for the name
+over ssh ("sudo devhost reserve --json" there), using ./ssh_config when the
+deployment has one, as batou does: this is how batou's devhost provisioner
+suggests names.`,
 		Example: `  sudo devhost reserve
-  sudo devhost reserve --json`,
+  sudo devhost reserve --json
+  devhost reserve --devhost dev.example.com --json`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Context = cmd.Context()
@@ -54,15 +62,9 @@ is created by the first "devhost ensure NAME".`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, `print {"name": …, "owner": …, "created": …}`)
+	cmd.Flags().StringVar(&opts.Devhost, "devhost", "", "reserve on this devhost over ssh (run on the laptop)")
+	cmd.Flags().StringVar(&opts.SSH, "ssh", "", "ssh program for --devhost (default $DEVHOST_SSH, else ssh)")
 	return cmd
-}
-
-func currentUserName() (string, error) {
-	u, err := user.Current()
-	if err != nil {
-		return "", err
-	}
-	return u.Username, nil
 }
 
 // reservation is <state>/reservations/<name>.json.
@@ -81,6 +83,9 @@ func reserveRun(opts *reserveOptions) error {
 	ctx := opts.Context
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if opts.Devhost != "" {
+		return reserveRemote(ctx, opts)
 	}
 	cfg, err := opts.Config()
 	if err != nil {
@@ -153,4 +158,35 @@ func writeReservation(path string, data []byte) (err error) {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// reserveRemote asks a devhost for a name over ssh.
+func reserveRemote(ctx context.Context, opts *reserveOptions) error {
+	sshProg := opts.SSH
+	if sshProg == "" && opts.IO.Env != nil {
+		sshProg = opts.IO.Env("DEVHOST_SSH")
+	}
+	var sshOpts []string
+	if p := filepath.Join(opts.IO.Dir, "ssh_config"); fileExists(p) {
+		sshOpts = []string{"-F", p}
+	}
+	d := &provision.SSHDevhost{SSH: sshProg, Options: sshOpts, Host: opts.Devhost, Stderr: opts.IO.ErrOut}
+	name, err := d.Reserve(ctx)
+	if err != nil {
+		var ne *names.Error
+		if errors.As(err, &ne) {
+			return &InputError{Err: err}
+		}
+		return err
+	}
+	if opts.JSON {
+		return json.NewEncoder(opts.IO.Out).Encode(map[string]string{"name": name})
+	}
+	fmt.Fprintln(opts.IO.Out, name)
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -170,7 +170,7 @@ func upRun(opts *upOptions) error {
 		Devhost: func(host string) provision.Devhost {
 			d := devhosts[host]
 			if d == nil {
-				d = &provision.SSHDevhost{SSH: sshProg, Options: sshOpts, Host: host, Compat: opts.Compat, Stderr: prefixWriter(opts.IO.ErrOut, "  devhost: ")}
+				d = &provision.SSHDevhost{SSH: sshProg, Options: sshOpts, Host: host, Compat: opts.Compat, Stderr: prefixWriter(opts.IO.ErrOut, "  ["+host+"] ")}
 				devhosts[host] = d
 			}
 			return d

@@ -31,6 +31,8 @@ type EnsureRequest struct {
 	Channel     string
 	Aliases     []string
 	Environment string
+	// Root is the deployment root on the laptop (informational).
+	Root        string
 	ServiceUser string
 	SSHKeys     []string // authorized_keys lines for the user developer
 	// ProvisionNix is the deployment's provision.nix (nil: none); it is sent
@@ -199,6 +201,9 @@ func (d *SSHDevhost) Ensure(ctx context.Context, req EnsureRequest) (EnsureResul
 	if req.ServiceUser != "" {
 		argv = append(argv, "--service-user", req.ServiceUser)
 	}
+	if req.Root != "" {
+		argv = append(argv, "--root", req.Root)
+	}
 	for _, k := range req.SSHKeys {
 		argv = append(argv, "--ssh-key", k)
 	}
@@ -223,6 +228,10 @@ func (d *SSHDevhost) Ensure(ctx context.Context, req EnsureRequest) (EnsureResul
 	}
 	if res.Name == "" {
 		res.Name = req.Name
+	}
+	if res.State == "" {
+		// ensure returns once the container runs.
+		res.State = "running"
 	}
 	return res, nil
 }

@@ -290,7 +290,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 		}
 		o.progress("%s: ensuring container %s on %s", h.Name, r.Name, r.Devhost)
 		er, err := dev.Ensure(ctx, EnsureRequest{
-			Name: r.Name, Channel: r.Channel, Aliases: r.Aliases, Environment: env.Name,
+			Name: r.Name, Channel: r.Channel, Aliases: r.Aliases, Environment: env.Name, Root: env.Root,
 			ServiceUser: h.ServiceUser.Value, SSHKeys: []string{kp.Public}, ProvisionNix: nixSrc,
 		})
 		if err != nil {

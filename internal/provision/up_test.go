@@ -130,7 +130,7 @@ ECHO "$COMPONENT_POSTGRES_ADMIN_PASSWORD" "$ROOT/secret.$PROVISION_CONTAINER"
 	require.NoError(t, err)
 	assert.False(t, kp.Created)
 	assert.Equal(t, EnsureRequest{Name: "a0000000001", Channel: "https://example.com/nixexprs.tar.xz",
-		Aliases: []string{"shop", "admin"}, Environment: "dev", ServiceUser: "s-shop",
+		Aliases: []string{"shop", "admin"}, Environment: "dev", Root: env.Root, ServiceUser: "s-shop",
 		SSHKeys: []string{kp.Public}, ProvisionNix: []byte("{ }\n")}, dev.ensured[0])
 	assert.Equal(t, "fixed", dev.ensured[1].Name)
 

@@ -8,8 +8,11 @@
 //
 // The stand-in for a container: the sshd runs in a private mount namespace
 // (unshare -m) whose /etc/hosts and /etc/passwd are the test's own files.
-// Containers get loopback addresses (the host configuration's pool is
-// 127.0.1.0/24); when devhost starts container@NAME, containerctl gives the
+// The sshd also has its own network namespace (unshare -n) in which the
+// whole pool 10.100.0.0/24 is local (ip route add local … dev lo), so
+// containers' addresses are real, reachable addresses; the laptop side
+// (devhost up, ssh) runs in that network namespace too (nsenter --net).
+// When devhost starts container@NAME, containerctl gives the
 // container a root directory, maps its name to its address in the test's
 // /etc/hosts and authorises its registry ssh keys. A session arriving on
 // that address as "developer" (uid 0 in the test's passwd) is chrooted into
@@ -29,7 +32,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,6 +89,7 @@ type e2e struct {
 	t      *testing.T
 	base   string // the devhost's sandbox (root-owned path, for ChrootDirectory)
 	port   int
+	netns  string // the sshd's network namespace, where the laptop side runs too
 	deploy string // deployment root
 	home   string
 	tmp    string // TMPDIR of devhost up: where its wrapper lives
@@ -96,8 +99,10 @@ type e2e struct {
 }
 
 const (
-	firstAddr = 2  // 127.0.1.2 …
-	lastAddr  = 40 // … 127.0.1.40: addresses the sshd serves containers on
+	firstAddr = 2  // 10.100.0.2 …
+	lastAddr  = 16 // … 10.100.0.16: sshd listens on at most 16 sockets (MAX_LISTEN_SOCKS), one is the devhost's
+	sshPort   = 2222
+	poolNet   = "10.100.0.0/24"
 )
 
 func need(t *testing.T) (sshd string) {
@@ -113,9 +118,9 @@ func need(t *testing.T) (sshd string) {
 		}
 		sshd = p
 	}
-	for _, tool := range []string{"ssh", "ssh-keygen", "rsync", "unshare", "bash"} {
+	for _, tool := range []string{"ssh", "ssh-keygen", "rsync", "unshare", "nsenter", "ip", "bash"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found: install openssh-client, rsync and util-linux to run the end-to-end test of devhost up", tool)
+			t.Skipf("%s not found: install openssh-client, rsync, util-linux and iproute2 to run the end-to-end test of devhost up", tool)
 		}
 	}
 	return sshd
@@ -143,14 +148,6 @@ func rootOwnedTemp(t *testing.T) string {
 	}
 	t.Skip("no root-owned directory (/run, /var/lib) for the containers' chroots")
 	return ""
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func write(t *testing.T, path, content string, mode os.FileMode) {
@@ -188,7 +185,7 @@ func newE2E(t *testing.T) *e2e {
 		// creates it on boot).
 		require.NoError(t, os.MkdirAll("/run/sshd", 0o755))
 	}
-	e := &e2e{t: t, base: rootOwnedTemp(t), port: freePort(t), home: t.TempDir(), tmp: t.TempDir(),
+	e := &e2e{t: t, base: rootOwnedTemp(t), port: sshPort, home: t.TempDir(), tmp: t.TempDir(),
 		secret: "age-secret-" + fmt.Sprint(time.Now().UnixNano()), plain: "also-not-real"}
 	b := e.path
 
@@ -222,8 +219,8 @@ state_dir     = "state"
 generated_dir = "generated"
 profile_dir   = "profiles"
 addresses {
-  network      = "127.0.1.0/24"
-  host_address = "127.0.1.1"
+  network      = "10.100.0.0/24"
+  host_address = "10.100.0.1"
 }
 access {
   groups      = ["users"]
@@ -258,7 +255,7 @@ commands {
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "ListenAddress 127.0.0.1:%d\n", e.port)
 	for i := firstAddr; i <= lastAddr; i++ {
-		fmt.Fprintf(&cfg, "ListenAddress 127.0.1.%d:%d\n", i, e.port)
+		fmt.Fprintf(&cfg, "ListenAddress 10.100.0.%d:%d\n", i, e.port)
 	}
 	env := []string{
 		"PATH=" + b("bin") + ":/usr/bin:/bin",
@@ -282,7 +279,7 @@ AuthorizedKeysFile %s
 SetEnv %s
 `, b("keys", "host_ed25519"), b("keys", "devhost_authorized_keys"), strings.Join(env, " "))
 	for i := firstAddr; i <= lastAddr; i++ {
-		addr := fmt.Sprintf("127.0.1.%d", i)
+		addr := fmt.Sprintf("10.100.0.%d", i)
 		fmt.Fprintf(&cfg, `Match LocalAddress %s
     ChrootDirectory %s
     AuthorizedKeysFile %s
@@ -292,9 +289,9 @@ SetEnv %s
 	write(t, b("sshd_config"), cfg.String(), 0o644)
 	runCmd(t, sshd, "-t", "-f", b("sshd_config"))
 
-	cmd := exec.Command("unshare", "-m", "--propagation", "private", "--", "sh", "-c",
-		`mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/passwd && exec "$3" -D -f "$4" -E "$5"`,
-		"sh", b("hosts"), b("passwd"), sshd, b("sshd_config"), b("sshd.log"))
+	cmd := exec.Command("unshare", "-m", "-n", "--propagation", "private", "--", "sh", "-c",
+		`ip link set lo up && ip route add local "$6" dev lo && mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/passwd && exec "$3" -D -f "$4" -E "$5"`,
+		"sh", b("hosts"), b("passwd"), sshd, b("sshd_config"), b("sshd.log"), poolNet)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
@@ -308,12 +305,9 @@ SetEnv %s
 			<-done
 		}
 	})
+	e.netns = fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
 	up := func() bool {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", e.port), 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
+		return strings.Contains(readOr(b("sshd.log")), fmt.Sprintf("Server listening on 127.0.0.1 port %d.", e.port))
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for !up() {
@@ -456,7 +450,7 @@ func (e *e2e) up(args ...string) result {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "devhost"), append([]string{"up"}, args...)...)
+	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + e.netns, "--", filepath.Join(binDir, "devhost"), "up"}, args...)...)
 	cmd.Dir = e.deploy
 	cmd.Env = e.env
 	var stdout, stderr bytes.Buffer
@@ -563,12 +557,12 @@ func TestUpShopEndToEnd(t *testing.T) {
 	assert.Equal(t, "s-shop", wc.ServiceUser)
 	assert.Equal(t, []string{strings.TrimSpace(string(userKey))}, wc.SSHKeys)
 	for _, n := range []string{web, db} {
-		var res struct{ Name, Owner string }
-		data, err := os.ReadFile(e.path("state", "reservations", n+".json"))
-		require.NoError(t, err, "reservation of %s", n)
-		require.NoError(t, json.Unmarshal(data, &res))
-		assert.Equal(t, n, res.Name)
-		assert.Equal(t, "root", res.Owner)
+		// Reserved by `devhost reserve`, then the registry entry replaced
+		// the reservation (ensure consumes it).
+		c, err := reg.Get(n)
+		require.NoError(t, err)
+		assert.Equal(t, "root", c.Owner)
+		assert.NoFileExists(t, e.path("state", "reservations", n+".json"))
 	}
 
 	// Key: private half 0600 in the deployment root.
@@ -679,7 +673,7 @@ Host %s %s
 	// 5. Bad input, one clear message each; the next run recovers.
 	t.Run("devhost unreachable", func(t *testing.T) {
 		defer e.writeLocalSSHConfig(e.port, e.path("keys", "user"))
-		e.writeLocalSSHConfig(freePort(t), e.path("keys", "user"))
+		e.writeLocalSSHConfig(sshPort+1, e.path("keys", "user"))
 		require.NoError(t, os.Remove(filepath.Join(e.deploy, "environments", "dev", "hostmap.json")))
 		defer func() {
 			// batou's file as it was: the names stay the same.
@@ -688,7 +682,7 @@ Host %s %s
 		r := e.up("dev")
 		assert.Equal(t, 2, r.code)
 		assert.Contains(t, r.stderr, "dev.example.com: cannot reserve a name: the devhost cannot be reached")
-		assert.Equal(t, 1, strings.Count(r.stderr, "devhost: "), r.stderr)
+		assert.Equal(t, 1, strings.Count(r.stderr, "\ndevhost: ")+strings.Count(r.stderr[:min(len(r.stderr), 9)], "devhost: "), "one message: %s", r.stderr)
 	})
 	t.Run("ssh key refused", func(t *testing.T) {
 		defer e.writeLocalSSHConfig(e.port, e.path("keys", "user"))
@@ -715,7 +709,7 @@ Host %s %s
 }
 
 func (e *e2e) ssh(host, command string) (string, error) {
-	cmd := exec.Command("ssh", "-F", filepath.Join(e.deploy, "ssh_config_dev"), host, command)
+	cmd := exec.Command("nsenter", "--net="+e.netns, "--", "ssh", "-F", filepath.Join(e.deploy, "ssh_config_dev"), host, command)
 	cmd.Env = e.env
 	out, err := cmd.Output()
 	if ee, ok := err.(*exec.ExitError); ok {

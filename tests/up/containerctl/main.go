@@ -32,6 +32,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
 	"github.com/flyingcircusio/devhost/internal/registry"
 )
 
@@ -61,7 +63,16 @@ func main() {
 	}
 	name, ok := strings.CutPrefix(unit, "container@")
 	name = strings.TrimSuffix(name, ".service")
-	if !ok || (verb != "start" && verb != "restart" && verb != "reload") {
+	if !ok {
+		return
+	}
+	if verb == "stop" {
+		if err := halt(base, name); err != nil {
+			fail("container %s: %v", name, err)
+		}
+		return
+	}
+	if verb != "start" && verb != "restart" && verb != "reload" {
 		return
 	}
 	if err := boot(base, name); err != nil {
@@ -110,7 +121,13 @@ func boot(base, name string) error {
 	if err := os.MkdirAll(filepath.Join(base, "ckeys"), 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(base, "ckeys", addr), []byte(strings.Join(c.SSHKeys, "\n")+"\n"), 0o644); err != nil {
+	keys := c.SSHKeys
+	// The generated container configuration adds batou 2.3/2.4's key when
+	// the host enables it; so does the stand-in.
+	if cfg, err := hostconfig.Load(os.Getenv("DEVHOST_CONFIG")); err == nil && cfg.Compat.BootstrapKey {
+		keys = append(keys, generator.BootstrapKey)
+	}
+	if err := os.WriteFile(filepath.Join(base, "ckeys", addr), []byte(strings.Join(keys, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
 	if err := hostsEntry(filepath.Join(base, "hosts"), addr, name); err != nil {
@@ -119,6 +136,12 @@ func boot(base, name string) error {
 
 	chroot := filepath.Join(base, "chroot", addr)
 	if err := os.MkdirAll(chroot, 0o755); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(base, "chroot-of"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(base, "chroot-of", name), []byte(addr+"\n"), 0o644); err != nil {
 		return err
 	}
 	if mounted(chroot) {
@@ -145,6 +168,22 @@ func boot(base, name string) error {
 			if err := syscall.Mount("", m.dst, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
 				return fmt.Errorf("read-only %s: %w", m.dst, err)
 			}
+		}
+	}
+	return nil
+}
+
+// halt unmounts the container's chroot view, so that devhost can remove
+// its root directory (a mount point anywhere cannot be unlinked).
+func halt(base, name string) error {
+	addr, err := os.ReadFile(filepath.Join(base, "chroot-of", name))
+	if err != nil {
+		return nil // never booted
+	}
+	chroot := filepath.Join(base, "chroot", strings.TrimSpace(string(addr)))
+	if mounted(chroot) {
+		if err := syscall.Unmount(chroot, syscall.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount %s: %w", chroot, err)
 		}
 	}
 	return nil
