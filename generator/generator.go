@@ -181,6 +181,7 @@ func Generate(cfg *hostconfig.Config, cs []*registry.Container, t *templates.Set
 			var buf bytes.Buffer
 			for i := w; i < len(sorted); i += workers {
 				name := sorted[i].Name
+				buf.Reset()
 				if err := t.ExecuteTo(&buf, templates.ContainerNix, idx.Containers[i]); err != nil {
 					errs[i] = fmt.Errorf("generate %s: %w", HostFile(name), err)
 					continue
@@ -192,10 +193,30 @@ func Generate(cfg *hostconfig.Config, cs []*registry.Container, t *templates.Set
 					continue
 				}
 				out[i].conf = bytes.Clone(buf.Bytes())
-				buf.Reset()
 			}
 		}()
 	}
+	// The index and the status page, meanwhile.
+	var (
+		indexNix, statusHTML []byte
+		indexErr             error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var buf bytes.Buffer
+		if err := t.ExecuteTo(&buf, templates.DefaultNix, idx); err != nil {
+			indexErr = fmt.Errorf("generate %s: %w", IndexFile, err)
+			return
+		}
+		indexNix = bytes.Clone(buf.Bytes())
+		buf.Reset()
+		if err := t.ExecuteTo(&buf, templates.IndexHTML, idx); err != nil {
+			indexErr = fmt.Errorf("generate %s: %w", StatusFile, err)
+			return
+		}
+		statusHTML = buf.Bytes()
+	}()
 	wg.Wait()
 	for i, c := range sorted {
 		if errs[i] != nil {
@@ -204,21 +225,11 @@ func Generate(cfg *hostconfig.Config, cs []*registry.Container, t *templates.Set
 		set.Files[HostFile(c.Name)] = out[i].host
 		set.Files[ConfigurationFile(c.Name)] = out[i].conf
 	}
-	var buf bytes.Buffer
-	render := func(file, tmpl string, data any) error {
-		buf.Reset()
-		if err := t.ExecuteTo(&buf, tmpl, data); err != nil {
-			return fmt.Errorf("generate %s: %w", file, err)
-		}
-		set.Files[file] = bytes.Clone(buf.Bytes())
-		return nil
+	if indexErr != nil {
+		return nil, indexErr
 	}
-	if err := render(IndexFile, templates.DefaultNix, idx); err != nil {
-		return nil, err
-	}
-	if err := render(StatusFile, templates.IndexHTML, idx); err != nil {
-		return nil, err
-	}
+	set.Files[IndexFile] = indexNix
+	set.Files[StatusFile] = statusHTML
 	return set, nil
 }
 
