@@ -43,7 +43,7 @@
             pkgs.gopls
             pkgs.golangci-lint
             pkgs.nix
-            pkgs.nixfmt-rfc-style
+            pkgs.nixfmt-tree
             pkgs.python3
           ];
           # The module's evaluation tests read nixpkgs' lib from here.
