@@ -38,10 +38,11 @@
 
       devShells = forAllSystems (pkgs: {
         default = pkgs.mkShell {
+          # golangci-lint is a tool dependency in go.mod (`go tool golangci-lint`,
+          # `make lint`), built with this Go; nixpkgs' may be built with an older one.
           packages = [
             pkgs.go_1_26
             pkgs.gopls
-            pkgs.golangci-lint
             pkgs.nix
             pkgs.nixfmt-tree
             pkgs.python3
