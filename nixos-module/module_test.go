@@ -126,17 +126,12 @@ type result struct {
 // result. A failing evaluation returns nix-instantiate's stderr as error.
 func evalModule(t *testing.T, e env, cfg map[string]any, extraArgs ...string) (*result, error) {
 	t.Helper()
-	dir := t.TempDir()
-	js, err := json.Marshal(cfg)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "case.json"), js, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "case.nix"),
-		[]byte("builtins.fromJSON (builtins.readFile ./case.json)\n"), 0o644))
+	casePath := writeCase(t, t.TempDir(), cfg)
 	harness, err := filepath.Abs(filepath.Join("testdata", "eval.nix"))
 	require.NoError(t, err)
 	args := append([]string{"--eval", "--strict", "--json", harness,
 		"--argstr", "libPath", e.lib,
-		"--argstr", "casePath", filepath.Join(dir, "case.nix")}, extraArgs...)
+		"--argstr", "casePath", casePath}, extraArgs...)
 	cmd := exec.Command(e.nix, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -146,6 +141,18 @@ func evalModule(t *testing.T, e env, cfg map[string]any, extraArgs ...string) (*
 	var r result
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &r), "output: %s", stdout.String())
 	return &r, nil
+}
+
+// writeCase writes cfg as case.json in dir with a case.nix module that
+// reads it, and returns the path of case.nix.
+func writeCase(t testing.TB, dir string, cfg map[string]any) string {
+	t.Helper()
+	js, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "case.json"), js, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "case.nix"),
+		[]byte("builtins.fromJSON (builtins.readFile ./case.json)\n"), 0o644))
+	return filepath.Join(dir, "case.nix")
 }
 
 // role returns a config with flyingcircus.roles.devhost set to opts.
@@ -400,7 +407,9 @@ type genContainer struct {
 
 // writeGeneratedSet writes <dir>/default.nix, an argument-less expression
 // evaluating to set (strings only, as the generator writes it).
-func writeGeneratedSet(t *testing.T, dir string, set map[string]any) {
+func writeGeneratedSet(t *testing.T, dir string, set map[string]any) { writeGeneratedSetB(t, dir, set) }
+
+func writeGeneratedSetB(t testing.TB, dir string, set map[string]any) {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	js, err := json.Marshal(set)
