@@ -63,6 +63,12 @@ func TestDebugCfg(t *testing.T) {
 			wantErrOut: []string{"cannot read nope.cfg"},
 		},
 		{
+			name:       "unknown debug subcommand",
+			args:       []string{"debug", "nope"},
+			wantCode:   ExitInput,
+			wantErrOut: []string{`unknown command "nope" for "devhost debug"`},
+		},
+		{
 			name:       "no argument",
 			args:       []string{"debug", "cfg"},
 			wantCode:   ExitInput,
