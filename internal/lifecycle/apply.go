@@ -299,6 +299,9 @@ func (h *Host) buildRecords(snap map[string]string) (map[string]BuildRecord, err
 // host is unknown, so the next rebuild runs even when the host side looks
 // unchanged. Call with the rebuild lock held.
 func (h *Host) recoverRebuild() error {
+	if err := removeStaleTemps(h.paths().rebuildDir()); err != nil {
+		return err
+	}
 	var ri RebuildIntent
 	ok, err := readJSON(h.paths().rebuildIntent(), &ri)
 	if err != nil || !ok {

@@ -131,6 +131,9 @@ func (h *Host) Cleanup(ctx context.Context, now time.Time, caller Caller) (Clean
 				continue
 			}
 			if it.Action == ActionDestroy {
+				if err := writeFileAtomic(h.paths().purgeMarker(it.Name), nil, 0o644); err != nil {
+					return err
+				}
 				err = h.Reg.Delete(it.Name)
 			} else {
 				c.State = registry.Stopped

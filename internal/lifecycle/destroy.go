@@ -54,6 +54,9 @@ func (h *Host) Destroy(ctx context.Context, name string, caller Caller) (*Destro
 			return err
 		}
 		res.Container = c
+		if err := writeFileAtomic(h.paths().purgeMarker(name), nil, 0o644); err != nil {
+			return err
+		}
 		if err := h.Reg.Delete(name); err != nil {
 			return err
 		}

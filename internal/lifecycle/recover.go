@@ -25,6 +25,14 @@ func (h *Host) recoverOps(ctx context.Context) (Recovered, error) {
 	if err := h.recoverRebuildIfIdle(); err != nil {
 		return rec, err
 	}
+	// Temporary files of atomic writes whose process died: every file in
+	// these directories is written under the registry lock, held now.
+	for _, dir := range []string{h.paths().opsDir(), filepath.Dir(h.paths().buildRecord("x")), filepath.Dir(h.paths().purgeMarker("x")),
+		filepath.Dir(h.provisionPath("x")), h.Reg.Dir(), h.paths().root} {
+		if err := removeStaleTemps(dir); err != nil {
+			return rec, err
+		}
+	}
 	ents, err := os.ReadDir(h.paths().opsDir())
 	if errors.Is(err, fs.ErrNotExist) {
 		return rec, nil
@@ -52,7 +60,7 @@ func (h *Host) recoverOps(ctx context.Context) (Recovered, error) {
 		}
 		rec.RolledBack = append(rec.RolledBack, name)
 	}
-	return rec, nil
+	return rec, h.recoverPurges(ctx)
 }
 
 func (h *Host) recoverOne(ctx context.Context, name string) error {
@@ -176,20 +184,91 @@ func (h *Host) purge(ctx context.Context, name string) error {
 	if err := removeFile(h.provisionPath(name)); err != nil {
 		return err
 	}
-	return removeFile(h.paths().buildRecord(name))
+	if err := removeFile(h.paths().buildRecord(name)); err != nil {
+		return err
+	}
+	return removeFile(h.paths().purgeMarker(name))
+}
+
+// recoverPurges finishes destroys whose process died after the host no
+// longer declared the container, and drops the marker of a destroy a
+// failed rebuild undid. Call under the registry lock.
+func (h *Host) recoverPurges(ctx context.Context) error {
+	ents, err := os.ReadDir(filepath.Dir(h.paths().purgeMarker("x")))
+	if errors.Is(err, fs.ErrNotExist) || err == nil && len(ents) == 0 {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("lifecycle: %w", err)
+	}
+	var applied *Applied
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if _, err := os.Stat(h.Reg.Path(name)); err == nil {
+			if err := removeFile(h.paths().purgeMarker(name)); err != nil {
+				return err
+			}
+			continue
+		}
+		if applied == nil {
+			a, err := h.readApplied()
+			if err != nil {
+				return err
+			}
+			applied = &a
+		}
+		if _, declared := applied.Entries[name]; declared {
+			continue // the next rebuild's sweep removes it
+		}
+		l, ok, err := tryLock(h.paths().opLock(name))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		err = h.purge(ctx, name)
+		l.unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // recoverRebuildIfIdle settles the intent of a rebuild whose process died,
 // when no rebuild runs now (the rebuild lock is only tried, never waited
 // for, so this is safe under the registry lock).
 func (h *Host) recoverRebuildIfIdle() error {
-	if _, err := os.Stat(h.paths().rebuildIntent()); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
 	l, ok, err := tryLock(h.paths().rebuildLock())
 	if err != nil || !ok {
 		return err
 	}
 	defer l.unlock()
 	return h.recoverRebuild()
+}
+
+// removeStaleTemps removes the ".<name>.tmp*" files atomic writes leave
+// when their process dies between creating and renaming them. Call only
+// while holding the lock that guards writes to dir.
+func removeStaleTemps(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("lifecycle: %w", err)
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if e.Type().IsRegular() && strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp") {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("lifecycle: %w", err)
+			}
+		}
+	}
+	return nil
 }

@@ -10,14 +10,15 @@ import (
 // the protocol:
 //
 //	wanted.json        registry lock   the generation of the registry's content
-//	applied.json       rebuild lock    the registry content of the last successful rebuild
-//	failures.json      rebuild lock    recent failed rebuilds and the generations they covered
-//	rebuild.json       rebuild lock    a rebuild in progress (its holder's intent)
+//	rebuild/applied.json   rebuild lock    the registry content of the last successful rebuild
+//	rebuild/failures.json  rebuild lock    recent failed rebuilds and the generations they covered
+//	rebuild/intent.json    rebuild lock    a rebuild in progress (its holder's intent)
 //	rebuild.lock       (the rebuild lock: one rebuild process at a time)
 //	ops/<name>.lock    (a container's operation lock, held for a whole ensure/destroy)
 //	ops/<name>.json    container op lock   the intent of an operation in progress
 //	builds/<name>.json registry lock   what the container's profile was built from
 //	build/<name>/      container op lock   inputs of a container build in progress
+//	purge/<name>       registry lock   a destroyed container whose remains are still to be removed
 //	../log/            one log file per rebuild
 //
 // Lock order: container op lock, then rebuild lock, then registry lock. A
@@ -31,9 +32,10 @@ func newPaths(stateDir string) paths {
 }
 
 func (p paths) wanted() string            { return filepath.Join(p.root, "wanted.json") }
-func (p paths) applied() string           { return filepath.Join(p.root, "applied.json") }
-func (p paths) failures() string          { return filepath.Join(p.root, "failures.json") }
-func (p paths) rebuildIntent() string     { return filepath.Join(p.root, "rebuild.json") }
+func (p paths) rebuildDir() string        { return filepath.Join(p.root, "rebuild") }
+func (p paths) applied() string           { return filepath.Join(p.root, "rebuild", "applied.json") }
+func (p paths) failures() string          { return filepath.Join(p.root, "rebuild", "failures.json") }
+func (p paths) rebuildIntent() string     { return filepath.Join(p.root, "rebuild", "intent.json") }
 func (p paths) rebuildLock() string       { return filepath.Join(p.root, "rebuild.lock") }
 func (p paths) opsDir() string            { return filepath.Join(p.root, "ops") }
 func (p paths) opLock(name string) string { return filepath.Join(p.root, "ops", name+".lock") }
@@ -41,8 +43,9 @@ func (p paths) intent(name string) string { return filepath.Join(p.root, "ops", 
 func (p paths) buildRecord(name string) string {
 	return filepath.Join(p.root, "builds", name+".json")
 }
-func (p paths) buildDir(name string) string { return filepath.Join(p.root, "build", name) }
-func (p paths) logDir() string              { return filepath.Join(p.state, "log") }
+func (p paths) purgeMarker(name string) string { return filepath.Join(p.root, "purge", name) }
+func (p paths) buildDir(name string) string    { return filepath.Join(p.root, "build", name) }
+func (p paths) logDir() string                 { return filepath.Join(p.state, "log") }
 
 // Wanted is the generation counter of the registry content that matters
 // for the generated set. It is bumped, under the registry lock, by every

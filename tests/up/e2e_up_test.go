@@ -178,7 +178,14 @@ done
 exec "$@"
 `
 
-func newE2E(t *testing.T) *e2e {
+// e2eOpts vary the devhost.
+type e2eOpts struct {
+	// bootstrapKey authorises batou 2.3–2.5's well-known key in every
+	// container (compat.bootstrap_key), which batou's built-in provisioner needs.
+	bootstrapKey bool
+}
+
+func newE2E(t *testing.T, o e2eOpts) *e2e {
 	sshd := need(t)
 	if _, err := os.Stat("/run/sshd"); err != nil {
 		// sshd's privilege separation directory (the package's service
@@ -226,6 +233,9 @@ access {
   groups      = ["users"]
   admin_group = "wheel"
 }
+compat {
+  bootstrap_key = %t
+}
 commands {
   rebuild   = [%q, "switch"]
   nix_build = [%q]
@@ -233,7 +243,7 @@ commands {
   systemctl = [%q]
   timeout   = "2m"
 }
-`, filepath.Join(binDir, "doubles", "nixos-rebuild"), filepath.Join(binDir, "doubles", "nix-build"),
+`, o.bootstrapKey, filepath.Join(binDir, "doubles", "nixos-rebuild"), filepath.Join(binDir, "doubles", "nix-build"),
 		filepath.Join(binDir, "doubles", "nix-env"), filepath.Join(binDir, "containerctl")), 0o644)
 
 	// The sshd's own /etc/passwd (root's shell without rc files, the
@@ -266,6 +276,7 @@ commands {
 		"DEVHOST_DOUBLE_GENERATED=" + b("generated"),
 		"E2E_SANDBOX=" + e.base,
 		"E2E_SYSTEMCTL=" + filepath.Join(binDir, "doubles", "systemctl"),
+		"E2E_SERVICE_USERS=s-shop",
 	}
 	fmt.Fprintf(&cfg, `HostKey %s
 PidFile none
@@ -512,7 +523,7 @@ func snapshot(t *testing.T, dirs ...string) map[string]string {
 var hexName = regexp.MustCompile(`^[0-9a-f]{11}$`)
 
 func TestUpShopEndToEnd(t *testing.T) {
-	e := newE2E(t)
+	e := newE2E(t, e2eOpts{})
 
 	// 1. devhost up dev, watched by the process-table sampler.
 	s := startSampler(e.secret, e.plain)
@@ -721,4 +732,138 @@ func (e *e2e) ssh(host, command string) (string, error) {
 func readOr(path string) string {
 	data, _ := os.ReadFile(path)
 	return string(data)
+}
+
+// batouPython returns the python of a virtualenv with batou installed, named
+// by an environment variable (.ci/run creates both), or skips.
+func batouPython(t *testing.T, env, what string) string {
+	t.Helper()
+	p := os.Getenv(env)
+	if p == "" {
+		t.Skipf("%s not set: point it at the python of a virtualenv with %s (.ci/run does)", env, what)
+	}
+	return p
+}
+
+// batouDeployment copies testdata/batou with the given provisioner method.
+func (e *e2e) batouDeployment(method string) string {
+	t := e.t
+	root := filepath.Join(t.TempDir(), "batou")
+	copyTree(t, "testdata/batou", root)
+	cfg := filepath.Join(root, "environments", "dev", "environment.cfg")
+	data, err := os.ReadFile(cfg)
+	require.NoError(t, err)
+	write(t, cfg, strings.Replace(string(data), "method = fc-nixos-dev-container", "method = "+method, 1), 0o644)
+	e.deploy = root
+	e.writeLocalSSHConfig(e.port, e.path("keys", "user"))
+	// ssh reads ~/.ssh/config from the passwd entry's home, not $HOME;
+	// batou runs a bare `ssh dev.example.com …`, which for a real user finds
+	// the devhost in ~/.ssh/config. This ssh stands in for that file.
+	write(t, filepath.Join(e.home, "bin", "ssh"), `#!/bin/sh
+for a in "$@"; do [ "$a" = -F ] && exec /usr/bin/ssh "$@"; done
+exec /usr/bin/ssh -F `+filepath.Join(root, "ssh_config")+` "$@"
+`, 0o755)
+	return root
+}
+
+// batou runs batou's provisioning step (testdata/batou_provision.py).
+func (e *e2e) batou(python string, args ...string) (result, map[string]string) {
+	e.t.Helper()
+	driver, err := filepath.Abs("testdata/batou_provision.py")
+	require.NoError(e.t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + e.netns, "--", python, driver, e.deploy, "dev"}, args...)...)
+	cmd.Dir = e.deploy
+	cmd.Env = append([]string{
+		"PATH=" + filepath.Join(e.home, "bin") + ":" + binDir + ":" + os.Getenv("PATH"),
+		"HOME=" + e.home, "TMPDIR=" + e.tmp, "LANG=C.UTF-8",
+	}, "DEVHOST="+filepath.Join(binDir, "devhost"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else {
+		require.NoError(e.t, err)
+	}
+	names := map[string]string{}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	_ = json.Unmarshal([]byte(lines[len(lines)-1]), &names)
+	return r, names
+}
+
+// TestBatou25BuiltinProvisioner runs batou 2.5's own fc-nixos-dev-container
+// provisioner, unchanged, against the devhost answering as
+// fc-build-dev-container (and nixos-container list for names).
+func TestBatou25BuiltinProvisioner(t *testing.T) {
+	python := batouPython(t, "DEVHOST_E2E_BATOU25", "batou 2.5.x (the last release with the fc-nixos-dev-container provisioner)")
+	e := newE2E(t, e2eOpts{bootstrapKey: true})
+	root := e.batouDeployment("fc-nixos-dev-container")
+
+	r, names := e.batou(python)
+	t.Logf("batou 2.5:\n%s%s", r.stderr, r.stdout)
+	require.Equal(t, 0, r.code, "%s%s", r.stderr, r.stdout)
+	app := names["app"]
+	require.Regexp(t, hexName, app)
+	hm, err := os.ReadFile(filepath.Join(root, "environments", "dev", "hostmap.json"))
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf(`{"app": %q}`, app), string(hm))
+
+	c, err := registry.Open(e.path("state")).Get(app)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"www", "admin"}, c.Aliases)
+	assert.Equal(t, "https://hydra.flyingcircus.io/build/116563/download/1/nixexprs.tar.xz", c.Channel)
+	assert.Equal(t, "seed data\n", e.containerFile(app, "srv/s-shop/seed.txt"))
+	assert.DirExists(t, filepath.Join(e.path("containers", app), "srv/s-shop/uploads"))
+	assert.Equal(t, "batou-provisioned-value\n", e.containerFile(app, "srv/s-shop/greeting"))
+	nix, err := os.ReadFile(filepath.Join(root, "environments", "dev", "provision.nix"))
+	require.NoError(t, err)
+	assert.Equal(t, string(nix), e.containerFile(app, "etc/local/nixos/provision-container.nix"))
+	assert.Equal(t, "fc-manage -c\n", e.containerFile(app, "fc-manage.log"))
+	assert.Contains(t, r.stdout, "https://www."+app+".dev.example.com/")
+
+	// --provision-rebuild: batou destroys through the compatibility CLI.
+	write(t, filepath.Join(e.path("containers", app), "srv/s-shop/stale"), "x", 0o644)
+	r, names = e.batou(python, "--rebuild")
+	require.Equal(t, 0, r.code, "%s%s", r.stderr, r.stdout)
+	assert.Equal(t, app, names["app"])
+	assert.NoFileExists(t, filepath.Join(e.path("containers", app), "srv/s-shop/stale"))
+	assert.Equal(t, "seed data\n", e.containerFile(app, "srv/s-shop/seed.txt"))
+}
+
+// TestBatou27DevhostPlugin runs batou 2.7 with method = devhost: batou's
+// environment loading asks the plugin for names (devhost reserve
+// --devhost), and provisioning runs devhost up.
+func TestBatou27DevhostPlugin(t *testing.T) {
+	python := batouPython(t, "DEVHOST_E2E_BATOU27", "batou 2.7.x and integrations/batou installed")
+	e := newE2E(t, e2eOpts{})
+	root := e.batouDeployment("devhost")
+
+	r, names := e.batou(python)
+	t.Logf("batou 2.7 + devhost plugin:\n%s%s", r.stderr, r.stdout)
+	require.Equal(t, 0, r.code, "%s%s", r.stderr, r.stdout)
+	app := names["app"]
+	require.Regexp(t, hexName, app)
+	hm, err := os.ReadFile(filepath.Join(root, "environments", "dev", "hostmap.json"))
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf(`{"app": %q}`, app), string(hm))
+
+	c, err := registry.Open(e.path("state")).Get(app)
+	require.NoError(t, err)
+	pub, err := os.ReadFile(filepath.Join(root, "ssh_key_dev.pub"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{strings.TrimSpace(string(pub))}, c.SSHKeys, "the environment's own key, not batou's well-known one")
+	assert.Equal(t, "s-shop", c.ServiceUser)
+	assert.Equal(t, "batou-provisioned-value\n", e.containerFile(app, "srv/s-shop/greeting"))
+	assert.Equal(t, "seed data\n", e.containerFile(app, "srv/s-shop/seed.txt"))
+	cfg, err := os.ReadFile(filepath.Join(root, "ssh_config_dev"))
+	require.NoError(t, err)
+	assert.Contains(t, string(cfg), "Host "+app+" app\n")
+	assert.Contains(t, string(cfg), "StrictHostKeyChecking yes\n")
+	assert.Contains(t, r.stdout, "https://admin."+app+".dev.example.com/")
+	out, err := e.ssh("app", "cat /srv/s-shop/seed.txt")
+	require.NoError(t, err, out)
+	assert.Equal(t, "seed data\n", out)
 }

@@ -96,6 +96,11 @@ func boot(base, name string) error {
 	if c.ServiceUser != "" {
 		dirs = append(dirs, "srv/"+c.ServiceUser)
 	}
+	// The compatibility CLI passes no service user; the old devhost's
+	// containers had the environment's service user anyway.
+	for _, u := range strings.Fields(os.Getenv("E2E_SERVICE_USERS")) {
+		dirs = append(dirs, "srv/"+u)
+	}
 	for _, d := range dirs {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return err

@@ -1,0 +1,5 @@
+from batou.component import Component
+
+
+class Hello(Component):
+    greeting = "default"
