@@ -30,6 +30,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -469,8 +470,8 @@ func (e *e2e) up(args ...string) result {
 	err := cmd.Run()
 	code := 0
 	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		require.True(e.t, ok, "devhost up: %v", err)
+		var ee *exec.ExitError
+		require.ErrorAs(e.t, err, &ee, "devhost up")
 		code = ee.ExitCode()
 	}
 	return result{stdout.String(), stderr.String(), code}
@@ -723,7 +724,8 @@ func (e *e2e) ssh(host, command string) (string, error) {
 	cmd := exec.Command("nsenter", "--net="+e.netns, "--", "ssh", "-F", filepath.Join(e.deploy, "ssh_config_dev"), host, command)
 	cmd.Env = e.env
 	out, err := cmd.Output()
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		return string(out) + string(ee.Stderr), err
 	}
 	return string(out), err
@@ -783,7 +785,8 @@ func (e *e2e) batou(python string, args ...string) (result, map[string]string) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
 	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		r.code = ee.ExitCode()
 	} else {
 		require.NoError(e.t, err)
