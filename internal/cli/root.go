@@ -98,7 +98,7 @@ var commands = []func(*Factory) *cobra.Command{
 	newCmdCheck,
 	newCmdMan,
 	newCmdVersion,
-	newCmdEnsure, newCmdDestroy, newCmdCleanup, newCmdKeep, newCmdStatus, newCmdCompat,
+	newCmdEnsure, newCmdDestroy, newCmdCleanup, newCmdKeep, newCmdStatus, newCmdCompat, newCmdImportLegacy,
 }
 
 // Factory hands commands their dependencies lazily, so a command that does

@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/legacy"
+	"github.com/flyingcircusio/devhost/internal/lifecycle"
+	"github.com/flyingcircusio/devhost/internal/names"
+)
+
+// importLegacyOptions are the inputs of `devhost import-legacy`.
+type importLegacyOptions struct {
+	IO            *IOStreams
+	Context       context.Context
+	Lifecycle     func() (*lifecycle.Host, error)
+	Caller        func() (lifecycle.Caller, error)
+	Dirs          []string
+	ContainersDir string
+	EtcContainers string
+	Owner         string
+	Channel       string
+	DryRun        bool
+	JSON          bool
+}
+
+func newCmdImportLegacy(f *Factory) *cobra.Command {
+	opts := &importLegacyOptions{IO: f.IO, Lifecycle: f.Lifecycle, Caller: f.Caller}
+	cmd := &cobra.Command{
+		Use:   "import-legacy",
+		Short: "Register the containers of the old container devhost (/etc/devhost/*.json)",
+		Long: `Register, in one host rebuild, the containers the old devhost role created
+with fc-build-dev-container. It recorded each as /etc/devhost/<name>.json
+(earlier /etc/devserver): {"name", "ip", "aliases", "enabled"}.
+
+Each container keeps its address when it lies in the host's address pool and
+is free (else it gets a new one, reported), its aliases, its state (enabled:
+running, else stopped) and, as its last deployment, the record's
+modification time, which the old cleanup used. Its channel is read from the
+enc.json the old script left in the container
+(<containers-dir>/<name>/etc/nixos/enc.json); --channel is the fallback. Its
+system profile (<profiles>/<name>/system, where nixos-container put it) is
+used as it is; the next "devhost ensure" rebuilds it. The old
+/etc/containers/<name>.conf is renamed to <name>.conf.pre-devhost so the
+declarative container can take over (and renamed back if the rebuild fails).
+
+Names already registered are skipped. Owners are not recorded by the old
+devhost: --owner sets them (default root; hand them over later with an
+admin's devhost ensure). Only root and the admin group may import.`,
+		Example: `  sudo devhost import-legacy --dry-run
+  sudo devhost import-legacy --owner alice --channel https://hydra.flyingcircus.io/build/116563/download/1/nixexprs.tar.xz`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Context = cmd.Context()
+			return importLegacyRun(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&opts.Dirs, "dir", legacy.DefaultDirs, "directory of the old devhost's <name>.json records (repeatable)")
+	fl.StringVar(&opts.ContainersDir, "containers-dir", legacy.DefaultContainersDir, "the old containers' root directories (for enc.json)")
+	fl.StringVar(&opts.EtcContainers, "etc-containers", "/etc/containers", `where nixos-container keeps <name>.conf ("" leaves them alone)`)
+	fl.StringVar(&opts.Owner, "owner", "root", "owner of the imported containers")
+	fl.StringVar(&opts.Channel, "channel", "", "channel of containers whose enc.json names none")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "show what would be imported, change nothing")
+	fl.BoolVar(&opts.JSON, "json", false, "print the results as JSON")
+	return cmd
+}
+
+func importLegacyRun(opts *importLegacyOptions) error {
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := names.User(opts.Owner); err != nil {
+		return &InputError{Err: fmt.Errorf("--owner: %w", err)}
+	}
+	if opts.Channel != "" {
+		if err := names.Channel(opts.Channel); err != nil {
+			return &InputError{Err: fmt.Errorf("--channel: %w", err)}
+		}
+	}
+	recs, diags, files := legacy.Read(opts.Dirs)
+	if diags.HasErrors() {
+		return diag.NewError(diags, files)
+	}
+	for _, d := range diags {
+		fmt.Fprintf(opts.IO.ErrOut, "devhost: %s\n", diag.Line(d))
+	}
+	h, err := opts.Lifecycle()
+	if err != nil {
+		return err
+	}
+	caller, err := opts.Caller()
+	if err != nil {
+		return err
+	}
+	var (
+		items   []lifecycle.ImportItem
+		missing hcl.Diagnostics
+	)
+	for _, r := range recs {
+		ch, ok := legacy.Channel(opts.ContainersDir, r.Name)
+		if !ok {
+			ch = opts.Channel
+		}
+		if ch == "" {
+			missing = append(missing, &hcl.Diagnostic{Severity: hcl.DiagError,
+				Summary: fmt.Sprintf("No channel for container %q", r.Name),
+				Detail:  fmt.Sprintf("%s/%s/etc/nixos/enc.json names none; pass --channel URL.", opts.ContainersDir, r.Name)})
+			continue
+		}
+		items = append(items, lifecycle.ImportItem{Name: r.Name, Owner: opts.Owner, Channel: ch, Aliases: r.Aliases,
+			Address: r.IP, Running: r.Enabled, Deployed: r.ModTime})
+	}
+	if err := diag.NewError(missing, nil); err != nil {
+		return err
+	}
+	results, st, err := h.Import(ctx, items, caller, lifecycle.ImportOptions{DryRun: opts.DryRun, EtcContainersDir: opts.EtcContainers})
+	if err != nil {
+		return lifecycleError(err)
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"dry_run": opts.DryRun, "containers": results, "host_rebuilt": st.Rebuilt})
+	}
+	verb := "imported"
+	if opts.DryRun {
+		verb = "would import"
+	}
+	for _, r := range results {
+		switch {
+		case r.Skipped != "":
+			fmt.Fprintf(opts.IO.Out, "%-11s skipped: %s\n", r.Name, r.Skipped)
+		default:
+			line := fmt.Sprintf("%-11s %s, address %s", r.Name, verb, r.Address)
+			if r.OldAddress != "" {
+				line += " (was " + r.OldAddress + ")"
+			}
+			fmt.Fprintln(opts.IO.Out, line)
+		}
+		if r.Warning != "" {
+			fmt.Fprintf(opts.IO.ErrOut, "devhost: warning: %s: %s\n", r.Name, r.Warning)
+		}
+	}
+	return nil
+}

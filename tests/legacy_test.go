@@ -1,0 +1,134 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/generator"
+)
+
+// oldContainer makes what the old devhost left of a container: its
+// /etc/devhost record, optionally its enc.json and its profile.
+func (s *sandbox) oldContainer(t *testing.T, record string, name, encChannel string, profile bool, mtime time.Time) {
+	t.Helper()
+	p := s.path("etc-devhost", name+".json")
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, []byte(record), 0o644))
+	require.NoError(t, os.Chtimes(p, mtime, mtime))
+	if encChannel != "" {
+		enc := s.path("old-containers", name, "etc", "nixos", "enc.json")
+		require.NoError(t, os.MkdirAll(filepath.Dir(enc), 0o755))
+		require.NoError(t, os.WriteFile(enc, []byte(`{"parameters": {"environment_url": "`+encChannel+`", "environment": "container"}}`), 0o644))
+	}
+	if profile {
+		store := s.path("double", "store", "0000-nixos-system-"+name)
+		require.NoError(t, os.MkdirAll(store, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(store, "inputs.json"), []byte(`{"name": "`+name+`"}`), 0o644))
+		prof := generator.ProfilePath(s.config(), name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(prof), 0o755))
+		require.NoError(t, os.Symlink(store, prof+"-1-link"))
+		require.NoError(t, os.Symlink(filepath.Base(prof)+"-1-link", prof))
+	}
+	conf := s.path("etc-containers", name+".conf")
+	require.NoError(t, os.MkdirAll(filepath.Dir(conf), 0o755))
+	require.NoError(t, os.WriteFile(conf, []byte("PRIVATE_NETWORK=1\n"), 0o644))
+}
+
+func TestImportLegacy(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t, sandboxOpts{})
+	longAgo := time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
+	s.oldContainer(t, `{"name": "web1", "ip": "10.100.3.2", "aliases": ["www", "admin"], "enabled": true}`,
+		"web1", "https://hydra.example.org/build/7/download/1/nixexprs.tar.xz", true, longAgo)
+	// Outside the pool, no aliases (the old script wrote [""]), disabled,
+	// no enc.json: --channel applies.
+	s.oldContainer(t, `{"name": "old2", "ip": "10.233.5.2", "aliases": [""], "enabled": false}`, "old2", "", true, longAgo)
+	args := []string{"import-legacy", "--dir", s.path("etc-devhost"), "--containers-dir", s.path("old-containers"),
+		"--etc-containers", s.path("etc-containers"), "--owner", "alice", "--channel", channel}
+
+	r := s.runAs("alice", args...)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "admin group")
+
+	r = s.ok("root", append(args, "--dry-run")...)
+	assert.Contains(t, r.stdout, "web1        would import, address 10.100.3.2")
+	assert.Contains(t, r.stdout, "(was 10.233.5.2)")
+	assert.Empty(t, s.registry())
+	assert.Empty(t, s.records(""))
+
+	r = s.ok("root", append(args, "--json")...)
+	var out struct {
+		Containers []map[string]any `json:"containers"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &out))
+	require.Len(t, out.Containers, 2)
+
+	web1 := s.entry("web1")
+	require.NotNil(t, web1)
+	assert.Equal(t, "10.100.3.2", web1.Address.String())
+	assert.Equal(t, []string{"www", "admin"}, web1.Aliases)
+	assert.Equal(t, "https://hydra.example.org/build/7/download/1/nixexprs.tar.xz", web1.Channel)
+	assert.Equal(t, "running", string(web1.State))
+	assert.Equal(t, "alice", web1.Owner)
+	assert.True(t, web1.Deployed.Equal(longAgo))
+	old2 := s.entry("old2")
+	require.NotNil(t, old2)
+	assert.Equal(t, "10.100.0.2", old2.Address.String(), "an address outside the pool is replaced")
+	assert.Empty(t, old2.Aliases)
+	assert.Equal(t, "stopped", string(old2.State))
+	assert.Equal(t, channel, old2.Channel)
+
+	rebuilds := s.successfulRebuilds()
+	require.Len(t, rebuilds, 1, "one rebuild for the whole import")
+	assert.True(t, setNames(rebuilds[0])["web1"] && setNames(rebuilds[0])["old2"])
+	assert.Empty(t, s.records("nix-build"), "the old profiles are used as they are")
+	_, err := os.Stat(s.path("etc-containers", "web1.conf.pre-devhost"))
+	assert.NoError(t, err)
+	_, err = os.Stat(s.path("etc-containers", "web1.conf"))
+	assert.True(t, os.IsNotExist(err))
+	s.checkConsistent()
+
+	// Cleanup sees them as deployed on the record's date: long ago.
+	r = s.ok("root", "cleanup", "--dry-run", "--now", longAgo.Add(31*24*time.Hour).Format(time.RFC3339))
+	assert.Contains(t, r.stdout, "web1        would destroy")
+
+	// Imported containers are devhost's now: a second import skips them,
+	// ensure rebuilds their system, destroy removes their profile.
+	r = s.ok("root", args...)
+	assert.Contains(t, r.stdout, "skipped: already registered")
+	s.ok("alice", "ensure", "web1", "--channel", web1.Channel, "--alias", "www")
+	assert.Len(t, s.records("nix-build"), 1)
+	s.ok("alice", "destroy", "old2")
+	_, err = os.Stat(filepath.Dir(generator.ProfilePath(s.config(), "old2")))
+	assert.True(t, os.IsNotExist(err), "the old profile is removed with the container")
+	s.checkConsistent()
+}
+
+func TestImportLegacyBadRecords(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t, sandboxOpts{})
+	dir := s.path("etc-devhost")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.json"), []byte("{\"name\": \"bad\",\n \"ip\": 10.1.2.3}\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Upper.json"), []byte(`{"name": "Upper_Case"}`), 0o644))
+	r := s.runAs("root", "import-legacy", "--dir", dir, "--channel", channel)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "bad.json:2:")
+	assert.Contains(t, r.stderr, "Invalid container name")
+	assert.Empty(t, s.registry())
+
+	// A record without channel anywhere.
+	require.NoError(t, os.Remove(filepath.Join(dir, "bad.json")))
+	require.NoError(t, os.Remove(filepath.Join(dir, "Upper.json")))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "nochan.json"), []byte(`{"name": "nochan", "ip": "10.100.9.2", "aliases": [], "enabled": true}`), 0o644))
+	r = s.runAs("root", "import-legacy", "--dir", dir, "--containers-dir", s.path("none"))
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, `No channel for container "nochan"`)
+	assert.Empty(t, s.registry())
+}
