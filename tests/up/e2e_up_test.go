@@ -716,6 +716,33 @@ Host %s %s
 		left, _ := os.ReadDir(e.tmp)
 		assert.Empty(t, left, "wrapper removed")
 	})
+	t.Run("interrupted", func(t *testing.T) {
+		sh := filepath.Join(e.deploy, "environments", "dev", "provision.sh")
+		orig, err := os.ReadFile(sh)
+		require.NoError(t, err)
+		defer write(t, sh, string(orig), 0o644)
+		write(t, sh, "RUN sleep 60\n", 0o644)
+		hmBefore := readOr(filepath.Join(e.deploy, "environments", "dev", "hostmap.json"))
+		cmd := exec.Command("nsenter", "--net="+e.netns, "--", filepath.Join(binDir, "devhost"), "up", "dev", "--host", "web")
+		cmd.Dir, cmd.Env = e.deploy, e.env
+		var stderr lockedBuffer
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+		// Ctrl-C once the wrapper runs (nsenter execs devhost: same pid).
+		require.Eventually(t, func() bool {
+			left, _ := os.ReadDir(e.tmp)
+			return len(left) == 1 && strings.Contains(stderr.String(), "running provision.sh")
+		}, 60*time.Second, 20*time.Millisecond)
+		require.NoError(t, cmd.Process.Signal(os.Interrupt))
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, 2, ee.ExitCode())
+		assert.Contains(t, stderr.String(), "interrupted; the next `devhost up dev` continues from here")
+		left, _ := os.ReadDir(e.tmp)
+		assert.Empty(t, left, "wrapper removed")
+		assert.Equal(t, hmBefore, readOr(filepath.Join(e.deploy, "environments", "dev", "hostmap.json")))
+	})
 	r = e.up("dev")
 	require.Equal(t, 0, r.code, "the next run recovers:\n%s", r.stderr)
 }
@@ -869,4 +896,22 @@ func TestBatou27DevhostPlugin(t *testing.T) {
 	out, err := e.ssh("app", "cat /srv/s-shop/seed.txt")
 	require.NoError(t, err, out)
 	assert.Equal(t, "seed data\n", out)
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
