@@ -51,14 +51,18 @@ type parser struct {
 
 	sectIndex map[string]*Section
 
+	// hasCR is set when the file has a "\r" anywhere; most have none, and
+	// then finding line ends is one search per line.
+	hasCR bool
+
 	// stopChunk >= 0 stops the loop before the first line that needs
 	// decoding chunk stopChunk (see decodeError).
 	stopChunk int
 
-	sectSlab []Section
-	optSlab  []Option
-	ptrSlab  []*Option
-	lineSlab []ValueLine
+	sectSlab arena[Section]
+	optSlab  arena[Option]
+	ptrSlab  arena[*Option]
+	lineSlab arena[ValueLine]
 	// lead, indent and ascii describe the current line for rng: where its
 	// stripped text starts, in bytes and in characters, and whether that
 	// text is ASCII.
@@ -75,10 +79,10 @@ type parser struct {
 }
 
 func newParser(filename, src string) *parser {
-	// Size the slabs from cheap counts so that a typical file needs one
-	// allocation for each kind of object; they grow in chunks when an
-	// estimate is short.
-	lines := strings.Count(src, "\n") + strings.Count(src, "\r") + 1
+	// Size the first chunk of each arena from cheap counts (upper bounds),
+	// so that a typical file needs one allocation for each kind of object.
+	crs := strings.Count(src, "\r")
+	lines := strings.Count(src, "\n") + crs + 1
 	opts := min(lines, strings.Count(src, "=")+strings.Count(src, ":")+1)
 	sects := min(lines, strings.Count(src, "[")+1)
 	p := &parser{
@@ -86,47 +90,85 @@ func newParser(filename, src string) *parser {
 		filename:  filename,
 		f:         &File{Filename: filename, Sections: make([]*Section, 0, sects)},
 		stopChunk: -1,
+		hasCR:     crs > 0,
+		sectSlab:  newArena[Section](sects),
+		optSlab:   newArena[Option](opts),
+		ptrSlab:   newArena[*Option](opts),
+		lineSlab:  newArena[ValueLine](lines),
 	}
 	p.f.Defaults = &Section{Name: DefaultSection}
-	p.sectSlab = make([]Section, 0, sects)
-	p.optSlab = make([]Option, 0, opts)
-	p.ptrSlab = make([]*Option, 0, opts)
-	p.lineSlab = make([]ValueLine, 0, lines)
 	return p
 }
 
-func (p *parser) newOption() *Option {
-	if len(p.optSlab) == cap(p.optSlab) {
-		p.optSlab = make([]Option, 0, 64)
-	}
-	p.optSlab = p.optSlab[:len(p.optSlab)+1]
-	return &p.optSlab[len(p.optSlab)-1]
+// maxChunk caps the size of an arena chunk, so that an overestimate or
+// the last chunk wastes little.
+const maxChunk = 1024
+
+// arena hands out elements from chunks of at most maxChunk elements: a
+// file needs few allocations however many objects it has. Elements never
+// move, so pointers to them stay valid.
+type arena[T any] struct {
+	buf  []T
+	next int // size of the next chunk
 }
 
-func (p *parser) newSection() *Section {
-	if len(p.sectSlab) == cap(p.sectSlab) {
-		p.sectSlab = make([]Section, 0, 16)
-	}
-	p.sectSlab = p.sectSlab[:len(p.sectSlab)+1]
-	return &p.sectSlab[len(p.sectSlab)-1]
+func newArena[T any](first int) arena[T] {
+	return arena[T]{next: min(max(first, 1), maxChunk)}
 }
+
+// reserve makes room for one more element after the last keep elements,
+// which must stay contiguous with it: a new chunk starts with a copy of
+// them.
+func (a *arena[T]) reserve(keep int) {
+	if len(a.buf) < cap(a.buf) {
+		return
+	}
+	size := max(a.next, keep+1)
+	buf := make([]T, keep, size)
+	copy(buf, a.buf[len(a.buf)-keep:])
+	a.buf = buf
+	a.next = min(2*size, maxChunk)
+}
+
+// push appends v after the last keep elements and returns the keep+1
+// contiguous elements ending with it.
+func (a *arena[T]) push(v T, keep int) []T {
+	a.reserve(keep)
+	a.buf = append(a.buf, v)
+	end := len(a.buf)
+	return a.buf[end-keep-1 : end : end]
+}
+
+// extend adds a zero element after the last keep elements and returns the
+// keep+1 contiguous elements ending with it.
+func (a *arena[T]) extend(keep int) []T {
+	a.reserve(keep)
+	a.buf = a.buf[:len(a.buf)+1]
+	end := len(a.buf)
+	return a.buf[end-keep-1 : end : end]
+}
+
+// alloc returns a new zero element.
+func (a *arena[T]) alloc() *T {
+	a.reserve(0)
+	a.buf = a.buf[:len(a.buf)+1]
+	return &a.buf[len(a.buf)-1]
+}
+
+func (p *parser) newOption() *Option { return p.optSlab.alloc() }
+
+func (p *parser) newSection() *Section { return p.sectSlab.alloc() }
 
 // addOption appends o to the current section. A section's Options live in
-// a shared slab while the section is the last one to grow, so most sections
-// cost no allocation of their own.
+// the shared pointer arena while the section is the last one to grow, so
+// most sections cost no allocation of their own.
 func (p *parser) addOption(o *Option) {
 	s := p.cur
-	n := len(s.Options)
-	if p.tailSect == s && len(p.ptrSlab) < cap(p.ptrSlab) {
-		p.ptrSlab = append(p.ptrSlab, o)
-		end := len(p.ptrSlab)
-		s.Options = p.ptrSlab[end-n-1 : end : end]
-	} else if n == 0 && len(p.ptrSlab) < cap(p.ptrSlab) {
-		p.ptrSlab = append(p.ptrSlab, o)
-		end := len(p.ptrSlab)
-		s.Options = p.ptrSlab[end-1 : end : end]
+	switch n := len(s.Options); {
+	case n == 0 || p.tailSect == s:
+		s.Options = p.ptrSlab.push(o, n)
 		p.tailSect = s
-	} else {
+	default:
 		s.Options = append(s.Options, o)
 		p.tailSect = nil
 	}
@@ -150,11 +192,13 @@ func (p *parser) run() error {
 			end = pos + i
 			next = end + 1
 		}
-		if j := strings.IndexByte(src[pos:end], '\r'); j >= 0 {
-			end = pos + j
-			next = end + 1
-			if next < len(src) && src[next] == '\n' {
-				next++
+		if p.hasCR {
+			if j := strings.IndexByte(src[pos:end], '\r'); j >= 0 {
+				end = pos + j
+				next = end + 1
+				if next < len(src) && src[next] == '\n' {
+					next++
+				}
 			}
 		}
 		if p.stopChunk >= 0 && lineChunk(src, end, next) >= p.stopChunk {
@@ -195,7 +239,7 @@ func (p *parser) line(lineno, start, end int) error {
 		// An empty line: with empty_lines_in_values it is added to the
 		// current value (trailing ones are removed when values are joined).
 		if p.cur != nil && p.curOpt != nil {
-			p.appendLine(ValueLine{Text: "", Range: p.rng(lineno, start, lead, indent, lead, indent)})
+			p.setRange(&p.nextLine().Range, lineno, start, lead, indent, lead, indent)
 		}
 		return nil
 	}
@@ -228,7 +272,9 @@ func (p *parser) line(lineno, start, end int) error {
 	// A line indented deeper than the line that started the current option
 	// continues its value, whatever it looks like.
 	if p.cur != nil && p.curOpt != nil && indent > p.indentLevel {
-		p.appendLine(ValueLine{Text: value, Range: p.rng(lineno, start, lead, indent, trail, -1)})
+		l := p.nextLine()
+		l.Text = value
+		p.setRange(&l.Range, lineno, start, lead, indent, trail, -1)
 		return nil
 	}
 	p.indentLevel = indent
@@ -301,10 +347,11 @@ func (p *parser) line(lineno, start, end int) error {
 	o.Name = name
 	o.NameRange = nameRange
 	o.HasValue = true
-	vr := p.rng(lineno, start, valStart, -1, trail, -1)
-	p.appendFirstLine(o, ValueLine{Text: src[valStart:trail], Range: vr})
+	l := p.firstLine(o)
+	l.Text = src[valStart:trail]
+	p.setRange(&l.Range, lineno, start, valStart, -1, trail, -1)
 	// A one-line value is final now; join fixes up the others.
-	o.Value = o.Lines[0].Text
+	o.Value = l.Text
 	p.addOption(o)
 	if name == "" {
 		p.curOpt = nil
@@ -416,32 +463,28 @@ func (p *parser) duplicateOption(name string, nameRange hcl.Range, prev *Option)
 	}
 }
 
-// appendFirstLine starts o's Lines in the shared line slab.
-func (p *parser) appendFirstLine(o *Option, l ValueLine) {
-	if len(p.lineSlab) == cap(p.lineSlab) {
-		p.lineSlab = make([]ValueLine, 0, 64)
-	}
-	n := len(p.lineSlab)
-	p.lineSlab = append(p.lineSlab, l)
-	o.Lines = p.lineSlab[n : n+1 : n+1]
+// firstLine starts o's Lines in the shared line arena and returns the new
+// line for the caller to fill in.
+func (p *parser) firstLine(o *Option) *ValueLine {
+	o.Lines = p.lineSlab.extend(0)
 	p.tailOpt = o
+	return &o.Lines[0]
 }
 
-// appendLine adds a continuation (or blank) line to the current option.
-func (p *parser) appendLine(l ValueLine) {
+// nextLine adds a continuation (or blank) line to the current option and
+// returns it for the caller to fill in.
+func (p *parser) nextLine() *ValueLine {
 	o := p.curOpt
 	n := len(o.Lines)
 	if n == 1 {
 		p.multi = append(p.multi, o)
 	}
-	if p.tailOpt == o && len(p.lineSlab) < cap(p.lineSlab) {
-		p.lineSlab = append(p.lineSlab, l)
-		end := len(p.lineSlab)
-		o.Lines = p.lineSlab[end-n-1 : end : end]
-		return
+	if p.tailOpt == o {
+		o.Lines = p.lineSlab.extend(n)
+	} else {
+		o.Lines = append(o.Lines, ValueLine{})
 	}
-	o.Lines = append(o.Lines, l)
-	p.tailOpt = nil
+	return &o.Lines[n]
 }
 
 // join mirrors _join_multiline_values: '\n'.join(lines).rstrip(). Each
@@ -488,6 +531,13 @@ func indexDelim(s string) int {
 // fromCol/toCol are the 0-based code point columns when the caller knows
 // them, or -1 to count.
 func (p *parser) rng(lineno, start, from, fromCol, to, toCol int) hcl.Range {
+	var r hcl.Range
+	p.setRange(&r, lineno, start, from, fromCol, to, toCol)
+	return r
+}
+
+// setRange is rng writing into r, which saves copies in the hot path.
+func (p *parser) setRange(r *hcl.Range, lineno, start, from, fromCol, to, toCol int) {
 	if fromCol < 0 {
 		if p.ascii {
 			fromCol = p.indent + from - p.lead
@@ -502,11 +552,9 @@ func (p *parser) rng(lineno, start, from, fromCol, to, toCol int) hcl.Range {
 			toCol = fromCol + runeCount(p.src[from:to])
 		}
 	}
-	return hcl.Range{
-		Filename: p.filename,
-		Start:    hcl.Pos{Line: lineno, Column: fromCol + 1, Byte: from},
-		End:      hcl.Pos{Line: lineno, Column: toCol + 1, Byte: to},
-	}
+	r.Filename = p.filename
+	r.Start = hcl.Pos{Line: lineno, Column: fromCol + 1, Byte: from}
+	r.End = hcl.Pos{Line: lineno, Column: toCol + 1, Byte: to}
 }
 
 func runeCount(s string) int { return utf8.RuneCountInString(s) }
