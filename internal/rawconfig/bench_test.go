@@ -101,7 +101,12 @@ func BenchmarkParseFixtures(b *testing.B) {
 	}
 }
 
-// BenchmarkParseLines shows that Parse is linear in the file size.
+// BenchmarkParseLines shows that Parse is linear in the file size. ns/op
+// and ns/line are the steady state of back-to-back parses, where the
+// garbage collector runs every few parses (small files stay in the
+// minimum 4 MB heap, so GC cycles come more often per byte at 10k than at
+// 100k lines); one-read-ns/line is the best single parse out of 20, each
+// from a collected heap: what one devhost run pays.
 func BenchmarkParseLines(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
 		src := realisticFile(n)
@@ -114,6 +119,17 @@ func BenchmarkParseLines(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/line")
+			b.StopTimer()
+			best := time.Duration(math.MaxInt64)
+			for range 20 {
+				runtime.GC()
+				start := time.Now()
+				if _, err := Parse("bench.cfg", src); err != nil {
+					b.Fatal(err)
+				}
+				best = min(best, time.Since(start))
+			}
+			b.ReportMetric(float64(best.Nanoseconds())/float64(n), "one-read-ns/line")
 		})
 	}
 }
