@@ -231,6 +231,14 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 			}
 		}
 		var err error
+		if !res.Created && in.PrevEntry != nil && h.sameHostPart(*in.PrevEntry, c) {
+			// The host side of an existing container is unchanged, and
+			// every other change bumped the generation itself: no need to
+			// render the whole set (it grows with the registry).
+			w, err := h.readWanted()
+			gen = w.Gen
+			return err
+		}
 		gen, err = h.bump()
 		return err
 	})
@@ -469,4 +477,23 @@ func (h *Host) reservedBy(name string) string {
 		return ""
 	}
 	return r.Owner
+}
+
+// sameHostPart reports whether a container's host-side declaration (its
+// file in containers/; default.nix only lists names) is the same for the
+// entry prev (registry file bytes) and c.
+func (h *Host) sameHostPart(prev string, c *registry.Container) bool {
+	old, diags := registry.Decode(h.Reg.Path(c.Name), []byte(prev))
+	if diags.HasErrors() {
+		return false
+	}
+	ro, err := h.Render.Render([]*registry.Container{old})
+	if err != nil {
+		return false
+	}
+	rn, err := h.Render.Render([]*registry.Container{c})
+	if err != nil {
+		return false
+	}
+	return ro.hostPart(c.Name) == rn.hostPart(c.Name)
 }

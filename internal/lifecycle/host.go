@@ -115,14 +115,38 @@ func ProfileGeneration(target string) int {
 	return n
 }
 
-// withRegistry runs f under the registry lock.
+// withRegistry runs f under the registry lock. A marker file exists while
+// f runs: finding it when taking the lock means the previous holder died
+// in the middle of a change, perhaps after changing the registry and
+// before counting the change; the whole set is then rendered and counted
+// (bump) first, so no change goes unnoticed.
 func (h *Host) withRegistry(ctx context.Context, f func() error) error {
 	unlock, err := h.Reg.Lock(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	return f()
+	marker := h.paths().section()
+	if _, err := os.Stat(marker); err == nil {
+		if _, err := h.bump(); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(marker), 0o755); err != nil {
+		return fmt.Errorf("lifecycle: %w", err)
+	}
+	// No fsync: the marker guards against a killed process, not a crash
+	// of the machine.
+	if err := os.WriteFile(marker, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return fmt.Errorf("lifecycle: %w", err)
+	}
+	if err := f(); err != nil {
+		return err
+	}
+	if err := os.Remove(marker); err != nil {
+		return fmt.Errorf("lifecycle: %w", err)
+	}
+	return nil
 }
 
 // snapshotEntries reads the registry files' bytes, leaving out containers

@@ -14,6 +14,7 @@ import (
 //	rebuild/failures.json  rebuild lock    recent failed rebuilds and the generations they covered
 //	rebuild/intent.json    rebuild lock    a rebuild in progress (its holder's intent)
 //	rebuild.lock       (the rebuild lock: one rebuild process at a time)
+//	section            registry lock   exists while a registry-lock holder changes things
 //	ops/<name>.lock    (a container's operation lock, held for a whole ensure/destroy)
 //	ops/<name>.json    container op lock   the intent of an operation in progress
 //	builds/<name>.json registry lock   what the container's profile was built from
@@ -31,6 +32,7 @@ func newPaths(stateDir string) paths {
 	return paths{root: filepath.Join(stateDir, "lifecycle"), state: stateDir}
 }
 
+func (p paths) section() string           { return filepath.Join(p.root, "section") }
 func (p paths) wanted() string            { return filepath.Join(p.root, "wanted.json") }
 func (p paths) rebuildDir() string        { return filepath.Join(p.root, "rebuild") }
 func (p paths) applied() string           { return filepath.Join(p.root, "rebuild", "applied.json") }

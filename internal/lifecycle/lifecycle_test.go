@@ -1,0 +1,376 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/registry"
+	"github.com/flyingcircusio/devhost/internal/runner"
+	"github.com/flyingcircusio/devhost/templates"
+)
+
+// fakeRunner answers external commands instantly, emulating what the
+// lifecycle relies on: nix-build prints a store path, nix-env --set moves
+// the profile link, systemctl is-active says active. It records argv.
+type fakeRunner struct {
+	mu    sync.Mutex
+	store string
+	calls [][]string
+	fail  map[string]error // by argv[0]
+}
+
+func (f *fakeRunner) Run(_ context.Context, c runner.Cmd) (runner.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, c.Argv)
+	if err := f.fail[c.Argv[0]]; err != nil {
+		return runner.Result{ExitCode: 1}, err
+	}
+	switch c.Argv[0] {
+	case "nix-build":
+		p := filepath.Join(f.store, fmt.Sprintf("%d-system", len(f.calls)))
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return runner.Result{}, err
+		}
+		return runner.Result{Stdout: []byte(p + "\n")}, nil
+	case "nix-env":
+		prof := c.Argv[2]
+		if c.Argv[3] == "--set" {
+			n := 1
+			for {
+				if _, err := os.Lstat(fmt.Sprintf("%s-%d-link", prof, n)); err != nil {
+					break
+				}
+				n++
+			}
+			link := fmt.Sprintf("%s-%d-link", prof, n)
+			if err := os.MkdirAll(filepath.Dir(prof), 0o755); err != nil {
+				return runner.Result{}, err
+			}
+			if err := os.Symlink(c.Argv[4], link); err != nil {
+				return runner.Result{}, err
+			}
+			_ = os.Remove(prof)
+			return runner.Result{}, os.Symlink(filepath.Base(link), prof)
+		}
+	}
+	return runner.Result{}, nil
+}
+
+func (f *fakeRunner) count(prog string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if c[0] == prog {
+			n++
+		}
+	}
+	return n
+}
+
+func testHost(t testing.TB) (*Host, *fakeRunner) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := hostconfig.Default("dev.example.com")
+	cfg.StateDir = filepath.Join(dir, "state")
+	cfg.GeneratedDir = filepath.Join(dir, "generated")
+	cfg.ProfileDir = filepath.Join(dir, "profiles")
+	cfg.Commands.Rebuild = []string{"nixos-rebuild", "switch"}
+	tmpl, err := templates.Load("")
+	require.NoError(t, err)
+	fr := &fakeRunner{store: filepath.Join(dir, "store")}
+	h := New(cfg, registry.Open(cfg.StateDir), fr, &Renderer{Cfg: cfg, Templates: tmpl})
+	h.ContainersDir = filepath.Join(dir, "containers")
+	return h, fr
+}
+
+var alice = Caller{User: "alice", Groups: []string{"users"}}
+
+func TestEnsureThenNoChange(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	req := EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Aliases: []string{"www"}, Caller: alice}
+	res, err := h.Ensure(ctx, req)
+	require.NoError(t, err)
+	assert.True(t, res.Created)
+	assert.True(t, res.Built)
+	assert.True(t, res.Apply.Rebuilt)
+	assert.Equal(t, 1, fr.count("nixos-rebuild"))
+
+	res, err = h.Ensure(ctx, req)
+	require.NoError(t, err)
+	assert.False(t, res.Created)
+	assert.False(t, res.Built)
+	assert.False(t, res.Apply.Rebuilt)
+	assert.Equal(t, "unchanged", res.Unit)
+	assert.Equal(t, 1, fr.count("nix-build"))
+	assert.Equal(t, 1, fr.count("nixos-rebuild"))
+}
+
+func TestRebuildFailureReportedToEveryCoveredRequest(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	fr.fail = map[string]error{"nixos-rebuild": errors.New("evaluation failed")}
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	var re *RebuildError
+	require.ErrorAs(t, err, &re)
+	assert.Contains(t, re.Error(), "evaluation failed")
+	_, err = h.Reg.Get("shop")
+	assert.ErrorIs(t, err, registry.ErrNotFound)
+	// The failure stays recorded for the generation it covered.
+	f, err := h.failureCovering(re.Failure.To)
+	require.NoError(t, err)
+	require.NotNil(t, f)
+	fr.fail = nil
+	_, err = h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+}
+
+func TestPlanCleanup(t *testing.T) {
+	now := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	mk := func(name string, idle time.Duration, state registry.State, keep bool, neverDeployed bool) *registry.Container {
+		c := &registry.Container{Name: name, Owner: "alice", State: state, Keep: keep, Created: now.Add(-idle)}
+		if !neverDeployed {
+			c.Deployed = now.Add(-idle)
+		}
+		return c
+	}
+	policy := hostconfig.Cleanup{StopAfter: 7 * day, DestroyAfter: 30 * day}
+	tests := []struct {
+		name string
+		c    *registry.Container
+		want string
+	}{
+		{"fresh", mk("a", 6*day, registry.Running, false, false), ""},
+		{"exactly 7 days", mk("b", 7*day, registry.Running, false, false), ActionStop},
+		{"stopped already", mk("c", 8*day, registry.Stopped, false, false), ""},
+		{"exactly 30 days", mk("d", 30*day, registry.Stopped, false, false), ActionDestroy},
+		{"kept", mk("e", 40*day, registry.Running, true, false), ActionKeep},
+		{"never deployed: created counts", mk("f", 10*day, registry.Running, false, true), ActionStop},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := PlanCleanup([]*registry.Container{tt.c}, policy, now)
+			if tt.want == "" {
+				assert.Empty(t, p.Items)
+				return
+			}
+			require.Len(t, p.Items, 1)
+			assert.Equal(t, tt.want, p.Items[0].Action)
+		})
+	}
+	// A disabled stage does nothing.
+	p := PlanCleanup([]*registry.Container{mk("g", 100*day, registry.Running, false, false)}, hostconfig.Cleanup{}, now)
+	assert.Empty(t, p.Items)
+}
+
+func TestResolveCaller(t *testing.T) {
+	dir := t.TempDir()
+	gf := filepath.Join(dir, "group")
+	require.NoError(t, os.WriteFile(gf, []byte("users:x:100:alice,bob\nwheel:x:10:carol\n"), 0o644))
+	sys := GroupFile{Path: gf}
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	current := func() (string, error) { return "dave", nil }
+	tests := []struct {
+		name    string
+		p       Process
+		want    Caller
+		wantErr string
+	}{
+		{"root through sudo", Process{EUID: 0, Env: env(map[string]string{"SUDO_USER": "alice"})},
+			Caller{User: "alice", Groups: []string{"users"}}, ""},
+		{"root itself", Process{EUID: 0, Env: env(nil)}, Caller{User: "root", Root: true}, ""},
+		{"sudo -u root by root", Process{EUID: 0, Env: env(map[string]string{"SUDO_USER": "root"})}, Caller{User: "root", Root: true}, ""},
+		{"test variables ignored in a real build", Process{EUID: 0, Env: env(map[string]string{EnvTestUser: "carol", EnvTestGroupFile: gf})},
+			Caller{User: "root", Root: true}, ""},
+		{"test variables ignored under sudo in a real build", Process{EUID: 0, Env: env(map[string]string{"SUDO_USER": "bob", EnvTestUser: "carol"})},
+			Caller{User: "bob", Groups: []string{"users"}}, ""},
+		{"test build", Process{EUID: 0, TestIdentity: true, Env: env(map[string]string{EnvTestUser: "carol", EnvTestGroupFile: gf})},
+			Caller{User: "carol", Groups: []string{"wheel"}}, ""},
+		{"unprivileged", Process{EUID: 1000, Env: env(nil), Current: current}, Caller{User: "dave"}, ""},
+		{"hostile SUDO_USER", Process{EUID: 0, Env: env(map[string]string{"SUDO_USER": "../etc"})}, Caller{}, "SUDO_USER"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ResolveCaller(tt.p, sys)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestAccessChecks(t *testing.T) {
+	a := hostconfig.Access{Groups: []string{"users", "service"}, AdminGroup: "wheel"}
+	member := Caller{User: "alice", Groups: []string{"users"}}
+	admin := Caller{User: "carol", Groups: []string{"wheel"}}
+	outsider := Caller{User: "mallory", Groups: []string{"nogroup"}}
+	assert.NoError(t, member.CheckMember(a, "x"))
+	assert.NoError(t, admin.CheckMember(a, "x"))
+	assert.ErrorIs(t, outsider.CheckMember(a, "x"), ErrDenied)
+	assert.NoError(t, member.CheckOwner(a, "destroy", "shop", "alice"))
+	assert.ErrorIs(t, member.CheckOwner(a, "destroy", "shop", "bob"), ErrDenied)
+	assert.NoError(t, admin.CheckOwner(a, "destroy", "shop", "bob"))
+	assert.NoError(t, Caller{User: "root", Root: true}.CheckOwner(a, "destroy", "shop", "bob"))
+}
+
+func TestValidateProvisionPositions(t *testing.T) {
+	if _, err := exec.LookPath("nix-instantiate"); err != nil {
+		t.Skip("nix-instantiate not found: cannot check provision.nix parsing (CI installs nix-bin)")
+	}
+	h, _ := testHost(t)
+	h.Run = &runner.Exec{Timeout: time.Minute}
+	src := []byte("{ config, ... }:\n{\n  services.nginx.enable = ;\n}\n")
+	req := &EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice, Provision: src}
+	err := h.Validate(context.Background(), req, "environments/dev/provision.nix")
+	var de *diag.Error
+	require.ErrorAs(t, err, &de)
+	require.Len(t, de.Diags, 1)
+	d := de.Diags[0]
+	assert.Equal(t, hcl.DiagError, d.Severity)
+	assert.Contains(t, d.Summary, "syntax error")
+	require.NotNil(t, d.Subject)
+	assert.Equal(t, "environments/dev/provision.nix", d.Subject.Filename)
+	assert.Equal(t, 3, d.Subject.Start.Line)
+	assert.Equal(t, byte(';'), src[d.Subject.Start.Byte])
+
+	req.Provision = []byte("{ pkgs, ... }: { environment.systemPackages = [ pkgs.hello ]; }\n")
+	assert.NoError(t, h.Validate(context.Background(), req, "provision.nix"))
+}
+
+func TestValidateNames(t *testing.T) {
+	h, fr := testHost(t)
+	h.Cfg.Channels.AllowedPrefixes = []string{"https://hydra.example.org/"}
+	err := h.Validate(context.Background(), &EnsureRequest{Name: "Bad_Name", Channel: "https://evil.example.com/x",
+		Aliases: []string{"ok", "No"}, Caller: alice}, "provision.nix")
+	var de *diag.Error
+	require.ErrorAs(t, err, &de)
+	var sums []string
+	for _, d := range de.Diags {
+		sums = append(sums, d.Summary)
+	}
+	assert.Contains(t, sums, "Invalid container name")
+	assert.Contains(t, sums, "Invalid alias")
+	assert.Contains(t, sums, "Channel not allowed on this devhost")
+	assert.Empty(t, fr.calls, "validation ran a command")
+}
+
+func TestRangeAt(t *testing.T) {
+	src := []byte("ab\ncde\nf")
+	r := rangeAt("x", src, 2, 2)
+	assert.Equal(t, 4, r.Start.Byte)
+	assert.Equal(t, byte('d'), src[r.Start.Byte])
+	r = rangeAt("x", src, 9, 9)
+	assert.Equal(t, len(src), r.Start.Byte)
+}
+
+func TestProfileGeneration(t *testing.T) {
+	assert.Equal(t, 12, ProfileGeneration("system-12-link"))
+	assert.Equal(t, 0, ProfileGeneration(""))
+	assert.Equal(t, 0, ProfileGeneration("system"))
+}
+
+func TestGroupFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "group")
+	require.NoError(t, os.WriteFile(p, []byte("# comment\nusers:x:100:alice,bob\nbroken\nwheel:x:10:\nservice:x:900:bob\n"), 0o644))
+	g, err := GroupFile{Path: p}.GroupsOf("bob")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"users", "service"}, g)
+	g, err = GroupFile{Path: p}.GroupsOf("nobody")
+	require.NoError(t, err)
+	assert.Empty(t, g)
+}
+
+// writeEntries fills a registry with n entries quickly: one written by the
+// registry, the rest copies with their name and address replaced.
+func writeEntries(tb testing.TB, h *Host, n int, deployed time.Time) {
+	tb.Helper()
+	proto := &registry.Container{Name: "proto", Owner: "alice", Channel: "https://example.org/c.tar.xz",
+		Aliases: []string{"www"}, Address: netip.MustParseAddr("10.233.0.2"), State: registry.Running,
+		Created: deployed, Deployed: deployed}
+	require.NoError(tb, h.Reg.Put(proto))
+	src, err := os.ReadFile(h.Reg.Path("proto"))
+	require.NoError(tb, err)
+	require.NoError(tb, os.Remove(h.Reg.Path("proto")))
+	a := netip.MustParseAddr("10.233.100.0") // clear of addresses Allocate hands out first
+	for i := range n {
+		a = a.Next()
+		name := fmt.Sprintf("c%05d", i)
+		b := strings.ReplaceAll(strings.ReplaceAll(string(src), `"proto"`, `"`+name+`"`), `"10.233.0.2"`, `"`+a.String()+`"`)
+		require.NoError(tb, os.WriteFile(h.Reg.Path(name), []byte(b), 0o644))
+	}
+}
+
+func TestPlanReadsRegistry(t *testing.T) {
+	h, _ := testHost(t)
+	deployed := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	writeEntries(t, h, 20, deployed)
+	p, err := h.Plan(deployed.Add(8 * 24 * time.Hour))
+	require.NoError(t, err)
+	require.Len(t, p.Items, 20)
+	assert.Equal(t, ActionStop, p.Items[0].Action)
+	assert.Equal(t, "c00000", p.Items[0].Name)
+}
+
+// BenchmarkCleanupDryRun10k is `devhost cleanup --dry-run` over 10,000
+// registry entries: read and decode them all, and plan. Target: < 1 s.
+func BenchmarkCleanupDryRun10k(b *testing.B) {
+	h, _ := testHost(b)
+	deployed := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	writeEntries(b, h, 10000, deployed)
+	now := deployed.Add(10 * 24 * time.Hour)
+	for b.Loop() {
+		p, err := h.Plan(now)
+		if err != nil || len(p.Items) != 10000 {
+			b.Fatalf("plan: %v, %d items", err, len(p.Items))
+		}
+	}
+}
+
+// BenchmarkEnsureNoChange is the overhead of an ensure that changes
+// nothing, with external commands answered instantly, on a devhost with
+// 100 other containers. Target: < 50 ms.
+func BenchmarkEnsureNoChange(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
+			h, _ := testHost(b)
+			ctx := context.Background()
+			req := EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Aliases: []string{"www"}, Caller: alice}
+			if _, err := h.Ensure(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+			writeEntries(b, h, n, time.Now().UTC().Add(-time.Hour))
+			// Make the others part of the applied state.
+			if _, err := h.Ensure(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				res, err := h.Ensure(ctx, req)
+				if err != nil || res.Built || res.Apply.Rebuilt {
+					b.Fatalf("ensure: %v %+v", err, res)
+				}
+			}
+		})
+	}
+}
