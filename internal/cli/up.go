@@ -35,6 +35,8 @@ type upOptions struct {
 	Strict  bool
 	// SSH is the ssh program (--ssh, else $DEVHOST_SSH, else "ssh").
 	SSH string
+	// Identity replaces the environment's own key (--identity).
+	Identity string
 	// Load tunes environment.Load (tests pick the check commands).
 	Load environment.Options
 }
@@ -54,7 +56,8 @@ devhost, as batou's container provisioner does before a deployment:
  3. The environment's own ed25519 key (ssh_key_ENV in the deployment root,
     rotated by --rebuild) is authorised in the containers.
  4. "devhost ensure" runs on the devhost over ssh (with sudo); with --compat
-    the devhost is asked the old way, "fc-build-dev-container ensure".
+    the devhost is asked the old way, "fc-build-dev-container ensure" (that
+    devhost only authorises batou's well-known key: pass it with --identity).
     --rebuild destroys each container first.
  5. ssh_config_ENV and ssh_known_hosts_ENV are written, with the containers'
     host keys pinned: "ssh -F ssh_config_ENV HOST" works.
@@ -71,6 +74,7 @@ The devhost is reached with ssh (--ssh or $DEVHOST_SSH names the program),
 with the deployment's ssh_config when it has one, as batou does.`,
 		Example: `  devhost up dev
   devhost up dev --host web --rebuild
+  devhost up dev --compat --identity insecure-private.key
   devhost up --root examples/shop --dry-run dev
   devhost up dev --json | jq -r '.hosts[].urls[]'`,
 		Args: exactArgs(1),
@@ -89,6 +93,7 @@ with the deployment's ssh_config when it has one, as batou does.`,
 	fl.BoolVar(&opts.Compat, "compat", false, "speak batou 2.3/2.4's fc-build-dev-container to the devhost")
 	fl.BoolVar(&opts.Strict, "strict", false, "fail when a container's own rebuild fails")
 	fl.StringVar(&opts.SSH, "ssh", "", "ssh program (default $DEVHOST_SSH, else ssh)")
+	fl.StringVar(&opts.Identity, "identity", "", "use this private key instead of the environment's own (with --compat: batou's insecure-private.key, the only key an old devhost authorises)")
 	return cmd
 }
 
@@ -150,6 +155,15 @@ func upRun(opts *upOptions) error {
 		}
 	}
 
+	identity := opts.Identity
+	if identity != "" {
+		if !filepath.IsAbs(identity) {
+			identity = filepath.Join(opts.IO.Dir, identity)
+		}
+		if _, err := os.Stat(identity); err != nil {
+			return inputErrorf("--identity %s: %v", opts.Identity, err)
+		}
+	}
 	sshProg := opts.SSH
 	if sshProg == "" {
 		sshProg = getenv("DEVHOST_SSH")
@@ -166,7 +180,8 @@ func upRun(opts *upOptions) error {
 	devhosts := map[string]*provision.SSHDevhost{}
 	res, err := provision.Up(ctx, provision.Options{
 		Env: env, Hosts: opts.Hosts, Rebuild: opts.Rebuild, DryRun: opts.DryRun, Strict: opts.Strict,
-		Secrets: sec.Components,
+		Identity: identity,
+		Secrets:  sec.Components,
 		Devhost: func(host string) provision.Devhost {
 			d := devhosts[host]
 			if d == nil {
@@ -200,12 +215,14 @@ func writeUp(w io.Writer, res *provision.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, h := range res.Hosts {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Host, h.Name, h.State, strings.Join(h.URLs, " "))
-		for _, warn := range h.Warnings {
-			fmt.Fprintf(tw, "\twarning: %s\t\t\n", warn)
-		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, h := range res.Hosts {
+		for _, warn := range h.Warnings {
+			fmt.Fprintf(w, "warning: %s (%s): %s\n", h.Host, h.Name, warn)
+		}
 	}
 	if !res.DryRun {
 		fmt.Fprintf(w, "ssh: ssh -F %s <host>\n", res.SSHConfig)

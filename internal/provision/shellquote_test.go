@@ -76,3 +76,15 @@ func FuzzQuote(f *testing.F) {
 		assert.NotContains(t, inner, "'")
 	})
 }
+
+// BenchmarkJoin quotes a typical `devhost ensure` command line.
+func BenchmarkJoin(b *testing.B) {
+	argv := []string{"sudo", "-n", "--", "devhost", "ensure", "3f2a9c01b7e", "--channel",
+		"https://hydra.flyingcircus.io/build/116563/download/1/nixexprs.tar.xz", "--alias", "shop",
+		"--ssh-key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc7V2c2zFPRMl8/gmBv1/MEldEuJau8jHjhx+2qziYs devhost:dev",
+		"--root", "/home/alice/it's here", "--json"}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Join(argv)
+	}
+}

@@ -91,3 +91,16 @@ func TestKnownHosts(t *testing.T) {
 	_, err = ParseHostKey("ssh-ed25519 not-base64!")
 	assert.Error(t, err)
 }
+
+// BenchmarkSSHConfigRender renders ssh_config for an environment of 50
+// containers (every up writes it once per host).
+func BenchmarkSSHConfigRender(b *testing.B) {
+	c := SSHConfig{IdentityFile: "/p/ssh_key_dev", KnownHosts: "/p/ssh_known_hosts_dev", Includes: []string{"~/.ssh/config"}}
+	for i := 0; i < 50; i++ {
+		c.Hosts = append(c.Hosts, SSHHost{Real: "3f2a9c01b7e", EnvName: "web", Devhost: "dev.example.com", HostKey: "ssh-ed25519 AAAA"})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = c.Render()
+	}
+}

@@ -31,6 +31,11 @@ type Options struct {
 	DryRun bool
 	// Strict makes a failed rebuild inside a container fatal.
 	Strict bool
+	// Identity, when set, is an existing private key ssh_config names
+	// instead of the environment's own key, which is then neither created,
+	// rotated nor sent to the devhost: for an old devhost (--compat) that
+	// only authorises batou's well-known key.
+	Identity string
 	// Secrets are decrypted [component:…] values (component → attribute →
 	// value); they are added to the environment's overrides.
 	Secrets map[string]map[string]string
@@ -252,17 +257,24 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	// 2. Key.
-	rotate := o.Rebuild && all
-	if o.Rebuild && !all {
-		o.progress("warning: --rebuild with --host keeps the environment's ssh key (the other containers still use it); run --rebuild without --host to rotate it")
-	}
-	kp, err := EnsureKey(env.Root, env.Name, rotate)
-	if err != nil {
-		return nil, err
-	}
-	res.KeyRotated = rotate
-	if kp.Created {
-		o.progress("ssh key %s created", kp.PrivatePath)
+	var kp KeyPair
+	var sshKeys []string
+	if o.Identity != "" {
+		kp.PrivatePath = o.Identity
+		res.Key = o.Identity
+	} else {
+		rotate := o.Rebuild && all
+		if o.Rebuild && !all {
+			o.progress("warning: --rebuild with --host keeps the environment's ssh key (the other containers still use it); run --rebuild without --host to rotate it")
+		}
+		if kp, err = EnsureKey(env.Root, env.Name, rotate); err != nil {
+			return nil, err
+		}
+		res.KeyRotated = rotate
+		if kp.Created {
+			o.progress("ssh key %s created", kp.PrivatePath)
+		}
+		sshKeys = []string{kp.Public}
 	}
 	kh, err := ReadKnownHosts(khPath)
 	if err != nil {
@@ -291,7 +303,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 		o.progress("%s: ensuring container %s on %s", h.Name, r.Name, r.Devhost)
 		er, err := dev.Ensure(ctx, EnsureRequest{
 			Name: r.Name, Channel: r.Channel, Aliases: r.Aliases, Environment: env.Name, Root: env.Root,
-			ServiceUser: h.ServiceUser.Value, SSHKeys: []string{kp.Public}, ProvisionNix: nixSrc,
+			ServiceUser: h.ServiceUser.Value, SSHKeys: sshKeys, ProvisionNix: nixSrc,
 		})
 		if err != nil {
 			return res, err
