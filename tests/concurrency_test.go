@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -50,7 +51,8 @@ func TestParallelEnsureCoalesces(t *testing.T) {
 			cmd, out, errb := s.command(ctx, "alice", argv0, args...)
 			err := cmd.Run()
 			r := result{stdout: out.String(), stderr: errb.String(), end: time.Now()}
-			if ee, ok := err.(*exec.ExitError); ok {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
 				r.code = ee.ExitCode()
 			} else if err != nil {
 				r.code = -1

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -176,7 +177,8 @@ func (s *sandbox) runArgv0(user, argv0 string, args ...string) result {
 	cmd, out, errb := s.command(ctx, user, argv0, args...)
 	err := cmd.Run()
 	r := result{stdout: out.String(), stderr: errb.String(), end: time.Now()}
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		r.code = ee.ExitCode()
 	} else if err != nil {
 		s.t.Fatalf("run %v: %v", args, err)

@@ -208,7 +208,7 @@ func readProvision(streams *IOStreams, path string, caller lifecycle.Caller) ([]
 		if err != nil {
 			return nil, &InputError{Err: fmt.Errorf("provision.nix: %w", err)}
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		fi, err := f.Stat()
 		if err != nil {
 			return nil, fmt.Errorf("provision.nix: %w", err)

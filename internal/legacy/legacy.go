@@ -129,10 +129,8 @@ func readOne(path string) (*Record, hcl.Diagnostics, []byte) {
 	}
 	base := strings.TrimSuffix(filepath.Base(path), ".json")
 	rec := &Record{File: path, ModTime: fi.ModTime().UTC(), Enabled: true}
-	switch {
-	case r.Name == nil:
-		rec.Name = base // the file is named after the container
-	default:
+	rec.Name = base // the file is named after the container
+	if r.Name != nil {
 		rec.Name = *r.Name
 	}
 	var diags hcl.Diagnostics

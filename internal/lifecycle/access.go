@@ -84,7 +84,7 @@ func (g GroupFile) GroupsOf(name string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("group file: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var out []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

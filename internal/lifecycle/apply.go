@@ -167,7 +167,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 		return err
 	}
 	if err := h.rollback(ctx, a, snap, r); err != nil {
-		return fmt.Errorf("%w; rolling back failed too: %v", &RebuildError{Failure: f}, err)
+		return fmt.Errorf("%w; rolling back failed too: %w", &RebuildError{Failure: f}, err)
 	}
 	if err := removeFile(h.paths().rebuildIntent()); err != nil {
 		return err
@@ -184,7 +184,7 @@ func (h *Host) runRebuild(ctx context.Context, logPath string) error {
 	if err != nil {
 		return fmt.Errorf("rebuild log: %w", err)
 	}
-	defer lf.Close()
+	defer func() { _ = lf.Close() }()
 	fmt.Fprintf(lf, "# %s: %s\n", h.now().Format(time.RFC3339), strings.Join(h.Cfg.Commands.Rebuild, " "))
 	_, err = h.Run.Run(ctx, runner.Cmd{Argv: h.Cfg.Commands.Rebuild, Log: lf})
 	if err != nil {

@@ -338,7 +338,7 @@ func (h *Host) abort(ctx context.Context, in Intent, cause error) error {
 		return h.setLastError(in.Name, cause)
 	})
 	if err != nil {
-		return fmt.Errorf("%w (and undoing it failed: %v)", cause, err)
+		return fmt.Errorf("%w (and undoing it failed: %w)", cause, err)
 	}
 	return cause
 }

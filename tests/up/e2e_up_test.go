@@ -168,6 +168,12 @@ func runCmd(t *testing.T, name string, args ...string) string {
 // sudoDouble drops sudo's options and runs the command: the sessions are
 // root (devhost side) or uid 0 "developer" (containers) already.
 const sudoDouble = `#!/bin/sh
+# Whom sudo was run by, as real sudo tells devhost with SUDO_USER; the test
+# build of devhost reads DEVHOST_TEST_USER instead.
+if [ -n "$E2E_SANDBOX" ] && [ -f "$E2E_SANDBOX/sudo-user" ]; then
+  DEVHOST_TEST_USER=$(cat "$E2E_SANDBOX/sudo-user") DEVHOST_TEST_GROUP_FILE="$E2E_SANDBOX/group"
+  export DEVHOST_TEST_USER DEVHOST_TEST_GROUP_FILE
+fi
 while :; do
   case "$1" in
     -n|-i|-E|-H) shift ;;
@@ -703,6 +709,21 @@ Host %s %s
 		assert.Equal(t, 2, r.code)
 		assert.Contains(t, r.stderr, "the devhost refused the ssh key")
 	})
+	t.Run("name reserved by someone else", func(t *testing.T) {
+		hmPath := filepath.Join(e.deploy, "environments", "dev", "hostmap.json")
+		defer write(t, hmPath, string(raw), 0o644)
+		defer os.Remove(e.path("sudo-user"))
+		write(t, e.path("state", "reservations", "b0b0b0b0b0b.json"), `{"name":"b0b0b0b0b0b","owner":"bob","created":"2026-11-25T00:00:00Z"}`+"\n", 0o644)
+		write(t, hmPath, `{"web": "b0b0b0b0b0b", "db": "`+db+`", "legacy": "legacy"}`, 0o644)
+		write(t, e.path("group"), "users:x:100:alice,bob\n", 0o644)
+		write(t, e.path("sudo-user"), "alice\n", 0o644)
+		r := e.up("dev", "--host", "web")
+		assert.Equal(t, 1, r.code, r.stderr)
+		assert.Contains(t, r.stderr, `cannot ensure container b0b0b0b0b0b: the devhost refused`)
+		assert.Contains(t, r.stderr, `user "alice" may not use the reserved name`)
+		_, err := reg.Get("b0b0b0b0b0b")
+		assert.ErrorIs(t, err, registry.ErrNotFound)
+	})
 	t.Run("provision.sh fails", func(t *testing.T) {
 		sh := filepath.Join(e.deploy, "environments", "dev", "provision.sh")
 		orig, err := os.ReadFile(sh)
@@ -870,13 +891,15 @@ func TestBatou25BuiltinProvisioner(t *testing.T) {
 	assert.NoFileExists(t, filepath.Join(e.path("containers", app), "srv/s-shop/stale"))
 	assert.Equal(t, "seed data\n", e.containerFile(app, "srv/s-shop/seed.txt"))
 
-	// devhost up --compat against the same devhost, which is asked only as
-	// fc-build-dev-container (the devhost name is gone), with batou's key.
+	// devhost up against the same devhost turned into an old one (only
+	// fc-build-dev-container is left): devhost notices and speaks the
+	// compatibility CLI, with batou's key.
 	require.NoError(t, os.Remove(e.path("bin", "devhost")))
 	require.NoError(t, os.Remove(filepath.Join(e.path("containers", app), "srv/s-shop/greeting")))
-	ur := e.up("dev", "--compat", "--identity", "insecure-private.key")
-	t.Logf("devhost up --compat:\n%s%s", ur.stderr, ur.stdout)
+	ur := e.up("dev", "--identity", "insecure-private.key")
+	t.Logf("devhost up (old devhost):\n%s%s", ur.stderr, ur.stdout)
 	require.Equal(t, 0, ur.code, "%s%s", ur.stderr, ur.stdout)
+	assert.Contains(t, ur.stderr, "warning: dev.example.com has no devhost command; speaking batou 2.3/2.4's fc-build-dev-container instead")
 	assert.Equal(t, "batou-provisioned-value\n", e.containerFile(app, "srv/s-shop/greeting"))
 	assert.Contains(t, ur.stdout, "https://www."+app+".dev.example.com/")
 	cfg, err := os.ReadFile(filepath.Join(root, "ssh_config_dev"))

@@ -131,6 +131,6 @@ func main() {
 		r.Exit(2, "double nix-build: %v", err)
 	}
 	r.Set("out", store)
-	os.Stdout.WriteString(store + "\n")
+	_, _ = os.Stdout.WriteString(store + "\n")
 	r.Exit(0, "")
 }
