@@ -57,7 +57,8 @@ devhost, as batou's container provisioner does before a deployment:
     rotated by --rebuild) is authorised in the containers.
  4. "devhost ensure" runs on the devhost over ssh (with sudo); with --compat
     the devhost is asked the old way, "fc-build-dev-container ensure" (that
-    devhost only authorises batou's well-known key: pass it with --identity).
+    devhost only authorises batou's well-known key: pass it with --identity);
+    a devhost without the devhost command is spoken to that way anyway.
     --rebuild destroys each container first.
  5. ssh_config_ENV and ssh_known_hosts_ENV are written, with the containers'
     host keys pinned: "ssh -F ssh_config_ENV HOST" works.
@@ -185,7 +186,9 @@ func upRun(opts *upOptions) error {
 		Devhost: func(host string) provision.Devhost {
 			d := devhosts[host]
 			if d == nil {
-				d = &provision.SSHDevhost{SSH: sshProg, Options: sshOpts, Host: host, Compat: opts.Compat, Stderr: prefixWriter(opts.IO.ErrOut, "  ["+host+"] ")}
+				d = &provision.SSHDevhost{SSH: sshProg, Options: sshOpts, Host: host, Compat: opts.Compat, AutoCompat: true,
+					Notice: func(msg string) { fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", msg) },
+					Stderr: prefixWriter(opts.IO.ErrOut, "  ["+host+"] ")}
 				devhosts[host] = d
 			}
 			return d
@@ -194,9 +197,17 @@ func upRun(opts *upOptions) error {
 		Progress: opts.IO.ErrOut, ScriptOut: prefixWriter(opts.IO.ErrOut, "  | "),
 	})
 	if err != nil {
-		var ie *provision.InputError
+		var (
+			ie *provision.InputError
+			re *provision.RemoteError
+		)
 		if errors.As(err, &ie) {
 			return &InputError{Err: err}
+		}
+		if errors.As(err, &re) && re.Status == 1 {
+			// The devhost refused the request as bad input (its exit
+			// status 1): a name owned by someone else, say.
+			return &InputError{Err: fmt.Errorf("up %s: %w", opts.Env, err)}
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("up %s: interrupted; the next `devhost up %s` continues from here: %w", opts.Env, opts.Env, err)

@@ -101,6 +101,10 @@ type SSHDevhost struct {
 	// Compat speaks batou 2.3/2.4's CLI: `fc-build-dev-container ensure NAME
 	// CHANNEL 'ALIASES'`, `destroy NAME`, names from `nixos-container list`.
 	Compat bool
+	// AutoCompat switches to Compat, once, when the devhost has no devhost
+	// command (only batou 2.3/2.4's fc-build-dev-container); Notice is told.
+	AutoCompat bool
+	Notice     func(string)
 	// Stderr receives what the remote command prints on standard error as
 	// it runs (progress); it is also kept for error messages.
 	Stderr io.Writer
@@ -150,6 +154,25 @@ func (d *SSHDevhost) run(ctx context.Context, what string, argv []string, stdin 
 
 func (d *SSHDevhost) program() string { return orDefault(d.Program, "devhost") }
 
+// fallBack reports whether err says the devhost has no devhost command, and
+// then switches to the compatibility CLI (with AutoCompat).
+func (d *SSHDevhost) fallBack(err error) bool {
+	var re *RemoteError
+	if d.Compat || !d.AutoCompat || !errors.As(err, &re) || re.Status == 255 {
+		return false
+	}
+	msg := re.Stderr
+	p := d.program()
+	if re.Status != 127 && !strings.Contains(msg, p+": command not found") && !strings.Contains(msg, p+": not found") {
+		return false
+	}
+	d.Compat = true
+	if d.Notice != nil {
+		d.Notice(fmt.Sprintf("%s has no %s command; speaking batou 2.3/2.4's fc-build-dev-container instead (names are then not reserved atomically, and host keys are not pinned)", d.Host, p))
+	}
+	return true
+}
+
 // Reserve asks `devhost reserve --json` for a new name, or in compatibility
 // mode picks one as batou does from `nixos-container list` (not atomic:
 // the old devhost has no reservation).
@@ -166,6 +189,9 @@ func (d *SSHDevhost) Reserve(ctx context.Context) (string, error) {
 		return environment.SuggestName(nil, func(n string) bool { return taken[n] })
 	}
 	out, err := d.run(ctx, "reserve a name", []string{d.program(), "reserve", "--json"}, nil)
+	if d.fallBack(err) {
+		return d.Reserve(ctx)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -212,6 +238,9 @@ func (d *SSHDevhost) Ensure(ctx context.Context, req EnsureRequest) (EnsureResul
 	}
 	argv = append(argv, "--json")
 	out, err := d.run(ctx, what, argv, req.ProvisionNix)
+	if d.fallBack(err) {
+		return d.Ensure(ctx, req)
+	}
 	if err != nil {
 		return EnsureResult{}, err
 	}
@@ -247,6 +276,9 @@ func (d *SSHDevhost) Destroy(ctx context.Context, name string) error {
 		argv = []string{"fc-build-dev-container", "destroy", name}
 	}
 	_, err := d.run(ctx, "destroy container "+name, argv, nil)
+	if d.fallBack(err) {
+		return d.Destroy(ctx, name)
+	}
 	var re *RemoteError
 	if errors.As(err, &re) && re.Status != 255 && strings.Contains(strings.ToLower(re.Stderr), "not registered") {
 		return nil
