@@ -32,7 +32,7 @@ func TestSSHDevhostQuotesEveryArgument(t *testing.T) {
 	res, err := d.Ensure(context.Background(), EnsureRequest{
 		Name: "abc", Channel: "https://example.com/a?b=c&d=e", Aliases: []string{"shop"},
 		Environment: "dev", Root: "/home/al ice/it's", ServiceUser: "s-shop",
-		SSHKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc7V2c2zFPRMl8/gmBv1/MEldEuJau8jHjhx+2qziYs devhost:dev"},
+		SSHKeys:      []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc7V2c2zFPRMl8/gmBv1/MEldEuJau8jHjhx+2qziYs devhost:dev"},
 		ProvisionNix: []byte("{ }"),
 	})
 	require.NoError(t, err)
