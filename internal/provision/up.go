@@ -377,6 +377,7 @@ func (o *Options) rebuildInside(ctx context.Context, ssh, cfgPath string, h *env
 	cmd := exec.CommandContext(ctx, ssh, "-F", cfgPath, name, remote)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
+		o.progress("%s: container %s rebuilt itself (fc-manage -c)", h.Name, name)
 		return "ok", nil
 	}
 	if ctx.Err() != nil {
@@ -388,6 +389,7 @@ func (o *Options) rebuildInside(ctx context.Context, ssh, cfgPath string, h *env
 		status = ee.ExitCode()
 	}
 	if status == 100 {
+		o.progress("%s: container %s has no fc-manage; its system was built by ensure", h.Name, name)
 		return "skipped", nil
 	}
 	o.progress("\n!!! %s (%s): the rebuild inside the container failed with exit status %d. Output:", h.Name, name, status)

@@ -124,6 +124,9 @@ func need(t *testing.T) (sshd string) {
 			t.Skipf("%s not found: install openssh-client, rsync, util-linux and iproute2 to run the end-to-end test of devhost up", tool)
 		}
 	}
+	if out, err := exec.Command("unshare", "-m", "-n", "true").CombinedOutput(); err != nil {
+		t.Skipf("cannot create mount and network namespaces here (unshare -m -n: %v: %s); the end-to-end test of devhost up needs them (root with CAP_SYS_ADMIN)", err, strings.TrimSpace(string(out)))
+	}
 	return sshd
 }
 
