@@ -108,12 +108,17 @@ ECHO "$COMPONENT_DB_PASSWORD" /nonexistent-devhost-test/pass
 
 func TestScriptEchoWritesStdin(t *testing.T) {
 	s, root, _ := testScript(t, `ECHO "$COMPONENT_DB_PASSWORD" "$ROOT/pass file"
+ECHO "second" "$ROOT/it's \$(x) \"q\""
 `)
 	s.Env = append(s.Env, "ROOT="+root)
 	require.NoError(t, s.Run(context.Background(), os.Stderr, os.Stderr))
 	got, err := os.ReadFile(filepath.Join(root, "pass file"))
 	require.NoError(t, err)
 	assert.Equal(t, "it's $(secret) `x` \"q\"\n", string(got))
+	// The remote path went through the container's shell quoted.
+	got, err = os.ReadFile(filepath.Join(root, `it's $(x) "q"`))
+	require.NoError(t, err)
+	assert.Equal(t, "second\n", string(got))
 	// The wrapper directory is gone.
 	entries, err := os.ReadDir(s.TempDir)
 	require.NoError(t, err)
