@@ -241,19 +241,14 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 		}
 		return n, err
 	})
-	if len(reserved) > 0 {
-		if serr := env.HostMap.Save(); serr != nil && err == nil {
-			err = serr
-		}
+	// Like batou at every load: the whole map is written (or the file
+	// removed when no name differs), also after a failure, so names
+	// reserved so far are kept for the next run.
+	if serr := env.HostMap.Save(); serr != nil && err == nil {
+		err = serr
 	}
 	if err != nil {
 		return nil, err
-	}
-	if len(reserved) == 0 && env.HostMap.Exists != env.HostMap.Needed() {
-		// batou rewrites or removes hostmap.json on every load.
-		if err := env.HostMap.Save(); err != nil {
-			return nil, err
-		}
 	}
 
 	// 2. Key.
