@@ -745,7 +745,7 @@ Host %s %s
 		orig, err := os.ReadFile(sh)
 		require.NoError(t, err)
 		defer write(t, sh, string(orig), 0o644)
-		write(t, sh, "RUN sleep 60\n", 0o644)
+		write(t, sh, "RUN sleep 20\n", 0o644)
 		hmBefore := readOr(filepath.Join(e.deploy, "environments", "dev", "hostmap.json"))
 		cmd := exec.Command("nsenter", "--net="+e.netns, "--", filepath.Join(binDir, "devhost"), "up", "dev", "--host", "web")
 		cmd.Dir, cmd.Env = e.deploy, e.env
@@ -812,9 +812,11 @@ func (e *e2e) batouDeployment(method string) string {
 	// ssh reads ~/.ssh/config from the passwd entry's home, not $HOME;
 	// batou runs a bare `ssh dev.example.com …`, which for a real user finds
 	// the devhost in ~/.ssh/config. This ssh stands in for that file.
+	realSSH, err := exec.LookPath("ssh")
+	require.NoError(t, err)
 	write(t, filepath.Join(e.home, "bin", "ssh"), `#!/bin/sh
-for a in "$@"; do [ "$a" = -F ] && exec /usr/bin/ssh "$@"; done
-exec /usr/bin/ssh -F `+filepath.Join(root, "ssh_config")+` "$@"
+for a in "$@"; do [ "$a" = -F ] && exec `+realSSH+` "$@"; done
+exec `+realSSH+` -F `+filepath.Join(root, "ssh_config")+` "$@"
 `, 0o755)
 	return root
 }
