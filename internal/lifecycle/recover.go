@@ -100,7 +100,9 @@ func (h *Host) undo(ctx context.Context, in Intent) error {
 	}
 	cur := h.profileTarget(name)
 	switch {
-	case in.PrevProfile == "" && cur != "":
+	case in.PrevProfile == "":
+		// Also when the profile link itself is missing: nix-env may have
+		// died between creating a generation and pointing the profile at it.
 		if err := os.RemoveAll(filepath.Dir(h.ProfilePath(name))); err != nil {
 			return fmt.Errorf("remove profile: %w", err)
 		}
