@@ -94,6 +94,10 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 		case 2:
 			argv0, args = "fc-build-dev-container", []string{"ensure", name, channel, fmt.Sprintf("www b%d", rng.IntN(2))}
 		case 3:
+			if !hasNixInstantiate() { // provision.nix is checked with it
+				argv0, args = "devhost", []string{"ensure", name, "--channel", channel}
+				break
+			}
 			argv0, args = "devhost", []string{"ensure", name, "--channel", channel, "--provision-nix", "-"}
 		case 4:
 			argv0, args = "devhost", []string{"destroy", name}
