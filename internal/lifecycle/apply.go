@@ -324,3 +324,29 @@ func (h *Host) recoverRebuild() error {
 
 // errBusy marks a container whose operation lock another process holds.
 var errBusy = errors.New("another devhost command is working on this container")
+
+// Sync repairs what interrupted commands left, counts any registry change
+// made behind devhost's back (a hand-edited entry, changed templates or
+// host configuration), and applies everything pending in one coalesced
+// rebuild. It is what `devhost render` should do to the live generated
+// set: the set is only ever written by a rebuild, from a registry
+// snapshot, under the rebuild lock.
+func (h *Host) Sync(ctx context.Context, caller Caller) (ApplyStats, error) {
+	if !caller.Admin(h.Cfg.Access) {
+		return ApplyStats{}, &DeniedError{User: caller.User, What: "apply the registry",
+			Why: "only root and members of the admin group " + h.Cfg.Access.AdminGroup + " may"}
+	}
+	var gen uint64
+	err := h.withRegistry(ctx, func() error {
+		if _, err := h.recoverOps(ctx); err != nil {
+			return err
+		}
+		var err error
+		gen, err = h.bump()
+		return err
+	})
+	if err != nil {
+		return ApplyStats{}, err
+	}
+	return h.Apply(ctx, gen)
+}

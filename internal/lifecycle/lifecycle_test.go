@@ -374,3 +374,29 @@ func BenchmarkEnsureNoChange(b *testing.B) {
 		})
 	}
 }
+
+func TestSyncAppliesHandEdits(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	root := Caller{User: "root", Root: true}
+	st, err := h.Sync(ctx, root)
+	require.NoError(t, err)
+	assert.False(t, st.Rebuilt, "nothing changed")
+
+	// An admin adds an alias by hand.
+	c, err := h.Reg.Get("shop")
+	require.NoError(t, err)
+	c.Aliases = []string{"www"}
+	require.NoError(t, h.Reg.Put(c))
+	_, err = h.Sync(ctx, alice)
+	assert.ErrorIs(t, err, ErrDenied)
+	st, err = h.Sync(ctx, root)
+	require.NoError(t, err)
+	assert.True(t, st.Rebuilt)
+	assert.Equal(t, 2, fr.count("nixos-rebuild"))
+	live, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	assert.Contains(t, string(live.Files["containers/shop.nix"]), "www.shop.dev.example.com")
+}
