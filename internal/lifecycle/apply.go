@@ -113,6 +113,9 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 		if w, err = h.readWanted(); err != nil {
 			return err
 		}
+		if w.Gen < gen {
+			return fmt.Errorf("lifecycle: the wanted generation went back from %d to %d (was %s removed?); run `devhost status`", gen, w.Gen, h.paths().wanted())
+		}
 		if snap, r, err = h.renderRegistry(); err != nil {
 			return err
 		}

@@ -203,7 +203,10 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 
 	// Phase 3, under the registry lock: install the profile, commit the
 	// entry, drop the intent, count the change.
-	var gen uint64
+	var (
+		gen           uint64
+		hostUnchanged bool
+	)
 	err = h.withRegistry(ctx, func() error {
 		if needBuild {
 			argv := append(append([]string(nil), h.Cfg.Commands.NixEnv...), "-p", h.ProfilePath(req.Name), "--set", res.StorePath)
@@ -232,6 +235,7 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		}
 		var err error
 		if !res.Created && in.PrevEntry != nil && h.sameHostPart(*in.PrevEntry, c) {
+			hostUnchanged = true
 			// The host side of an existing container is unchanged, and
 			// every other change bumped the generation itself: no need to
 			// render the whole set (it grows with the registry).
@@ -250,8 +254,13 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 
 	// Phase 4: wait for (or run) the host rebuild.
 	res.Apply, err = h.Apply(ctx, gen)
+	var re *RebuildError
+	if errors.As(err, &re) && hostUnchanged && h.appliedAsIs(c) {
+		// Someone else's change failed; this container's declaration was
+		// not part of it and the host runs it as it is.
+		err = nil
+	}
 	if err != nil {
-		var re *RebuildError
 		if errors.As(err, &re) {
 			if res.Created {
 				// The rollback unregistered it: remove its profile now.
@@ -496,4 +505,15 @@ func (h *Host) sameHostPart(prev string, c *registry.Container) bool {
 		return false
 	}
 	return ro.hostPart(c.Name) == rn.hostPart(c.Name)
+}
+
+// appliedAsIs reports whether the last applied state declares c exactly as
+// it is now.
+func (h *Host) appliedAsIs(c *registry.Container) bool {
+	a, err := h.readApplied()
+	if err != nil {
+		return false
+	}
+	prev, ok := a.Entries[c.Name]
+	return ok && h.sameHostPart(prev, c)
 }

@@ -400,3 +400,39 @@ func TestSyncAppliesHandEdits(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(live.Files["containers/shop.nix"]), "www.shop.dev.example.com")
 }
+
+func TestOthersFailureDoesNotFailUnchangedEnsure(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	shop := EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice}
+	_, err := h.Ensure(ctx, shop)
+	require.NoError(t, err)
+	_, err = h.Ensure(ctx, EnsureRequest{Name: "other", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+
+	// A change of "other" is pending (committed and counted, not applied).
+	require.NoError(t, h.withRegistry(ctx, func() error {
+		c, err := h.Reg.Get("other")
+		if err != nil {
+			return err
+		}
+		c.Aliases = []string{"broken"}
+		if err := h.Reg.Put(c); err != nil {
+			return err
+		}
+		_, err = h.bump()
+		return err
+	}))
+	fr.fail = map[string]error{"nixos-rebuild": errors.New("boom")}
+	// shop's ensure changes nothing of its own: it runs the pending
+	// rebuild, which fails, but that is other's failure.
+	res, err := h.Ensure(ctx, shop)
+	require.NoError(t, err)
+	assert.True(t, res.Apply.Rebuilt)
+	c, err := h.Reg.Get("other")
+	require.NoError(t, err)
+	assert.Empty(t, c.Aliases, "other's failed change was rolled back")
+	s, err := h.Reg.Get("shop")
+	require.NoError(t, err)
+	assert.Empty(t, s.LastError)
+}
