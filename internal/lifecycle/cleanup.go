@@ -8,7 +8,6 @@ import (
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
 	"github.com/flyingcircusio/devhost/internal/registry"
-	"github.com/flyingcircusio/devhost/internal/runner"
 )
 
 // Cleanup actions.
@@ -158,13 +157,10 @@ func (h *Host) Cleanup(ctx context.Context, now time.Time, caller Caller) (Clean
 		if it.Skipped != "" || it.Action == ActionKeep {
 			continue
 		}
-		switch it.Action {
-		case ActionStop:
-			argv := append(append([]string(nil), h.Cfg.Commands.Systemctl...), "stop", unit(it.Name))
-			if _, err := h.Run.Run(ctx, runner.Cmd{Argv: argv}); err != nil {
-				return plan, st, err
-			}
-		case ActionDestroy:
+		if err := h.stopUnit(ctx, it.Name); err != nil {
+			return plan, st, err
+		}
+		if it.Action == ActionDestroy {
 			err := h.withRegistry(ctx, func() error {
 				if _, err := h.Reg.Get(it.Name); err == nil {
 					return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/flyingcircusio/devhost/internal/registry"
+	"github.com/flyingcircusio/devhost/internal/runner"
 )
 
 // NotFoundError is an operation on a container that is not registered.
@@ -69,6 +70,11 @@ func (h *Host) Destroy(ctx context.Context, name string, caller Caller) (*Destro
 	if res.Apply, err = h.Apply(ctx, gen); err != nil {
 		return res, err
 	}
+	// The switch stopped the unit; make sure, outside the registry lock
+	// (a stop may take a while). The op lock keeps the name ours.
+	if err := h.stopUnit(ctx, name); err != nil {
+		return res, err
+	}
 	err = h.withRegistry(ctx, func() error {
 		if _, err := h.Reg.Get(name); err == nil {
 			return nil // a failed rebuild restored it meanwhile
@@ -76,4 +82,13 @@ func (h *Host) Destroy(ctx context.Context, name string, caller Caller) (*Destro
 		return h.purge(ctx, name)
 	})
 	return res, err
+}
+
+// stopUnit stops a container's unit (a no-op for a stopped one).
+func (h *Host) stopUnit(ctx context.Context, name string) error {
+	argv := append(append([]string(nil), h.Cfg.Commands.Systemctl...), "stop", unit(name))
+	if _, err := h.Run.Run(ctx, runner.Cmd{Argv: argv}); err != nil {
+		return fmt.Errorf("stop container %s: %w", name, err)
+	}
+	return nil
 }

@@ -169,15 +169,11 @@ func (h *Host) sweep(ctx context.Context) error {
 	})
 }
 
-// purge removes what is left of a container once no host declares it:
-// its unit is stopped, its profile, root directory, provision.nix and
-// build record removed (the record last: it marks the container as
-// devhost's to clean up).
-func (h *Host) purge(ctx context.Context, name string) error {
-	argv := append(append([]string(nil), h.Cfg.Commands.Systemctl...), "stop", unit(name))
-	if _, err := h.Run.Run(ctx, runner.Cmd{Argv: argv}); err != nil {
-		return fmt.Errorf("purge %s: %w", name, err)
-	}
+// purge removes what is left of a container once no host declares it
+// (the host's switch stopped its unit): its profile, root directory,
+// provision.nix and build record (the record last: it marks the container
+// as devhost's to clean up). Call under the registry lock.
+func (h *Host) purge(_ context.Context, name string) error {
 	for _, dir := range []string{filepath.Dir(h.ProfilePath(name)), filepath.Join(h.containersDir(), name), h.paths().buildDir(name)} {
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("purge %s: %w", name, err)
