@@ -1,22 +1,3 @@
-// Package lifecycle runs containers on a devhost: ensure, destroy, cleanup,
-// keep and status, and the host rebuild that applies the generated set.
-//
-// Guarantees (see state.go for the files and locks):
-//
-//   - Every change to the registry happens under its lock, after the caller
-//     is authorised and the input validated.
-//   - One host rebuild runs at a time. A request waits for a rebuild whose
-//     snapshot contains everything committed before its own change returned
-//     (the "wanted" generation it saw); requests arriving while a rebuild
-//     runs share the next one. A failed rebuild rolls the containers it
-//     changed back to the last applied state and is reported to every
-//     request it covered.
-//   - A process killed at any instant leaves an intent (per container) or a
-//     rebuild intent behind, with an OS lock its death released; the next
-//     command rolls the operation back, or forces the next rebuild.
-//
-// The package neither prints nor logs: results are returned, and the
-// external commands are run through a runner.Runner the caller configures.
 package lifecycle
 
 import (

@@ -1,0 +1,73 @@
+// Package lifecycle runs containers on a devhost: ensure, destroy, cleanup,
+// keep, status and import, and the host rebuild that applies the generated
+// set. The package neither prints nor logs: results are returned, and the
+// external commands run through a runner.Runner the caller configures.
+//
+// # Ensure
+//
+// Validate checks a request completely before anything is locked or
+// changed. Ensure then, holding the container's operation lock:
+//
+//  1. under the registry lock: authorises the caller against the entry
+//     (or a `devhost reserve` reservation), records an intent, reserves an
+//     address for a new container, writes its provision.nix and stages its
+//     configuration.nix (rendered by the generator) in
+//     <state>/lifecycle/build/<name>/;
+//  2. without any lock: builds the container's system when its inputs
+//     (channel, configuration, provision.nix) changed, with restricted
+//     evaluation and only the channel, the configuration and provision.nix
+//     on the search path;
+//  3. under the registry lock: installs it as the profile (nix-env --set),
+//     commits the entry, drops the intent and counts the change;
+//  4. waits for a host rebuild containing the change (see below);
+//  5. starts the container's unit, or, when it runs and its system changed
+//     while the host's declarations did not, switches it with `systemctl
+//     reload container@NAME` (NixOS' container unit reloads by running the
+//     profile's switch-to-configuration inside the container); nothing
+//     happens to a running container whose system is unchanged.
+//
+// The configuration is built from a staged copy rather than from the live
+// generated set because the live set is only ever written by a rebuild, from
+// a registry snapshot, under the rebuild lock: the host's evaluation (ours,
+// or the platform agent's) never reads a set that is half old, half new, or
+// that declares a container whose profile does not exist yet.
+//
+// # Rebuilds
+//
+// Every registry change that alters the host side of the generated set
+// (default.nix and containers/) bumps a "wanted" generation under the
+// registry lock. A request waits until the "applied" generation reaches the
+// wanted one it saw after its change. The first waiter to take the rebuild
+// lock snapshots the registry, writes the set and runs the rebuild for
+// everything wanted at that moment; the others find their generation applied
+// when they get the lock. When the host side is unchanged (only a
+// container's system or the status page changed) the set is written without
+// running the rebuild command. A failed rebuild is recorded for the
+// generations it covered before anything is rolled back: the containers it
+// changed go back to their applied entries and profiles (unless a later
+// request changed them again), the live set to the applied one, and every
+// request it covered gets its error and the tail of its log
+// (<state>/log/rebuild-*.log). An ensure that changed nothing host-side is
+// not failed by someone else's rebuild failure.
+//
+// # Crash safety
+//
+// A process killed at any instant leaves: an intent (ops/<name>.json) whose
+// op lock its death released, which the next command undoes (entry,
+// provision.nix, profile generation, build record); a rebuild intent, which
+// makes the next rebuild run even if the host side looks unchanged; a purge
+// marker of a destroy whose remains the next command removes once no host
+// declares the container; or the registry-section marker, which makes the
+// next registry-lock holder render and count the whole registry. Temporary
+// files of interrupted atomic writes are removed under the lock that guards
+// their directory.
+//
+// # Who may do what
+//
+// ResolveCaller decides who the caller is (SUDO_USER when root runs devhost
+// through sudo). Members of Access.Groups may create containers and change
+// or destroy their own; members of Access.AdminGroup and root may act on any
+// container, clean up and import. The DEVHOST_TEST_* variables that let the
+// end-to-end tests play several users are honoured only by a binary built
+// with the devhosttest tag, never by a real build.
+package lifecycle
