@@ -33,6 +33,7 @@ func TestEnsureStatusDestroy(t *testing.T) {
 	assert.True(t, out.HostRebuilt)
 	assert.Equal(t, "alice", out.Owner)
 	assert.Equal(t, "started", out.Unit)
+	assert.Equal(t, "running", out.State)
 	assert.Equal(t, 1, out.Generation)
 	assert.Equal(t, "10.100.0.2", out.Address)
 	assert.Equal(t, []string{"https://shop.dev.example.com/", "https://www.shop.dev.example.com/", "https://admin.shop.dev.example.com/"}, out.URLs)
@@ -137,6 +138,7 @@ func TestEnsureStatusDestroy(t *testing.T) {
 type ensureJSON struct {
 	Name        string   `json:"name"`
 	Owner       string   `json:"owner"`
+	State       string   `json:"state"`
 	Created     bool     `json:"created"`
 	Built       bool     `json:"built"`
 	Generation  int      `json:"profile_generation"`

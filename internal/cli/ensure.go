@@ -99,6 +99,7 @@ arguments changes nothing but the deployment time.`,
 type ensureJSON struct {
 	Name         string   `json:"name"`
 	Owner        string   `json:"owner"`
+	State        string   `json:"state"`
 	Created      bool     `json:"created"`
 	Built        bool     `json:"built"`
 	System       string   `json:"system,omitempty"`
@@ -157,7 +158,7 @@ func ensureRun(opts *ensureOptions) error {
 	c := res.Container
 	if opts.JSON {
 		out := ensureJSON{
-			Name: c.Name, Owner: c.Owner, Created: res.Created, Built: res.Built, System: res.StorePath,
+			Name: c.Name, Owner: c.Owner, State: string(c.State), Created: res.Created, Built: res.Built, System: res.StorePath,
 			Profile: h.ProfilePath(c.Name), Generation: profileGen(res.Profile),
 			Address: c.Address.String(), HostAddress: h.Cfg.Addresses.HostAddress.String(),
 			Aliases: nonNil(c.Aliases), URLs: h.URLs(c), Unit: res.Unit, HostRebuilt: res.Apply.Rebuilt,
