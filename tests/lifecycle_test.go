@@ -53,6 +53,10 @@ func TestEnsureStatusDestroy(t *testing.T) {
 	assert.Contains(t, strings.Join(argv, " "), "--option restrict-eval true")
 	assert.Contains(t, strings.Join(argv, " "), "--option allowed-uris "+channel)
 	assert.Contains(t, argv, "devhost-provision="+generator.ProvisionNixPath(s.config(), "shop"))
+	// The double had the real nix-instantiate parse what it was given: the
+	// generated configuration.nix and the provision.nix.
+	parsed, _ := builds[0].Extra["parsed"].([]any)
+	assert.Len(t, parsed, 2, "configuration.nix and provision.nix parsed by Nix")
 	envs := s.records("nix-env")
 	require.Len(t, envs, 1)
 	assert.Equal(t, []string{"-p", generator.ProfilePath(s.config(), "shop"), "--set", builds[0].Extra["out"].(string)}, envs[0].Argv)
