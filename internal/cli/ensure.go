@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flyingcircusio/devhost/internal/lifecycle"
-	"github.com/flyingcircusio/devhost/internal/registry"
 )
 
 // ensureOptions are the inputs of `devhost ensure`.
@@ -237,7 +236,8 @@ func readProvision(streams *IOStreams, path string, caller lifecycle.Caller) ([]
 
 // lifecycleError maps the lifecycle's refusals to exit status 1: the
 // caller's to fix (permission, unknown or foreign name, a build of their
-// own Nix code that failed). Host failures stay exit status 2.
+// own Nix code that failed). Host failures (a failed rebuild, an exhausted
+// address pool, I/O) stay exit status 2.
 func lifecycleError(err error) error {
 	var (
 		de *lifecycle.DeniedError
@@ -246,8 +246,7 @@ func lifecycleError(err error) error {
 		be *lifecycle.BuildError
 	)
 	switch {
-	case errors.As(err, &de), errors.As(err, &nf), errors.As(err, &fe), errors.As(err, &be),
-		errors.Is(err, registry.ErrPoolExhausted):
+	case errors.As(err, &de), errors.As(err, &nf), errors.As(err, &fe), errors.As(err, &be):
 		return &InputError{Err: err}
 	}
 	return err
