@@ -78,6 +78,7 @@ type sandbox struct {
 type sandboxOpts struct {
 	bootstrapKey bool
 	prefixes     []string
+	timeout      string // commands.timeout, default 2m
 }
 
 const channel = "https://hydra.example.org/build/1/download/1/nixexprs.tar.xz"
@@ -95,6 +96,10 @@ func newSandbox(t *testing.T, o sandboxOpts) *sandbox {
 			q[i] = fmt.Sprintf("%q", p)
 		}
 		prefixes = "channels {\n  allowed_prefixes = [" + strings.Join(q, ", ") + "]\n}\n"
+	}
+	timeout := o.timeout
+	if timeout == "" {
+		timeout = "2m"
 	}
 	cfg := fmt.Sprintf(`public_address = "dev.example.com"
 state_dir     = "state"
@@ -117,10 +122,10 @@ commands {
   nix_build      = [%q]
   nix_env        = [%q]
   systemctl      = [%q]
-  timeout        = "2m"
+  timeout        = %q
 }
 `, prefixes, o.bootstrapKey, filepath.Join(binDir, "nixos-rebuild"), filepath.Join(binDir, "nix-build"),
-		filepath.Join(binDir, "nix-env"), filepath.Join(binDir, "systemctl"))
+		filepath.Join(binDir, "nix-env"), filepath.Join(binDir, "systemctl"), timeout)
 	require.NoError(t, os.WriteFile(s.cfgPath, []byte(cfg), 0o644))
 	require.NoError(t, os.WriteFile(s.groupFile, []byte(
 		"users:x:100:alice,bob,carol,dave\nservice:x:900:svc\nwheel:x:10:carol\nnogroup:x:65534:mallory\n"), 0o644))

@@ -264,6 +264,7 @@ func TestRebuildFailureRollsBack(t *testing.T) {
 	assert.Nil(t, s.entry("newone"))
 	_, err := os.Stat(filepath.Dir(generator.ProfilePath(s.config(), "newone")))
 	assert.True(t, os.IsNotExist(err), "profile of the rolled back container left behind")
+	s.checkConsistent()
 
 	// A change of an existing container: the entry goes back.
 	r = s.runArgv0("alice", "fc-build-dev-container", "ensure", "keepme", channel, "www admin")
@@ -272,6 +273,12 @@ func TestRebuildFailureRollsBack(t *testing.T) {
 	assert.Equal(t, []string{"www"}, after.Aliases)
 	assert.Contains(t, after.LastError, "host rebuild failed")
 	assert.Equal(t, before.Address, after.Address)
+	// Its system was built with the new aliases, then put back.
+	target, err := os.Readlink(generator.ProfilePath(s.config(), "keepme"))
+	require.NoError(t, err)
+	assert.Equal(t, "system-1-link", target)
+	sw := s.records("nix-env")
+	assert.Equal(t, []string{"-p", generator.ProfilePath(s.config(), "keepme"), "--switch-generation", "1"}, sw[len(sw)-1].Argv)
 
 	// A destroy: the entry comes back.
 	r = s.runAs("alice", "destroy", "keepme")
@@ -365,4 +372,20 @@ func TestKeepAndCleanup(t *testing.T) {
 	}
 	slices.Sort(got)
 	assert.Equal(t, []string{"cc:destroy"}, got)
+}
+
+// A hanging rebuild is cut off by commands.timeout and treated as failed.
+func TestRebuildTimeout(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t, sandboxOpts{timeout: "1s"})
+	s.setControl(map[string]double.Control{"nixos-rebuild": {SleepMS: 5000}})
+	start := time.Now()
+	r := s.runAs("alice", "ensure", "slow", "--channel", channel)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "timed out")
+	assert.Less(t, time.Since(start), 4*time.Second, "the rebuild was not killed at its timeout")
+	assert.Nil(t, s.entry("slow"))
+	s.setControl(nil)
+	s.ok("alice", "ensure", "slow", "--channel", channel)
+	s.checkConsistent()
 }

@@ -258,8 +258,19 @@ func (h *Host) rollback(ctx context.Context, a Applied, snap map[string]string, 
 		if err := h.Render.Write(ar); err != nil {
 			return err
 		}
-		_, err := h.bump()
-		return err
+		gen, err := h.bump()
+		if err != nil {
+			return err
+		}
+		// When nothing but the rolled back changes was pending, the
+		// registry is the applied state again: say so, or it would look
+		// pending.
+		w, err := h.readWanted()
+		if err != nil || w.Digest != a.HostDigest {
+			return err
+		}
+		a.Gen = gen
+		return writeJSON(h.paths().applied(), a, 0o644)
 	})
 }
 
