@@ -137,3 +137,36 @@ func TestParallelEnsureSameName(t *testing.T) {
 	assert.GreaterOrEqual(t, creates, 1)
 	s.checkConsistent()
 }
+
+// TestParallelEnsureWithFailingRebuild: every request a failed rebuild
+// contained gets its error; none of their containers stays registered, and
+// the containers that were there before are untouched.
+func TestParallelEnsureWithFailingRebuild(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t, sandboxOpts{})
+	s.ok("bob", "ensure", "before", "--channel", channel)
+	s.setControl(map[string]double.Control{"nixos-rebuild": {Fail: true, SleepMS: 200, Message: "error: infinite recursion encountered (double)"}})
+	var wg sync.WaitGroup
+	res := make([]result, 12)
+	for i := range res {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = s.runAs("alice", "ensure", fmt.Sprintf("fail%02d", i), "--channel", channel)
+		}()
+	}
+	wg.Wait()
+	for i, r := range res {
+		assert.Equalf(t, 2, r.code, "fail%02d: %s", i, r.stderr)
+		assert.Contains(t, r.stderr, "infinite recursion")
+	}
+	cs := s.registry()
+	require.Len(t, cs, 1)
+	assert.Equal(t, "before", cs[0].Name)
+	failed := s.records("nixos-rebuild")[1:]
+	t.Logf("12 parallel ensures, failing rebuild: %d rebuild attempts", len(failed))
+	assert.LessOrEqual(t, len(failed), 6)
+	s.setControl(nil)
+	s.ok("alice", "ensure", "after", "--channel", channel)
+	s.checkConsistent()
+}
