@@ -9,10 +9,12 @@
 package diag
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -63,14 +65,11 @@ func Line(d *hcl.Diagnostic) string {
 	return b.String()
 }
 
-// Write prints diags for people: one "file:line:col: severity: summary" line
-// each, followed by HCL's snippet rendering when the file is known.
+// Write prints diags for people, the way compilers do: one
+// "file:line:col: severity: summary" line each, then the source line with
+// the range underlined when the file's bytes are known, then the detail as a
+// hint. Diagnostics are sorted by file and position.
 func Write(w io.Writer, diags hcl.Diagnostics, files map[string][]byte, color bool) error {
-	hf := make(map[string]*hcl.File, len(files))
-	for name, src := range files {
-		hf[name] = &hcl.File{Bytes: src}
-	}
-	tw := hcl.NewDiagnosticTextWriter(w, hf, 100, color)
 	sorted := append(hcl.Diagnostics(nil), diags...)
 	sort.SliceStable(sorted, func(i, j int) bool {
 		a, b := sorted[i].Subject, sorted[j].Subject
@@ -82,15 +81,56 @@ func Write(w io.Writer, diags hcl.Diagnostics, files map[string][]byte, color bo
 		}
 		return a.Start.Byte < b.Start.Byte
 	})
+	bold, red, yellow, reset := "", "", "", ""
+	if color {
+		bold, red, yellow, reset = "\x1b[1m", "\x1b[31m", "\x1b[33m", "\x1b[0m"
+	}
+	var b strings.Builder
 	for _, d := range sorted {
-		if _, err := fmt.Fprintln(w, Line(d)); err != nil {
-			return err
+		sev, c := "error", red
+		if d.Severity == hcl.DiagWarning {
+			sev, c = "warning", yellow
 		}
-		if d.Subject != nil && hf[d.Subject.Filename] != nil {
-			if err := tw.WriteDiagnostic(d); err != nil {
-				return err
-			}
+		if d.Subject != nil {
+			fmt.Fprintf(&b, "%s%s:%d:%d:%s ", bold, d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, reset)
+		}
+		fmt.Fprintf(&b, "%s%s:%s %s\n", c, sev, reset, d.Summary)
+		if d.Subject != nil {
+			snippet(&b, *d.Subject, files[d.Subject.Filename])
+		}
+		if d.Detail != "" {
+			fmt.Fprintf(&b, "  hint: %s\n", d.Detail)
 		}
 	}
-	return nil
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// snippet writes the source line of r and a caret line under the range.
+func snippet(b *strings.Builder, r hcl.Range, src []byte) {
+	if src == nil || r.Start.Byte < 0 || r.Start.Byte > len(src) {
+		return
+	}
+	lineStart := bytes.LastIndexByte(src[:r.Start.Byte], '\n') + 1
+	lineEnd := len(src)
+	if i := bytes.IndexByte(src[r.Start.Byte:], '\n'); i >= 0 {
+		lineEnd = r.Start.Byte + i
+	}
+	line := strings.TrimRight(string(src[lineStart:lineEnd]), "\r")
+	fmt.Fprintf(b, "  %4d: %s\n", r.Start.Line, line)
+	end := r.End.Byte
+	if end <= r.Start.Byte || end > lineStart+len(line) {
+		end = lineStart + len(line)
+	}
+	// Keep tabs so the carets line up under the same characters.
+	var pad strings.Builder
+	for _, ch := range string(src[lineStart:r.Start.Byte]) {
+		if ch == '\t' {
+			pad.WriteByte('\t')
+		} else {
+			pad.WriteByte(' ')
+		}
+	}
+	n := utf8.RuneCount(src[r.Start.Byte:max(end, r.Start.Byte)])
+	fmt.Fprintf(b, "        %s%s\n", pad.String(), strings.Repeat("^", max(n, 1)))
 }
