@@ -105,6 +105,7 @@ func newSandbox(t *testing.T, o sandboxOpts) *sandbox {
 state_dir     = "state"
 generated_dir = "generated"
 profile_dir   = "profiles"
+containers_dir = "containers"
 addresses {
   network      = "10.100.0.0/16"
   host_address = "10.100.0.1"
@@ -146,7 +147,6 @@ func (s *sandbox) env(user string) []string {
 		"DEVHOST_DOUBLE_GENERATED=" + s.path("generated"),
 		lifecycle.EnvTestUser + "=" + user,
 		lifecycle.EnvTestGroupFile + "=" + s.groupFile,
-		"DEVHOST_TEST_CONTAINERS_DIR=" + s.path("containers"),
 	}
 	if ni, err := exec.LookPath("nix-instantiate"); err == nil {
 		env = append(env, "DEVHOST_DOUBLE_NIX_INSTANTIATE="+ni)

@@ -13,11 +13,6 @@ import (
 	"github.com/flyingcircusio/devhost/templates"
 )
 
-// envTestContainersDir moves the containers' root directories (where the
-// host keys are read) into a sandbox. Like lifecycle's DEVHOST_TEST_USER it
-// is honoured only by a test build (testHooks).
-const envTestContainersDir = "DEVHOST_TEST_CONTAINERS_DIR"
-
 // Lifecycle assembles the container lifecycle of this devhost: host
 // configuration, registry, templates, and a runner whose every command is
 // logged to the journal. Under sudo it refuses a host configuration that
@@ -40,11 +35,7 @@ func (f *Factory) Lifecycle() (*lifecycle.Host, error) {
 		return nil, err
 	}
 	run := &runner.Exec{Timeout: cfg.Commands.Timeout, Logger: journalLogger()}
-	h := lifecycle.New(cfg, reg, run, &lifecycle.Renderer{Cfg: cfg, Templates: tmpl})
-	if testHooks && f.IO.Env != nil {
-		h.ContainersDir = f.IO.Env(envTestContainersDir)
-	}
-	return h, nil
+	return lifecycle.New(cfg, reg, run, &lifecycle.Renderer{Cfg: cfg, Templates: tmpl}), nil
 }
 
 // Caller is the person this devhost command acts for (see

@@ -11,6 +11,10 @@ import (
 // DefaultPath is where the NixOS module writes the host configuration.
 const DefaultPath = "/etc/devhost/devhost.hcl"
 
+// DefaultContainersDir is where NixOS keeps the containers' root
+// directories (/var/lib/nixos-containers/<name>).
+const DefaultContainersDir = "/var/lib/nixos-containers"
+
 // Config is the decoded, defaulted and validated host configuration.
 // Build it with Load or Parse; a Config built by hand must be passed through
 // Validate. All durations and addresses are already parsed.
@@ -31,6 +35,11 @@ type Config struct {
 	// ProfileDir holds the containers' system profiles
 	// (<ProfileDir>/<name>/system). Default /nix/var/nix/profiles/per-container.
 	ProfileDir string
+	// ContainersDir holds the containers' root directories
+	// (<ContainersDir>/<name>), where devhost reads a container's SSH host
+	// key and which it removes when a container is destroyed. Default
+	// DefaultContainersDir, where NixOS' container units put them.
+	ContainersDir string
 	// TemplateDir, when set, holds admin overrides of the embedded templates.
 	TemplateDir string
 

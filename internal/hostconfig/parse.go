@@ -25,6 +25,7 @@ func Default(publicAddress string) *Config {
 		StateDir:      "/var/lib/devhost",
 		GeneratedDir:  "/var/lib/devhost/generated",
 		ProfileDir:    "/nix/var/nix/profiles/per-container",
+		ContainersDir: DefaultContainersDir,
 		AliasProxy:    true,
 		Addresses: AddressPool{
 			Network:     netip.MustParsePrefix("10.233.0.0/16"),
@@ -113,7 +114,7 @@ func isJSON(filename string, src []byte) bool {
 // directory of the configuration file, so a sandbox config works from any
 // working directory.
 func (c *Config) resolvePaths(dir string) {
-	for _, p := range []*string{&c.StateDir, &c.GeneratedDir, &c.ProfileDir, &c.TemplateDir} {
+	for _, p := range []*string{&c.StateDir, &c.GeneratedDir, &c.ProfileDir, &c.ContainersDir, &c.TemplateDir} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -169,7 +170,7 @@ var (
 	blockNames = []string{"addresses", "channels", "acme", "cleanup", "nginx", "compat", "access", "commands"}
 	topSchema  = &hcl.BodySchema{
 		Attributes: append([]hcl.AttributeSchema{{Name: "public_address", Required: true}},
-			attrSchema("state_dir", "generated_dir", "profile_dir", "template_dir", "alias_proxy")...),
+			attrSchema("state_dir", "generated_dir", "profile_dir", "containers_dir", "template_dir", "alias_proxy")...),
 		Blocks: func() []hcl.BlockHeaderSchema {
 			s := make([]hcl.BlockHeaderSchema, len(blockNames))
 			for i, n := range blockNames {
@@ -320,6 +321,7 @@ func (d *decoder) decode(b hcl.Body) *Config {
 		c.GeneratedDir = filepath.Join(c.StateDir, "generated")
 	}
 	top.str("profile_dir", &c.ProfileDir)
+	top.str("containers_dir", &c.ContainersDir)
 	top.str("template_dir", &c.TemplateDir)
 	top.boolean("alias_proxy", &c.AliasProxy)
 

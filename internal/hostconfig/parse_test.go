@@ -33,6 +33,7 @@ public_address = "dev.example.org"
 state_dir      = "state"
 generated_dir  = "/srv/generated"
 profile_dir    = "profiles"
+containers_dir = "containers"
 template_dir   = "templates"
 alias_proxy    = false
 addresses {
@@ -81,6 +82,7 @@ func fullWant(dir string) *Config {
 		StateDir:      filepath.Join(dir, "state"),
 		GeneratedDir:  "/srv/generated",
 		ProfileDir:    filepath.Join(dir, "profiles"),
+		ContainersDir: filepath.Join(dir, "containers"),
 		TemplateDir:   filepath.Join(dir, "templates"),
 		AliasProxy:    false,
 		Addresses:     AddressPool{Network: netip.MustParsePrefix("10.99.0.0/20"), HostAddress: netip.MustParseAddr("10.99.0.254")},
@@ -120,6 +122,7 @@ func fullJSON(t *testing.T) []byte {
 		"state_dir":      "state",
 		"generated_dir":  "/srv/generated",
 		"profile_dir":    "profiles",
+		"containers_dir": "containers",
 		"template_dir":   "templates",
 		"alias_proxy":    false,
 		"addresses":      map[string]any{"network": "10.99.0.0/20", "host_address": "10.99.0.254"},
@@ -190,6 +193,23 @@ func TestExampleConfig(t *testing.T) {
 	assert.Equal(t, filepath.Join(abs, "generated"), c.GeneratedDir)
 }
 
+// containers_dir defaults to where NixOS keeps container roots; a relative
+// value is resolved against the configuration file like the other paths.
+func TestContainersDir(t *testing.T) {
+	tests := []struct{ name, src, want string }{
+		{"default", "", "/var/lib/nixos-containers"},
+		{"absolute", `containers_dir = "/srv/containers"`, "/srv/containers"},
+		{"relative", `containers_dir = "sandbox/containers"`, "/x/sandbox/containers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("/x/devhost.hcl", []byte("public_address = \"dev.example.com\"\n"+tt.src+"\n"))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, c.ContainersDir)
+		})
+	}
+}
+
 // TestBadInput: every mistake gives a positioned diagnostic whose summary
 // and detail say what is wrong.
 func TestBadInput(t *testing.T) {
@@ -234,6 +254,8 @@ func TestBadInput(t *testing.T) {
 		{"bad acme server", "h.hcl", pa + "acme {\n  server = \"http://acme\"\n}\n", 3, 12, []string{"Invalid acme.server"}},
 		{"bad group", "h.hcl", pa + "access {\n  groups = [\"Users\"]\n}\n", 3, 12, []string{"Invalid access.groups"}},
 		{"empty state dir", "h.hcl", pa + "state_dir = \"\"\n", 2, 13, []string{"Empty state_dir"}},
+		{"empty containers dir", "h.hcl", pa + "containers_dir = \"\"\n", 2, 18, []string{"Empty containers_dir"}},
+		{"json empty containers dir", "h.json", `{"public_address": "dev.example.com", "containers_dir": ""}`, 1, 57, []string{"Empty containers_dir"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

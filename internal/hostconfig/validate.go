@@ -46,7 +46,7 @@ func (c *Config) validate(rng func(keys ...string) *hcl.Range) hcl.Diagnostics {
 	if err := names.Domain(c.PublicAddress); err != nil {
 		nameErr("Invalid public_address", err, rng("public_address"))
 	}
-	for key, p := range map[string]string{"state_dir": c.StateDir, "generated_dir": c.GeneratedDir, "profile_dir": c.ProfileDir} {
+	for key, p := range map[string]string{"state_dir": c.StateDir, "generated_dir": c.GeneratedDir, "profile_dir": c.ProfileDir, "containers_dir": c.ContainersDir} {
 		if p == "" {
 			add("Empty "+key, key+" must name a directory; remove the line to use the default.", rng(key))
 		}

@@ -11,14 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
-
-// DefaultContainersDir is where NixOS keeps the containers' root
-// directories (/var/lib/nixos-containers/<name>).
-const DefaultContainersDir = "/var/lib/nixos-containers"
 
 // Host is the container lifecycle of one devhost.
 type Host struct {
@@ -28,9 +27,6 @@ type Host struct {
 	Render *Renderer
 	// Now is the clock (time.Now when nil); cleanup takes --now instead.
 	Now func() time.Time
-	// ContainersDir holds the containers' root directories; default
-	// DefaultContainersDir.
-	ContainersDir string
 
 	p paths
 }
@@ -54,11 +50,15 @@ func (h *Host) paths() paths {
 	return h.p
 }
 
+// containersDir holds the containers' root directories (the host
+// configuration's containers_dir). A Config built by hand without it gets
+// NixOS' default rather than "", which would make a destroyed container's
+// root a path relative to the working directory.
 func (h *Host) containersDir() string {
-	if h.ContainersDir != "" {
-		return h.ContainersDir
+	if h.Cfg.ContainersDir != "" {
+		return h.Cfg.ContainersDir
 	}
-	return DefaultContainersDir
+	return hostconfig.DefaultContainersDir
 }
 
 // ProfilePath is the container's system profile.
@@ -196,15 +196,30 @@ func (h *Host) creating() (map[string]bool, error) {
 
 // decodeEntries turns snapshot bytes into containers. An entry that does
 // not decode (a person broke it by hand) is an error: the set must not
-// silently lose a container.
+// silently lose a container. Every broken entry is reported, as a
+// *diag.Error with the entries' bytes, so the command line shows file,
+// line and snippet and exits with 1 (the admin's input is wrong).
 func (h *Host) decodeEntries(snap map[string]string) ([]*registry.Container, error) {
 	out := make([]*registry.Container, 0, len(snap))
+	var (
+		diags hcl.Diagnostics
+		files map[string][]byte
+	)
 	for name, src := range snap {
-		c, diags := registry.Decode(h.Reg.Path(name), []byte(src))
-		if diags.HasErrors() {
-			return nil, fmt.Errorf("registry entry %s: %s", h.Reg.Path(name), diags.Error())
+		path := h.Reg.Path(name)
+		c, ds := registry.Decode(path, []byte(src))
+		if ds.HasErrors() {
+			diags = append(diags, ds...)
+			if files == nil {
+				files = map[string][]byte{}
+			}
+			files[path] = []byte(src)
+			continue
 		}
 		out = append(out, c)
+	}
+	if err := diag.NewError(diags, files); err != nil {
+		return nil, err
 	}
 	sortContainers(out)
 	return out, nil

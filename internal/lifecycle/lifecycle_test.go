@@ -91,12 +91,12 @@ func testHost(t testing.TB) (*Host, *fakeRunner) {
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.GeneratedDir = filepath.Join(dir, "generated")
 	cfg.ProfileDir = filepath.Join(dir, "profiles")
+	cfg.ContainersDir = filepath.Join(dir, "containers")
 	cfg.Commands.Rebuild = []string{"nixos-rebuild", "switch"}
 	tmpl, err := templates.Load("")
 	require.NoError(t, err)
 	fr := &fakeRunner{store: filepath.Join(dir, "store")}
 	h := New(cfg, registry.Open(cfg.StateDir), fr, &Renderer{Cfg: cfg, Templates: tmpl})
-	h.ContainersDir = filepath.Join(dir, "containers")
 	return h, fr
 }
 
@@ -399,6 +399,41 @@ func TestSyncAppliesHandEdits(t *testing.T) {
 	live, err := ReadSet(h.Cfg.GeneratedDir)
 	require.NoError(t, err)
 	assert.Contains(t, string(live.Files["containers/shop.nix"]), "www.shop.dev.example.com")
+}
+
+// A hand-edit that breaks an entry is refused as the admin's input (a
+// *diag.Error naming the file and line), and neither the live set nor the
+// lifecycle's record of the applied set changes.
+func TestSyncRefusesBrokenEntry(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	before, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	applied, err := os.ReadFile(h.paths().applied())
+	require.NoError(t, err)
+
+	path := h.Reg.Path("shop")
+	src, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, append(src, []byte("aliases = [\"WWW\"]\n")...), 0o644))
+
+	_, err = h.Sync(ctx, Caller{User: "root", Root: true})
+	var de *diag.Error
+	require.ErrorAs(t, err, &de)
+	require.NotEmpty(t, de.Diags)
+	require.NotNil(t, de.Diags[0].Subject)
+	assert.Equal(t, path, de.Diags[0].Subject.Filename)
+	assert.Positive(t, de.Diags[0].Subject.Start.Line)
+	assert.Contains(t, de.Files, path, "the entry's bytes, for the snippet")
+	assert.Equal(t, 1, fr.count("nixos-rebuild"), "no rebuild")
+	after, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	assert.Equal(t, before.Digest(), after.Digest(), "the live set is untouched")
+	applied2, err := os.ReadFile(h.paths().applied())
+	require.NoError(t, err)
+	assert.Equal(t, string(applied), string(applied2))
 }
 
 func TestOthersFailureDoesNotFailUnchangedEnsure(t *testing.T) {

@@ -235,6 +235,7 @@ func newE2E(t *testing.T, o e2eOpts) *e2e {
 state_dir     = "state"
 generated_dir = "generated"
 profile_dir   = "profiles"
+containers_dir = "containers"
 addresses {
   network      = "10.100.0.0/24"
   host_address = "10.100.0.1"
@@ -280,7 +281,6 @@ commands {
 	env := []string{
 		"PATH=" + b("bin") + ":/usr/bin:/bin",
 		"DEVHOST_CONFIG=" + b("devhost.hcl"),
-		"DEVHOST_TEST_CONTAINERS_DIR=" + b("containers"),
 		"DEVHOST_DOUBLE_RECORD=" + b("record.jsonl"),
 		"DEVHOST_DOUBLE_STATE=" + b("double"),
 		"DEVHOST_DOUBLE_GENERATED=" + b("generated"),
