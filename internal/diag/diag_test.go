@@ -15,7 +15,7 @@ func rng(t *testing.T, src, sub string) *hcl.Range {
 	i := bytes.Index([]byte(src), []byte(sub))
 	require.GreaterOrEqual(t, i, 0)
 	line := 1 + bytes.Count([]byte(src[:i]), []byte("\n"))
-	col := 1 + len([]rune(src[bytes.LastIndexByte([]byte(src[:i]), '\n')+1 : i]))
+	col := 1 + len([]rune(src[bytes.LastIndexByte([]byte(src[:i]), '\n')+1:i]))
 	return &hcl.Range{Filename: "f.cfg",
 		Start: hcl.Pos{Line: line, Column: col, Byte: i},
 		End:   hcl.Pos{Line: line, Column: col + len([]rune(sub)), Byte: i + len(sub)}}
