@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/names"
 )
 
@@ -241,49 +242,10 @@ func (m *HostMap) Save() error {
 		m.Exists = false
 		return nil
 	}
-	if err := writeAtomic(m.Path, m.Marshal(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(m.Path, m.Marshal(), 0o644); err != nil {
 		return fmt.Errorf("hostmap %s: %w", m.Path, err)
 	}
 	m.Exists = true
-	return nil
-}
-
-// writeAtomic writes data to path through a temporary file in the same
-// directory, synced before it is renamed over path.
-func writeAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
 	return nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/flyingcircusio/devhost/internal/atomicfile"
 )
 
 // KeyPair is an environment's ssh key: the private half lives in the
@@ -63,7 +65,7 @@ func EnsureKey(root, env string, rotate bool) (KeyPair, error) {
 			kp.Public = authorizedLine(signer.PublicKey(), env)
 			// The .pub file is a convenience; recreate it if it was lost.
 			if cur, err := os.ReadFile(pub); err != nil || strings.TrimSpace(string(cur)) != kp.Public {
-				if err := writeFileAtomic(pub, []byte(kp.Public+"\n"), 0o644); err != nil {
+				if err := atomicfile.WriteFile(pub, []byte(kp.Public+"\n"), 0o644); err != nil {
 					return kp, err
 				}
 			}
@@ -89,10 +91,10 @@ func EnsureKey(root, env string, rotate bool) (KeyPair, error) {
 	kp.Created = true
 	// Public half first: a run interrupted between the two writes leaves
 	// the old private key, which EnsureKey then reuses consistently.
-	if err := writeFileAtomic(pub, []byte(kp.Public+"\n"), 0o644); err != nil {
+	if err := atomicfile.WriteFile(pub, []byte(kp.Public+"\n"), 0o644); err != nil {
 		return kp, err
 	}
-	if err := writeFileAtomic(priv, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := atomicfile.WriteFile(priv, pem.EncodeToMemory(block), 0o600); err != nil {
 		return kp, err
 	}
 	return kp, nil

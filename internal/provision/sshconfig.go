@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/flyingcircusio/devhost/internal/atomicfile"
 )
 
 // SSHHost is one provisioned host as ssh_config_<env> names it.
@@ -103,7 +105,7 @@ func fileExists(p string) bool {
 
 // WriteSSHConfig writes ssh_config_<env> atomically.
 func WriteSSHConfig(path string, c SSHConfig) error {
-	return writeFileAtomic(path, c.Render(), 0o644)
+	return atomicfile.WriteFile(path, c.Render(), 0o644)
 }
 
 // ReadSSHHosts returns the hosts of an existing ssh_config_<env> written by
@@ -196,5 +198,5 @@ func (kh KnownHosts) Write(path string) error {
 	for _, n := range names {
 		fmt.Fprintf(&b, "%s %s\n", n, kh[n])
 	}
-	return writeFileAtomic(path, []byte(b.String()), 0o644)
+	return atomicfile.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
 )
@@ -73,7 +74,7 @@ func (r *Registry) writeAllocState(pool hostconfig.AddressPool, hw netip.Addr) e
 	b.SetAttributeValue("high_water", cty.StringVal(hw.String()))
 	data := append([]byte("# Written by devhost: the highest container address ever handed out in network.\n"+
 		"# Addresses are reused only once every address of the pool has been used.\n"), hclwrite.Format(f.Bytes())...)
-	return writeFileAtomic(r.allocPath(), data, 0o644)
+	return atomicfile.WriteFile(r.allocPath(), data, 0o644)
 }
 
 // Allocate returns the address for container name. A registered container

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/rogpeppe/go-internal/lockedfile"
 
+	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/names"
 )
@@ -230,5 +231,5 @@ func (r *Registry) Delete(name string) error {
 		}
 		return fmt.Errorf("registry: %w", err)
 	}
-	return syncDir(r.Dir())
+	return atomicfile.SyncDir(r.Dir())
 }
