@@ -106,6 +106,7 @@ let
     state_dir = cfg.stateDir;
     generated_dir = cfg.generatedDir;
     profile_dir = cfg.profileDir;
+    containers_dir = cfg.containersDir;
     template_dir = if cfg.templateDir == null then "" else cfg.templateDir;
     alias_proxy = cfg.enableAliasProxy;
     addresses = {
@@ -151,6 +152,39 @@ let
       stagingServer
     else
       null;
+
+  # Without ACME every virtual host serves this pair (the generator's
+  # SelfSignedCertPath/SelfSignedKeyPath): one certificate for the public
+  # address and its first-level wildcard, made once and again when the
+  # public address changes.
+  selfSignedDir = "${cfg.stateDir}/selfsigned";
+  publicName = if cfg.publicAddress == null then "localhost" else cfg.publicAddress;
+  selfSignedNames = [
+    publicName
+    "*.${publicName}"
+  ];
+  nginxGroup = config.services.nginx.group;
+  selfSignedScript = ''
+    dir=${lib.escapeShellArg selfSignedDir}
+    names=${lib.escapeShellArg (lib.concatStringsSep " " selfSignedNames)}
+    if [ -s "$dir/cert.pem" ] && [ -s "$dir/key.pem" ] && [ "$(cat "$dir/names" 2>/dev/null)" = "$names" ]; then
+      exit 0
+    fi
+    mkdir -p "$dir"
+    chgrp ${lib.escapeShellArg nginxGroup} "$dir"
+    chmod 0750 "$dir"
+    rm -f "$dir/key.pem.new" "$dir/cert.pem.new"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+      -subj ${lib.escapeShellArg "/CN=${publicName}"} \
+      -addext ${lib.escapeShellArg "subjectAltName=${lib.concatMapStringsSep "," (n: "DNS:${n}") selfSignedNames}"} \
+      -keyout "$dir/key.pem.new" -out "$dir/cert.pem.new"
+    chgrp ${lib.escapeShellArg nginxGroup} "$dir/key.pem.new" "$dir/cert.pem.new"
+    chmod 0640 "$dir/key.pem.new"
+    chmod 0644 "$dir/cert.pem.new"
+    mv -f "$dir/key.pem.new" "$dir/key.pem"
+    mv -f "$dir/cert.pem.new" "$dir/cert.pem"
+    printf '%s' "$names" > "$dir/names"
+  '';
 
   exe = "${cfg.package}/bin/devhost";
   # What the groups may run as root. Each subcommand is listed with and
@@ -276,6 +310,18 @@ in
       description = ''
         Where the containers' system profiles live (`<profileDir>/NAME/system`);
         NixOS' container units mount this directory, so change it only together with them.
+      '';
+    };
+
+    containersDir = lib.mkOption {
+      type = types.strMatching "/[^[:cntrl:]]*";
+      default = "/var/lib/nixos-containers";
+      description = ''
+        Where NixOS keeps the containers' root directories
+        (`<containersDir>/NAME`): devhost reads a container's SSH host key
+        there and removes the directory when the container is destroyed.
+        NixOS' container units use `/var/lib/nixos-containers`; change it
+        only together with them.
       '';
     };
 
@@ -612,10 +658,34 @@ in
         ;
       virtualHosts = generated.virtualHosts;
     };
-    # Containers start before nginx, which proxies to them by name.
+    # Containers start before nginx, which proxies to them by name; without
+    # ACME nginx needs the self-signed certificate first.
     systemd.services.nginx = {
-      after = map (n: "container@${n}.service") autoStartContainers;
-      wants = map (n: "container@${n}.service") autoStartContainers;
+      after =
+        map (n: "container@${n}.service") autoStartContainers
+        ++ lib.optional (!cfg.acme.enable) "devhost-selfsigned.service";
+      wants =
+        map (n: "container@${n}.service") autoStartContainers
+        ++ lib.optional (!cfg.acme.enable) "devhost-selfsigned.service";
+    };
+
+    # Without ACME: the self-signed certificate the virtual hosts name,
+    # created when missing (owned by root, which runs it; the key readable
+    # by nginx' group only).
+    systemd.services.devhost-selfsigned = lib.mkIf (!cfg.acme.enable) {
+      description = "Self-signed TLS certificate for the devhost's public names (ACME is off)";
+      wantedBy = [ "multi-user.target" ];
+      before = [ "nginx.service" ];
+      path = [
+        pkgs.openssl
+        pkgs.coreutils
+      ];
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+        UMask = "0027";
+      };
+      script = selfSignedScript;
     };
 
     security.acme = lib.mkIf cfg.acme.enable {

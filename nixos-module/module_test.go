@@ -6,13 +6,19 @@ package nixosmodule_test
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -105,7 +111,11 @@ type result struct {
 	Systemd struct {
 		Services map[string]struct {
 			After         []string       `json:"after"`
+			Before        []string       `json:"before"`
 			Wants         []string       `json:"wants"`
+			WantedBy      []string       `json:"wantedBy"`
+			Path          []string       `json:"path"`
+			Script        string         `json:"script"`
 			ServiceConfig map[string]any `json:"serviceConfig"`
 		} `json:"services"`
 		Timers map[string]struct {
@@ -320,6 +330,7 @@ func TestEnabledWithoutGeneratedSet(t *testing.T) {
 			assert.Equal(t, "dev.example.com", hc.PublicAddress)
 			assert.Equal(t, opts["generatedDir"], hc.GeneratedDir)
 			assert.Equal(t, "/var/lib/devhost", hc.StateDir)
+			assert.Equal(t, hostconfig.DefaultContainersDir, hc.ContainersDir, "the module's default is devhost's")
 			assert.Equal(t, "10.233.0.0/16", hc.Addresses.Network.String())
 			assert.Equal(t, "10.233.0.1", hc.Addresses.HostAddress.String())
 			assert.Equal(t, tt.cleanup, hc.Cleanup.Enable)
@@ -342,6 +353,7 @@ func TestHostConfigCarriesEveryOption(t *testing.T) {
 		"enableAliasProxy":       false,
 		"stateDir":               "/srv/devhost",
 		"profileDir":             "/nix/var/nix/profiles/per-container",
+		"containersDir":          "/srv/nixos-containers",
 		"templateDir":            "/etc/devhost/templates",
 		"addressPool":            map[string]any{"network": "10.100.0.0/16", "hostAddress": "10.100.255.254"},
 		"allowedChannelPrefixes": []string{"https://hydra.example.com/build/", "file:///srv/channels/"},
@@ -367,6 +379,7 @@ func TestHostConfigCarriesEveryOption(t *testing.T) {
 	assert.Equal(t, "/srv/devhost", hc.StateDir)
 	assert.Equal(t, "/srv/devhost/generated", hc.GeneratedDir, "generatedDir defaults below stateDir")
 	assert.Equal(t, "/etc/devhost/templates", hc.TemplateDir)
+	assert.Equal(t, "/srv/nixos-containers", hc.ContainersDir)
 	assert.Equal(t, "10.100.0.0/16", hc.Addresses.Network.String())
 	assert.Equal(t, "10.100.255.254", hc.Addresses.HostAddress.String())
 	assert.Equal(t, []string{"https://hydra.example.com/build/", "file:///srv/channels/"}, hc.Channels.AllowedPrefixes)
@@ -557,6 +570,104 @@ func TestACMEOff(t *testing.T) {
 	hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
 	require.NoError(t, err)
 	assert.False(t, hc.ACME.Enable)
+
+	// The self-signed certificate the virtual hosts name is made by a
+	// oneshot service that nginx waits for.
+	svc, ok := r.Systemd.Services["devhost-selfsigned"]
+	require.True(t, ok, "systemd.services.devhost-selfsigned missing")
+	assert.Equal(t, "oneshot", svc.ServiceConfig["Type"])
+	assert.Equal(t, true, svc.ServiceConfig["RemainAfterExit"])
+	assert.Equal(t, []string{"multi-user.target"}, svc.WantedBy)
+	assert.Equal(t, []string{"nginx.service"}, svc.Before)
+	assert.Contains(t, svc.Path, "/nix/store/00000000000000000000000000000000-openssl-stand-in")
+	nginx := r.Systemd.Services["nginx"]
+	assert.Equal(t, []string{"devhost-selfsigned.service"}, nginx.After)
+	assert.Equal(t, []string{"devhost-selfsigned.service"}, nginx.Wants)
+	// The pair lands where the generator points the virtual hosts (run for
+	// real in TestSelfSignedScript).
+	assert.Contains(t, svc.Script, "dir="+filepath.Dir(generator.SelfSignedCertPath(hc))+"\n")
+	assert.Equal(t, filepath.Dir(generator.SelfSignedCertPath(hc)), filepath.Dir(generator.SelfSignedKeyPath(hc)))
+	assert.Contains(t, svc.Script, `"$dir/`+filepath.Base(generator.SelfSignedCertPath(hc))+`"`)
+	assert.Contains(t, svc.Script, `"$dir/`+filepath.Base(generator.SelfSignedKeyPath(hc))+`"`)
+
+	// With ACME the service does not exist and nginx waits for nothing.
+	r, err = evalModule(t, e, role(base(filepath.Join(t.TempDir(), "none"))))
+	require.NoError(t, err)
+	assert.NotContains(t, r.Systemd.Services, "devhost-selfsigned")
+	assert.Empty(t, r.Systemd.Services["nginx"].After)
+}
+
+// TestSelfSignedScript runs the module's devhost-selfsigned script for
+// real (bash and openssl from PATH, the state directory in a sandbox): it
+// writes the pair at the paths the generator gives the virtual hosts, for
+// the public address and its wildcard, the key readable by nginx' group
+// only; it does nothing when the pair exists, and makes a new pair when
+// the public address changes.
+func TestSelfSignedScript(t *testing.T) {
+	e := needNix(t)
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash not found: needed to run the module's service script")
+	}
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not found: needed to run the module's service script")
+	}
+	grp, err := user.LookupGroupId(strconv.Itoa(os.Getgid()))
+	require.NoError(t, err)
+	state := filepath.Join(t.TempDir(), "state dir") // a space: the script must quote
+	script := func(public string) (string, *hostconfig.Config) {
+		opts := base(filepath.Join(t.TempDir(), "none"))
+		opts["acme"] = map[string]any{"enable": false}
+		opts["stateDir"] = state
+		opts["publicAddress"] = public
+		r, err := evalModule(t, e, role(opts, map[string]any{"services": map[string]any{"nginx": map[string]any{"group": grp.Name}}}))
+		require.NoError(t, err)
+		hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+		require.NoError(t, err)
+		return r.Systemd.Services["devhost-selfsigned"].Script, hc
+	}
+	run := func(src string) {
+		t.Helper()
+		cmd := exec.Command(bash, "-e", "-c", src) // systemd runs NixOS scripts with -e
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
+	check := func(hc *hostconfig.Config, public string) []byte {
+		t.Helper()
+		certPEM, err := os.ReadFile(generator.SelfSignedCertPath(hc))
+		require.NoError(t, err)
+		block, _ := pem.Decode(certPEM)
+		require.NotNil(t, block, "cert.pem holds a PEM certificate")
+		cert, err := x509.ParseCertificate(block.Bytes)
+		require.NoError(t, err)
+		assert.Equal(t, []string{public, "*." + public}, cert.DNSNames)
+		assert.Equal(t, public, cert.Subject.CommonName)
+		assert.NoError(t, cert.VerifyHostname("shop."+public))
+
+		fi, err := os.Stat(generator.SelfSignedKeyPath(hc))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm(), "key readable by nginx' group only")
+		assert.Equal(t, uint32(os.Getgid()), fi.Sys().(*syscall.Stat_t).Gid)
+		keyPEM, err := os.ReadFile(generator.SelfSignedKeyPath(hc))
+		require.NoError(t, err)
+		_, err = tls.X509KeyPair(certPEM, keyPEM)
+		assert.NoError(t, err, "key and certificate belong together")
+		return certPEM
+	}
+
+	src, hc := script("dev.example.com")
+	run(src)
+	first := check(hc, "dev.example.com")
+
+	run(src)
+	again, err := os.ReadFile(generator.SelfSignedCertPath(hc))
+	require.NoError(t, err)
+	assert.Equal(t, first, again, "an existing pair is kept")
+
+	src, hc = script("dev.example.org")
+	run(src)
+	assert.NotEqual(t, first, check(hc, "dev.example.org"), "a new public address gets a new pair")
 }
 
 // ACME settings made outside the role satisfy its assertions.
@@ -723,11 +834,16 @@ func TestBundledExampleThroughGenerator(t *testing.T) {
 
 			opts := base(dir)
 			opts["publicAddress"] = c.PublicAddress
+			opts["stateDir"] = c.StateDir
 			opts["acme"] = map[string]any{"enable": acme, "acceptTerms": true, "email": "admin@example.com"}
 			r, err := evalModule(t, e, role(opts))
 			require.NoError(t, err)
 			assert.Empty(t, r.FailedAssertions)
 			assert.Empty(t, r.Warnings)
+			// The host configuration the module writes, as devhost reads it.
+			hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+			require.NoError(t, err)
+			selfSigned := r.Systemd.Services["devhost-selfsigned"].Script
 
 			var autoStart []string
 			wantHosts := map[string][]string{}
@@ -746,6 +862,13 @@ func TestBundledExampleThroughGenerator(t *testing.T) {
 				vhost := r.Services.Nginx.VirtualHosts[ct.Name+"."+c.PublicAddress]
 				require.NotNil(t, vhost, ct.Name)
 				assert.Equal(t, acme, vhost["enableACME"], ct.Name)
+				if !acme {
+					// The pair devhost-selfsigned makes, for the state
+					// directory the module gives devhost.
+					assert.Equal(t, generator.SelfSignedCertPath(hc), vhost["sslCertificate"], ct.Name)
+					assert.Equal(t, generator.SelfSignedKeyPath(hc), vhost["sslCertificateKey"], ct.Name)
+					assert.Contains(t, selfSigned, "dir="+filepath.Dir(generator.SelfSignedCertPath(hc))+"\n")
+				}
 				var aliases []any
 				for _, a := range ct.Aliases {
 					aliases = append(aliases, a+"."+ct.Name+"."+c.PublicAddress)
@@ -759,8 +882,12 @@ func TestBundledExampleThroughGenerator(t *testing.T) {
 			assert.Contains(t, r.Services.Nginx.VirtualHosts, c.PublicAddress, "the status page")
 			assert.Len(t, r.Services.Nginx.VirtualHosts, len(cs)+1)
 			sort.Strings(autoStart)
-			assert.Equal(t, autoStart, r.Systemd.Services["nginx"].After)
 			assert.NotEmpty(t, autoStart, "the example has running containers")
+			if !acme {
+				autoStart = append(autoStart, "devhost-selfsigned.service")
+			}
+			assert.Equal(t, autoStart, r.Systemd.Services["nginx"].After)
+			assert.Equal(t, autoStart, r.Systemd.Services["nginx"].Wants)
 		})
 	}
 }

@@ -1,10 +1,15 @@
 # A stand-in for nixpkgs' `pkgs` as far as the devhost module uses it: the
-# package it installs. Recorded, never built.
+# packages it uses. Recorded, never built.
 {
   coreutils = {
     type = "derivation";
     name = "coreutils-stand-in";
     outPath = "/nix/store/00000000000000000000000000000000-coreutils-stand-in";
+  };
+  openssl = {
+    type = "derivation";
+    name = "openssl-stand-in";
+    outPath = "/nix/store/00000000000000000000000000000000-openssl-stand-in";
   };
   devhost = {
     type = "derivation";

@@ -209,6 +209,7 @@ in
       serverNamesHashMaxSize = opt (types.nullOr types.ints.positive) null;
       proxyTimeout = opt types.str "60s";
       clientMaxBodySize = opt types.str "10m";
+      group = opt types.str "nginx";
       virtualHosts = opt (types.attrsOf vhost) { };
     };
 
