@@ -272,7 +272,7 @@ in
       default = "${cfg.stateDir}/generated";
       defaultText = lib.literalExpression ''"''${config.${opt}.stateDir}/generated"'';
       description = ''
-        The generated set: Nix data written by devhost (`devhost render`) and
+        The generated set: Nix data written by devhost (`devhost apply`) and
         read by this module from `<generatedDir>/default.nix` when it exists.
         Outside the host's configuration source on purpose; a flake-based
         host must be rebuilt with `--impure` to read it.
@@ -565,7 +565,7 @@ in
       }
       {
         assertion = (generated.version or 1) == 1;
-        message = "${opt}: the generated set ${generatedFile} has version ${toString (generated.version or "?")}, this module reads version 1. Run `devhost render` with the devhost of ${opt}.package.";
+        message = "${opt}: the generated set ${generatedFile} has version ${toString (generated.version or "?")}, this module reads version 1. Run `devhost apply` with the devhost of ${opt}.package.";
       }
       {
         assertion = networkOK;
@@ -604,7 +604,7 @@ in
 
     warnings =
       lib.optional (generated ? publicAddress && generated.publicAddress != cfg.publicAddress)
-        "${opt}: the generated set at ${generatedFile} was rendered for ${generated.publicAddress}, not ${toString cfg.publicAddress}; run `devhost render`."
+        "${opt}: the generated set at ${generatedFile} was rendered for ${generated.publicAddress}, not ${toString cfg.publicAddress}; run `devhost apply`."
       ++ lib.optional (builtins.length (lib.attrNames generated.containers) > cfg.capacity)
         "${opt}: ${toString (builtins.length (lib.attrNames generated.containers))} containers are declared but ${opt}.capacity is ${toString cfg.capacity}; raise it so that the inotify limits grow with them.";
 

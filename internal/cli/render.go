@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,15 +24,17 @@ type renderOptions struct {
 	Config   func() (*hostconfig.Config, error)
 	Registry func() (*registry.Registry, error)
 	Abs      func(string) string
-	Out      string // --out; "" means the configured generated_dir
+	Out      string // --out; "" means apply to the live set (applyRun)
 	Show     bool
 	JSON     bool
+	// Apply is `devhost apply`, which render without --out runs.
+	Apply *applyOptions
 }
 
 func newCmdRender(f *Factory) *cobra.Command {
-	opts := &renderOptions{IO: f.IO, Config: f.HostConfig, Registry: f.Registry, Abs: f.abs}
+	opts := &renderOptions{IO: f.IO, Config: f.HostConfig, Registry: f.Registry, Abs: f.abs, Apply: newApplyOptions(f)}
 	cmd := &cobra.Command{
-		Use:   "render",
+		Use:   "render [--out DIR]",
 		Short: "Regenerate the Nix files of all containers from the registry",
 		Long: `Regenerate the generated set from the registry and the host configuration:
 default.nix (imported by the devhost NixOS module), one containers/<name>.nix
@@ -39,27 +42,38 @@ per container (its container declaration, nginx virtual host and hosts entry),
 <name>/configuration.nix (the container's own NixOS system) and the status page
 www/index.html.
 
-The set is written to --out (default: the configured generated_dir) as a
-whole: a new directory is swapped in atomically, the previous one is kept as
-<dir>.old. Nothing is rebuilt; the next rebuild of the host picks it up.
+With --out DIR the set is only written to DIR, as a whole: a new directory
+is swapped in atomically, the previous one is kept as <DIR>.old. Nothing is
+rebuilt and the live set is not touched; anyone may preview a set this way.
+
+Without --out, render is devhost apply: the live set (generated_dir) is
+regenerated and applied through the same locked, coalesced host rebuild
+that ensure and destroy use, and the command says whether a rebuild ran.
+That needs root or the admin group.
 
 When any registry entry is invalid, every problem is reported with its file
 and position, nothing is written (the previous set stays as it was) and the
 command exits with status 1.
 
---show prints the tree of written files and one generated file; --json prints
-the directory, digests and files for scripts.`,
+--show prints the tree of files and one generated file; --json prints the
+directory, digests and files for scripts (without --out also the applied
+generation and whether the host was rebuilt).`,
 		Example: `  # the bundled example registry, into a temporary directory
   devhost render --config examples/devhost.hcl --out "$(mktemp -d)" --show
-  # on a devhost: regenerate /var/lib/devhost/generated
-  sudo devhost render
-  devhost render --out /tmp/preview --json | jq -r .host_digest`,
+  devhost render --out /tmp/preview --json | jq -r .host_digest
+  # on a devhost: regenerate /var/lib/devhost/generated and rebuild if needed
+  sudo devhost render`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Out == "" {
+				a := opts.Apply
+				a.Context, a.Show, a.JSON = cmd.Context(), opts.Show, opts.JSON
+				return applyRun(a)
+			}
 			return renderRun(opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Out, "out", "", "directory to write the generated set to (default: generated_dir of the host configuration)")
+	cmd.Flags().StringVar(&opts.Out, "out", "", "only write the generated set to this directory (default: apply to the live set, as devhost apply)")
 	cmd.Flags().BoolVar(&opts.Show, "show", false, "print the tree of files and one generated file")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	return cmd
@@ -104,10 +118,12 @@ func renderRun(opts *renderOptions) error {
 		}
 		return fmt.Errorf("render: %w", err)
 	}
-	out := cfg.GeneratedDir
-	if opts.Out != "" {
-		out = opts.Abs(opts.Out)
+	if opts.Out == "" {
+		// Never the live set: that is written only by the lifecycle's
+		// rebuild, under its lock (applyRun).
+		return errors.New("render: no --out directory")
 	}
+	out := opts.Abs(opts.Out)
 	if err := generator.Write(out, set); err != nil {
 		return fmt.Errorf("render: %w", err)
 	}
@@ -121,23 +137,31 @@ func renderRun(opts *renderOptions) error {
 			return fmt.Errorf("render: %w", err)
 		}
 	case opts.Show:
-		fmt.Fprintf(opts.IO.Out, "%s\n%s", out, tree(set.Paths()))
-		// One container's host side: the first with aliases (it shows the
-		// most), else the first, else the index.
-		show := generator.IndexFile
-		for i, c := range cs {
-			if i == 0 || len(c.Aliases) > 0 {
-				show = generator.HostFile(c.Name)
-			}
-			if len(c.Aliases) > 0 {
-				break
-			}
-		}
-		fmt.Fprintf(opts.IO.Out, "\n==> %s <==\n%s", filepath.Join(out, filepath.FromSlash(show)), set.Files[show])
+		showSet(opts.IO.Out, out, set, cs)
 	default:
 		fmt.Fprintf(opts.IO.Out, "%s: %d container(s), %d files, digest %s\n", out, len(cs), len(set.Files), set.Digest()[:12])
 	}
 	return nil
+}
+
+// showSet prints the tree of set's files in dir and one generated file:
+// the host side of the first container with aliases (it shows the most),
+// else of the first container, else the index.
+func showSet(w io.Writer, dir string, set *generator.Set, cs []*registry.Container) {
+	fmt.Fprintf(w, "%s\n%s", dir, tree(set.Paths()))
+	show := generator.IndexFile
+	for _, c := range cs {
+		if _, ok := set.Files[generator.HostFile(c.Name)]; !ok {
+			continue
+		}
+		if show == generator.IndexFile || len(c.Aliases) > 0 {
+			show = generator.HostFile(c.Name)
+		}
+		if len(c.Aliases) > 0 {
+			break
+		}
+	}
+	fmt.Fprintf(w, "\n==> %s <==\n%s", filepath.Join(dir, filepath.FromSlash(show)), set.Files[show])
 }
 
 // overridden reports whether an admin template is in use.

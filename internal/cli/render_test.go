@@ -2,11 +2,15 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +18,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/lifecycle"
 	"github.com/flyingcircusio/devhost/internal/registry"
+	"github.com/flyingcircusio/devhost/internal/runner"
+	"github.com/flyingcircusio/devhost/templates"
 )
 
 // renderSandbox is a host configuration with a registry in a temp directory.
@@ -107,22 +115,145 @@ func TestRenderExample(t *testing.T) {
 	}
 }
 
-func TestRenderDefaultDirAndJSON(t *testing.T) {
+func TestRenderOutJSON(t *testing.T) {
 	s := newRenderSandbox(t, "generated_dir = \"gen\"\n")
 	s.put(t, "web", "10.233.0.2", func(c *registry.Container) { c.Aliases = []string{"shop"} })
-	code, stdout, stderr := renderMain(t, "--config", s.config, "render", "--json")
+	out := filepath.Join(s.dir, "preview")
+	code, stdout, stderr := renderMain(t, "--config", s.config, "render", "--out", out, "--json")
 	require.Equal(t, 0, code, stderr)
 	var res renderResult
 	require.NoError(t, json.Unmarshal([]byte(stdout), &res))
-	assert.Equal(t, filepath.Join(s.dir, "gen"), res.Dir)
+	assert.Equal(t, out, res.Dir)
 	assert.Equal(t, 1, res.Containers)
 	assert.Len(t, res.Digest, 64)
 	assert.Contains(t, res.Files, "containers/web.nix")
-	assert.FileExists(t, filepath.Join(s.dir, "gen", "web", "configuration.nix"))
+	assert.FileExists(t, filepath.Join(out, "web", "configuration.nix"))
+	assert.NoDirExists(t, filepath.Join(s.dir, "gen"), "a preview never touches the live set")
 
-	code, stdout, _ = renderMain(t, "--config", s.config, "render")
+	code, stdout, _ = renderMain(t, "--config", s.config, "render", "--out", out)
 	require.Equal(t, 0, code)
-	assert.Equal(t, filepath.Join(s.dir, "gen")+": 1 container(s), 4 files, digest "+res.Digest[:12]+"\n", stdout)
+	assert.Equal(t, out+": 1 container(s), 4 files, digest "+res.Digest[:12]+"\n", stdout)
+}
+
+// recordingRunner is a test double for the commands the lifecycle runs
+// (here only the host rebuild): it records every argv and succeeds.
+type recordingRunner struct {
+	mu    sync.Mutex
+	calls [][]string
+}
+
+func (r *recordingRunner) Run(_ context.Context, c runner.Cmd) (runner.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, append([]string(nil), c.Argv...))
+	return runner.Result{}, nil
+}
+
+func (r *recordingRunner) rebuilds(argv0 string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.calls {
+		if c[0] == argv0 {
+			n++
+		}
+	}
+	return n
+}
+
+// applySandbox drives applyRun (devhost apply, and render without --out)
+// with the lifecycle of a render sandbox and a recording runner.
+func (s *renderSandbox) apply(t *testing.T, run *recordingRunner, caller lifecycle.Caller, jsonOut bool) (string, error) {
+	t.Helper()
+	cfg, err := hostconfig.Load(s.config)
+	require.NoError(t, err)
+	tmpl, err := templates.Load("")
+	require.NoError(t, err)
+	var out bytes.Buffer
+	opts := &applyOptions{
+		IO:       &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out},
+		Registry: func() (*registry.Registry, error) { return s.reg, nil },
+		Lifecycle: func() (*lifecycle.Host, error) {
+			return lifecycle.New(cfg, s.reg, run, &lifecycle.Renderer{Cfg: cfg, Templates: tmpl}), nil
+		},
+		Caller: func() (lifecycle.Caller, error) { return caller, nil },
+		JSON:   jsonOut,
+	}
+	err = applyRun(opts)
+	return out.String(), err
+}
+
+// TestApply: the live set is written only through the lifecycle, which
+// runs the rebuild command when the host's declarations changed and
+// records the result; a second apply finds nothing to do; a hand-edit is
+// applied; a non-admin is refused before anything is written.
+func TestApply(t *testing.T) {
+	s := newRenderSandbox(t, "generated_dir = \"gen\"\ncommands {\n  rebuild = [\"rebuild-double\", \"switch\"]\n}\n")
+	s.put(t, "web", "10.233.0.2", nil)
+	gen := filepath.Join(s.dir, "gen")
+	run := &recordingRunner{}
+
+	_, err := s.apply(t, run, lifecycle.Caller{User: "dave", Groups: []string{"users"}}, false)
+	var ie *InputError
+	require.ErrorAs(t, err, &ie)
+	assert.ErrorIs(t, err, lifecycle.ErrDenied)
+	assert.Equal(t, ExitInput, exitCode(err))
+	assert.NoDirExists(t, gen, "refused: nothing written")
+	assert.Zero(t, run.rebuilds("rebuild-double"))
+
+	admin := lifecycle.Caller{User: "carol", Groups: []string{"wheel"}}
+	stdout, err := s.apply(t, run, admin, true)
+	require.NoError(t, err)
+	var res applyResult
+	require.NoError(t, json.Unmarshal([]byte(stdout), &res), stdout)
+	assert.True(t, res.Rebuilt)
+	assert.True(t, res.Wrote)
+	assert.Equal(t, gen, res.Dir)
+	assert.Equal(t, 1, res.Containers)
+	assert.Contains(t, res.Files, "containers/web.nix")
+	assert.Equal(t, [][]string{{"rebuild-double", "switch"}}, run.calls)
+	live, err := lifecycle.ReadSet(gen)
+	require.NoError(t, err)
+	assert.Equal(t, live.Digest(), res.Digest)
+
+	stdout, err = s.apply(t, run, admin, false)
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("%s: generation %d is already applied; no rebuild needed\n", gen, res.Generation), stdout)
+	assert.Equal(t, 1, run.rebuilds("rebuild-double"))
+
+	// An admin adds an alias by hand.
+	s.put(t, "web", "10.233.0.2", func(c *registry.Container) { c.Aliases = []string{"shop"} })
+	stdout, err = s.apply(t, run, lifecycle.Caller{User: "root", Root: true}, false)
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprintf("%s: generation %d applied, host rebuilt (1 container(s))\n", gen, res.Generation+1), stdout)
+	assert.Equal(t, 2, run.rebuilds("rebuild-double"))
+	live, err = lifecycle.ReadSet(gen)
+	require.NoError(t, err)
+	assert.Contains(t, string(live.Files["containers/web.nix"]), "shop.web.dev.example.com")
+}
+
+// `devhost render` without --out is `devhost apply`: for a user who is
+// not in the admin group it is refused (exit 1) and writes nothing, where
+// the old render wrote the live set directly. As root the test plays
+// "nobody" through sudo.
+func TestRenderWithoutOutApplies(t *testing.T) {
+	env := map[string]string{}
+	if os.Geteuid() == 0 {
+		if _, err := user.Lookup("nobody"); err != nil {
+			t.Skip("runs as root and there is no user nobody to play through sudo")
+		}
+		env["SUDO_USER"] = "nobody"
+	}
+	s := newRenderSandbox(t, "generated_dir = \"gen\"\naccess {\n  admin_group = \"nosuchgroup\"\n}\n")
+	s.put(t, "web", "10.233.0.2", nil)
+	var out, errOut bytes.Buffer
+	io := &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, Dir: t.TempDir(),
+		Env: func(k string) string { return env[k] }}
+	code := Main([]string{"devhost", "--config", s.config, "render"}, io)
+	assert.Equal(t, ExitInput, code, errOut.String())
+	assert.Contains(t, errOut.String(), "may not apply the registry")
+	assert.Empty(t, out.String())
+	assert.NoDirExists(t, filepath.Join(s.dir, "gen"))
 }
 
 // TestRenderInvalidEntryKeepsPreviousSet: a broken registry entry is

@@ -95,6 +95,7 @@ var commands = []func(*Factory) *cobra.Command{
 	newCmdDebug,
 	newCmdList,
 	newCmdRender,
+	newCmdApply,
 	newCmdCheck,
 	newCmdMan,
 	newCmdVersion,

@@ -342,8 +342,8 @@ var errBusy = errors.New("another devhost command is working on this container")
 // Sync repairs what interrupted commands left, counts any registry change
 // made behind devhost's back (a hand-edited entry, changed templates or
 // host configuration), and applies everything pending in one coalesced
-// rebuild. It is what `devhost render` should do to the live generated
-// set: the set is only ever written by a rebuild, from a registry
+// rebuild. It is `devhost apply` (and `devhost render` without --out):
+// the live set is only ever written by a rebuild, from a registry
 // snapshot, under the rebuild lock.
 func (h *Host) Sync(ctx context.Context, caller Caller) (ApplyStats, error) {
 	if !caller.Admin(h.Cfg.Access) {

@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/lifecycle"
+	"github.com/flyingcircusio/devhost/internal/registry"
+)
+
+// applyOptions are the inputs of `devhost apply` (and of `devhost render`
+// without --out).
+type applyOptions struct {
+	IO        *IOStreams
+	Context   context.Context
+	Registry  func() (*registry.Registry, error)
+	Lifecycle func() (*lifecycle.Host, error)
+	Caller    func() (lifecycle.Caller, error)
+	Show      bool
+	JSON      bool
+}
+
+func newApplyOptions(f *Factory) *applyOptions {
+	return &applyOptions{IO: f.IO, Registry: f.Registry, Lifecycle: f.Lifecycle, Caller: f.Caller}
+}
+
+func newCmdApply(f *Factory) *cobra.Command {
+	opts := newApplyOptions(f)
+	cmd := &cobra.Command{
+		Use:   "apply",
+		Short: "Apply the registry to the host, e.g. after hand-editing an entry (admin)",
+		Long: `Regenerate the live generated set (generated_dir) from the registry and
+apply it: changes made behind devhost's back (a hand-edited registry entry,
+changed templates or host configuration) are counted, and everything
+pending is applied in one host rebuild, under the same lock and with the
+same rollback on failure as devhost ensure and destroy. When the host's
+declarations did not change, no rebuild runs. Commands interrupted earlier
+are cleaned up first.
+
+Only root and members of the admin group may apply. An invalid registry
+entry is reported with its file and position and nothing changes (exit
+status 1); a failed rebuild exits with 2 after rolling back.
+
+devhost render without --out does the same; devhost render --out DIR only
+writes a preview.`,
+		Example: `  # after adding an alias to /var/lib/devhost/containers/shop.hcl by hand
+  sudo devhost apply
+  sudo devhost apply --json | jq .rebuilt`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Context = cmd.Context()
+			return applyRun(opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Show, "show", false, "also print the tree of the live set's files and one generated file")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// applyResult is `devhost apply --json` (and `devhost render --json`
+// without --out): render's keys, describing the live set, plus what the
+// apply did. The keys are stable.
+type applyResult struct {
+	renderResult
+	Generation uint64 `json:"generation"`
+	Rebuilt    bool   `json:"rebuilt"`
+	Wrote      bool   `json:"wrote"`
+}
+
+func applyRun(opts *applyOptions) error {
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	h, err := opts.Lifecycle()
+	if err != nil {
+		return err
+	}
+	caller, err := opts.Caller()
+	if err != nil {
+		return err
+	}
+	st, err := h.Sync(ctx, caller)
+	if err != nil {
+		return lifecycleError(err)
+	}
+
+	// Describe the live set as it is now (a concurrent command may have
+	// applied a later generation meanwhile; that is the set the host runs).
+	dir := h.Cfg.GeneratedDir
+	set, err := lifecycle.ReadSet(dir)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	res := applyResult{renderResult: renderResult{Dir: dir, Files: []string{}}, Generation: st.Gen, Rebuilt: st.Rebuilt, Wrote: st.Wrote}
+	if set != nil {
+		res.Digest, res.HostDigest, res.Files = set.Digest(), set.HostDigest(), set.Paths()
+		for _, p := range res.Files {
+			if generator.IsHostFile(p) && strings.HasPrefix(p, "containers/") {
+				res.Containers++
+			}
+		}
+	}
+
+	switch {
+	case opts.JSON:
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		return nil
+	case opts.Show && set != nil:
+		reg, err := opts.Registry()
+		if err != nil {
+			return err
+		}
+		// Only to pick the file to show: LoadAll returns the valid
+		// entries even when another one broke since the apply.
+		cs, _ := reg.LoadAll()
+		showSet(opts.IO.Out, dir, set, cs)
+	}
+	fmt.Fprintln(opts.IO.Out, applySummary(dir, res))
+	return nil
+}
+
+// applySummary says in one line what an apply did.
+func applySummary(dir string, r applyResult) string {
+	switch {
+	case r.Rebuilt:
+		return fmt.Sprintf("%s: generation %d applied, host rebuilt (%d container(s))", dir, r.Generation, r.Containers)
+	case r.Wrote:
+		return fmt.Sprintf("%s: generation %d written; the host's declarations are unchanged, no rebuild needed", dir, r.Generation)
+	default:
+		return fmt.Sprintf("%s: generation %d is already applied; no rebuild needed", dir, r.Generation)
+	}
+}

@@ -1,0 +1,142 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/registry"
+)
+
+// snapshotDir reads every file below dir (relative slash path -> content).
+func snapshotDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		out[filepath.ToSlash(rel)] = string(b)
+		return nil
+	}))
+	return out
+}
+
+// lineOf is the 1-based number of the first line of src containing sub.
+func lineOf(t *testing.T, src, sub string) int {
+	t.Helper()
+	for i, l := range strings.Split(src, "\n") {
+		if strings.Contains(l, sub) {
+			return i + 1
+		}
+	}
+	t.Fatalf("%q not found in:\n%s", sub, src)
+	return 0
+}
+
+// TestRenderAppliesHandEdit: an admin edits a registry entry by hand and
+// runs `devhost render` (no --out): the live set is regenerated and applied
+// through the lifecycle's one coalesced rebuild, never written behind its
+// back. A non-admin is refused, and an invalid edit is refused with its
+// file and line while the live set stays as it was.
+func TestRenderAppliesHandEdit(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t, sandboxOpts{})
+	s.ok("alice", "ensure", "shop", "--channel", channel, "--alias", "www")
+	require.Len(t, s.records("nixos-rebuild"), 1)
+	live := s.config().GeneratedDir
+	entry := registry.Open(s.config().StateDir).Path("shop")
+
+	// The admin adds an alias by hand.
+	src, err := os.ReadFile(entry)
+	require.NoError(t, err)
+	edited := strings.Replace(string(src), `["www"]`, `["www", "admin"]`, 1)
+	require.NotEqual(t, string(src), edited, "fixture changed: %s", src)
+	require.NoError(t, os.WriteFile(entry, []byte(edited), 0o644))
+	before := snapshotDir(t, live)
+
+	// A member who is not an admin may not apply it, by either name.
+	for _, verb := range []string{"render", "apply"} {
+		r := s.runAs("alice", verb)
+		assert.Equal(t, 1, r.code, "%s: %s", verb, r.stderr)
+		assert.Contains(t, r.stderr, `user "alice" may not apply the registry`)
+		assert.Empty(t, r.stdout)
+	}
+	assert.Len(t, s.records("nixos-rebuild"), 1, "refused: no rebuild")
+	assert.Equal(t, before, snapshotDir(t, live), "refused: the live set is untouched")
+
+	// The admin (carol is in wheel) applies it: exactly one rebuild.
+	r := s.ok("carol", "render")
+	assert.Equal(t, live+": generation 2 applied, host rebuilt (1 container(s))\n", r.stdout)
+	rebuilds := s.records("nixos-rebuild")
+	require.Len(t, rebuilds, 2, "exactly one more rebuild")
+	assert.Equal(t, []string{"switch"}, rebuilds[1].Argv)
+	assert.True(t, setNames(rebuilds[1])["shop"])
+	host, err := os.ReadFile(filepath.Join(live, "containers", "shop.nix"))
+	require.NoError(t, err)
+	assert.Contains(t, string(host), `"admin.shop.dev.example.com"`, "the set reflects the edit")
+	assert.Equal(t, []string{"www", "admin"}, s.entry("shop").Aliases)
+	s.checkConsistent()
+
+	// Nothing pending: apply says so and rebuilds nothing.
+	r = s.ok("root", "apply", "--json")
+	var res struct {
+		Dir        string   `json:"dir"`
+		Generation int      `json:"generation"`
+		Rebuilt    bool     `json:"rebuilt"`
+		Files      []string `json:"files"`
+		Containers int      `json:"containers"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res), r.stdout)
+	assert.Equal(t, live, res.Dir)
+	assert.Equal(t, 2, res.Generation)
+	assert.False(t, res.Rebuilt)
+	assert.Equal(t, 1, res.Containers)
+	assert.Contains(t, res.Files, "containers/shop.nix")
+	assert.Len(t, s.records("nixos-rebuild"), 2)
+
+	// An invalid hand-edit: refused with file and line, exit 1, nothing
+	// rebuilt, the live set untouched.
+	good, err := os.ReadFile(entry)
+	require.NoError(t, err)
+	bad := strings.Replace(string(good), `"admin"]`, `"Admin Panel"]`, 1)
+	require.NotEqual(t, string(good), bad)
+	require.NoError(t, os.WriteFile(entry, []byte(bad), 0o644))
+	before = snapshotDir(t, live)
+	r = s.runAs("root", "render")
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, fmt.Sprintf("%s:%d:", entry, lineOf(t, bad, "Admin Panel")))
+	assert.Contains(t, r.stderr, "nothing was changed")
+	assert.Len(t, s.records("nixos-rebuild"), 2, "no rebuild for an invalid registry")
+	assert.Equal(t, before, snapshotDir(t, live), "the live set is untouched")
+
+	// Repaired by hand: consistent again without a rebuild.
+	require.NoError(t, os.WriteFile(entry, good, 0o644))
+	r = s.ok("root", "render")
+	assert.Contains(t, r.stdout, "no rebuild needed")
+	assert.Len(t, s.records("nixos-rebuild"), 2)
+	s.checkConsistent()
+
+	// A preview with --out is anyone's and touches neither the live set
+	// nor the host.
+	before = snapshotDir(t, live)
+	preview := s.path("preview")
+	s.ok("alice", "render", "--out", preview)
+	assert.FileExists(t, filepath.Join(preview, "containers", "shop.nix"))
+	assert.Equal(t, before, snapshotDir(t, live))
+	assert.Len(t, s.records("nixos-rebuild"), 2)
+}
