@@ -307,3 +307,12 @@ func TestTree(t *testing.T) {
 		tree([]string{"a/b/c", "a/d", "e", "f/g"}))
 	assert.Empty(t, tree(nil))
 }
+
+func TestRenderAndApplyHelp(t *testing.T) {
+	for _, verb := range []string{"render", "apply"} {
+		code, stdout, stderr := renderMain(t, verb, "--help")
+		require.Equal(t, 0, code, stderr)
+		assert.Contains(t, stdout, "Examples:\n  ", verb)
+		assert.Contains(t, stdout, "sudo devhost "+verb, verb)
+	}
+}
