@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
 
@@ -154,7 +155,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 		if err := writeJSON(h.paths().applied(), next, 0o644); err != nil {
 			return err
 		}
-		if err := removeFile(h.paths().rebuildIntent()); err != nil {
+		if err := atomicfile.Remove(h.paths().rebuildIntent()); err != nil {
 			return err
 		}
 		return h.sweep(ctx)
@@ -172,7 +173,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	if err := h.rollback(ctx, a, snap, r); err != nil {
 		return fmt.Errorf("%w; rolling back failed too: %w", &RebuildError{Failure: f}, err)
 	}
-	if err := removeFile(h.paths().rebuildIntent()); err != nil {
+	if err := atomicfile.Remove(h.paths().rebuildIntent()); err != nil {
 		return err
 	}
 	return h.sweep(ctx)
@@ -245,13 +246,13 @@ func (h *Host) rollback(ctx context.Context, a Applied, snap map[string]string, 
 				continue // changed since the snapshot
 			}
 			if old, ok := a.Entries[n]; ok {
-				if err := writeFileAtomic(h.Reg.Path(n), []byte(old), 0o644); err != nil {
+				if err := atomicfile.WriteFile(h.Reg.Path(n), []byte(old), 0o644); err != nil {
 					return err
 				}
 				if err := h.restoreProfile(ctx, n, a.Builds[n]); err != nil {
 					return err
 				}
-			} else if err := removeFile(h.Reg.Path(n)); err != nil {
+			} else if err := atomicfile.Remove(h.Reg.Path(n)); err != nil {
 				return err
 			}
 		}
@@ -327,13 +328,13 @@ func (h *Host) recoverRebuild() error {
 	}
 	if a.Gen >= ri.Gen && a.Digest != "" {
 		// It died after recording its success: nothing is unknown.
-		return removeFile(h.paths().rebuildIntent())
+		return atomicfile.Remove(h.paths().rebuildIntent())
 	}
 	a.Forced = true
 	if err := writeJSON(h.paths().applied(), a, 0o644); err != nil {
 		return err
 	}
-	return removeFile(h.paths().rebuildIntent())
+	return atomicfile.Remove(h.paths().rebuildIntent())
 }
 
 // errBusy marks a container whose operation lock another process holds.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
 	"github.com/flyingcircusio/devhost/internal/registry"
@@ -130,7 +131,7 @@ func (h *Host) Cleanup(ctx context.Context, now time.Time, caller Caller) (Clean
 				continue
 			}
 			if it.Action == ActionDestroy {
-				if err := writeFileAtomic(h.paths().purgeMarker(it.Name), nil, 0o644); err != nil {
+				if err := atomicfile.WriteFile(h.paths().purgeMarker(it.Name), nil, 0o644); err != nil {
 					return err
 				}
 				err = h.Reg.Delete(it.Name)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
@@ -55,7 +56,7 @@ func (h *Host) Destroy(ctx context.Context, name string, caller Caller) (*Destro
 			return err
 		}
 		res.Container = c
-		if err := writeFileAtomic(h.paths().purgeMarker(name), nil, 0o644); err != nil {
+		if err := atomicfile.WriteFile(h.paths().purgeMarker(name), nil, 0o644); err != nil {
 			return err
 		}
 		if err := h.Reg.Delete(name); err != nil {

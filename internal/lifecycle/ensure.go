@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
@@ -165,10 +166,10 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		}
 		if prov != nil {
 			hasProv = true
-			if err := writeFileAtomic(h.provisionPath(req.Name), prov, 0o644); err != nil {
+			if err := atomicfile.WriteFile(h.provisionPath(req.Name), prov, 0o644); err != nil {
 				return err
 			}
-		} else if err := removeFile(h.provisionPath(req.Name)); err != nil {
+		} else if err := atomicfile.Remove(h.provisionPath(req.Name)); err != nil {
 			return err
 		}
 		r, err := h.Render.Render([]*registry.Container{c})
@@ -176,7 +177,7 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 			return err
 		}
 		conf := r.configuration(req.Name)
-		if err := writeFileAtomic(h.buildConfigPath(req.Name), conf, 0o644); err != nil {
+		if err := atomicfile.WriteFile(h.buildConfigPath(req.Name), conf, 0o644); err != nil {
 			return err
 		}
 		inputs = buildInputs(c.Channel, conf, prov)
@@ -223,13 +224,13 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		if err := h.Reg.Put(c); err != nil {
 			return err
 		}
-		if err := removeFile(h.paths().intent(req.Name)); err != nil {
+		if err := atomicfile.Remove(h.paths().intent(req.Name)); err != nil {
 			return err
 		}
 		_ = os.RemoveAll(h.paths().buildDir(req.Name))
 		if res.Created {
 			// The registry entry replaces `devhost reserve`'s reservation.
-			if err := removeFile(h.reservationPath(req.Name)); err != nil {
+			if err := atomicfile.Remove(h.reservationPath(req.Name)); err != nil {
 				return err
 			}
 		}
@@ -338,7 +339,7 @@ func (h *Host) abort(ctx context.Context, in Intent, cause error) error {
 		if err := h.undo(context.WithoutCancel(ctx), in); err != nil {
 			return err
 		}
-		if err := removeFile(h.paths().intent(in.Name)); err != nil {
+		if err := atomicfile.Remove(h.paths().intent(in.Name)); err != nil {
 			return err
 		}
 		if in.New {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
 
@@ -72,7 +73,7 @@ func (h *Host) recoverOne(ctx context.Context, name string) error {
 	if err := h.undo(ctx, in); err != nil {
 		return fmt.Errorf("recover interrupted %s of %s: %w", in.Op, name, err)
 	}
-	return removeFile(h.paths().intent(name))
+	return atomicfile.Remove(h.paths().intent(name))
 }
 
 // undo puts back everything an intent recorded: registry entry,
@@ -82,20 +83,20 @@ func (h *Host) undo(ctx context.Context, in Intent) error {
 	name := in.Name
 	switch {
 	case in.New:
-		if err := removeFile(h.Reg.Path(name)); err != nil {
+		if err := atomicfile.Remove(h.Reg.Path(name)); err != nil {
 			return err
 		}
 	case in.PrevEntry != nil:
-		if err := writeFileAtomic(h.Reg.Path(name), []byte(*in.PrevEntry), 0o644); err != nil {
+		if err := atomicfile.WriteFile(h.Reg.Path(name), []byte(*in.PrevEntry), 0o644); err != nil {
 			return err
 		}
 	}
 	prov := h.provisionPath(name)
 	if in.PrevProvision == nil {
-		if err := removeFile(prov); err != nil {
+		if err := atomicfile.Remove(prov); err != nil {
 			return err
 		}
-	} else if err := writeFileAtomic(prov, []byte(*in.PrevProvision), 0o644); err != nil {
+	} else if err := atomicfile.WriteFile(prov, []byte(*in.PrevProvision), 0o644); err != nil {
 		return err
 	}
 	cur := h.profileTarget(name)
@@ -114,7 +115,7 @@ func (h *Host) undo(ctx context.Context, in Intent) error {
 		}
 	}
 	if in.PrevBuild == nil {
-		if err := removeFile(h.paths().buildRecord(name)); err != nil {
+		if err := atomicfile.Remove(h.paths().buildRecord(name)); err != nil {
 			return err
 		}
 	} else if err := writeJSON(h.paths().buildRecord(name), *in.PrevBuild, 0o644); err != nil {
@@ -179,13 +180,13 @@ func (h *Host) purge(_ context.Context, name string) error {
 			return fmt.Errorf("purge %s: %w", name, err)
 		}
 	}
-	if err := removeFile(h.provisionPath(name)); err != nil {
+	if err := atomicfile.Remove(h.provisionPath(name)); err != nil {
 		return err
 	}
-	if err := removeFile(h.paths().buildRecord(name)); err != nil {
+	if err := atomicfile.Remove(h.paths().buildRecord(name)); err != nil {
 		return err
 	}
-	return removeFile(h.paths().purgeMarker(name))
+	return atomicfile.Remove(h.paths().purgeMarker(name))
 }
 
 // recoverPurges finishes destroys whose process died after the host no
@@ -206,7 +207,7 @@ func (h *Host) recoverPurges(ctx context.Context) error {
 			continue
 		}
 		if _, err := os.Stat(h.Reg.Path(name)); err == nil {
-			if err := removeFile(h.paths().purgeMarker(name)); err != nil {
+			if err := atomicfile.Remove(h.paths().purgeMarker(name)); err != nil {
 				return err
 			}
 			continue
