@@ -73,15 +73,8 @@ type applyResult struct {
 }
 
 func applyRun(opts *applyOptions) error {
-	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	h, err := opts.Lifecycle()
-	if err != nil {
-		return err
-	}
-	caller, err := opts.Caller()
+	ctx := orBackground(opts.Context)
+	h, caller, err := hostAndCaller(opts.Lifecycle, opts.Caller)
 	if err != nil {
 		return err
 	}

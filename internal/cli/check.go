@@ -124,10 +124,7 @@ type checkDiag struct {
 const unassigned = "assigned on first up"
 
 func checkRun(opts *checkOptions) error {
-	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := orBackground(opts.Context)
 	display := opts.Root
 	if display == "" {
 		display = "."

@@ -69,10 +69,7 @@ func parseNow(s string, clock func() time.Time) (time.Time, error) {
 }
 
 func cleanupRun(opts *cleanupOptions) error {
-	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := orBackground(opts.Context)
 	now, err := parseNow(opts.Now, opts.Clock)
 	if err != nil {
 		return err

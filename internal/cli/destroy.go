@@ -51,15 +51,8 @@ with 1.`,
 }
 
 func destroyRun(opts *destroyOptions) error {
-	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	h, err := opts.Lifecycle()
-	if err != nil {
-		return err
-	}
-	caller, err := opts.Caller()
+	ctx := orBackground(opts.Context)
+	h, caller, err := hostAndCaller(opts.Lifecycle, opts.Caller)
 	if err != nil {
 		return err
 	}

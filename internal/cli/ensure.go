@@ -117,18 +117,11 @@ type ensureJSON struct {
 }
 
 func ensureRun(opts *ensureOptions) error {
-	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := orBackground(opts.Context)
 	if opts.Channel == "" {
 		return inputErrorf("ensure %s: --channel is required (the channel URL the container's system is built from)", opts.Name)
 	}
-	h, err := opts.Lifecycle()
-	if err != nil {
-		return err
-	}
-	caller, err := opts.Caller()
+	h, caller, err := hostAndCaller(opts.Lifecycle, opts.Caller)
 	if err != nil {
 		return err
 	}

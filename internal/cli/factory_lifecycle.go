@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"log/syslog"
@@ -93,4 +94,27 @@ func journalLogger() *slog.Logger {
 			return a
 		},
 	}))
+}
+
+// hostAndCaller resolves what every devhost-side command needs: the
+// lifecycle host and the caller it acts for.
+func hostAndCaller(host func() (*lifecycle.Host, error), caller func() (lifecycle.Caller, error)) (*lifecycle.Host, lifecycle.Caller, error) {
+	h, err := host()
+	if err != nil {
+		return nil, lifecycle.Caller{}, err
+	}
+	c, err := caller()
+	if err != nil {
+		return nil, lifecycle.Caller{}, err
+	}
+	return h, c, nil
+}
+
+// orBackground is ctx, or context.Background() when a test runs a command's
+// run function without cobra (which always sets a context).
+func orBackground(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
 }

@@ -72,10 +72,7 @@ admin's devhost ensure). Only root and the admin group may import.`,
 }
 
 func importLegacyRun(opts *importLegacyOptions) error {
-	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := orBackground(opts.Context)
 	if err := names.User(opts.Owner); err != nil {
 		return &InputError{Err: fmt.Errorf("--owner: %w", err)}
 	}
@@ -91,11 +88,7 @@ func importLegacyRun(opts *importLegacyOptions) error {
 	for _, d := range diags {
 		fmt.Fprintf(opts.IO.ErrOut, "devhost: %s\n", diag.Line(d))
 	}
-	h, err := opts.Lifecycle()
-	if err != nil {
-		return err
-	}
-	caller, err := opts.Caller()
+	h, caller, err := hostAndCaller(opts.Lifecycle, opts.Caller)
 	if err != nil {
 		return err
 	}

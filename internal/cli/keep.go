@@ -44,15 +44,8 @@ a member of the admin group may change it.`,
 }
 
 func keepRun(opts *keepOptions) error {
-	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	h, err := opts.Lifecycle()
-	if err != nil {
-		return err
-	}
-	caller, err := opts.Caller()
+	ctx := orBackground(opts.Context)
+	h, caller, err := hostAndCaller(opts.Lifecycle, opts.Caller)
 	if err != nil {
 		return err
 	}

@@ -80,10 +80,7 @@ func reservationPath(stateDir, name string) string {
 }
 
 func reserveRun(opts *reserveOptions) error {
-	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := orBackground(opts.Context)
 	if opts.Devhost != "" {
 		return reserveRemote(ctx, opts)
 	}

@@ -60,10 +60,7 @@ status changes nothing.`,
 }
 
 func statusRun(opts *statusOptions) error {
-	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := orBackground(opts.Context)
 	h, err := opts.Lifecycle()
 	if err != nil {
 		return err

@@ -99,10 +99,7 @@ with the deployment's ssh_config when it has one, as batou does.`,
 }
 
 func upRun(opts *upOptions) error {
-	ctx := opts.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := orBackground(opts.Context)
 	// Ctrl-C and SIGTERM cancel the run: the provision wrapper is removed
 	// and nothing is left half-written.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
