@@ -115,6 +115,12 @@ type SSHDevhost struct {
 
 // run executes argv on the devhost with sudo and returns its stdout.
 func (d *SSHDevhost) run(ctx context.Context, what string, argv []string, stdin []byte) ([]byte, error) {
+	return d.runAs(ctx, what, append([]string{"sudo", "-n", "--"}, argv...), stdin)
+}
+
+// runAs executes argv on the devhost as the ssh user (no sudo unless argv
+// says so) and returns its stdout.
+func (d *SSHDevhost) runAs(ctx context.Context, what string, argv []string, stdin []byte) ([]byte, error) {
 	if err := names.Domain(d.Host); err != nil {
 		return nil, fmt.Errorf("devhost: %w", err)
 	}
@@ -124,7 +130,7 @@ func (d *SSHDevhost) run(ctx context.Context, what string, argv []string, stdin 
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	remote := Join(append([]string{"sudo", "-n", "--"}, argv...))
+	remote := Join(argv)
 	args := append(append([]string{}, d.Options...), "--", d.Host, remote)
 	cmd := exec.CommandContext(ctx, orDefault(d.SSH, "ssh"), args...)
 	var stdout, stderr bytes.Buffer
@@ -178,7 +184,9 @@ func (d *SSHDevhost) fallBack(err error) bool {
 // the old devhost has no reservation).
 func (d *SSHDevhost) Reserve(ctx context.Context) (string, error) {
 	if d.Compat {
-		out, err := d.run(ctx, "list containers", []string{"nixos-container", "list"}, nil)
+		// Without sudo, as batou runs it: the old devhost's sudo rules
+		// allow only fc-build-dev-container, and listing needs no root.
+		out, err := d.runAs(ctx, "list containers", []string{"nixos-container", "list"}, nil)
 		if err != nil {
 			return "", err
 		}
