@@ -74,12 +74,28 @@ Host %s
     StrictHostKeyChecking %s
     UserKnownHostsFile %s
     HostKeyAlias %s
-`, names, h.Real, h.Devhost, c.IdentityFile, strict, c.KnownHosts, h.Real))
+`, names, h.Real, h.Devhost, configArg(c.IdentityFile, true), strict, configArg(c.KnownHosts, true), h.Real))
 	}
 	for _, inc := range c.Includes {
-		blocks = append(blocks, "Host *\n  Include "+inc)
+		blocks = append(blocks, "Host *\n  Include "+configArg(inc, false))
 	}
 	return []byte(strings.Join(blocks, "\n") + "\n")
+}
+
+// configArg writes a path as one ssh_config argument. ssh splits arguments
+// on whitespace (a deployment root like "/Users/Jane Doe/shop" would make
+// ssh reject the whole file: "extra arguments at end of line") unless they
+// are in double quotes, and it expands %-tokens in IdentityFile and
+// UserKnownHostsFile (tokens set), where a literal % is written %%. Inside
+// double quotes, \ and " are escaped with a backslash (OpenSSH 8.7+).
+func configArg(p string, tokens bool) string {
+	if tokens {
+		p = strings.ReplaceAll(p, "%", "%%")
+	}
+	if strings.ContainsAny(p, " \t\"'\\") {
+		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(p) + `"`
+	}
+	return p
 }
 
 // DefaultIncludes returns batou's generic includes that exist: the user's

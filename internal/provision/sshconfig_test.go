@@ -2,7 +2,9 @@ package provision
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,6 +59,45 @@ Host *
 		{Real: "3f2a9c01b7e", EnvName: "web", Devhost: "dev.example.com"},
 		{Real: "shopreview", EnvName: "shopreview", Devhost: "dev.example.com"},
 	}, hosts)
+}
+
+// TestSSHConfigPathsAsRealSSHReadsThem: a deployment root with spaces,
+// quotes or % (e.g. "/Users/Jane Doe/…") must still give one argument per
+// path; unquoted, ssh rejects the whole file.
+func TestSSHConfigPathsAsRealSSHReadsThem(t *testing.T) {
+	sshProg, err := exec.LookPath("ssh")
+	if err != nil {
+		t.Skip("ssh not found: install openssh-client to check ssh_config with real ssh")
+	}
+	for _, dirName := range []string{"Jane Doe", "100% it's", `say "hi"`, "plain"} {
+		t.Run(dirName, func(t *testing.T) {
+			root := filepath.Join(t.TempDir(), dirName)
+			require.NoError(t, os.MkdirAll(root, 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(root, "ssh_config"), []byte("Port 2345\n"), 0o644))
+			cfgPath, kh := SSHConfigPaths(root, "dev")
+			priv, _ := KeyPaths(root, "dev")
+			c := SSHConfig{
+				Hosts:        []SSHHost{{Real: "3f2a9c01b7e", EnvName: "web", Devhost: "dev.example.com", HostKey: "ssh-ed25519 AAAA"}},
+				IdentityFile: priv, KnownHosts: kh, Includes: DefaultIncludes("", root),
+			}
+			require.NoError(t, WriteSSHConfig(cfgPath, c))
+			cmd := exec.Command(sshProg, "-G", "-F", cfgPath, "web")
+			cmd.Stdin = nil
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "ssh -G: %s\n%s", out, c.Render())
+			got := map[string]string{}
+			for _, l := range strings.Split(string(out), "\n") {
+				if k, v, ok := strings.Cut(l, " "); ok {
+					got[k] = v
+				}
+			}
+			assert.Equal(t, kh, got["userknownhostsfile"])
+			// ssh -G shows IdentityFile before %-expansion.
+			assert.Equal(t, strings.ReplaceAll(priv, "%", "%%"), got["identityfile"])
+			assert.Equal(t, "2345", got["port"], "the Include in the deployment root is read")
+			assert.Equal(t, "3f2a9c01b7e", got["hostkeyalias"])
+		})
+	}
 }
 
 func TestDefaultIncludes(t *testing.T) {
