@@ -32,6 +32,13 @@ func (b *builder) realNames() {
 			continue
 		}
 		if e != nil {
+			// batou takes an empty entry as the name itself; devhost would
+			// take it for "not assigned yet" and show a name it never uses.
+			if e.Value == "" {
+				b.errorf(e.ValueRange,
+					fmt.Sprintf("batou would use the empty string as the host's name; delete the entry of %q to get a new name on the next up.", h.Name),
+					"hostmap.json gives host %q an empty name", h.Name)
+			}
 			h.RealName, h.RealNameRange = e.Value, e.ValueRange
 			continue
 		}
