@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -23,7 +25,7 @@ type configState struct {
 // addConfigFlag registers the persistent --config flag on root.
 func (f *Factory) addConfigFlag(root *cobra.Command) {
 	root.PersistentFlags().StringVar(&f.config.flag, "config", "",
-		"host configuration file (default $DEVHOST_CONFIG, else "+hostconfig.DefaultPath+")")
+		"host configuration file (default $DEVHOST_CONFIG, else "+hostconfig.DefaultPath+"; through sudo only the latter)")
 }
 
 // ConfigPath is the host configuration file devhost uses: --config, else
@@ -47,6 +49,10 @@ func (f *Factory) HostConfig() (*hostconfig.Config, error) {
 		return f.config.loaded, f.config.err
 	}
 	path := f.ConfigPath()
+	if err := checkSudoConfigPath(os.Geteuid(), f.IO.Env, path); err != nil {
+		f.config.err, f.config.done = err, true
+		return nil, err
+	}
 	c, err := hostconfig.Load(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		err = &InputError{Err: fmt.Errorf("host configuration %s does not exist; point --config or DEVHOST_CONFIG at the devhost's configuration", path)}
@@ -62,4 +68,25 @@ func (f *Factory) Registry() (*registry.Registry, error) {
 		return nil, err
 	}
 	return registry.Open(c.StateDir), nil
+}
+
+// checkSudoConfigPath refuses, when root runs devhost for a sudo user
+// (euid 0, SUDO_USER set to someone else), any host configuration but
+// hostconfig.DefaultPath. The configuration names the programs devhost runs
+// as root (commands.*) and the templates it renders; the sudo rules let the
+// users group pass any arguments to `devhost ensure|destroy|keep|status`, so
+// honouring --config (or a kept DEVHOST_CONFIG) there would let any member
+// run their own program as root — a root-owned file they chose (e.g. one
+// they added to /nix/store) passes an ownership check just as well.
+func checkSudoConfigPath(euid int, env func(string) string, path string) error {
+	if euid != 0 || env == nil {
+		return nil
+	}
+	if u := env("SUDO_USER"); u == "" || u == "root" {
+		return nil
+	}
+	if filepath.Clean(path) == hostconfig.DefaultPath {
+		return nil
+	}
+	return &InputError{Err: fmt.Errorf("host configuration %s: through sudo devhost reads only %s (--config and DEVHOST_CONFIG are for runs without sudo, e.g. previews with render --out)", path, hostconfig.DefaultPath)}
 }
