@@ -6,11 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
@@ -453,14 +457,47 @@ func (h *Host) startOrSwitch(ctx context.Context, name string, switched bool) (s
 	}
 }
 
-// hostKey reads the container's public host key ("" when absent).
+// hostKey reads the container's public host key ("" when absent or not
+// one). The file lies in the container's root directory, which the
+// container's root (the developer, with sudo inside) controls, while
+// devhost reads it as the host's root and prints it to a sudo user: so
+// symbolic links are resolved inside the container's root and never out
+// of it (a link to the host's /etc/shadow must not be followed), only a
+// regular file is read (O_NONBLOCK: a FIFO must not hang the command),
+// at most a few KiB of it, and only an ed25519 public key line is
+// returned.
 func (h *Host) hostKey(name string) string {
-	b, err := os.ReadFile(h.HostKeyPath(name))
+	root, err := os.OpenRoot(filepath.Join(h.containersDir(), name))
 	if err != nil {
 		return ""
 	}
-	return strings.TrimSpace(string(b))
+	defer func() { _ = root.Close() }()
+	rel, err := filepath.Rel(filepath.Join(h.containersDir(), name), h.HostKeyPath(name))
+	if err != nil {
+		return ""
+	}
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return ""
+	}
+	defer func() { _ = f.Close() }()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxHostKey+1))
+	if err != nil || len(b) > maxHostKey {
+		return ""
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	line = strings.TrimSpace(line)
+	if !strings.HasPrefix(line, "ssh-ed25519 ") || !utf8.ValidString(line) || strings.ContainsFunc(line, unicode.IsControl) {
+		return ""
+	}
+	return line
 }
+
+// maxHostKey bounds a public key file (an ed25519 key line is ~100 bytes).
+const maxHostKey = 4096
 
 // purgeIfGone purges a container whose entry is gone (best effort: the
 // next sweep catches what this misses). The caller holds its op lock.
