@@ -155,6 +155,14 @@ func (b *builder) validateProvisioner(p *Provisioner) {
 			"[provisioner:%s] has no channel", p.Name)
 	} else if err := names.Channel(p.Channel.Value); err != nil {
 		b.nameError(p.Channel.Range, err, "The channel is passed to Nix and to the devhost's shell commands, so it may only contain URL characters that need no quoting.")
+	} else if i := strings.IndexAny(p.Channel.Value, ";&"); i >= 0 && p.Method.Value == MethodFCContainer {
+		// batou's own container provisioner (2.3 to 2.5) runs
+		//   ssh $PROVISION_HOST sudo fc-build-dev-container ensure $PROVISION_CONTAINER $PROVISION_CHANNEL "'$PROVISION_ALIASES'"
+		// so the devhost's login shell parses the channel unquoted: ';' and
+		// '&' end the command there, cutting the channel and the aliases.
+		b.errorf(p.Channel.Range,
+			"batou's "+MethodFCContainer+" provisioner passes the channel unquoted through ssh to a shell on the devhost, which ends the command at ';' or '&' (the container would get a cut channel and no aliases). Use a channel URL without them, or method = "+MethodDevhost+".",
+			"channel URL contains %q, which batou's container provisioner cannot pass on", p.Channel.Value[i:i+1])
 	}
 }
 
