@@ -112,10 +112,16 @@ func isJSON(filename string, src []byte) bool {
 // resolvePaths makes relative directories (and relative command paths that
 // contain a slash, such as "./bin/nixos-rebuild") relative to dir, the
 // directory of the configuration file, so a sandbox config works from any
-// working directory.
+// working directory. Absolute directories are cleaned too
+// ("/var/lib/devhost/" is /var/lib/devhost): the generated set writes them
+// into Nix, which takes only clean absolute paths.
 func (c *Config) resolvePaths(dir string) {
 	for _, p := range []*string{&c.StateDir, &c.GeneratedDir, &c.ProfileDir, &c.ContainersDir, &c.TemplateDir} {
-		if *p != "" && !filepath.IsAbs(*p) {
+		switch {
+		case *p == "":
+		case filepath.IsAbs(*p):
+			*p = filepath.Clean(*p)
+		default:
 			*p = filepath.Join(dir, *p)
 		}
 	}

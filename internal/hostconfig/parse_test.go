@@ -200,6 +200,7 @@ func TestContainersDir(t *testing.T) {
 		{"default", "", "/var/lib/nixos-containers"},
 		{"absolute", `containers_dir = "/srv/containers"`, "/srv/containers"},
 		{"relative", `containers_dir = "sandbox/containers"`, "/x/sandbox/containers"},
+		{"trailing slash", `containers_dir = "/srv/containers/"`, "/srv/containers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -208,6 +209,28 @@ func TestContainersDir(t *testing.T) {
 			assert.Equal(t, tt.want, c.ContainersDir)
 		})
 	}
+}
+
+// TestAbsolutePathsCleaned: an absolute directory written with a trailing
+// slash or a "." component is accepted and cleaned, so the generated set
+// (which takes only clean absolute paths, nixlit.Path) can use it.
+func TestAbsolutePathsCleaned(t *testing.T) {
+	c, err := Parse("/x/devhost.hcl", []byte(`public_address = "dev.example.com"
+state_dir     = "/srv/devhost/"
+generated_dir = "/srv/./generated/"
+profile_dir   = "/nix/var/nix/profiles//per-container"
+template_dir  = "/etc/devhost/templates/"
+`))
+	require.NoError(t, err)
+	assert.Equal(t, "/srv/devhost", c.StateDir)
+	assert.Equal(t, "/srv/generated", c.GeneratedDir)
+	assert.Equal(t, "/nix/var/nix/profiles/per-container", c.ProfileDir)
+	assert.Equal(t, "/etc/devhost/templates", c.TemplateDir)
+
+	// Only state_dir given: the generated set follows it, cleaned as well.
+	c, err = Parse("/x/devhost.hcl", []byte("public_address = \"dev.example.com\"\nstate_dir = \"/srv/devhost/\"\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "/srv/devhost/generated", c.GeneratedDir)
 }
 
 // TestBadInput: every mistake gives a positioned diagnostic whose summary
