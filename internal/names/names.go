@@ -1,11 +1,13 @@
 // Package names validates the names devhost hands to NixOS, nginx, DNS and
 // the shell: container names, aliases, service users and channel URLs.
 //
-// Every check here is a whitelist. A value that passes can be used as a NixOS
-// container name (interface ve-<name>, at most 15 characters), as a DNS label
-// of <alias>.<name>.<public address>, and as a single shell word, without any
-// further quoting. Escaping is still applied downstream; this is the first of
-// two locks.
+// Every check here is a whitelist. A container name or alias that passes can
+// be used as a NixOS container name (interface ve-<name>, at most 15
+// characters), as a DNS label of <alias>.<name>.<public address>, and as a
+// single shell word, without any further quoting. A channel URL that passes
+// cannot break out of quotes (no quote, '$', '`', '\', blank or brace), but
+// may hold ';', '&', '?' and '#': it is one shell word only when quoted.
+// Escaping is still applied downstream; this is the first of two locks.
 package names
 
 import (
