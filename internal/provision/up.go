@@ -327,7 +327,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 				"PROVISION_CHANNEL=" + r.Channel,
 				"PROVISION_ALIASES=" + strings.Join(r.Aliases, " "),
 				"SSH_CONFIG=" + cfgPath,
-				"RSYNC_RSH=" + Quote(ssh) + " -F " + Quote(cfgPath),
+				"RSYNC_RSH=" + RsyncRSH(ssh, cfgPath),
 			}
 			if o.Rebuild {
 				vars = append(vars, "PROVISION_REBUILD=1")
@@ -407,6 +407,21 @@ func sshConfigFor(env *environment.Environment, key, kh string, keys KnownHosts,
 		c.Hosts = append(c.Hosts, SSHHost{Real: h.RealName, EnvName: h.Name, Devhost: h.Provisioner.Host.Value, HostKey: keys[h.RealName]})
 	}
 	return c
+}
+
+// RsyncRSH is RSYNC_RSH for ssh with the environment's ssh_config, as
+// batou sets it ("ssh -F <file>"), quoted the way rsync itself splits the
+// variable: whitespace separates words, '…' quotes, and a quote is doubled
+// inside quotes. (rsync knows no backslash escapes, so a shell-quoted
+// path with an apostrophe would name another file.)
+func RsyncRSH(ssh, cfgPath string) string {
+	q := func(w string) string {
+		if w != "" && !strings.ContainsAny(w, " \t\n'\"") {
+			return w
+		}
+		return "'" + strings.ReplaceAll(w, "'", "''") + "'"
+	}
+	return q(ssh) + " -F " + q(cfgPath)
 }
 
 func withoutKeys(env []string, keys ...string) []string {

@@ -156,7 +156,7 @@ ECHO "$COMPONENT_POSTGRES_ADMIN_PASSWORD" "$ROOT/secret.$PROVISION_CONTAINER"
 		"PROVISION_CHANNEL=https://example.com/nixexprs.tar.xz",
 		"PROVISION_CONTAINER=a0000000001",
 		"PROVISION_HOST=dev.example.com",
-		"RSYNC_RSH=" + Quote(opts.SSH) + " -F " + cfgPath,
+		"RSYNC_RSH=" + RsyncRSH(opts.SSH, cfgPath),
 		"SSH_CONFIG=" + cfgPath,
 	}, "\n")+"\n", string(vars))
 	secret, err := os.ReadFile(filepath.Join(root, "secret.fixed"))
@@ -256,4 +256,34 @@ func TestUpFailures(t *testing.T) {
 		require.ErrorAs(t, err, &rb)
 		assert.True(t, errors.As(err, &rb))
 	})
+}
+
+// TestRsyncRSHAsRealRsyncSplitsIt: rsync splits RSYNC_RSH itself ('…'
+// quotes, doubled quote inside, no backslash escapes), so COPY must reach
+// ssh with the right -F file even from a root like "/home/x/Jane's shop".
+func TestRsyncRSHAsRealRsyncSplitsIt(t *testing.T) {
+	rsync, err := exec.LookPath("rsync")
+	if err != nil {
+		t.Skip("rsync not found: install rsync to check RSYNC_RSH with real rsync")
+	}
+	for _, dirName := range []string{"plain", "Jane Doe", "Jane's shop", `say "hi"`} {
+		t.Run(dirName, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), dirName)
+			require.NoError(t, os.MkdirAll(dir, 0o755))
+			log := filepath.Join(t.TempDir(), "argv")
+			ssh := filepath.Join(dir, "ssh")
+			require.NoError(t, os.WriteFile(ssh, []byte("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > "+Quote(log)+"\nexit 1\n"), 0o755))
+			src := filepath.Join(t.TempDir(), "src")
+			require.NoError(t, os.WriteFile(src, []byte("x"), 0o644))
+			cfg := filepath.Join(dir, "ssh_config_dev")
+			cmd := exec.Command(rsync, src, "abc0123def4:/srv/x")
+			cmd.Env = append(os.Environ(), "RSYNC_RSH="+RsyncRSH(ssh, cfg))
+			_ = cmd.Run() // the ssh double fails; its argv is what counts
+			data, err := os.ReadFile(log)
+			require.NoError(t, err, "rsync ran the ssh double (RSYNC_RSH=%s)", RsyncRSH(ssh, cfg))
+			argv := strings.Split(string(data), "\n")
+			require.GreaterOrEqual(t, len(argv), 3)
+			assert.Equal(t, []string{"-F", cfg, "abc0123def4"}, argv[:3])
+		})
+	}
 }
