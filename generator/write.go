@@ -113,7 +113,9 @@ func validRel(p string) bool {
 // writeTree writes every file of s under root and makes all of it durable:
 // with one syncfs(2) of the file system where the platform has it (one
 // flush instead of thousands of fsyncs), else file by file and directory by
-// directory, children before parents.
+// directory, children before parents. Directories are 0755 and files 0644
+// whatever the umask: nginx (not root) serves www/index.html, and a
+// `sudo devhost` by a user with umask 077 must not make it unreadable.
 func writeTree(root string, s *Set) error {
 	dirs := map[string]bool{root: true}
 	files := make([]string, 0, len(s.Files))
@@ -125,10 +127,13 @@ func writeTree(root string, s *Set) error {
 				return err
 			}
 			for x := d; !dirs[x]; x = filepath.Dir(x) {
+				if err := os.Chmod(x, 0o755); err != nil {
+					return err
+				}
 				dirs[x] = true
 			}
 		}
-		if err := os.WriteFile(full, s.Files[p], 0o644); err != nil {
+		if err := writeFile(full, s.Files[p]); err != nil {
 			return err
 		}
 		files = append(files, full)
@@ -149,6 +154,24 @@ func writeTree(root string, s *Set) error {
 		}
 	}
 	return nil
+}
+
+// writeFile creates path with mode 0644 set explicitly (not masked by the
+// umask) and writes data.
+func writeFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // syncDir fsyncs a file or directory (making renames and new entries in a

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,6 +58,26 @@ func TestWrite(t *testing.T) {
 		names = append(names, e.Name())
 	}
 	assert.ElementsMatch(t, []string{"generated", "generated.old", ".generated.lock"}, names, "no temporary directory left behind")
+}
+
+// TestWriteIgnoresUmask: the set is readable by everyone (nginx serves the
+// status page) even when devhost runs with a strict umask, as it does under
+// sudo for a user whose umask is 077. Not parallel: the umask is the
+// process'.
+func TestWriteIgnoresUmask(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	dir := filepath.Join(t.TempDir(), "generated")
+	require.NoError(t, Write(dir, &Set{Files: map[string][]byte{
+		"default.nix": []byte("{ }"), "www/index.html": []byte("<p>"), "c1/configuration.nix": []byte("{ }"),
+	}}))
+	for p, want := range map[string]os.FileMode{
+		"": 0o755, "www": 0o755, "www/index.html": 0o644, "default.nix": 0o644, "c1": 0o755, "c1/configuration.nix": 0o644,
+	} {
+		fi, err := os.Stat(filepath.Join(dir, p))
+		require.NoError(t, err)
+		assert.Equal(t, want, fi.Mode().Perm(), "%q", p)
+	}
 }
 
 func TestWriteRejectsBadPaths(t *testing.T) {
