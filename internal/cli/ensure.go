@@ -237,9 +237,10 @@ func lifecycleError(err error) error {
 		nf *lifecycle.NotFoundError
 		fe *lifecycle.ForeignError
 		be *lifecycle.BuildError
+		ne *lifecycle.NameError
 	)
 	switch {
-	case errors.As(err, &de), errors.As(err, &nf), errors.As(err, &fe), errors.As(err, &be):
+	case errors.As(err, &de), errors.As(err, &nf), errors.As(err, &fe), errors.As(err, &be), errors.As(err, &ne):
 		return &InputError{Err: err}
 	}
 	return err

@@ -53,6 +53,7 @@ func TestLifecycleErrorExitCodes(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", &lifecycle.NotFoundError{Name: "x"}), ExitInput},
 		{&lifecycle.ForeignError{Name: "x", Path: "/p"}, ExitInput},
 		{&lifecycle.BuildError{Name: "x", Err: errors.New("nix")}, ExitInput},
+		{&lifecycle.NameError{Err: errors.New("bad name")}, ExitInput},
 		{&lifecycle.RebuildError{Failure: lifecycle.Failure{Error: "boom"}}, ExitFail},
 		{errors.New("disk full"), ExitFail},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
+	"github.com/flyingcircusio/devhost/internal/names"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
@@ -20,6 +21,22 @@ func (e *NotFoundError) Error() string {
 // Is makes errors.Is(err, registry.ErrNotFound) true.
 func (e *NotFoundError) Is(target error) bool { return target == registry.ErrNotFound }
 
+// NameError is an operation on a name that is not a valid container name.
+// It is refused before any lock is taken: the name becomes part of lock,
+// intent and registry paths, and "../x" must never reach them.
+type NameError struct{ Err error }
+
+func (e *NameError) Error() string { return e.Err.Error() }
+
+func (e *NameError) Unwrap() error { return e.Err }
+
+func checkName(name string) error {
+	if err := names.Container(name); err != nil {
+		return &NameError{Err: err}
+	}
+	return nil
+}
+
 // DestroyResult is what a destroy did.
 type DestroyResult struct {
 	Container *registry.Container
@@ -31,6 +48,9 @@ type DestroyResult struct {
 // profile, root directory and provision.nix. A failed rebuild restores
 // the entry.
 func (h *Host) Destroy(ctx context.Context, name string, caller Caller) (*DestroyResult, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
 	if err := caller.CheckMember(h.Cfg.Access, "destroy containers"); err != nil {
 		return nil, err
 	}

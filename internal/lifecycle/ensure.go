@@ -91,6 +91,9 @@ func (h *Host) provisionPath(name string) string { return generator.ProvisionNix
 // Ensure creates or updates a container and returns once it runs its
 // system with the host applying its declaration.
 func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, error) {
+	if err := checkName(req.Name); err != nil {
+		return nil, err
+	}
 	if err := req.Caller.CheckMember(h.Cfg.Access, "ensure containers"); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -57,4 +58,40 @@ func TestHostKeyStaysInsideTheContainer(t *testing.T) {
 			assert.Equal(t, tt.want, h.hostKey("shop"))
 		})
 	}
+}
+
+// A name is part of lock, intent and registry paths: a name that is not a
+// container name is refused before anything is created, and nothing appears
+// outside the state directory.
+func TestBadNamesCreateNothing(t *testing.T) {
+	for _, name := range []string{"../../../escape", "a/b", "", "UPPER", "..", "x\x00y"} {
+		t.Run(name, func(t *testing.T) {
+			h, fr := testHost(t)
+			ctx := context.Background()
+			base := filepath.Dir(h.Cfg.StateDir)
+			before := listTree(t, base)
+			_, err := h.Destroy(ctx, name, Caller{User: "root", Root: true})
+			var ne *NameError
+			require.ErrorAs(t, err, &ne)
+			_, err = h.Ensure(ctx, EnsureRequest{Name: name, Channel: "https://example.org/c.tar.xz", Caller: alice})
+			require.ErrorAs(t, err, &ne)
+			_, err = h.Keep(ctx, name, true, alice)
+			require.ErrorAs(t, err, &ne)
+			_, err = h.Status(ctx, name)
+			require.ErrorAs(t, err, &ne)
+			assert.Equal(t, before, listTree(t, base))
+			assert.NoFileExists(t, filepath.Join(base, "..", "escape.lock"))
+			assert.Empty(t, fr.calls)
+		})
+	}
+}
+
+func listTree(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		out = append(out, p)
+		return err
+	}))
+	return out
 }

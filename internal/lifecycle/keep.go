@@ -11,6 +11,9 @@ import (
 // cleanup. The flag is not part of the host's declarations, so it needs no
 // rebuild.
 func (h *Host) Keep(ctx context.Context, name string, on bool, caller Caller) (*registry.Container, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
 	if err := caller.CheckMember(h.Cfg.Access, "change containers"); err != nil {
 		return nil, err
 	}

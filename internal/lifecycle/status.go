@@ -44,6 +44,9 @@ type Status struct {
 
 // Status reports on one container. It changes nothing.
 func (h *Host) Status(ctx context.Context, name string) (*Status, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
 	c, err := h.Reg.Get(name)
 	if errors.Is(err, registry.ErrNotFound) {
 		return nil, &NotFoundError{Name: name}
