@@ -118,6 +118,16 @@ func TestCheckShop(t *testing.T) {
 			},
 		},
 		{
+			name: "a file batou's parser rejects: the error shows its line", dir: repo,
+			args:     []string{"check", "--root", rejectedRoot(t), "bad"},
+			wantCode: ExitInput,
+			emptyOut: true,
+			wantErrOut: []string{
+				"environments/bad/environment.cfg:3:1: error: Line is not an option, a section header or a comment",
+				"   3: no delimiter here\n        ^^^^^^^^^^^^^^^^^\n",
+			},
+		},
+		{
 			name: "unknown environment", dir: shop,
 			args:       []string{"check", "prod"},
 			wantCode:   ExitInput,
@@ -161,6 +171,17 @@ func TestCheckShop(t *testing.T) {
 		assert.Contains(t, errOut, "devhost: 5 error(s); nothing was changed")
 	})
 	assert.Equal(t, before, treeHash(t, shop), "check writes nothing")
+}
+
+// rejectedRoot is a deployment root whose environment "bad" has an
+// environment.cfg that RawConfigParser rejects.
+func rejectedRoot(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, "environments", "bad")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "environment.cfg"), []byte("[hosts]\na = x\nno delimiter here\n"), 0o644))
+	return root
 }
 
 func TestCheckJSON(t *testing.T) {

@@ -36,7 +36,9 @@ type Options struct {
 // Load reads environments/<name>/ below root (environment.cfg, hostmap.json,
 // provision.nix, provision.sh), builds the model and validates it. It never
 // writes. The diagnostics are every problem found; the Environment is nil
-// only when environment.cfg could not be read or parsed.
+// only when environment.cfg could not be read. When RawConfigParser would
+// reject the file, the Environment has no File and no hosts: it only serves
+// Files, so that the parse errors are shown with their source lines.
 func Load(ctx context.Context, root, name string, opts Options) (*Environment, hcl.Diagnostics) {
 	display := opts.DisplayRoot
 	if display == "" {
@@ -66,7 +68,7 @@ func Load(ctx context.Context, root, name string, opts Options) (*Environment, h
 	if err != nil {
 		var re *rawconfig.Error
 		if errors.As(err, &re) {
-			return nil, re.Diagnostics()
+			return &Environment{Name: name, Root: root, Dir: dir, ConfigFile: cfgName, HostMap: &HostMap{}, files: files}, re.Diagnostics()
 		}
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("cannot read %s", cfgName), Detail: err.Error()}}
 	}

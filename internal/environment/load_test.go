@@ -246,10 +246,14 @@ func TestLoadMissingAndRejected(t *testing.T) {
 	// A file RawConfigParser rejects is a positioned error.
 	require.NoError(t, os.WriteFile(filepath.Join(root, "environments", "qa", "environment.cfg"), []byte("[hosts]\na = 1\na = 2\n"), 0o644))
 	env, diags := Load(ctx, root, "qa", Options{DisplayRoot: "."})
-	assert.Nil(t, env)
 	got := diagStrings(diags)
 	require.NotEmpty(t, got)
 	assert.Contains(t, got[0], "environments/qa/environment.cfg:3:1 error:")
+	// No model, but the file's bytes for the snippet of the error.
+	require.NotNil(t, env)
+	assert.Nil(t, env.File)
+	assert.Empty(t, env.Hosts)
+	assert.Equal(t, "[hosts]\na = 1\na = 2\n", string(env.Files()[diags[0].Subject.Filename]))
 }
 
 // project writes a deployment root with one environment "dev".
