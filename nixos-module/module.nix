@@ -573,7 +573,8 @@ in
       }
       {
         assertion =
-          hostAddressInt == null || (hostAddressInt != null && networkOK && inNetwork (parseNetwork cfg.addressPool.network) hostAddressInt);
+          cfg.addressPool.hostAddress == null
+          || (hostAddressInt != null && networkOK && inNetwork (parseNetwork cfg.addressPool.network) hostAddressInt);
         message = "${opt}.addressPool.hostAddress = \"${toString cfg.addressPool.hostAddress}\" must be a valid address inside ${opt}.addressPool.network = \"${cfg.addressPool.network}\".";
       }
       {

@@ -698,6 +698,9 @@ func TestAssertions(t *testing.T) {
 		{"host address outside the pool", map[string]any{"addressPool": map[string]any{
 			"network": "10.233.0.0/16", "hostAddress": "10.234.0.1"}},
 			[]string{p + ".addressPool.hostAddress = \"10.234.0.1\" must be a valid address inside"}},
+		{"host address octet out of range", map[string]any{"addressPool": map[string]any{
+			"network": "10.233.0.0/16", "hostAddress": "10.233.0.300"}},
+			[]string{p + ".addressPool.hostAddress = \"10.233.0.300\" must be a valid address inside"}},
 		{"network octet out of range", map[string]any{"addressPool": map[string]any{"network": "10.300.0.0/16"}},
 			[]string{p + ".addressPool.network = \"10.300.0.0/16\" is not an IPv4 network"}},
 		{"stop after destroy", map[string]any{"cleanup": map[string]any{"stopAfter": "30d", "destroyAfter": "720h"}},
