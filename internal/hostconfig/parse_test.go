@@ -402,3 +402,34 @@ func TestCheckChannel(t *testing.T) {
 	require.ErrorIs(t, c.CheckChannel("https://hydra.flyingcircus.io/\"; rm -rf /"), names.ErrInvalid)
 	assert.False(t, errors.Is(c.CheckChannel("https://hydra.flyingcircus.io/x"), names.ErrInvalid))
 }
+
+// TestCheckChannelPrefixBoundaries: an allowed prefix cannot be left by a
+// longer host name or by climbing out of its path.
+func TestCheckChannelPrefixBoundaries(t *testing.T) {
+	c := Default("dev.example.com")
+	c.Channels.AllowedPrefixes = []string{"https://hydra.flyingcircus.io", "file:///nix/var/nix/profiles/per-user/root/channels/"}
+	tests := []struct {
+		channel string
+		ok      bool
+	}{
+		{"https://hydra.flyingcircus.io/build/1/download/1/nixexprs.tar.xz", true},
+		{"https://hydra.flyingcircus.io", true},
+		{"https://hydra.flyingcircus.io?x=1", true},
+		{"file:///nix/var/nix/profiles/per-user/root/channels/nixos", true},
+		{"https://hydra.flyingcircus.io.evil.example/nixexprs.tar.xz", false},
+		{"https://hydra.flyingcircus.io:8443/nixexprs.tar.xz", false},
+		{"https://hydra.flyingcircus.io-evil.example/x", false},
+		{"file:///nix/var/nix/profiles/per-user/root/channels/../../alice/channels/evil", false},
+		{"file:///nix/var/nix/profiles/per-user/root/channels/%2e%2e/%2e%2e/alice/x", false},
+		{"https://hydra.flyingcircus.io/build/../../x", false},
+		{"file:///nix/var/nix/profiles/per-user/root/channels/./nixos", false},
+	}
+	for _, tt := range tests {
+		err := c.CheckChannel(tt.channel)
+		if tt.ok {
+			assert.NoError(t, err, tt.channel)
+		} else {
+			assert.ErrorIs(t, err, names.ErrInvalid, tt.channel)
+		}
+	}
+}
