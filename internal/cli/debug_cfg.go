@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -76,6 +77,8 @@ func debugCfgRun(opts *DebugCfgOptions) error {
 			class = "FileNotFoundError"
 		case errors.Is(err, fs.ErrPermission):
 			class = "PermissionError"
+		case errors.Is(err, syscall.EISDIR):
+			class = "IsADirectoryError"
 		}
 		fmt.Fprintf(opts.IO.Out, "%s\n", rawconfig.ErrorJSON(class))
 		return &InputError{Err: fmt.Errorf("cannot read %s: %w", path, err)}

@@ -63,6 +63,13 @@ func TestDebugCfg(t *testing.T) {
 			wantErrOut: []string{"cannot read nope.cfg"},
 		},
 		{
+			name:       "a directory",
+			args:       []string{"debug", "cfg", "."},
+			wantCode:   ExitInput,
+			wantOut:    `{"error": "IsADirectoryError"}` + "\n",
+			wantErrOut: []string{"cannot read ."},
+		},
+		{
 			name:       "unknown debug subcommand",
 			args:       []string{"debug", "nope"},
 			wantCode:   ExitInput,
