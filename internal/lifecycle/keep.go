@@ -17,12 +17,19 @@ func (h *Host) Keep(ctx context.Context, name string, on bool, caller Caller) (*
 	if err := caller.CheckMember(h.Cfg.Access, "change containers"); err != nil {
 		return nil, err
 	}
+	// The op lock: an ensure in progress writes back the entry it read
+	// before its build, which would silently drop a flag set meanwhile.
+	op, err := lock(ctx, h.paths().opLock(name))
+	if err != nil {
+		return nil, err
+	}
+	defer op.unlock()
 	var (
 		c       *registry.Container
 		gen     uint64
 		changed bool
 	)
-	err := h.withRegistry(ctx, func() error {
+	err = h.withRegistry(ctx, func() error {
 		if _, err := h.recoverOps(ctx); err != nil {
 			return err
 		}

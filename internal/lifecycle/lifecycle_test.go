@@ -32,9 +32,15 @@ type fakeRunner struct {
 	store string
 	calls [][]string
 	fail  map[string]error // by argv[0]
+	// onBuild, when set, runs at the start of every nix-build (outside
+	// the runner's mutex).
+	onBuild func()
 }
 
 func (f *fakeRunner) Run(_ context.Context, c runner.Cmd) (runner.Result, error) {
+	if c.Argv[0] == "nix-build" && f.onBuild != nil {
+		f.onBuild()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, c.Argv)
@@ -470,4 +476,37 @@ func TestOthersFailureDoesNotFailUnchangedEnsure(t *testing.T) {
 	s, err := h.Reg.Get("shop")
 	require.NoError(t, err)
 	assert.Empty(t, s.LastError)
+}
+
+// A keep flag set while an ensure of the same container builds must
+// survive the ensure's commit (which writes back the entry it read before
+// the build).
+func TestKeepDuringEnsureIsNotLost(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	req := EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice}
+	_, err := h.Ensure(ctx, req)
+	require.NoError(t, err)
+
+	keepDone := make(chan error, 1)
+	fr.onBuild = func() {
+		go func() {
+			_, err := h.Keep(ctx, "shop", true, alice)
+			keepDone <- err
+		}()
+		// Give a Keep that does not wait for the ensure time to finish
+		// in the middle of the build.
+		select {
+		case err := <-keepDone:
+			keepDone <- err
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	req.Force = true
+	_, err = h.Ensure(ctx, req)
+	require.NoError(t, err)
+	require.NoError(t, <-keepDone)
+	c, err := h.Reg.Get("shop")
+	require.NoError(t, err)
+	assert.True(t, c.Keep, "the keep flag set during the ensure was lost")
 }

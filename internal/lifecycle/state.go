@@ -15,7 +15,7 @@ import (
 //	rebuild/intent.json    rebuild lock    a rebuild in progress (its holder's intent)
 //	rebuild.lock       (the rebuild lock: one rebuild process at a time)
 //	section            registry lock   exists while a registry-lock holder changes things
-//	ops/<name>.lock    (a container's operation lock, held for a whole ensure/destroy)
+//	ops/<name>.lock    (a container's operation lock, held for a whole ensure/destroy/keep)
 //	ops/<name>.json    container op lock   the intent of an operation in progress
 //	builds/<name>.json registry lock   what the container's profile was built from
 //	build/<name>/      container op lock   inputs of a container build in progress
