@@ -80,7 +80,7 @@ func TestCheckShop(t *testing.T) {
 		emptyOut   bool
 	}{
 		{
-			name: "dev: the README's first command", dir: repo,
+			name: "dev: the README's check example", dir: repo,
 			args:     []string{"check", "--root", "examples/shop", "dev"},
 			wantCode: ExitOK,
 			wantOut: []string{
