@@ -345,9 +345,6 @@ func BenchmarkLoadFixtures(b *testing.B) {
 	}
 }
 
-// TestNixOldErrorFormat uses a test double for nix-instantiate that prints
-// the one-line error format of older Nix ("…, at FILE:L:C") and records its
-// argv.
 // TestCheckerFailsWithoutPosition: a check command failing without naming
 // a position in the file (Nix cannot open its store, say) is a warning, not
 // an error about the user's file.
@@ -367,6 +364,9 @@ func TestCheckerFailsWithoutPosition(t *testing.T) {
 	assert.Contains(t, diags[0].Detail, "Permission denied")
 }
 
+// TestNixOldErrorFormat uses a test double for nix-instantiate that prints
+// the one-line error format of older Nix ("…, at FILE:L:C") and records its
+// argv.
 func TestNixOldErrorFormat(t *testing.T) {
 	needBash(t)
 	bin := t.TempDir()
