@@ -100,9 +100,10 @@ with the deployment's ssh_config when it has one, as batou does.`,
 
 func upRun(opts *upOptions) error {
 	ctx := orBackground(opts.Context)
-	// Ctrl-C and SIGTERM cancel the run: the provision wrapper is removed
-	// and nothing is left half-written.
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	// Ctrl-C, SIGTERM and SIGHUP (the terminal or ssh session closed)
+	// cancel the run: the provision wrapper is removed and nothing is left
+	// half-written. Uncaught, SIGHUP would end devhost on the spot.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
 	getenv := opts.IO.Env

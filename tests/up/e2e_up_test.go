@@ -740,35 +740,42 @@ Host %s %s
 		left, _ := os.ReadDir(e.tmp)
 		assert.Empty(t, left, "wrapper removed")
 	})
-	t.Run("interrupted", func(t *testing.T) {
-		sh := filepath.Join(e.deploy, "environments", "dev", "provision.sh")
-		orig, err := os.ReadFile(sh)
-		require.NoError(t, err)
-		defer write(t, sh, string(orig), 0o644)
-		write(t, sh, "RUN sleep 20\n", 0o644)
-		hmBefore := readOr(filepath.Join(e.deploy, "environments", "dev", "hostmap.json"))
-		cmd := exec.Command("nsenter", "--net="+e.netns, "--", filepath.Join(binDir, "devhost"), "up", "dev", "--host", "web")
-		cmd.Dir, cmd.Env = e.deploy, e.env
-		var stderr lockedBuffer
-		cmd.Stderr = &stderr
-		require.NoError(t, cmd.Start())
-		// Ctrl-C once the wrapper runs (nsenter execs devhost: same pid).
-		require.Eventually(t, func() bool {
-			left, _ := os.ReadDir(e.tmp)
-			return len(left) == 1 && strings.Contains(stderr.String(), "running provision.sh")
-		}, 60*time.Second, 20*time.Millisecond)
-		require.NoError(t, cmd.Process.Signal(os.Interrupt))
-		err = cmd.Wait()
-		var ee *exec.ExitError
-		require.ErrorAs(t, err, &ee)
-		assert.Equal(t, 2, ee.ExitCode())
-		assert.Contains(t, stderr.String(), "interrupted; the next `devhost up dev` continues from here")
-		left, _ := os.ReadDir(e.tmp)
-		assert.Empty(t, left, "wrapper removed")
-		assert.Equal(t, hmBefore, readOr(filepath.Join(e.deploy, "environments", "dev", "hostmap.json")))
-	})
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run("interrupted by "+sig.String(), func(t *testing.T) { e.interrupted(t, sig) })
+	}
 	r = e.up("dev")
 	require.Equal(t, 0, r.code, "the next run recovers:\n%s", r.stderr)
+}
+
+// interrupted stops `devhost up` with sig (Ctrl-C, kill, the terminal
+// closing) while provision.sh runs: the wrapper is gone, hostmap.json
+// unchanged, one clear message.
+func (e *e2e) interrupted(t *testing.T, sig os.Signal) {
+	sh := filepath.Join(e.deploy, "environments", "dev", "provision.sh")
+	orig, err := os.ReadFile(sh)
+	require.NoError(t, err)
+	defer write(t, sh, string(orig), 0o644)
+	write(t, sh, "RUN sleep 20\n", 0o644)
+	hmBefore := readOr(filepath.Join(e.deploy, "environments", "dev", "hostmap.json"))
+	cmd := exec.Command("nsenter", "--net="+e.netns, "--", filepath.Join(binDir, "devhost"), "up", "dev", "--host", "web")
+	cmd.Dir, cmd.Env = e.deploy, e.env
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	// The signal once the wrapper runs (nsenter execs devhost: same pid).
+	require.Eventually(t, func() bool {
+		left, _ := os.ReadDir(e.tmp)
+		return len(left) == 1 && strings.Contains(stderr.String(), "running provision.sh")
+	}, 60*time.Second, 20*time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(sig))
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 2, ee.ExitCode(), "%s", ee)
+	assert.Contains(t, stderr.String(), "interrupted; the next `devhost up dev` continues from here")
+	left, _ := os.ReadDir(e.tmp)
+	assert.Empty(t, left, "wrapper removed")
+	assert.Equal(t, hmBefore, readOr(filepath.Join(e.deploy, "environments", "dev", "hostmap.json")))
 }
 
 func (e *e2e) ssh(host, command string) (string, error) {
