@@ -56,11 +56,11 @@ func Line(d *hcl.Diagnostic) string {
 	}
 	var b strings.Builder
 	if d.Subject != nil {
-		fmt.Fprintf(&b, "%s:%d:%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		fmt.Fprintf(&b, "%s:%d:%d: ", visible(d.Subject.Filename), d.Subject.Start.Line, d.Subject.Start.Column)
 	}
-	fmt.Fprintf(&b, "%s: %s", sev, d.Summary)
+	fmt.Fprintf(&b, "%s: %s", sev, visible(d.Summary))
 	if d.Detail != "" {
-		fmt.Fprintf(&b, " (%s)", d.Detail)
+		fmt.Fprintf(&b, " (%s)", visible(d.Detail))
 	}
 	return b.String()
 }
@@ -68,7 +68,9 @@ func Line(d *hcl.Diagnostic) string {
 // Write prints diags for people, the way compilers do: one
 // "file:line:col: severity: summary" line each, then the source line with
 // the range underlined when the file's bytes are known, then the detail as a
-// hint. Diagnostics are sorted by file and position.
+// hint. Diagnostics are sorted by file and position. Control characters of
+// the input (file names, quoted values, source lines, a command's output)
+// are shown as U+FFFD, so a file cannot drive the terminal.
 func Write(w io.Writer, diags hcl.Diagnostics, files map[string][]byte, color bool) error {
 	sorted := append(hcl.Diagnostics(nil), diags...)
 	sort.SliceStable(sorted, func(i, j int) bool {
@@ -92,14 +94,14 @@ func Write(w io.Writer, diags hcl.Diagnostics, files map[string][]byte, color bo
 			sev, c = "warning", yellow
 		}
 		if d.Subject != nil {
-			fmt.Fprintf(&b, "%s%s:%d:%d:%s ", bold, d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, reset)
+			fmt.Fprintf(&b, "%s%s:%d:%d:%s ", bold, visible(d.Subject.Filename), d.Subject.Start.Line, d.Subject.Start.Column, reset)
 		}
-		fmt.Fprintf(&b, "%s%s:%s %s\n", c, sev, reset, d.Summary)
+		fmt.Fprintf(&b, "%s%s:%s %s\n", c, sev, reset, visible(d.Summary))
 		if d.Subject != nil {
 			snippet(&b, *d.Subject, files[d.Subject.Filename])
 		}
 		if d.Detail != "" {
-			fmt.Fprintf(&b, "  hint: %s\n", d.Detail)
+			fmt.Fprintf(&b, "  hint: %s\n", visible(d.Detail))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -117,7 +119,7 @@ func snippet(b *strings.Builder, r hcl.Range, src []byte) {
 		lineEnd = r.Start.Byte + i
 	}
 	line := strings.TrimRight(string(src[lineStart:lineEnd]), "\r")
-	fmt.Fprintf(b, "  %4d: %s\n", r.Start.Line, line)
+	fmt.Fprintf(b, "  %4d: %s\n", r.Start.Line, visible(line))
 	end := r.End.Byte
 	if end <= r.Start.Byte || end > lineStart+len(line) {
 		end = lineStart + len(line)
@@ -133,4 +135,24 @@ func snippet(b *strings.Builder, r hcl.Range, src []byte) {
 	}
 	n := utf8.RuneCount(src[r.Start.Byte:max(end, r.Start.Byte)])
 	fmt.Fprintf(b, "        %s%s\n", pad.String(), strings.Repeat("^", max(n, 1)))
+}
+
+// visible replaces the control characters of s other than tab and newline
+// (C0, DEL, C1: escape sequences a file or a command's output could use to
+// drive the terminal) by U+FFFD, one character each so carets stay aligned;
+// so are bytes that are not UTF-8.
+func visible(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, s)
+}
+
+func isControl(r rune) bool {
+	return r != '\t' && r != '\n' && (r < 0x20 || r >= 0x7f && r < 0xa0)
 }

@@ -65,3 +65,18 @@ func TestWriteSortsAndErrorLine(t *testing.T) {
 	err := NewError(hcl.Diagnostics{first, second}, nil)
 	assert.EqualError(t, err, "f.cfg:1:1: error: first\nf.cfg:2:1: warning: second")
 }
+
+// TestWriteShowsNoControlCharacters: an environment.cfg (or a command's
+// output) with escape sequences cannot drive the terminal through a
+// diagnostic; carets still line up.
+func TestWriteShowsNoControlCharacters(t *testing.T) {
+	src := "[a]\nk = \x1b]0;owned\x07 bad\n"
+	d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "invalid \x1b[2Jvalue", Detail: "line\none \u009b1m \x9b2m", Subject: rng(t, src, "bad")}
+	var out bytes.Buffer
+	require.NoError(t, Write(&out, hcl.Diagnostics{d}, map[string][]byte{"f.cfg": []byte(src)}, false))
+	assert.Equal(t, "f.cfg:2:16: error: invalid \ufffd[2Jvalue\n"+
+		"     2: k = \ufffd]0;owned\ufffd bad\n"+
+		"                       ^^^\n"+
+		"  hint: line\none \ufffd1m \ufffd2m\n", out.String())
+	assert.Equal(t, "f.cfg:2:16: error: invalid \ufffd[2Jvalue (line\none \ufffd1m \ufffd2m)", Line(d))
+}
