@@ -61,31 +61,46 @@ let
     lib.mapAttrsToList (name: aliases: [ "${name}.dev.test" ] ++ map (a: "${a}.${name}.dev.test") aliases) containers
   );
 
-  # What the VM rebuilds itself from: its own hardware configuration, the
-  # test instrumentation, the module and the role.
-  hostConfiguration = pkgs.writeText "configuration.nix" ''
-    { lib, ... }:
-    {
-      imports = [
-        ./hardware-configuration.nix
-        <nixpkgs/nixos/modules/testing/test-instrumentation.nix>
-        ${../nixos-module}
-        ${./vm-test-role.nix}
-      ];
-      flyingcircus.roles.devhost.package = "${devhost}";
-      boot.loader.grub = {
-        enable = true;
-        device = "/dev/vda";
-        forceInstall = true;
-      };
-      documentation.enable = false;
-      nix.settings.substituters = lib.mkForce [ ];
-      nix.nixPath = [
-        "nixpkgs=${pkgs.path}"
-        "nixos-config=/etc/nixos/configuration.nix"
-      ];
-    }
-  '';
+  # The node's addresses on the test network (192.168.1.N on eth1, set by
+  # the test framework). The configuration the VM switches to must keep
+  # them: switching to one without them stops network-addresses-eth1.service,
+  # which deletes the address, and the client could no longer reach the host.
+  testAddresses =
+    node:
+    lib.mapAttrs (_: i: {
+      ipv4.addresses = map (a: { inherit (a) address prefixLength; }) i.ipv4.addresses;
+      ipv6.addresses = map (a: { inherit (a) address prefixLength; }) i.ipv6.addresses;
+    }) node.networking.interfaces;
+
+  # What the VM rebuilds itself from (a function of the node's
+  # configuration): its own hardware configuration, the test
+  # instrumentation, its test network addresses, the module and the role.
+  hostConfiguration =
+    node:
+    pkgs.writeText "configuration.nix" ''
+      { lib, ... }:
+      {
+        imports = [
+          ./hardware-configuration.nix
+          <nixpkgs/nixos/modules/testing/test-instrumentation.nix>
+          ${../nixos-module}
+          ${./vm-test-role.nix}
+        ];
+        flyingcircus.roles.devhost.package = "${devhost}";
+        boot.loader.grub = {
+          enable = true;
+          device = "/dev/vda";
+          forceInstall = true;
+        };
+        documentation.enable = false;
+        nix.settings.substituters = lib.mkForce [ ];
+        nix.nixPath = [
+          "nixpkgs=${pkgs.path}"
+          "nixos-config=/etc/nixos/configuration.nix"
+        ];
+        networking.interfaces = ${lib.generators.toPretty { multiline = false; } (testAddresses node)};
+      }
+    '';
 
   ensure =
     name: aliases:
@@ -112,8 +127,17 @@ in
 pkgs.testers.runNixOSTest {
   name = "devhost";
 
+  # installation-device.nix (as in nixpkgs' nixos-rebuild tests) sets
+  # nixpkgs.overlays, which runNixOSTest's read-only pkgs would reject.
+  node.pkgsReadOnly = false;
+
   nodes.devhost =
-    { lib, modulesPath, ... }:
+    {
+      config,
+      lib,
+      modulesPath,
+      ...
+    }:
     {
       imports = [
         "${modulesPath}/profiles/installation-device.nix"
@@ -128,12 +152,18 @@ pkgs.testers.runNixOSTest {
         publicAddress = "dev.test";
       };
 
+      # The VM rebuilds itself offline: everything its new system needs
+      # must be in its store. Test nodes leave switch-to-configuration out
+      # by default (it would have to be built from source), and the new
+      # system installs GRUB.
+      system.switch.enable = true;
       system.includeBuildDependencies = true;
       system.extraDependencies = [
         channel
         cert
         broken
-        hostConfiguration
+        (hostConfiguration config)
+        pkgs.grub2
         pkgs.stdenv
         pkgs.stdenvNoCC
       ]
@@ -163,53 +193,55 @@ pkgs.testers.runNixOSTest {
       networking.extraHosts = "${nodes.devhost.networking.primaryIPAddress} dev.test ${lib.concatStringsSep " " publicNames}";
     };
 
-  testScript = ''
-    import json
+  testScript =
+    { nodes, ... }:
+    ''
+      import json
 
-    def served(name, text):
-        client.wait_until_succeeds(f"curl -sk https://{name}/ | grep -F '{text}'", timeout=300)
+      def served(name, text):
+          client.wait_until_succeeds(f"curl -sk https://{name}/ | grep -F '{text}'", timeout=300)
 
-    start_all()
-    devhost.wait_for_unit("multi-user.target")
+      start_all()
+      devhost.wait_for_unit("multi-user.target")
 
-    with subtest("the role is active on the booted host"):
-        devhost.wait_for_unit("nginx.service")
-        devhost.succeed("grep -F '\"public_address\":\"dev.test\"' /etc/devhost/devhost.hcl")
-        devhost.succeed("test $(sysctl -n fs.inotify.max_user_instances) -ge 512")
-        devhost.succeed("systemctl list-timers | grep devhost-cleanup")
+      with subtest("the role is active on the booted host"):
+          devhost.wait_for_unit("nginx.service")
+          devhost.succeed("grep -F '\"public_address\":\"dev.test\"' /etc/devhost/devhost.hcl")
+          devhost.succeed("test $(sysctl -n fs.inotify.max_user_instances) -ge 512")
+          devhost.succeed("systemctl list-timers | grep devhost-cleanup")
 
-    with subtest("the host can rebuild itself, as devhost does"):
-        devhost.succeed("nixos-generate-config")
-        devhost.copy_from_host("${hostConfiguration}", "/etc/nixos/configuration.nix")
-        devhost.succeed("nixos-rebuild switch >&2")
+      with subtest("the host can rebuild itself, as devhost does"):
+          devhost.succeed("nixos-generate-config")
+          devhost.copy_from_host("${hostConfiguration nodes.devhost}", "/etc/nixos/configuration.nix")
+          devhost.succeed("nixos-rebuild switch >&2")
 
-    with subtest("two containers with aliases from a file:// channel"):
-    ${pyBlock ensureAll}
-        listed = json.loads(devhost.succeed("devhost list --json"))
-        assert sorted(c["name"] for c in listed) == ["web1", "web2"], listed
+      with subtest("two containers with aliases from a file:// channel"):
+      ${pyBlock ensureAll}
+          listed = json.loads(devhost.succeed("devhost list --json"))
+          assert sorted(c["name"] for c in listed) == ["web1", "web2"], listed
 
-    with subtest("the client reaches every name through nginx"):
-    ${pyBlock serveAll}
+      with subtest("the client reaches every name through nginx"):
+      ${pyBlock serveAll}
 
-    with subtest("a broken provision.nix fails alone"):
-        out = devhost.fail("su - alice -c 'sudo devhost ensure web3 --channel file://${channel} --provision-nix ${broken}' 2>&1")
-        assert "services.nginx.enable" in out, out
-        served("www.web1.dev.test", "hello from web1")
-        served("www.web2.dev.test", "hello from web2")
-        assert "web3" not in devhost.succeed("nixos-container list")
+      with subtest("a broken provision.nix fails alone"):
+          out = devhost.fail("su - alice -c 'sudo devhost ensure web3 --channel file://${channel} --provision-nix ${broken}' 2>&1")
+          assert "services.nginx.enable" in out, out
+          served("www.web1.dev.test", "hello from web1")
+          served("www.web2.dev.test", "hello from web2")
+          assert "web3" not in devhost.succeed("nixos-container list")
 
-    with subtest("destroy removes one container, the other keeps serving"):
-        devhost.succeed("su - alice -c 'sudo devhost destroy web2' >&2")
-        devhost.wait_until_fails("nixos-container status web2")
-        client.fail("curl -sk https://www.web2.dev.test/ | grep -F 'hello from web2'")
-        served("www.web1.dev.test", "hello from web1")
+      with subtest("destroy removes one container, the other keeps serving"):
+          devhost.succeed("su - alice -c 'sudo devhost destroy web2' >&2")
+          devhost.wait_until_fails("nixos-container status web2")
+          client.fail("curl -sk https://www.web2.dev.test/ | grep -F 'hello from web2'")
+          served("www.web1.dev.test", "hello from web1")
 
-    with subtest("cleanup stops an old container, and destroys it later"):
-        devhost.succeed("devhost cleanup --now $(date -u -d '+8 days' +%Y-%m-%dT%H:%M:%SZ) >&2")
-        devhost.wait_until_succeeds("nixos-container status web1 | grep -x down")
-        assert json.loads(devhost.succeed("devhost list --json"))[0]["state"] == "stopped"
-        devhost.succeed("devhost cleanup --now $(date -u -d '+31 days' +%Y-%m-%dT%H:%M:%SZ) >&2")
-        assert json.loads(devhost.succeed("devhost list --json")) == []
-        devhost.fail("nixos-container status web1")
-  '';
+      with subtest("cleanup stops an old container, and destroys it later"):
+          devhost.succeed("devhost cleanup --now $(date -u -d '+8 days' +%Y-%m-%dT%H:%M:%SZ) >&2")
+          devhost.wait_until_succeeds("nixos-container status web1 | grep -x down")
+          assert json.loads(devhost.succeed("devhost list --json"))[0]["state"] == "stopped"
+          devhost.succeed("devhost cleanup --now $(date -u -d '+31 days' +%Y-%m-%dT%H:%M:%SZ) >&2")
+          assert json.loads(devhost.succeed("devhost list --json")) == []
+          devhost.fail("nixos-container status web1")
+    '';
 }

@@ -37,12 +37,24 @@ let
     {
       inherit (test) name;
       nodes = builtins.attrNames test.nodes;
-      testScript = test.testScript;
+      testScript =
+        if builtins.isFunction test.testScript then
+          test.testScript { nodes.devhost = node.config; }
+        else
+          test.testScript;
       failedAssertions = node.failed;
       publicAddress = role.publicAddress;
       package = role.package.outPath;
       extraDependencies = node.config.system.extraDependencies;
       hostConfig = node.config.environment.etc."devhost/devhost.hcl".text;
+      pkgsReadOnly = test.node.pkgsReadOnly or true;
+      switchEnable = node.config.system.switch.enable;
+      # The configuration.nix the VM switches to (recorded by the stand-in
+      # writeText).
+      rebuildConfig =
+        (lib.findFirst (d: d.name or "" == "configuration.nix") (throw "no configuration.nix in system.extraDependencies")
+          node.config.system.extraDependencies
+        ).text;
     };
 in
 {

@@ -150,6 +150,9 @@ type outputs struct {
 		Package           string   `json:"package"`
 		ExtraDependencies []string `json:"extraDependencies"`
 		HostConfig        string   `json:"hostConfig"`
+		PkgsReadOnly      bool     `json:"pkgsReadOnly"`
+		SwitchEnable      bool     `json:"switchEnable"`
+		RebuildConfig     string   `json:"rebuildConfig"`
 	} `json:"vm"`
 }
 
@@ -264,6 +267,34 @@ func TestVMTestEvaluates(t *testing.T) {
 				}
 				assert.True(t, found, "%s not in system.extraDependencies", dep)
 			}
+
+			// What nixpkgs' test framework needs from a node that rebuilds
+			// itself (as nixpkgs' nixos-rebuild tests do): installation-device.nix
+			// sets nixpkgs.overlays, which runNixOSTest's read-only pkgs reject;
+			// test nodes default to system.switch.enable = false, so the
+			// offline rebuild would have to build switch-to-configuration; and
+			// the rebuilt system installs GRUB.
+			assert.False(t, vm.PkgsReadOnly, "node.pkgsReadOnly must be false (installation-device.nix sets nixpkgs.overlays)")
+			assert.True(t, vm.SwitchEnable, "system.switch.enable must be true on the node")
+			found := false
+			for _, d := range vm.ExtraDependencies {
+				found = found || strings.HasSuffix(d, "-grub2")
+			}
+			assert.True(t, found, "grub2 not in system.extraDependencies")
+			// The configuration the VM switches to is valid Nix and keeps the
+			// node's addresses on the test network (the stubs give the node
+			// what the framework gives it), or after the switch the client
+			// could no longer reach the host.
+			conf := filepath.Join(t.TempDir(), "configuration.nix")
+			require.NoError(t, os.WriteFile(conf, []byte(vm.RebuildConfig), 0o644))
+			_, err = run(t, nixInstantiate(t), "--parse", conf)
+			require.NoError(t, err)
+			got, err := run(t, nixInstantiate(t), "--eval", "--strict", "--json", "--expr",
+				fmt.Sprintf("(import %s { lib = import %s; }).networking.interfaces", conf, nixpkgsLib(t)))
+			require.NoError(t, err)
+			assert.JSONEq(t, `{"eth1": {
+				"ipv4": {"addresses": [{"address": "192.168.1.2", "prefixLength": 24}]},
+				"ipv6": {"addresses": [{"address": "2001:db8:1::2", "prefixLength": 64}]}}}`, got)
 
 			python, err := exec.LookPath("python3")
 			if err != nil {

@@ -95,7 +95,13 @@ let
           name: env: script:
           drv name { inherit script; } { inherit env script; };
         writeText = name: text: drv name { inherit text; } { inherit text; };
-        testers.runNixOSTest = args: drv "vm-test-${args.name}" { inherit (args) testScript; } { testArgs = args; };
+        # A testScript that takes the nodes is forced by flake-outputs.nix,
+        # which evaluates the nodes.
+        testers.runNixOSTest =
+          args:
+          drv "vm-test-${args.name}" (lib.optionalAttrs (builtins.isString args.testScript) {
+            inherit (args) testScript;
+          }) { testArgs = args; };
       }
       // lib.genAttrs [
         "coreutils"
@@ -103,6 +109,7 @@ let
         "go_1_26"
         "golangci-lint"
         "gopls"
+        "grub2"
         "installShellFiles"
         "jq"
         "nix"

@@ -9,6 +9,7 @@ let
     lib.mkOption {
       inherit type default;
     };
+  req = type: lib.mkOption { inherit type; };
 in
 {
   options = {
@@ -22,6 +23,8 @@ in
       }
     )) { };
     system.stateVersion = opt types.str "25.11";
+    # nixos/lib/testing/nixos-test-base.nix: off in test nodes unless set.
+    system.switch.enable = opt types.bool false;
     system.includeBuildDependencies = opt types.bool false;
     system.extraDependencies = opt (types.listOf types.pathInStore) [ ];
     nix.settings = opt (types.attrsOf (
@@ -51,5 +54,43 @@ in
     )) { };
     networking.extraHosts = opt types.lines "";
     networking.primaryIPAddress = opt types.str "192.168.1.2";
+    # What nixos/lib/testing/network.nix gives the second node (the stubs
+    # cannot merge the framework's definition, so it is the default here).
+    networking.interfaces =
+      let
+        addresses = opt (types.listOf (
+          types.submodule {
+            options = {
+              address = req types.str;
+              prefixLength = req types.int;
+            };
+          }
+        )) [ ];
+      in
+      opt
+        (types.attrsOf (
+          types.submodule {
+            options = {
+              ipv4.addresses = addresses;
+              ipv6.addresses = addresses;
+            };
+          }
+        ))
+        {
+          eth1 = {
+            ipv4.addresses = [
+              {
+                address = "192.168.1.2";
+                prefixLength = 24;
+              }
+            ];
+            ipv6.addresses = [
+              {
+                address = "2001:db8:1::2";
+                prefixLength = 64;
+              }
+            ];
+          };
+        };
   };
 }
