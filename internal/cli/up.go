@@ -140,10 +140,8 @@ func upRun(opts *upOptions) error {
 	home := getenv("HOME")
 	sec := &secrets.Secrets{}
 	if !opts.DryRun {
-		var pass func(string) ([]byte, error)
-		if p := getenv("BATOU_AGE_IDENTITY_PASSPHRASE"); p != "" {
-			pass = func(string) ([]byte, error) { return []byte(p), nil }
-		}
+		// batou's 1Password reference (op://…), or the passphrase itself.
+		pass := secrets.PassphraseFromEnv(ctx, getenv("BATOU_AGE_IDENTITY_PASSPHRASE"), "op")
 		var err error
 		sec, err = secrets.Load(ctx, env.Dir, secrets.Options{
 			Identities: secrets.ParseIdentityList(getenv("BATOU_AGE_IDENTITIES")),

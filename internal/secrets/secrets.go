@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
@@ -52,13 +53,48 @@ type Options struct {
 	// id_ed25519, id_ed25519_sk, id_dsa, those that exist.
 	Identities []string
 	Home       string
-	// Passphrase unlocks passphrase-protected ssh keys
-	// (BATOU_AGE_IDENTITY_PASSPHRASE); nil skips such keys.
+	// Passphrase unlocks passphrase-protected ssh keys (from
+	// BATOU_AGE_IDENTITY_PASSPHRASE, see PassphraseFromEnv); nil skips such
+	// keys.
 	Passphrase func(identity string) ([]byte, error)
 	// GPG is the gpg program; default "gpg", else "gpg2", as batou tries.
 	GPG string
 	// Env is gpg's environment (GNUPGHOME…); nil inherits the process'.
 	Env []string
+}
+
+// PassphraseFromEnv turns BATOU_AGE_IDENTITY_PASSPHRASE into Options'
+// Passphrase. For batou the value is a 1Password reference ("op://vault/
+// item/field") read with `op read` (op is the 1Password CLI, opProg its
+// path or name); devhost also takes any other value as the passphrase
+// itself. "" gives nil: passphrase-protected keys are skipped. op runs at
+// most once, only when a protected key is actually tried, with the
+// reference as its only argument (no shell).
+func PassphraseFromEnv(ctx context.Context, value, opProg string) func(identity string) ([]byte, error) {
+	if value == "" {
+		return nil
+	}
+	if !strings.HasPrefix(value, "op://") {
+		return func(string) ([]byte, error) { return []byte(value), nil }
+	}
+	var (
+		once sync.Once
+		pass []byte
+		err  error
+	)
+	return func(string) ([]byte, error) {
+		once.Do(func() {
+			cmd := exec.CommandContext(ctx, opProg, "read", value)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if rerr := cmd.Run(); rerr != nil {
+				err = fmt.Errorf("BATOU_AGE_IDENTITY_PASSPHRASE: `%s read %s` failed (%w): %s", opProg, value, rerr, strings.TrimSpace(stderr.String()))
+				return
+			}
+			pass = bytes.TrimSpace(stdout.Bytes())
+		})
+		return pass, err
+	}
 }
 
 // ParseIdentityList splits BATOU_AGE_IDENTITIES as batou does.

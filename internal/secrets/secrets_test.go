@@ -108,6 +108,53 @@ func TestAgeWithEncryptedSSHKey(t *testing.T) {
 	checkValues(t, s)
 }
 
+// TestPassphraseFromOnePassword: batou's BATOU_AGE_IDENTITY_PASSPHRASE is
+// a 1Password reference read with `op read`; taking "op://…" as the
+// passphrase itself could never unlock the key.
+func TestPassphraseFromOnePassword(t *testing.T) {
+	keygen, err := exec.LookPath("ssh-keygen")
+	if err != nil {
+		t.Skip("ssh-keygen not found: needed for a passphrase-protected key with few KDF rounds")
+	}
+	home, envDir := t.TempDir(), t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
+	key := filepath.Join(home, ".ssh", "id_ed25519")
+	out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-a", "1", "-N", "pw", "-f", key).CombinedOutput()
+	require.NoError(t, err, string(out))
+	pubLine, err := os.ReadFile(key + ".pub")
+	require.NoError(t, err)
+	r, err := agessh.ParseRecipient(strings.TrimSpace(string(pubLine)))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(envDir, "secrets.cfg.age"), encryptAge(t, []byte(cleartext), r), 0o644))
+
+	// An op double: records its argv, answers for one reference only.
+	dir := t.TempDir()
+	op, log := filepath.Join(dir, "op"), filepath.Join(dir, "argv")
+	require.NoError(t, os.WriteFile(op, []byte(`#!/bin/sh
+printf '%s\n' "$@" >> '`+log+`'
+[ "$1 $2" = "read op://dev/age key/password" ] || { echo "[ERROR] not found" >&2; exit 1; }
+echo pw
+`), 0o755))
+
+	ref := "op://dev/age key/password"
+	s, err := Load(context.Background(), envDir, Options{Home: home, Passphrase: PassphraseFromEnv(context.Background(), ref, op)})
+	require.NoError(t, err)
+	checkValues(t, s)
+	argv, err := os.ReadFile(log)
+	require.NoError(t, err)
+	assert.Equal(t, "read\n"+ref+"\n", string(argv), "op read ran once, the reference one argument")
+
+	_, err = Load(context.Background(), envDir, Options{Home: home, Passphrase: PassphraseFromEnv(context.Background(), "op://dev/other/password", op)})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "[ERROR] not found")
+
+	// Anything else is the passphrase itself; "" skips protected keys.
+	s, err = Load(context.Background(), envDir, Options{Home: home, Passphrase: PassphraseFromEnv(context.Background(), "pw", op)})
+	require.NoError(t, err)
+	checkValues(t, s)
+	assert.Nil(t, PassphraseFromEnv(context.Background(), "", op))
+}
+
 func TestAgeWithIdentityFile(t *testing.T) {
 	envDir := t.TempDir()
 	id, err := age.GenerateX25519Identity()
