@@ -8,3 +8,7 @@ var errNoExchange = errors.New("atomic directory exchange not supported")
 
 // errNoSyncfs says the platform cannot flush a whole file system at once.
 var errNoSyncfs = errors.New("syncfs not supported")
+
+// ErrNotASet is returned (wrapped) by Write when the directory to replace,
+// or its <dir>.old, holds something other than a generated set.
+var ErrNotASet = errors.New("not a generated set")

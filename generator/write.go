@@ -24,7 +24,9 @@ const OldSuffix = ".old"
 // RENAME_EXCHANGE), so dir always exists and is always one complete set;
 // elsewhere with two renames (dir is absent for an instant in between). The
 // previous set is kept as <dir>.old. Concurrent Writes to the same dir are
-// serialised by a lock file next to it (.<base>.lock).
+// serialised by a lock file next to it (.<base>.lock). dir and <dir>.old
+// must each be absent, an empty directory or a set written before (holding
+// default.nix); anything else is refused with ErrNotASet and left alone.
 //
 // A reader that resolves paths in dir during the swap can still mix an old
 // default.nix with a new containers/ file; the lifecycle serialises renders
@@ -42,6 +44,14 @@ func Write(dir string, s *Set) (err error) {
 	}
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("write generated set %s: %w", dir, err)
+	}
+	// Before the lock file is made next to it: a refused directory gets
+	// no litter. (Other Writes only ever turn dir into a set.)
+	old := dir + OldSuffix
+	for _, p := range []string{dir, old} {
+		if err := replaceable(p); err != nil {
+			return fmt.Errorf("write generated set %s: %w", dir, err)
+		}
 	}
 	unlock, err := lockedfile.MutexAt(filepath.Join(parent, "."+base+".lock")).Lock()
 	if err != nil {
@@ -65,7 +75,6 @@ func Write(dir string, s *Set) (err error) {
 		return fmt.Errorf("write generated set %s: %w", dir, err)
 	}
 
-	old := dir + OldSuffix
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.Rename(tmp, dir); err != nil {
 			return fmt.Errorf("write generated set %s: %w", dir, err)
@@ -102,6 +111,35 @@ func Write(dir string, s *Set) (err error) {
 		return fmt.Errorf("write generated set %s: the new set is in place, but %w", dir, err)
 	}
 	return syncDir(parent)
+}
+
+// replaceable checks that Write may replace (or, for <dir>.old, delete) p:
+// it is absent, an empty directory, or a directory holding default.nix — a
+// set written before. Anything else is somebody's data: `devhost render
+// --out ~` must not move a home directory aside, and the next render must
+// not delete it as the previous set.
+func replaceable(p string) error {
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s exists and is not a directory (%w); remove it or choose another directory", p, ErrNotASet)
+	}
+	entries, err := os.ReadDir(p)
+	if err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if fi, err := os.Lstat(filepath.Join(p, IndexFile)); err == nil && fi.Mode().IsRegular() {
+		return nil
+	}
+	return fmt.Errorf("%s is not empty and holds no %s, so it is %w; refusing to replace it (remove it or choose another directory)", p, IndexFile, ErrNotASet)
 }
 
 // validRel reports whether p is a clean relative slash path inside the set.

@@ -80,6 +80,40 @@ func TestWriteIgnoresUmask(t *testing.T) {
 	}
 }
 
+// TestWriteRefusesForeignDirectory: Write replaces only a previous set (or
+// an empty directory), and deletes only a previous set as <dir>.old; a
+// directory of somebody's files is left exactly as it was.
+func TestWriteRefusesForeignDirectory(t *testing.T) {
+	set := &Set{Files: map[string][]byte{"default.nix": []byte("{ }")}}
+	home := filepath.Join(t.TempDir(), "alice")
+	require.NoError(t, os.MkdirAll(filepath.Join(home, "src"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(home, "src", "notes.txt"), []byte("mine"), 0o644))
+	err := Write(home, set)
+	require.ErrorIs(t, err, ErrNotASet)
+	assert.Equal(t, map[string]string{"src/notes.txt": "mine"}, readTree(t, home))
+	assert.NoDirExists(t, home+OldSuffix)
+	assert.NoFileExists(t, filepath.Join(filepath.Dir(home), ".alice.lock"), "no litter next to it")
+
+	// A file where the set should go.
+	file := filepath.Join(t.TempDir(), "generated")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o644))
+	require.ErrorContains(t, Write(file, set), "not a directory")
+
+	// A previous set whose <dir>.old is somebody's backup.
+	dir := filepath.Join(t.TempDir(), "generated")
+	require.NoError(t, Write(dir, set))
+	require.NoError(t, os.MkdirAll(dir+OldSuffix, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir+OldSuffix, "backup.tar"), []byte("b"), 0o644))
+	require.ErrorContains(t, Write(dir, &Set{Files: map[string][]byte{"default.nix": []byte("2")}}), "not a generated set")
+	assert.Equal(t, map[string]string{"backup.tar": "b"}, readTree(t, dir+OldSuffix))
+	assert.Equal(t, map[string]string{"default.nix": "{ }"}, readTree(t, dir))
+
+	// An empty directory (mktemp -d) is fine.
+	empty := t.TempDir()
+	require.NoError(t, Write(empty, set))
+	assert.Equal(t, map[string]string{"default.nix": "{ }"}, readTree(t, empty))
+}
+
 func TestWriteRejectsBadPaths(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "generated")
 	require.NoError(t, Write(dir, &Set{Files: map[string][]byte{"default.nix": []byte("keep")}}))
