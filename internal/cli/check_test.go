@@ -65,6 +65,18 @@ func haveNix() bool {
 	return err == nil
 }
 
+// nixSkipWarning is what check prints on stderr for an environment without
+// problems that has a provision.nix: nothing, or without Nix the notice that
+// provision.nix was not checked (then errOut must hold it).
+func nixSkipWarning(t *testing.T, errOut string) string {
+	t.Helper()
+	if haveNix() {
+		return ""
+	}
+	require.Contains(t, errOut, "warning: provision.nix was not checked: nix-instantiate not found")
+	return errOut
+}
+
 func TestCheckShop(t *testing.T) {
 	repo := repoDir(t)
 	shop := filepath.Join(repo, "examples", "shop")
@@ -156,7 +168,7 @@ func TestCheckShop(t *testing.T) {
 				assert.Empty(t, out)
 			}
 			if len(tt.wantErrOut) == 0 {
-				assert.Empty(t, errOut)
+				assert.Equal(t, nixSkipWarning(t, errOut), errOut)
 			}
 		})
 	}
@@ -204,7 +216,14 @@ func TestCheckJSON(t *testing.T) {
 	require.NotNil(t, res.Provision.Nix)
 	assert.Equal(t, "examples/shop/environments/dev/provision.nix", *res.Provision.Nix)
 	assert.True(t, res.Provision.NixCopied)
-	assert.Empty(t, res.Diagnostics)
+	if haveNix() {
+		assert.Empty(t, res.Diagnostics)
+	} else {
+		require.Len(t, res.Diagnostics, 1)
+		assert.Equal(t, "warning", res.Diagnostics[0].Severity)
+		assert.Contains(t, res.Diagnostics[0].Summary, "provision.nix was not checked")
+		assert.Equal(t, nixSkipWarning(t, errOut), errOut)
+	}
 
 	// The stable keys scripts rely on.
 	var raw map[string]any
@@ -219,6 +238,10 @@ func TestCheckJSON(t *testing.T) {
 	assert.False(t, res.Valid)
 	lines := map[string]bool{}
 	for _, d := range res.Diagnostics {
+		if !haveNix() && d.Severity == "warning" {
+			assert.Contains(t, d.Summary, "provision.nix was not checked")
+			continue
+		}
 		assert.Equal(t, "error", d.Severity)
 		lines[fmt.Sprintf("%s:%d", filepath.Base(d.File), d.Line)] = true
 	}
