@@ -197,18 +197,14 @@ func readProvision(streams *IOStreams, path string, caller lifecycle.Caller) ([]
 	if path == "-" {
 		r = streams.In
 	} else {
-		f, err := os.Open(path)
+		f, fi, err := openProvision(path)
 		if err != nil {
 			return nil, &InputError{Err: fmt.Errorf("provision.nix: %w", err)}
 		}
-		defer func() { _ = f.Close() }()
-		fi, err := f.Stat()
-		if err != nil {
-			return nil, fmt.Errorf("provision.nix: %w", err)
-		}
-		if !fi.Mode().IsRegular() {
+		if f == nil {
 			return nil, &InputError{Err: fmt.Errorf("provision.nix: %s is not a regular file", path)}
 		}
+		defer func() { _ = f.Close() }()
 		// (A test build's simulated users have no uid to compare with.)
 		simulated := testHooks && streams.Env != nil && streams.Env(lifecycle.EnvTestUser) != ""
 		if os.Geteuid() == 0 && !caller.Root && !simulated {
