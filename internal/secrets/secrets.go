@@ -332,6 +332,9 @@ func decryptDiffable(path string, ids []age.Identity) ([]byte, error) {
 // indented lines as batou's ConfigUpdater does.
 func writeOption(b *bytes.Buffer, name, val string) {
 	sc := bufio.NewScanner(strings.NewReader(val))
+	// No line may exceed the scanner's buffer, or the value would be cut
+	// off there without an error.
+	sc.Buffer(make([]byte, 0, 4096), len(val)+1)
 	first := true
 	fmt.Fprintf(b, "%s =", name)
 	for sc.Scan() {

@@ -195,6 +195,15 @@ func TestAgeDiffable(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "age-diffable", s.Kind)
 	checkValues(t, s)
+
+	// A value with a line longer than bufio.Scanner's default 64 KiB (a
+	// JSON credential, a base64 blob) arrives whole, not cut off.
+	long := strings.Repeat("x", 100_000)
+	file += "\n[component:blob]\njson = " + enc("first\n"+long) + "\n"
+	require.NoError(t, os.WriteFile(filepath.Join(envDir, "secrets.cfg.age-diffable"), []byte(file), 0o644))
+	s, err = Load(context.Background(), envDir, Options{Identities: []string{idFile}})
+	require.NoError(t, err)
+	assert.Equal(t, "first\n"+long, s.Components["blob"]["json"])
 }
 
 func TestGPG(t *testing.T) {
