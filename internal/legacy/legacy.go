@@ -12,12 +12,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -202,9 +204,27 @@ func rangeAt(name string, src []byte, off int) hcl.Range {
 
 // Channel is the channel URL the old devhost recorded in the container
 // (enc.json's parameters.environment_url); ok is false when there is none.
+//
+// The file lies in the container's root directory, which the container's
+// root controls, and import-legacy runs as root: links are resolved inside
+// the container's root only (os.Root), and only a regular file of at most
+// 1 MiB is read (O_NONBLOCK: a FIFO must not hang the import).
 func Channel(containersDir, name string) (string, bool) {
-	b, err := os.ReadFile(filepath.Join(containersDir, name, "etc", "nixos", "enc.json"))
+	root, err := os.OpenRoot(filepath.Join(containersDir, name))
 	if err != nil {
+		return "", false
+	}
+	defer func() { _ = root.Close() }()
+	f, err := root.OpenFile(filepath.Join("etc", "nixos", "enc.json"), os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return "", false
+	}
+	defer func() { _ = f.Close() }()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", false
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxEnc+1))
+	if err != nil || len(b) > maxEnc {
 		return "", false
 	}
 	var enc struct {
@@ -217,3 +237,6 @@ func Channel(containersDir, name string) (string, bool) {
 	}
 	return enc.Parameters.EnvironmentURL, true
 }
+
+// maxEnc bounds enc.json (the old script wrote a few hundred bytes).
+const maxEnc = 1 << 20

@@ -3,7 +3,9 @@ package legacy
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -75,4 +77,48 @@ func TestChannel(t *testing.T) {
 	assert.Equal(t, "https://hydra.example.org/c.tar.xz", ch)
 	_, ok = Channel(dir, "other")
 	assert.False(t, ok)
+}
+
+// enc.json lies in the container's root, which the container's root
+// controls; import-legacy reads it as the host's root.
+func TestChannelStaysInsideTheContainer(t *testing.T) {
+	const enc = `{"parameters": {"environment_url": "https://hydra.example.org/c.tar.xz"}}`
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, p, outside string)
+		ok    bool
+	}{
+		{"regular", func(t *testing.T, p, _ string) { require.NoError(t, os.WriteFile(p, []byte(enc), 0o644)) }, true},
+		{"absolute link out", func(t *testing.T, p, outside string) { require.NoError(t, os.Symlink(outside, p)) }, false},
+		{"relative link out", func(t *testing.T, p, outside string) {
+			rel, err := filepath.Rel(filepath.Dir(p), outside)
+			require.NoError(t, err)
+			require.NoError(t, os.Symlink(rel, p))
+		}, false},
+		{"fifo", func(t *testing.T, p, _ string) { require.NoError(t, syscall.Mkfifo(p, 0o644)) }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			outside := filepath.Join(t.TempDir(), "host-enc.json")
+			require.NoError(t, os.WriteFile(outside, []byte(`{"parameters": {"environment_url": "https://host.example.org/secret"}}`), 0o600))
+			p := filepath.Join(dir, "web", "etc", "nixos", "enc.json")
+			require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+			tt.setup(t, p, outside)
+			done := make(chan bool, 1)
+			go func() {
+				_, ok := Channel(dir, "web")
+				done <- ok
+			}()
+			select {
+			case ok := <-done:
+				assert.Equal(t, tt.ok, ok)
+			case <-time.After(5 * time.Second):
+				if w, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+					_ = w.Close()
+				}
+				t.Fatal("Channel blocked")
+			}
+		})
+	}
 }
