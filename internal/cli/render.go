@@ -43,8 +43,10 @@ per container (its container declaration, nginx virtual host and hosts entry),
 www/index.html.
 
 With --out DIR the set is only written to DIR, as a whole: a new directory
-is swapped in atomically, the previous one is kept as <DIR>.old. Nothing is
-rebuilt and the live set is not touched; anyone may preview a set this way.
+is swapped in atomically, the previous one is kept as <DIR>.old. DIR must
+not exist yet, be empty, or hold a set written before; any other directory
+is refused and left alone. Nothing is rebuilt and the live set is not
+touched; anyone may preview a set this way.
 
 Without --out, render is devhost apply: the live set (generated_dir) is
 regenerated and applied through the same locked, coalesced host rebuild
@@ -125,6 +127,9 @@ func renderRun(opts *renderOptions) error {
 	}
 	out := opts.Abs(opts.Out)
 	if err := generator.Write(out, set); err != nil {
+		if errors.Is(err, generator.ErrNotASet) {
+			return &InputError{Err: fmt.Errorf("render: %w", err)}
+		}
 		return fmt.Errorf("render: %w", err)
 	}
 

@@ -287,6 +287,23 @@ func TestRenderInvalidEntryKeepsPreviousSet(t *testing.T) {
 	assert.NoDirExists(t, out+generator.OldSuffix, "no swap happened")
 }
 
+// TestRenderOutRefusesForeignDirectory: --out naming a directory that is
+// not a generated set (here a project checkout) is the user's mistake
+// (exit 1) and the directory stays as it was.
+func TestRenderOutRefusesForeignDirectory(t *testing.T) {
+	s := newRenderSandbox(t, "")
+	s.put(t, "web", "10.233.0.2", nil)
+	project := filepath.Join(s.dir, "project")
+	require.NoError(t, os.MkdirAll(project, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(project, "batou"), []byte("#!/bin/sh\n"), 0o755))
+	code, stdout, stderr := renderMain(t, "--config", s.config, "render", "--out", project)
+	assert.Equal(t, ExitInput, code, stderr)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, "not a generated set")
+	assert.Equal(t, map[string]string{"batou": "#!/bin/sh\n"}, snapshot(t, project))
+	assert.NoDirExists(t, project+generator.OldSuffix)
+}
+
 func TestRenderBadTemplateOverride(t *testing.T) {
 	s := newRenderSandbox(t, "template_dir = \"tmpl\"\n")
 	s.put(t, "web", "10.233.0.2", nil)
