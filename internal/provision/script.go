@@ -82,8 +82,12 @@ set -eE
 __devhost_ssh={{.SSH}}
 __devhost_status_file={{.StatusFile}}
 
+# Pattern and replacement come from variables: bash before 4.3 (macOS's
+# /bin/bash 3.2) keeps quotes and backslashes written in the replacement of
+# a double-quoted ${1//…/…}, bash 4.3+ removes them.
 __devhost_q() {
-    printf "'%s'" "${1//\'/\'\\\'\'}"
+    local q="'" r="'\\''"
+    printf "'%s'" "${1//$q/$r}"
 }
 
 __devhost_err() {

@@ -107,22 +107,36 @@ ECHO "$COMPONENT_DB_PASSWORD" /nonexistent-devhost-test/pass
 }
 
 func TestScriptEchoWritesStdin(t *testing.T) {
-	s, root, _ := testScript(t, `ECHO "$COMPONENT_DB_PASSWORD" "$ROOT/pass file"
+	// bashCompat "32": the quoting of macOS's /bin/bash 3.2 (and every
+	// bash before 4.3), where the replacement of ${x//pat/rep} inside
+	// double quotes keeps its backslashes and quotes.
+	for _, bashCompat := range []string{"", "32", "42"} {
+		t.Run("BASH_COMPAT="+bashCompat, func(t *testing.T) {
+			s, root, _ := testScript(t, `ECHO "$COMPONENT_DB_PASSWORD" "$ROOT/pass file"
 ECHO "second" "$ROOT/it's \$(x) \"q\""
+RUN echo "\"it's\"" '>' '"$ROOT/run it'"'"'s"'
 `)
-	s.Env = append(s.Env, "ROOT="+root)
-	require.NoError(t, s.Run(context.Background(), os.Stderr, os.Stderr))
-	got, err := os.ReadFile(filepath.Join(root, "pass file"))
-	require.NoError(t, err)
-	assert.Equal(t, "it's $(secret) `x` \"q\"\n", string(got))
-	// The remote path went through the container's shell quoted.
-	got, err = os.ReadFile(filepath.Join(root, `it's $(x) "q"`))
-	require.NoError(t, err)
-	assert.Equal(t, "second\n", string(got))
-	// The wrapper directory is gone.
-	entries, err := os.ReadDir(s.TempDir)
-	require.NoError(t, err)
-	assert.Empty(t, entries)
+			s.Env = append(s.Env, "ROOT="+root)
+			if bashCompat != "" {
+				s.Env = append(s.Env, "BASH_COMPAT="+bashCompat)
+			}
+			require.NoError(t, s.Run(context.Background(), os.Stderr, os.Stderr))
+			got, err := os.ReadFile(filepath.Join(root, "pass file"))
+			require.NoError(t, err)
+			assert.Equal(t, "it's $(secret) `x` \"q\"\n", string(got))
+			// The remote path went through the container's shell quoted.
+			got, err = os.ReadFile(filepath.Join(root, `it's $(x) "q"`))
+			require.NoError(t, err)
+			assert.Equal(t, "second\n", string(got))
+			got, err = os.ReadFile(filepath.Join(root, "run it's"))
+			require.NoError(t, err)
+			assert.Equal(t, "it's\n", string(got))
+			// The wrapper directory is gone.
+			entries, err := os.ReadDir(s.TempDir)
+			require.NoError(t, err)
+			assert.Empty(t, entries)
+		})
+	}
 }
 
 func TestScriptFailureNamesLine(t *testing.T) {
