@@ -175,6 +175,8 @@ func TestPutRejectsInvalid(t *testing.T) {
 		{"channel http", func(c *Container) { c.Channel = "http://x/y" }, "Invalid channel"},
 		{"owner", func(c *Container) { c.Owner = "Alice Smith" }, "Invalid owner"},
 		{"service user", func(c *Container) { c.ServiceUser = "s shop" }, "Invalid service_user"},
+		{"service user developer", func(c *Container) { c.ServiceUser = "developer" }, "Reserved service_user"},
+		{"service user root", func(c *Container) { c.ServiceUser = "root" }, "Reserved service_user"},
 		{"no address", func(c *Container) { c.Address = netip.Addr{} }, "Missing address"},
 		{"unspecified address", func(c *Container) { c.Address = netip.IPv4Unspecified() }, "Invalid address"},
 		{"state", func(c *Container) { c.State = "paused" }, "Invalid state"},

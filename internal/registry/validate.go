@@ -15,6 +15,11 @@ import (
 	"github.com/flyingcircusio/devhost/internal/names"
 )
 
+// reservedUsers are users the container's configuration defines itself:
+// a service user of that name would declare users.users.developer twice
+// (a Nix error in the generated file) or turn root into a normal user.
+var reservedUsers = map[string]bool{"developer": true, "root": true}
+
 var (
 	// environmentName is a batou environment: a directory name under
 	// environments/. It reaches Nix (escaped), HTML and file names.
@@ -62,6 +67,8 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 	if c.ServiceUser != "" {
 		if err := names.User(c.ServiceUser); err != nil {
 			nameErr("service_user", "Invalid service_user", err)
+		} else if reservedUsers[c.ServiceUser] {
+			add("service_user", "Reserved service_user", fmt.Sprintf("%q is a user every container already has; give the environment its own service user, e.g. \"s-%s\".", c.ServiceUser, c.Name))
 		}
 	}
 	if err := names.Channel(c.Channel); err != nil {
