@@ -101,6 +101,8 @@ let
 
   # --- what the host configuration file says ---------------------------------
 
+  rootPath = "PATH=/run/wrappers/bin:/run/current-system/sw/bin";
+
   hostConfig = {
     public_address = cfg.publicAddress;
     state_dir = cfg.stateDir;
@@ -136,7 +138,25 @@ let
       inherit (cfg) groups;
       admin_group = cfg.adminGroup;
     };
-    commands.rebuild = cfg.rebuildCommand;
+    # devhost runs these as root through sudo, which keeps the caller's
+    # PATH (NixOS sets no secure_path): every program is absolute, and a
+    # rebuild command given by name is looked up in root's PATH through env.
+    commands = {
+      rebuild =
+        if lib.hasInfix "/" (builtins.head cfg.rebuildCommand) then
+          cfg.rebuildCommand
+        else
+          [
+            "${pkgs.coreutils}/bin/env"
+            rootPath
+          ]
+          ++ cfg.rebuildCommand;
+      nix_build = [ "${config.nix.package}/bin/nix-build" ];
+      nix_env = [ "${config.nix.package}/bin/nix-env" ];
+      nix_instantiate = [ "${config.nix.package}/bin/nix-instantiate" ];
+      nixos_container = [ "/run/current-system/sw/bin/nixos-container" ];
+      systemctl = [ "${config.systemd.package}/bin/systemctl" ];
+    };
   };
 
   # inotify grows with the number of containers (each runs its own systemd
@@ -523,7 +543,7 @@ in
         lib.optionals (config.nix.nixPath != [ ]) [
           "${pkgs.coreutils}/bin/env"
           "NIX_PATH=${lib.concatStringsSep ":" config.nix.nixPath}"
-          "PATH=/run/wrappers/bin:/run/current-system/sw/bin"
+          rootPath
         ]
         ++ [
           "nixos-rebuild"
@@ -540,7 +560,9 @@ in
         The argv devhost runs to apply a changed generated set. On the
         Flying Circus platform use `[ "fc-manage" "switch" ]`; on a host
         built from a flake add `--flake <ref>` and `--impure` (the generated
-        set lives outside the flake).
+        set lives outside the flake). A program given by name is run through
+        `env` with `PATH=/run/wrappers/bin:/run/current-system/sw/bin`:
+        devhost runs it as root through sudo, which keeps the caller's PATH.
       '';
     };
   };

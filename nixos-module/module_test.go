@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/user"
@@ -222,7 +223,7 @@ func TestEnabledWithoutGeneratedSet(t *testing.T) {
 			capacity: 100, // the default
 			groups:   []string{"users", "service"},
 			cleanup:  true, fcBuild: true,
-			rebuild:    []string{"nixos-rebuild", "switch"},
+			rebuild:    []string{standInEnv, rootPath, "nixos-rebuild", "switch"},
 			onCalendar: "*-*-* 03:00:00",
 		},
 		{
@@ -235,7 +236,7 @@ func TestEnabledWithoutGeneratedSet(t *testing.T) {
 			capacity: 3, // below the old role's limits
 			groups:   []string{"developers"},
 			cleanup:  false, fcBuild: false,
-			rebuild: []string{"fc-manage", "switch"},
+			rebuild: []string{standInEnv, rootPath, "fc-manage", "switch"},
 		},
 		{
 			name:     "large host, cleanup at 23:30",
@@ -243,7 +244,7 @@ func TestEnabledWithoutGeneratedSet(t *testing.T) {
 			capacity: 1000,
 			groups:   []string{"users", "service"},
 			cleanup:  true, fcBuild: true,
-			rebuild:    []string{"nixos-rebuild", "switch"},
+			rebuild:    []string{standInEnv, rootPath, "nixos-rebuild", "switch"},
 			onCalendar: "*-*-* 23:30:00",
 		},
 	}
@@ -395,7 +396,7 @@ func TestHostConfigCarriesEveryOption(t *testing.T) {
 	assert.True(t, hc.Compat.BootstrapKey)
 	assert.Equal(t, []string{"developers"}, hc.Access.Groups)
 	assert.Equal(t, "ops", hc.Access.AdminGroup)
-	assert.Equal(t, opts["rebuildCommand"], hc.Commands.Rebuild)
+	assert.Equal(t, append([]string{standInEnv, rootPath}, opts["rebuildCommand"].([]string)...), hc.Commands.Rebuild)
 
 	// The same values reach NixOS' own options.
 	assert.Equal(t, 256, *r.Services.Nginx.ServerNamesHashBucketSize)
@@ -795,6 +796,13 @@ func TestFlakeModuleDefaultsToFlakePackage(t *testing.T) {
 	assert.True(t, strings.HasPrefix(r.Security.Sudo.ExtraRules[0].Commands[0].Command, "/nix/store/1111"))
 }
 
+// The module's rebuild command runs through env (from the stand-in
+// coreutils) with root's PATH.
+const (
+	standInEnv = "/nix/store/00000000000000000000000000000000-coreutils-stand-in/bin/env"
+	rootPath   = "PATH=/run/wrappers/bin:/run/current-system/sw/bin"
+)
+
 // devhost runs through sudo, which resets NIX_PATH: the default rebuild
 // command passes the host's nix.nixPath explicitly.
 func TestRebuildCommandCarriesNixPath(t *testing.T) {
@@ -806,9 +814,9 @@ func TestRebuildCommandCarriesNixPath(t *testing.T) {
 	hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
 	require.NoError(t, err)
 	assert.Equal(t, []string{
-		"/nix/store/00000000000000000000000000000000-coreutils-stand-in/bin/env",
+		standInEnv,
 		"NIX_PATH=" + strings.Join(nixPath, ":"),
-		"PATH=/run/wrappers/bin:/run/current-system/sw/bin",
+		rootPath,
 		"nixos-rebuild", "switch",
 	}, hc.Commands.Rebuild)
 }
@@ -961,5 +969,42 @@ func TestOptionsAreDocumented(t *testing.T) {
 			o.Name == "flyingcircus.roles.devhost.rebuildCommand" {
 			assert.NotNil(t, o.DefaultText, "%s has a computed default and needs defaultText", o.Name)
 		}
+	}
+}
+
+// devhost runs as root through sudo, and sudo keeps the caller's PATH
+// (NixOS sets no secure_path): every command the host configuration names
+// must be absolute, or run through env with a PATH only root can change,
+// or a member of the groups could put their own nix-build in front.
+func TestCommandsDoNotUseTheCallersPath(t *testing.T) {
+	e := needNix(t)
+	safe, env := rootPath, standInEnv
+	tests := []struct {
+		name    string
+		opts    map[string]any
+		rebuild []string
+	}{
+		{"default without nix.nixPath", map[string]any{},
+			[]string{env, safe, "nixos-rebuild", "switch"}},
+		{"a command by name", map[string]any{"rebuildCommand": []string{"fc-manage", "switch"}},
+			[]string{env, safe, "fc-manage", "switch"}},
+		{"an absolute command", map[string]any{"rebuildCommand": []string{"/run/current-system/sw/bin/fc-manage", "switch"}},
+			[]string{"/run/current-system/sw/bin/fc-manage", "switch"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := base(filepath.Join(t.TempDir(), "none"))
+			maps.Copy(opts, tt.opts)
+			r, err := evalModule(t, e, role(opts))
+			require.NoError(t, err)
+			hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+			require.NoError(t, err)
+			assert.Equal(t, tt.rebuild, hc.Commands.Rebuild)
+			assert.Equal(t, []string{"/nix/store/00000000000000000000000000000000-nix-stand-in/bin/nix-build"}, hc.Commands.NixBuild)
+			assert.Equal(t, []string{"/nix/store/00000000000000000000000000000000-nix-stand-in/bin/nix-env"}, hc.Commands.NixEnv)
+			assert.Equal(t, []string{"/nix/store/00000000000000000000000000000000-nix-stand-in/bin/nix-instantiate"}, hc.Commands.NixInstantiate)
+			assert.Equal(t, []string{"/nix/store/00000000000000000000000000000000-systemd-stand-in/bin/systemctl"}, hc.Commands.Systemctl)
+			assert.Equal(t, []string{"/run/current-system/sw/bin/nixos-container"}, hc.Commands.NixosContainer)
+		})
 	}
 }

@@ -14,6 +14,12 @@ let
       inherit type default;
     };
   req = type: lib.mkOption { inherit type; };
+  # The default of a package option: recorded, never built.
+  standIn = name: {
+    type = "derivation";
+    name = "${name}-stand-in";
+    outPath = "/nix/store/00000000000000000000000000000000-${name}-stand-in";
+  };
 
   # nixos/modules/services/web-servers/nginx/location-options.nix (subset)
   location = types.submodule {
@@ -224,6 +230,8 @@ in
     security.sudo.extraRules = opt (types.listOf sudoRule) [ ];
 
     nix.nixPath = opt (types.listOf types.str) [ ];
+    nix.package = opt types.package (standIn "nix");
+    systemd.package = opt types.package (standIn "systemd");
 
     systemd.services = opt (types.attrsOf service) { };
     systemd.timers = opt (types.attrsOf timer) { };
