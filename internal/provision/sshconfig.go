@@ -3,6 +3,9 @@ package provision
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha1" //nolint:gosec // ssh's HashKnownHosts format is HMAC-SHA1
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -191,6 +194,41 @@ func ReadKnownHosts(path string) (KnownHosts, error) {
 		}
 	}
 	return kh, nil
+}
+
+// Remove forgets every key of the container name, also lines ssh wrote
+// itself with hashed host names (HashKnownHosts yes, "|1|salt|hash"), as
+// `ssh-keygen -R` does for batou: in compatibility mode ssh records the
+// first key it sees (accept-new), and a rebuilt container's new key must
+// not meet the old one.
+func (kh KnownHosts) Remove(name string) {
+	delete(kh, name)
+	for h := range kh {
+		if hashedHostIs(h, name) {
+			delete(kh, h)
+		}
+	}
+}
+
+// hashedHostIs reports whether entry is ssh's hashed form of name:
+// "|1|" base64(salt) "|" base64(HMAC-SHA1(salt, name)).
+func hashedHostIs(entry, name string) bool {
+	rest, ok := strings.CutPrefix(entry, "|1|")
+	if !ok {
+		return false
+	}
+	salt64, hash64, ok := strings.Cut(rest, "|")
+	if !ok {
+		return false
+	}
+	salt, err1 := base64.StdEncoding.DecodeString(salt64)
+	hash, err2 := base64.StdEncoding.DecodeString(hash64)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	mac := hmac.New(sha1.New, salt)
+	mac.Write([]byte(name))
+	return hmac.Equal(mac.Sum(nil), hash)
 }
 
 // ParseHostKey checks an authorized_keys-style host key line as it comes

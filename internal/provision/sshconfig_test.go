@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 func TestSSHConfigRender(t *testing.T) {
@@ -131,6 +132,30 @@ func TestKnownHosts(t *testing.T) {
 
 	_, err = ParseHostKey("ssh-ed25519 not-base64!")
 	assert.Error(t, err)
+}
+
+// TestKnownHostsRemove: entries ssh wrote itself with HashKnownHosts yes
+// (compatibility mode, accept-new) are removed too, as `ssh-keygen -R`
+// removes them for batou; others stay.
+func TestKnownHostsRemove(t *testing.T) {
+	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc7V2c2zFPRMl8/gmBv1/MEldEuJau8jHjhx+2qziYs"
+	path := filepath.Join(t.TempDir(), "kh")
+	content := knownhosts.HashHostname("a0000000001") + " " + key + "\n" +
+		knownhosts.HashHostname("b0000000002") + " " + key + "\n" +
+		"a0000000001 " + key + "\nc0000000003 " + key + "\n"
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+	kh, err := ReadKnownHosts(path)
+	require.NoError(t, err)
+	require.Len(t, kh, 4)
+	kh.Remove("a0000000001")
+	require.Len(t, kh, 2)
+	assert.Equal(t, key, kh["c0000000003"])
+	for h := range kh {
+		if h != "c0000000003" {
+			assert.True(t, hashedHostIs(h, "b0000000002"), h)
+		}
+	}
+	assert.False(t, hashedHostIs("|1|bad", "x"))
 }
 
 // BenchmarkSSHConfigRender renders ssh_config for an environment of 50

@@ -293,7 +293,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 			if err := dev.Destroy(ctx, r.Name); err != nil {
 				return res, err
 			}
-			delete(kh, r.Name)
+			kh.Remove(r.Name)
 		}
 		o.progress("%s: ensuring container %s on %s", h.Name, r.Name, r.Devhost)
 		er, err := dev.Ensure(ctx, EnsureRequest{

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/flyingcircusio/devhost/internal/environment"
 )
@@ -240,6 +241,23 @@ func TestUpFailures(t *testing.T) {
 		hm, rerr := os.ReadFile(filepath.Join(opts.Env.Dir, "hostmap.json"))
 		require.NoError(t, rerr)
 		assert.Contains(t, string(hm), `"web": "a0000000001"`)
+	})
+	t.Run("rebuild forgets hashed host keys", func(t *testing.T) {
+		// Compatibility mode: the devhost reports no host key, ssh wrote
+		// the container's first key itself, hashed (HashKnownHosts yes).
+		// --rebuild makes a new container with a new key: the old one must
+		// go, or accept-new meets a changed key and ssh refuses.
+		opts, dev, _, _ := upFixture(t, "true\n")
+		dev.hostKey = ""
+		key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc7V2c2zFPRMl8/gmBv1/MEldEuJau8jHjhx+2qziYs"
+		_, khPath := SSHConfigPaths(opts.Env.Root, "dev")
+		require.NoError(t, os.WriteFile(khPath, []byte(knownhosts.HashHostname("fixed")+" "+key+"\nother "+key+"\n"), 0o644))
+		opts.Rebuild = true
+		_, err := Up(context.Background(), opts)
+		require.NoError(t, err)
+		data, err := os.ReadFile(khPath)
+		require.NoError(t, err)
+		assert.Equal(t, "other "+key+"\n", string(data))
 	})
 	t.Run("rebuild inside fails", func(t *testing.T) {
 		opts, _, root, _ := upFixture(t, "true\n")
