@@ -223,7 +223,9 @@ func checkData(name, root string, env *environment.Environment, diags hcl.Diagno
 	return res
 }
 
-// writeCheck prints the result for people.
+// writeCheck prints the result for people. Values from the environment's
+// files go through diag.Visible: a host or component name cannot carry
+// terminal escape sequences to the screen.
 func writeCheck(w io.Writer, res checkResult) error {
 	fmt.Fprintf(w, "Environment %s in %s: devhost up %s would provision %d container(s).\n",
 		res.Environment, res.Root, res.Environment, len(res.Containers))
@@ -235,8 +237,8 @@ func writeCheck(w io.Writer, res checkResult) error {
 		case c.Name != nil:
 			name = *c.Name
 		}
-		fmt.Fprintf(w, "\n%s -> container %s\n", c.Host, name)
-		field := func(k, v string) { fmt.Fprintf(w, "  %-13s %s\n", k, v) }
+		fmt.Fprintf(w, "\n%s -> container %s\n", diag.Visible(c.Host), diag.Visible(name))
+		field := func(k, v string) { fmt.Fprintf(w, "  %-13s %s\n", k, diag.Visible(v)) }
 		field("devhost", c.Devhost)
 		field("provisioner", c.Provisioner+" ("+c.Method+")")
 		field("channel", c.Channel)
@@ -259,7 +261,7 @@ func writeCheck(w io.Writer, res checkResult) error {
 	if len(res.NotProvisioned) > 0 {
 		fmt.Fprintf(w, "\nNot provisioned:\n")
 		for _, h := range res.NotProvisioned {
-			fmt.Fprintf(w, "  %s (%s)\n", h.Host, h.Reason)
+			fmt.Fprintf(w, "  %s (%s)\n", diag.Visible(h.Host), diag.Visible(h.Reason))
 		}
 	}
 	if len(res.Containers) > 0 {

@@ -298,3 +298,22 @@ func TestCheckWithoutNix(t *testing.T) {
 	assert.Contains(t, errOut.String(), "warning: provision.nix was not checked:")
 	assert.Contains(t, out.String(), "devhost up dev would provision 2 container(s)")
 }
+
+// TestCheckPrintsNoControlCharacters: names from environment.cfg reach the
+// terminal without their escape sequences.
+func TestCheckPrintsNoControlCharacters(t *testing.T) {
+	root := t.TempDir()
+	env := filepath.Join(root, "environments", "dev")
+	require.NoError(t, os.MkdirAll(env, 0o755))
+	cfg := "[provisioner:default]\nmethod = devhost\nhost = dev.example.com\nchannel = https://example.com/nixexprs.tar.xz\n" +
+		"[host:web]\ncomponents = nginx, \x1b]0;owned\x07\n" +
+		"[host:x\x1b[2J]\nprovisioner = none\ncomponents = a\n"
+	require.NoError(t, os.WriteFile(filepath.Join(env, "environment.cfg"), []byte(cfg), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(env, "provision.sh"), []byte("RUN true\n"), 0o644))
+	code, out, errOut := runMain(t, root, "check", "dev")
+	require.Equal(t, ExitOK, code, errOut)
+	assert.NotContains(t, out, "\x1b")
+	assert.NotContains(t, out, "\x07")
+	assert.Contains(t, out, "  components    nginx, \ufffd]0;owned\ufffd\n")
+	assert.Contains(t, out, "  x\ufffd[2J (provisioner = none)\n")
+}

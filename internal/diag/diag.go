@@ -137,10 +137,13 @@ func snippet(b *strings.Builder, r hcl.Range, src []byte) {
 	fmt.Fprintf(b, "        %s%s\n", pad.String(), strings.Repeat("^", max(n, 1)))
 }
 
-// visible replaces the control characters of s other than tab and newline
+// Visible returns s with its control characters other than tab and newline
 // (C0, DEL, C1: escape sequences a file or a command's output could use to
-// drive the terminal) by U+FFFD, one character each so carets stay aligned;
-// so are bytes that are not UTF-8.
+// drive the terminal) replaced by U+FFFD, one character each so carets stay
+// aligned; so are bytes that are not UTF-8. Commands use it for values from
+// the user's files that they print for people.
+func Visible(s string) string { return visible(s) }
+
 func visible(s string) string {
 	if utf8.ValidString(s) && !strings.ContainsFunc(s, isControl) {
 		return s
