@@ -102,6 +102,9 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		return nil, err
 	}
 	defer op.unlock()
+	if err := h.settleDestroyed(ctx, req.Name); err != nil {
+		return nil, err
+	}
 
 	res := &EnsureResult{}
 	var (
@@ -126,6 +129,9 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 				return err
 			}
 		} else {
+			if err := h.clearLeftovers(ctx, req.Name); err != nil {
+				return err
+			}
 			if err := h.checkNotForeign(req.Name); err != nil {
 				return err
 			}
@@ -291,6 +297,66 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 
 func (h *Host) buildConfigPath(name string) string {
 	return filepath.Join(h.paths().buildDir(name), "configuration.nix")
+}
+
+// leftovers reports whether name has devhost's remains (a build record)
+// without a registry entry, and whether the applied host state still
+// declares it. Call under the registry lock.
+func (h *Host) leftovers(name string) (remains, declared bool, err error) {
+	if _, err := os.Stat(h.paths().buildRecord(name)); err != nil {
+		return false, false, nil
+	}
+	if _, err := os.Stat(h.Reg.Path(name)); err == nil {
+		return false, false, nil
+	}
+	a, err := h.readApplied()
+	if err != nil {
+		return false, false, err
+	}
+	_, declared = a.Entries[name]
+	return true, declared, nil
+}
+
+// settleDestroyed applies the removal of a destroyed container whose
+// destroy (or cleanup) died before its rebuild, so that an ensure of the
+// same name starts afresh instead of on the old container, which the host
+// still runs. It runs before phase 1, holding only the op lock (the
+// rebuild lock comes after it).
+func (h *Host) settleDestroyed(ctx context.Context, name string) error {
+	var (
+		declared bool
+		gen      uint64
+	)
+	err := h.withRegistry(ctx, func() error {
+		var err error
+		if _, declared, err = h.leftovers(name); err != nil || !declared {
+			return err
+		}
+		gen, err = h.bump()
+		return err
+	})
+	if err != nil || !declared {
+		return err
+	}
+	_, err = h.Apply(ctx, gen)
+	return err
+}
+
+// clearLeftovers removes what a destroyed container left (its process died
+// after the rebuild; recoverOps could not purge it because this ensure holds
+// its op lock): the new container must never start on the old one's root
+// directory and profile, which may be another user's. While the host still
+// declares the old container nothing can be removed safely, and the ensure
+// is refused. Call under the registry lock, holding name's op lock.
+func (h *Host) clearLeftovers(ctx context.Context, name string) error {
+	remains, declared, err := h.leftovers(name)
+	if err != nil || !remains {
+		return err
+	}
+	if declared {
+		return fmt.Errorf("container %q was destroyed, but the host still runs it (its removal is not applied yet); try again after the next host rebuild (`devhost apply`)", name)
+	}
+	return h.purge(ctx, name)
 }
 
 // checkNotForeign refuses a new name whose profile or root directory

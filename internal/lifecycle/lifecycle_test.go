@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
 	"github.com/flyingcircusio/devhost/internal/registry"
@@ -509,4 +510,62 @@ func TestKeepDuringEnsureIsNotLost(t *testing.T) {
 	c, err := h.Reg.Get("shop")
 	require.NoError(t, err)
 	assert.True(t, c.Keep, "the keep flag set during the ensure was lost")
+}
+
+// A destroy killed after its rebuild leaves the container's root and
+// profile, which recovery cannot purge while an ensure of the same name
+// holds its op lock. Such an ensure (here by another user) must start
+// afresh, never on the destroyed container's data; one killed before its
+// rebuild has the removal applied first.
+func TestEnsureAfterKilledDestroyStartsAfresh(t *testing.T) {
+	bob := Caller{User: "bob", Groups: []string{"users"}}
+	for _, applied := range []bool{true, false} {
+		t.Run(fmt.Sprintf("destroy applied %v", applied), func(t *testing.T) {
+			h, fr := testHost(t)
+			ctx := context.Background()
+			_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+			require.NoError(t, err)
+			secret := filepath.Join(h.Cfg.ContainersDir, "shop", "root", "secret")
+			require.NoError(t, os.MkdirAll(filepath.Dir(secret), 0o700))
+			require.NoError(t, os.WriteFile(secret, []byte("alice's"), 0o600))
+
+			// Destroy, killed before its purge (or before its rebuild): the
+			// op lock is held while it runs, so nothing else purges.
+			op, err := lock(ctx, h.paths().opLock("shop"))
+			require.NoError(t, err)
+			var gen uint64
+			require.NoError(t, h.withRegistry(ctx, func() error {
+				if err := atomicfile.WriteFile(h.paths().purgeMarker("shop"), nil, 0o644); err != nil {
+					return err
+				}
+				if err := h.Reg.Delete("shop"); err != nil {
+					return err
+				}
+				gen, err = h.bump()
+				return err
+			}))
+			if applied {
+				_, err = h.Apply(ctx, gen)
+				require.NoError(t, err)
+			}
+			op.unlock()
+			rebuilds := fr.count("nixos-rebuild")
+
+			res, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: bob})
+			require.NoError(t, err)
+			assert.True(t, res.Created)
+			assert.True(t, res.Built, "the destroyed container's profile was reused")
+			assert.Equal(t, 1, ProfileGeneration(res.Profile))
+			assert.Equal(t, "bob", res.Container.Owner)
+			assert.NoFileExists(t, secret, "the new container got the destroyed one's root")
+			want := rebuilds + 1
+			if !applied {
+				want++ // the removal is applied before the new container
+			}
+			assert.Equal(t, want, fr.count("nixos-rebuild"))
+			a, err := h.readApplied()
+			require.NoError(t, err)
+			assert.Contains(t, a.Entries, "shop")
+		})
+	}
 }
