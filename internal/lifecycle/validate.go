@@ -52,7 +52,7 @@ func (h *Host) Validate(ctx context.Context, req *EnsureRequest, provName string
 	if p := h.Cfg.Channels.AllowedPrefixes; len(p) > 0 && names.Channel(req.Channel) == nil {
 		ok := false
 		for _, prefix := range p {
-			if strings.HasPrefix(req.Channel, prefix) {
+			if strings.HasPrefix(req.Channel, prefix) && h.Cfg.CheckChannel(req.Channel) == nil { // CheckChannel: host boundary, no .. segments
 				ok = true
 				break
 			}
