@@ -93,6 +93,13 @@ func TestBuildDiagnostics(t *testing.T) {
 				"[host:web]\ncomponents = a\n[host:ok]\ncomponents = a\nservice_user = s-ok\n" +
 				"[host:other]\ncomponents = a\nprovisioner = none\nservice_user = Not Checked\n",
 			want: []string{`environment.cfg:2:16 error: invalid user name "S-Shop"`}},
+		{name: "reserved service users",
+			cfg: "[environment]\nservice_user = developer\n" + provDefault +
+				"[host:web]\ncomponents = a\n[host:db]\ncomponents = a\nservice_user = root\n",
+			want: []string{
+				`environment.cfg:2:16 error: service user "developer" is reserved`,
+				`environment.cfg:11:16 error: service user "root" is reserved`,
+			}},
 		{name: "aliases: invalid, duplicate, too long",
 			cfg: strings.Replace(provDefault, "dev.example.com", strings.Repeat("d", 60)+"."+strings.Repeat("e", 60)+"."+strings.Repeat("f", 60)+".com", 1) +
 				"[host:web]\ncomponents = a\nprovision-aliases =\n\tok Bad\n\tok\n  " + strings.Repeat("a", 63) + "\n",

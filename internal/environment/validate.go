@@ -97,6 +97,11 @@ func (b *builder) validate() {
 			seenUser[su.Range.Start] = true
 			if err := names.User(su.Value); err != nil {
 				b.nameError(su.Range, err, "The service user is created in every container.")
+			} else if su.Value == "developer" || su.Value == "root" {
+				// The registry refuses these (every container defines them
+				// itself), so devhost up would fail at ensure.
+				b.errorf(su.Range, fmt.Sprintf("Every container already has the user %q; give the environment its own service user, e.g. service_user = s-%s.", su.Value, b.env.Name),
+					"service user %q is reserved", su.Value)
 			}
 		}
 		b.validateAliases(h)
