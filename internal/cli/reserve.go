@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -29,6 +30,9 @@ type reserveOptions struct {
 	Caller   func() (lifecycle.Caller, error)
 	JSON     bool
 	Now      func() time.Time
+	// Random feeds the name suggestion (nil: crypto/rand); tests give
+	// every caller the same sequence to prove the lock prevents sharing.
+	Random io.Reader
 	// Devhost, when set, reserves on that devhost over ssh (the laptop
 	// side, for batou's suggest_name); SSH is the ssh program.
 	Devhost string
@@ -108,7 +112,7 @@ func reserveRun(opts *reserveOptions) error {
 		_, err := os.Stat(p)
 		return err == nil || !errors.Is(err, fs.ErrNotExist)
 	}
-	name, err := environment.SuggestName(nil, func(n string) bool {
+	name, err := environment.SuggestName(opts.Random, func(n string) bool {
 		return exists(reg.Path(n)) || exists(reservationPath(cfg.StateDir, n))
 	})
 	if err != nil {

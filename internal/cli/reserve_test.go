@@ -32,9 +32,15 @@ func reserveTestOpts(t *testing.T, state string, caller lifecycle.Caller, out *b
 }
 
 // Concurrent reservations (as from several laptops) never share a name.
+// Every caller draws the same "random" sequence, so without the registry
+// lock several would see the first name free and take it.
 func TestReserveConcurrent(t *testing.T) {
 	state := t.TempDir()
 	const n = 24
+	var seq []byte
+	for i := 0; i < n; i++ {
+		seq = append(seq, 0xa0, 0, 0, 0, byte(i), 0) // a0000000<i>0
+	}
 	got := make([]reservation, n)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
@@ -43,6 +49,7 @@ func TestReserveConcurrent(t *testing.T) {
 			defer wg.Done()
 			var out bytes.Buffer
 			opts := reserveTestOpts(t, state, lifecycle.Caller{User: "alice", Groups: []string{"users"}}, &out)
+			opts.Random = bytes.NewReader(seq)
 			if err := reserveRun(opts); err != nil {
 				t.Error(err)
 				return
