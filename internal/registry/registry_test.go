@@ -167,6 +167,7 @@ func TestPutRejectsInvalid(t *testing.T) {
 		{"long name", func(c *Container) { c.Name = "abcdefghijkl" }, "at most 11"},
 		{"path traversal", func(c *Container) { c.Name = "../etc" }, "Invalid container name"},
 		{"digits", func(c *Container) { c.Name = "1234" }, "digits only"},
+		{"localhost", func(c *Container) { c.Name = "localhost" }, "Reserved container name"},
 		{"alias with dot", func(c *Container) { c.Aliases = []string{"a.b"} }, "Invalid alias"},
 		{"alias upper", func(c *Container) { c.Aliases = []string{"Admin"} }, "Invalid alias"},
 		{"alias too long", func(c *Container) { c.Aliases = []string{strings.Repeat("a", 64)} }, "Invalid alias"},

@@ -54,6 +54,10 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 	}
 	if err := names.Container(c.Name); err != nil {
 		nameErr("name", "Invalid container name", err)
+	} else if c.Name == "localhost" {
+		// The generated set gives every container a line in the host's
+		// /etc/hosts; this one would make localhost resolve to it there.
+		add("name", "Reserved container name", "\"localhost\" would name this container in the host's /etc/hosts; choose another name.")
 	}
 	if err := names.User(c.Owner); err != nil {
 		nameErr("owner", "Invalid owner", err)
