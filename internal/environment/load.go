@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/flyingcircusio/devhost/internal/names"
 	"github.com/flyingcircusio/devhost/internal/rawconfig"
 )
 
@@ -92,6 +93,16 @@ func Load(ctx context.Context, root, name string, opts Options) (*Environment, h
 		}
 	}
 	if len(env.Provisioned()) > 0 {
+		// devhost up records the environment with every container; the
+		// devhost's registry refuses other names at ensure.
+		if err := names.Environment(name); err != nil {
+			var ne *names.Error
+			detail := "devhost up records the environment's name with every container on the devhost."
+			if errors.As(err, &ne) {
+				detail += " " + strings.ToUpper(ne.Hint[:1]) + ne.Hint[1:] + "."
+			}
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: err.Error(), Detail: detail})
+		}
 		if !env.Provision.NixExists && !env.Provision.ShExists {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning,
 				Summary: fmt.Sprintf("No provisioning code found in environments/%s/provision.nix or environments/%s/provision.sh. This might be unintentional.", name, name),

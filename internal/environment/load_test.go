@@ -308,6 +308,24 @@ func TestProvisionScripts(t *testing.T) {
 		require.Len(t, got, 1)
 		assert.Contains(t, got[0], "warning: provision.nix was not checked")
 	})
+	t.Run("environment name the devhost cannot record", func(t *testing.T) {
+		root := t.TempDir()
+		for _, env := range []string{"review 2", "plain env"} {
+			dir := filepath.Join(root, "environments", env)
+			require.NoError(t, os.MkdirAll(dir, 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "provision.sh"), []byte("RUN true\n"), 0o644))
+			cfg := oneContainer
+			if env == "plain env" {
+				cfg = "[hosts]\nlocalhost = a\n"
+			}
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "environment.cfg"), []byte(cfg), 0o644))
+		}
+		_, diags := Load(ctx, root, "review 2", Options{NoScriptChecks: true})
+		assert.Equal(t, []string{`- error: invalid environment name "review 2": devhost records only names of letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit)`}, diagStrings(diags))
+		assert.Contains(t, diags[0].Detail, "Rename the directory environments/review 2")
+		_, diags = Load(ctx, root, "plain env", Options{NoScriptChecks: true})
+		assert.Empty(t, diags, "only provisioned environments are recorded")
+	})
 	t.Run("no provisioning code", func(t *testing.T) {
 		root := project(t, map[string]string{"environment.cfg": oneContainer})
 		_, diags := Load(ctx, root, "dev", Options{})

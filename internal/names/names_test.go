@@ -112,3 +112,12 @@ func FuzzChannelIsShellAndNixSafe(f *testing.F) {
 		}
 	})
 }
+
+func TestEnvironment(t *testing.T) {
+	for _, ok := range []string{"dev", "review-2", "prod.eu", "a_b", "X1", strings.Repeat("e", 64)} {
+		assert.NoError(t, Environment(ok), ok)
+	}
+	for _, bad := range []string{"", ".hidden", "-x", "my env", "dev+x", "ümlaut", "a/b", strings.Repeat("e", 65)} {
+		assert.ErrorIs(t, Environment(bad), ErrInvalid, bad)
+	}
+}
