@@ -357,8 +357,24 @@ func (h *Host) Sync(ctx context.Context, caller Caller) (ApplyStats, error) {
 			return err
 		}
 		var err error
-		gen, err = h.bump()
-		return err
+		if gen, err = h.bump(); err != nil {
+			return err
+		}
+		// The registry may still hold the changes of a failed rebuild
+		// (its process died before rolling them back): their generation
+		// is answered with that old failure, so Sync could never apply
+		// the registry. Count it anew; this request is a new one.
+		f, err := h.failureCovering(gen)
+		if err != nil || f == nil {
+			return err
+		}
+		w, err := h.readWanted()
+		if err != nil {
+			return err
+		}
+		w.Gen++
+		gen = w.Gen
+		return writeJSON(h.paths().wanted(), w, 0o644)
 	})
 	if err != nil {
 		return ApplyStats{}, err

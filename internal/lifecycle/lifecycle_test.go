@@ -569,3 +569,47 @@ func TestEnsureAfterKilledDestroyStartsAfresh(t *testing.T) {
 		})
 	}
 }
+
+// A rebuild that failed and whose process died before rolling back leaves
+// its changes in the registry, at a generation answered with that failure.
+// `devhost apply` (Sync) must still apply the registry, not repeat the old
+// failure forever.
+func TestSyncAfterFailureNotRolledBack(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	// The state the dead rebuilder left: a change counted, its rebuild
+	// failed and recorded, nothing rolled back, its intent in place.
+	var gen uint64
+	require.NoError(t, h.withRegistry(ctx, func() error {
+		c, err := h.Reg.Get("shop")
+		if err != nil {
+			return err
+		}
+		c.Aliases = []string{"www"}
+		if err := h.Reg.Put(c); err != nil {
+			return err
+		}
+		gen, err = h.bump()
+		return err
+	}))
+	a, err := h.readApplied()
+	require.NoError(t, err)
+	require.NoError(t, h.recordFailure(Failure{From: a.Gen, To: gen, Error: "evaluation failed", Time: h.now()}))
+	require.NoError(t, writeJSON(h.paths().rebuildIntent(), RebuildIntent{PID: 1, Gen: gen}, 0o644))
+
+	root := Caller{User: "root", Root: true}
+	st, err := h.Sync(ctx, root)
+	require.NoError(t, err)
+	assert.True(t, st.Rebuilt)
+	assert.Greater(t, st.Gen, gen)
+	assert.Equal(t, 2, fr.count("nixos-rebuild"))
+	live, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	assert.Contains(t, string(live.Files["containers/shop.nix"]), "www.shop.dev.example.com")
+	hs, err := h.HostStatus()
+	require.NoError(t, err)
+	assert.False(t, hs.Pending)
+	assert.False(t, hs.RebuildInterrupted)
+}
