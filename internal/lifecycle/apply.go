@@ -337,6 +337,30 @@ func (h *Host) recoverRebuild() error {
 	return atomicfile.Remove(h.paths().rebuildIntent())
 }
 
+// bumpFresh is bump for a request that must not be answered with an older
+// request's failure (Sync, Cleanup). The registry may still hold the
+// changes of a failed rebuild whose process died before rolling them
+// back: when nothing changed since, bump returns their generation, which
+// Apply answers with that old failure, so `devhost apply` and the nightly
+// cleanup would fail forever. The generation is then counted anew. Call
+// under the registry lock.
+func (h *Host) bumpFresh() (uint64, error) {
+	gen, err := h.bump()
+	if err != nil {
+		return 0, err
+	}
+	f, err := h.failureCovering(gen)
+	if err != nil || f == nil {
+		return gen, err
+	}
+	w, err := h.readWanted()
+	if err != nil {
+		return 0, err
+	}
+	w.Gen++
+	return w.Gen, writeJSON(h.paths().wanted(), w, 0o644)
+}
+
 // errBusy marks a container whose operation lock another process holds.
 var errBusy = errors.New("another devhost command is working on this container")
 
@@ -357,24 +381,8 @@ func (h *Host) Sync(ctx context.Context, caller Caller) (ApplyStats, error) {
 			return err
 		}
 		var err error
-		if gen, err = h.bump(); err != nil {
-			return err
-		}
-		// The registry may still hold the changes of a failed rebuild
-		// (its process died before rolling them back): their generation
-		// is answered with that old failure, so Sync could never apply
-		// the registry. Count it anew; this request is a new one.
-		f, err := h.failureCovering(gen)
-		if err != nil || f == nil {
-			return err
-		}
-		w, err := h.readWanted()
-		if err != nil {
-			return err
-		}
-		w.Gen++
-		gen = w.Gen
-		return writeJSON(h.paths().wanted(), w, 0o644)
+		gen, err = h.bumpFresh()
+		return err
 	})
 	if err != nil {
 		return ApplyStats{}, err

@@ -143,7 +143,7 @@ func (h *Host) Cleanup(ctx context.Context, now time.Time, caller Caller) (Clean
 				return err
 			}
 		}
-		gen, err = h.bump()
+		gen, err = h.bumpFresh()
 		return err
 	})
 	if err != nil {

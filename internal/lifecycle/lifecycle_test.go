@@ -572,9 +572,15 @@ func TestEnsureAfterKilledDestroyStartsAfresh(t *testing.T) {
 
 // A rebuild that failed and whose process died before rolling back leaves
 // its changes in the registry, at a generation answered with that failure.
-// `devhost apply` (Sync) must still apply the registry, not repeat the old
-// failure forever.
+// `devhost apply` (Sync) and the nightly cleanup must still apply the
+// registry, not repeat the old failure forever.
 func TestSyncAfterFailureNotRolledBack(t *testing.T) {
+	for _, cleanup := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cleanup %v", cleanup), func(t *testing.T) { testSyncAfterFailureNotRolledBack(t, cleanup) })
+	}
+}
+
+func testSyncAfterFailureNotRolledBack(t *testing.T, cleanup bool) {
 	h, fr := testHost(t)
 	ctx := context.Background()
 	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
@@ -600,10 +606,19 @@ func TestSyncAfterFailureNotRolledBack(t *testing.T) {
 	require.NoError(t, writeJSON(h.paths().rebuildIntent(), RebuildIntent{PID: 1, Gen: gen}, 0o644))
 
 	root := Caller{User: "root", Root: true}
-	st, err := h.Sync(ctx, root)
-	require.NoError(t, err)
-	assert.True(t, st.Rebuilt)
-	assert.Greater(t, st.Gen, gen)
+	if cleanup {
+		// The nightly cleanup, with nothing to clean up, applies it.
+		plan, st, err := h.Cleanup(ctx, h.now(), root)
+		require.NoError(t, err)
+		assert.Empty(t, plan.Items)
+		assert.True(t, st.Rebuilt)
+		assert.Greater(t, st.Gen, gen)
+	} else {
+		st, err := h.Sync(ctx, root)
+		require.NoError(t, err)
+		assert.True(t, st.Rebuilt)
+		assert.Greater(t, st.Gen, gen)
+	}
 	assert.Equal(t, 2, fr.count("nixos-rebuild"))
 	live, err := ReadSet(h.Cfg.GeneratedDir)
 	require.NoError(t, err)
