@@ -254,8 +254,21 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 			// every other change bumped the generation itself: no need to
 			// render the whole set (it grows with the registry).
 			w, err := h.readWanted()
+			if err != nil {
+				return err
+			}
 			gen = w.Gen
-			return err
+			// Unless that generation failed and the registry still holds
+			// this container's failed change (its rebuilder died before
+			// rolling back): then a retry would only ever get the old
+			// failure. Count it anew, as bumpFresh does.
+			f, err := h.failureCovering(gen)
+			if err != nil || f == nil || h.appliedAsIs(c) {
+				return err
+			}
+			w.Gen++
+			gen = w.Gen
+			return writeJSON(h.paths().wanted(), w, 0o644)
 		}
 		gen, err = h.bump()
 		return err

@@ -575,12 +575,12 @@ func TestEnsureAfterKilledDestroyStartsAfresh(t *testing.T) {
 // `devhost apply` (Sync) and the nightly cleanup must still apply the
 // registry, not repeat the old failure forever.
 func TestSyncAfterFailureNotRolledBack(t *testing.T) {
-	for _, cleanup := range []bool{false, true} {
-		t.Run(fmt.Sprintf("cleanup %v", cleanup), func(t *testing.T) { testSyncAfterFailureNotRolledBack(t, cleanup) })
+	for _, how := range []string{"sync", "cleanup", "ensure"} {
+		t.Run(how, func(t *testing.T) { testSyncAfterFailureNotRolledBack(t, how) })
 	}
 }
 
-func testSyncAfterFailureNotRolledBack(t *testing.T, cleanup bool) {
+func testSyncAfterFailureNotRolledBack(t *testing.T, how string) {
 	h, fr := testHost(t)
 	ctx := context.Background()
 	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
@@ -606,14 +606,21 @@ func testSyncAfterFailureNotRolledBack(t *testing.T, cleanup bool) {
 	require.NoError(t, writeJSON(h.paths().rebuildIntent(), RebuildIntent{PID: 1, Gen: gen}, 0o644))
 
 	root := Caller{User: "root", Root: true}
-	if cleanup {
+	switch how {
+	case "ensure":
+		// Its owner retries the very change.
+		res, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Aliases: []string{"www"}, Caller: alice})
+		require.NoError(t, err)
+		assert.True(t, res.Apply.Rebuilt)
+		assert.Greater(t, res.Apply.Gen, gen)
+	case "cleanup":
 		// The nightly cleanup, with nothing to clean up, applies it.
 		plan, st, err := h.Cleanup(ctx, h.now(), root)
 		require.NoError(t, err)
 		assert.Empty(t, plan.Items)
 		assert.True(t, st.Rebuilt)
 		assert.Greater(t, st.Gen, gen)
-	} else {
+	default:
 		st, err := h.Sync(ctx, root)
 		require.NoError(t, err)
 		assert.True(t, st.Rebuilt)
