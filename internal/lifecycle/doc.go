@@ -57,10 +57,18 @@
 // provision.nix, profile generation, build record); a rebuild intent, which
 // makes the next rebuild run even if the host side looks unchanged; a purge
 // marker of a destroy whose remains the next command removes once no host
-// declares the container; or the registry-section marker, which makes the
-// next registry-lock holder render and count the whole registry. Temporary
+// declares the container (an ensure of the same name, which holds its op
+// lock, first has the removal applied and removes them itself, so a new
+// container never starts on the old one's root); or the registry-section
+// marker, which makes the next registry-lock holder render and count the
+// whole registry. Temporary
 // files of interrupted atomic writes are removed under the lock that guards
-// their directory.
+// their directory. A rebuilder killed after recording its failure but
+// before rolling back leaves the failed changes in the registry; the
+// requests it covered were told it failed. The next forced rebuild applies
+// them (nothing is rolled back later), and Sync, Cleanup and an ensure
+// retrying such a change count their generation anew rather than being
+// answered with that old failure.
 //
 // # Who may do what
 //
