@@ -102,11 +102,13 @@ let
       }
     '';
 
+  # provision.nix on stdin: devhost, run as root, reads a file only when it
+  # belongs to the caller, and these store files belong to root.
   ensure =
     name: aliases:
     "su - alice -c 'sudo devhost ensure ${name} --channel file://${channel} ${
       lib.concatMapStringsSep " " (a: "--alias ${a}") aliases
-    } --provision-nix ${provision name}' >&2";
+    } --provision-nix - < ${provision name}' >&2";
   # Python statements, one per line, indented into a `with` block.
   pyBlock = lines: lib.concatMapStringsSep "\n" (l: "    " + l) lines;
   ensureAll = lib.concatLists (
@@ -224,7 +226,7 @@ pkgs.testers.runNixOSTest {
       ${pyBlock serveAll}
 
       with subtest("a broken provision.nix fails alone"):
-          out = devhost.fail("su - alice -c 'sudo devhost ensure web3 --channel file://${channel} --provision-nix ${broken}' 2>&1")
+          out = devhost.fail("su - alice -c 'sudo devhost ensure web3 --channel file://${channel} --provision-nix - < ${broken}' 2>&1")
           assert "services.nginx.enable" in out, out
           served("www.web1.dev.test", "hello from web1")
           served("www.web2.dev.test", "hello from web2")

@@ -256,6 +256,12 @@ func TestVMTestEvaluates(t *testing.T) {
 			} {
 				assert.Contains(t, script, want)
 			}
+			// devhost reads a provision.nix file only when it belongs to the
+			// caller (root would otherwise read any file for them); the store
+			// paths belong to root, so the script pipes them in.
+			assert.NotRegexp(t, `--provision-nix [^-]`, script, "pass store files on stdin: --provision-nix - < FILE")
+			assert.Regexp(t, `sudo devhost ensure web1 .*--provision-nix - < /\S+-provision-web1\.nix`, script)
+			assert.Regexp(t, `sudo devhost ensure web3 .*--provision-nix - < /\S+-provision-broken\.nix`, script)
 			// Every store path the script hands to the VM is registered in it.
 			for _, dep := range []string{"devhost-test-channel", "provision-web1.nix", "provision-web2.nix", "provision-broken.nix", "configuration.nix"} {
 				found := false
