@@ -32,7 +32,8 @@ func newCmdDestroy(f *Factory) *cobra.Command {
 		Long: `Remove the container NAME with one host rebuild: its registry entry goes,
 and with it the host's container declaration, nginx virtual host and hosts
 entry; after the rebuild succeeded its unit is stopped and its profile, root
-directory (/var/lib/nixos-containers/NAME) and provision.nix are deleted.
+directory (<containers_dir>/NAME, by default /var/lib/nixos-containers/NAME)
+and provision.nix are deleted.
 
 Only the container's owner, or a member of the admin group, may destroy it.
 A failed rebuild restores the entry and exits with 2; an unknown name exits
