@@ -170,6 +170,10 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	if err := h.recordFailure(f); err != nil {
 		return err
 	}
+	// The rollback must run even when ctx ended (a cancelled or timed out
+	// caller is a common cause of the failure): a cancelled context would
+	// fail its nix-env and leave the failed changes in place.
+	ctx = context.WithoutCancel(ctx)
 	if err := h.rollback(ctx, a, snap, r); err != nil {
 		return fmt.Errorf("%w; rolling back failed too: %w", &RebuildError{Failure: f}, err)
 	}

@@ -36,11 +36,20 @@ type fakeRunner struct {
 	// onBuild, when set, runs at the start of every nix-build (outside
 	// the runner's mutex).
 	onBuild func()
+	// before, when set, runs before every command (outside the mutex).
+	before func(argv []string)
 }
 
-func (f *fakeRunner) Run(_ context.Context, c runner.Cmd) (runner.Result, error) {
+func (f *fakeRunner) Run(ctx context.Context, c runner.Cmd) (runner.Result, error) {
 	if c.Argv[0] == "nix-build" && f.onBuild != nil {
 		f.onBuild()
+	}
+	if f.before != nil {
+		f.before(c.Argv)
+	}
+	if err := ctx.Err(); err != nil {
+		// As exec.CommandContext: an ended context starts nothing.
+		return runner.Result{ExitCode: -1}, &runner.Error{Argv: c.Argv, ExitCode: -1, Err: err}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -71,6 +80,14 @@ func (f *fakeRunner) Run(_ context.Context, c runner.Cmd) (runner.Result, error)
 			}
 			if err := os.Symlink(c.Argv[4], link); err != nil {
 				return runner.Result{}, err
+			}
+			_ = os.Remove(prof)
+			return runner.Result{}, os.Symlink(filepath.Base(link), prof)
+		}
+		if c.Argv[3] == "--switch-generation" {
+			link := fmt.Sprintf("%s-%s-link", prof, c.Argv[4])
+			if _, err := os.Lstat(link); err != nil {
+				return runner.Result{ExitCode: 1}, err
 			}
 			_ = os.Remove(prof)
 			return runner.Result{}, os.Symlink(filepath.Base(link), prof)
@@ -634,4 +651,29 @@ func testSyncAfterFailureNotRolledBack(t *testing.T, how string) {
 	require.NoError(t, err)
 	assert.False(t, hs.Pending)
 	assert.False(t, hs.RebuildInterrupted)
+}
+
+// A rebuild that fails because its caller's context ended (a timeout, a
+// cancelled request) is still rolled back completely: entry and profile.
+func TestRollbackDespiteCancelledContext(t *testing.T) {
+	h, fr := testHost(t)
+	_, err := h.Ensure(context.Background(), EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	profile := h.profileTarget("shop")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fr.before = func(argv []string) {
+		if argv[0] == "nixos-rebuild" {
+			cancel()
+		}
+	}
+	_, err = h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Aliases: []string{"www"}, Force: true, Caller: alice})
+	var re *RebuildError
+	require.ErrorAs(t, err, &re)
+	assert.NotContains(t, err.Error(), "rolling back failed")
+	c, err := h.Reg.Get("shop")
+	require.NoError(t, err)
+	assert.Empty(t, c.Aliases, "the failed change stayed in the registry")
+	assert.Equal(t, profile, h.profileTarget("shop"), "the profile was not restored")
 }
