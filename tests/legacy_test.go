@@ -58,6 +58,9 @@ func TestImportLegacy(t *testing.T) {
 
 	r = s.ok("root", append(args, "--dry-run")...)
 	assert.Contains(t, r.stdout, "web1        would import, address 10.100.3.2")
+	// web1's root is in the old containers directory, not in containers_dir.
+	assert.Contains(t, r.stderr, "web1: its root directory is "+s.path("old-containers", "web1"))
+	assert.NotContains(t, r.stderr, "old2: its root directory")
 	assert.Contains(t, r.stdout, "(was 10.233.5.2)")
 	assert.Empty(t, s.registry())
 	assert.Empty(t, s.records(""))

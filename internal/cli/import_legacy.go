@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
 	"github.com/flyingcircusio/devhost/internal/legacy"
 	"github.com/flyingcircusio/devhost/internal/lifecycle"
 	"github.com/flyingcircusio/devhost/internal/names"
@@ -113,6 +116,7 @@ func importLegacyRun(opts *importLegacyOptions) error {
 	if err := diag.NewError(missing, nil); err != nil {
 		return err
 	}
+	warnMovedRoots(opts, h, items)
 	results, st, err := h.Import(ctx, items, caller, lifecycle.ImportOptions{DryRun: opts.DryRun, EtcContainersDir: opts.EtcContainers})
 	if err != nil {
 		return lifecycleError(err)
@@ -142,4 +146,28 @@ func importLegacyRun(opts *importLegacyOptions) error {
 		}
 	}
 	return nil
+}
+
+// warnMovedRoots says when an old container's root directory is not where
+// the devhost's containers live (the host configuration's containers_dir):
+// the declared container would then start on an empty root, its data left
+// in the old place. Moving it is the admin's decision, so this only warns.
+func warnMovedRoots(opts *importLegacyOptions, h *lifecycle.Host, items []lifecycle.ImportItem) {
+	newDir := h.Cfg.ContainersDir
+	if newDir == "" {
+		newDir = hostconfig.DefaultContainersDir
+	}
+	if filepath.Clean(newDir) == filepath.Clean(opts.ContainersDir) {
+		return
+	}
+	for _, it := range items {
+		old := filepath.Join(opts.ContainersDir, it.Name)
+		if _, err := os.Stat(old); err != nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(newDir, it.Name)); err == nil {
+			continue
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "devhost: warning: %s: its root directory is %s, but containers run from %s (containers_dir): move it there before the import, or the container starts empty\n", it.Name, old, filepath.Join(newDir, it.Name))
+	}
 }
