@@ -130,9 +130,11 @@ type Process struct {
 //
 //   - In a test build with DEVHOST_TEST_USER set: that user, groups from
 //     DEVHOST_TEST_GROUP_FILE (or the system).
-//   - With SUDO_USER set (sudo sets it and callers cannot choose it): that
-//     user, groups from the system; root when it is "root" and devhost runs
-//     as root.
+//   - Running as root with SUDO_USER set (sudo sets it and callers cannot
+//     choose it): that user, groups from the system; root when it is
+//     "root". An unprivileged process's SUDO_USER is ignored: anybody can
+//     set it there, and it would make them any user (an admin, say) to a
+//     devhost whose state they can write.
 //   - As root without SUDO_USER: root, the administrator.
 //   - Otherwise the user running devhost, groups from the system.
 func ResolveCaller(p Process, sys Users) (Caller, error) {
@@ -155,13 +157,16 @@ func ResolveCaller(p Process, sys Users) (Caller, error) {
 			return Caller{User: name, Groups: groups}, nil
 		}
 	}
-	name := p.Env("SUDO_USER")
+	var name string
+	if p.EUID == 0 {
+		name = p.Env("SUDO_USER")
+	}
 	switch {
 	case name != "":
 		if err := names.User(name); err != nil {
 			return Caller{}, fmt.Errorf("SUDO_USER: %w", err)
 		}
-		if name == "root" && p.EUID == 0 {
+		if name == "root" {
 			return Caller{User: "root", Root: true}, nil
 		}
 	case p.EUID == 0:

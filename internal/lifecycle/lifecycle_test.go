@@ -229,6 +229,7 @@ func TestResolveCaller(t *testing.T) {
 		{"test build", Process{EUID: 0, TestIdentity: true, Env: env(map[string]string{EnvTestUser: "carol", EnvTestGroupFile: gf})},
 			Caller{User: "carol", Groups: []string{"wheel"}}, ""},
 		{"unprivileged", Process{EUID: 1000, Env: env(nil), Current: current}, Caller{User: "dave"}, ""},
+		{"unprivileged SUDO_USER is not trusted", Process{EUID: 1000, Env: env(map[string]string{"SUDO_USER": "carol"}), Current: current}, Caller{User: "dave"}, ""},
 		{"hostile SUDO_USER", Process{EUID: 0, Env: env(map[string]string{"SUDO_USER": "../etc"})}, Caller{}, "SUDO_USER"},
 	}
 	for _, tt := range tests {
