@@ -26,15 +26,15 @@ func fakeBin(t *testing.T, root string) (bin, log string) {
 		require.NoError(t, os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+body), 0o755))
 	}
 	write("ssh", `{ echo "ssh"; for a in "$@"; do echo "arg:$a"; done; } >>`+Quote(log)+`
-shift 3
+for cmd; do :; done
 export ROOT=`+Quote(root)+` PATH=`+Quote(bin)+`:"$PATH"
-exec sh -c "$1"
+exec sh -c "$cmd"
 `)
 	write("sudo", `while :; do case "$1" in -n|-i) shift;; -u) shift 2;; --) shift; break;; *) break;; esac; done
 exec "$@"
 `)
 	write("cat", `exec /bin/cat "$@"`)
-	write("rsync", `{ echo "rsync"; for a in "$@"; do echo "arg:$a"; done; } >>`+Quote(log)+`
+	write("rsync", `{ echo "rsync"; echo "rsh:$RSYNC_RSH"; for a in "$@"; do echo "arg:$a"; done; } >>`+Quote(log)+`
 for last; do :; done
 dest=${last#*:}
 mkdir -p "$(dirname `+Quote(root)+`"$dest")"
@@ -61,7 +61,7 @@ func testScript(t *testing.T, provisionSh string) (*Script, string, string) {
 		EnvDir: envDir, HasScript: provisionSh != "", CopyNix: true, ServiceUser: "s-shop",
 		Env: []string{
 			"PATH=" + bin + ":/usr/bin:/bin",
-			"SSH_CONFIG=/p/ssh_config_dev", "PROVISION_CONTAINER=abc0123def4",
+			"SSH_CONFIG=/p/ssh_config_dev", "PROVISION_CONTAINER=abc0123def4", "RSYNC_RSH=ssh -F /p/ssh_config_dev",
 			"COMPONENT_DB_PASSWORD=it's $(secret) `x` \"q\"",
 		},
 		TempDir: t.TempDir(),
@@ -98,6 +98,15 @@ ECHO "$COMPONENT_DB_PASSWORD" /nonexistent-devhost-test/pass
 	assert.DirExists(t, filepath.Join(root, "srv/s-shop/uploads"))
 
 	assert.Contains(t, l, "arg:--rsync-path=sudo -n -u s-shop rsync\n")
+	// No ssh of the wrapper may prompt: it is in a background process
+	// group, where reading the terminal stops it (SIGTTIN) for good.
+	assert.Contains(t, l, "rsh:ssh -F /p/ssh_config_dev -o BatchMode=yes\n")
+	var sshRuns int
+	for _, rec := range strings.Split(l, "\nssh\n")[1:] {
+		sshRuns++
+		assert.True(t, strings.HasPrefix(rec, "arg:-o\narg:BatchMode=yes\narg:-F\n"), "ssh in batch mode: %s", rec)
+	}
+	assert.Equal(t, 3, sshRuns, "two RUNs and an ECHO:\n%s", l)
 	assert.Contains(t, l, "arg:abc0123def4:/srv/s-shop/schema.sql\n")
 	assert.Contains(t, l, "arg:sudo -n -- sh -c 'mkdir -p $ROOT/srv/s-shop/uploads'\n")
 	assert.Contains(t, l, "arg:sudo -n -- sh -c 'cat > '\\''/nonexistent-devhost-test/pass'\\'''\n")
