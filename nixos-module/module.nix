@@ -102,6 +102,12 @@ let
   # --- what the host configuration file says ---------------------------------
 
   rootPath = "PATH=/run/wrappers/bin:/run/current-system/sw/bin";
+  envExe = "${pkgs.coreutils}/bin/env";
+  withRootPath = argv: [
+    envExe
+    rootPath
+  ]
+  ++ argv;
 
   hostConfig = {
     public_address = cfg.publicAddress;
@@ -139,23 +145,17 @@ let
       admin_group = cfg.adminGroup;
     };
     # devhost runs these as root through sudo, which keeps the caller's
-    # PATH (NixOS sets no secure_path): every program is absolute, and a
-    # rebuild command given by name is looked up in root's PATH through env.
+    # PATH (NixOS sets no secure_path): every program is absolute and runs
+    # through env with root's PATH, so neither it nor what it starts
+    # (nixos-rebuild, nix-build's helpers) finds a program of the caller's.
     commands = {
       rebuild =
-        if lib.hasInfix "/" (builtins.head cfg.rebuildCommand) then
-          cfg.rebuildCommand
-        else
-          [
-            "${pkgs.coreutils}/bin/env"
-            rootPath
-          ]
-          ++ cfg.rebuildCommand;
-      nix_build = [ "${config.nix.package}/bin/nix-build" ];
-      nix_env = [ "${config.nix.package}/bin/nix-env" ];
-      nix_instantiate = [ "${config.nix.package}/bin/nix-instantiate" ];
-      nixos_container = [ "/run/current-system/sw/bin/nixos-container" ];
-      systemctl = [ "${config.systemd.package}/bin/systemctl" ];
+        if builtins.head cfg.rebuildCommand == envExe then cfg.rebuildCommand else withRootPath cfg.rebuildCommand;
+      nix_build = withRootPath [ "${config.nix.package}/bin/nix-build" ];
+      nix_env = withRootPath [ "${config.nix.package}/bin/nix-env" ];
+      nix_instantiate = withRootPath [ "${config.nix.package}/bin/nix-instantiate" ];
+      nixos_container = withRootPath [ "/run/current-system/sw/bin/nixos-container" ];
+      systemctl = withRootPath [ "${config.systemd.package}/bin/systemctl" ];
     };
   };
 
@@ -541,7 +541,7 @@ in
       # PATH with nixos-rebuild, explicitly.
       default =
         lib.optionals (config.nix.nixPath != [ ]) [
-          "${pkgs.coreutils}/bin/env"
+          envExe
           "NIX_PATH=${lib.concatStringsSep ":" config.nix.nixPath}"
           rootPath
         ]
@@ -560,9 +560,10 @@ in
         The argv devhost runs to apply a changed generated set. On the
         Flying Circus platform use `[ "fc-manage" "switch" ]`; on a host
         built from a flake add `--flake <ref>` and `--impure` (the generated
-        set lives outside the flake). A program given by name is run through
-        `env` with `PATH=/run/wrappers/bin:/run/current-system/sw/bin`:
-        devhost runs it as root through sudo, which keeps the caller's PATH.
+        set lives outside the flake). devhost runs it as root through sudo,
+        which keeps the caller's PATH, so it runs through `env` with
+        `PATH=/run/wrappers/bin:/run/current-system/sw/bin` (the default
+        sets that PATH itself).
       '';
     };
   };

@@ -974,8 +974,9 @@ func TestOptionsAreDocumented(t *testing.T) {
 
 // devhost runs as root through sudo, and sudo keeps the caller's PATH
 // (NixOS sets no secure_path): every command the host configuration names
-// must be absolute, or run through env with a PATH only root can change,
-// or a member of the groups could put their own nix-build in front.
+// must be absolute and run through env with a PATH only root can change,
+// or a member of the groups could put their own nix-build (or a program
+// nixos-rebuild or nix-build starts) in front.
 func TestCommandsDoNotUseTheCallersPath(t *testing.T) {
 	e := needNix(t)
 	safe, env := rootPath, standInEnv
@@ -989,7 +990,7 @@ func TestCommandsDoNotUseTheCallersPath(t *testing.T) {
 		{"a command by name", map[string]any{"rebuildCommand": []string{"fc-manage", "switch"}},
 			[]string{env, safe, "fc-manage", "switch"}},
 		{"an absolute command", map[string]any{"rebuildCommand": []string{"/run/current-system/sw/bin/fc-manage", "switch"}},
-			[]string{"/run/current-system/sw/bin/fc-manage", "switch"}},
+			[]string{env, safe, "/run/current-system/sw/bin/fc-manage", "switch"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1000,11 +1001,11 @@ func TestCommandsDoNotUseTheCallersPath(t *testing.T) {
 			hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
 			require.NoError(t, err)
 			assert.Equal(t, tt.rebuild, hc.Commands.Rebuild)
-			assert.Equal(t, []string{"/nix/store/00000000000000000000000000000000-nix-stand-in/bin/nix-build"}, hc.Commands.NixBuild)
-			assert.Equal(t, []string{"/nix/store/00000000000000000000000000000000-nix-stand-in/bin/nix-env"}, hc.Commands.NixEnv)
-			assert.Equal(t, []string{"/nix/store/00000000000000000000000000000000-nix-stand-in/bin/nix-instantiate"}, hc.Commands.NixInstantiate)
-			assert.Equal(t, []string{"/nix/store/00000000000000000000000000000000-systemd-stand-in/bin/systemctl"}, hc.Commands.Systemctl)
-			assert.Equal(t, []string{"/run/current-system/sw/bin/nixos-container"}, hc.Commands.NixosContainer)
+			assert.Equal(t, []string{env, safe, "/nix/store/00000000000000000000000000000000-nix-stand-in/bin/nix-build"}, hc.Commands.NixBuild)
+			assert.Equal(t, []string{env, safe, "/nix/store/00000000000000000000000000000000-nix-stand-in/bin/nix-env"}, hc.Commands.NixEnv)
+			assert.Equal(t, []string{env, safe, "/nix/store/00000000000000000000000000000000-nix-stand-in/bin/nix-instantiate"}, hc.Commands.NixInstantiate)
+			assert.Equal(t, []string{env, safe, "/nix/store/00000000000000000000000000000000-systemd-stand-in/bin/systemctl"}, hc.Commands.Systemctl)
+			assert.Equal(t, []string{env, safe, "/run/current-system/sw/bin/nixos-container"}, hc.Commands.NixosContainer)
 		})
 	}
 }
