@@ -232,7 +232,8 @@ func writeUp(w io.Writer, res *provision.Result) error {
 		}
 	}
 	if !res.DryRun {
-		fmt.Fprintf(w, "ssh: ssh -F %s <host>\n", res.SSHConfig)
+		// Quoted: the line is meant to be pasted into a shell.
+		fmt.Fprintf(w, "ssh: ssh -F %s <host>\n", provision.Quote(res.SSHConfig))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/provision"
 )
 
 // The parts of `devhost up` that need no devhost: planning, refusing bad
@@ -67,4 +70,18 @@ func TestUpHelpHasExample(t *testing.T) {
 	assert.Contains(t, out, "devhost up dev --host web --rebuild")
 	_, err := os.Stat(filepath.Join(repoDir(t), "examples", "shop", "ssh_config_dev"))
 	assert.True(t, os.IsNotExist(err))
+}
+
+// The ssh line of the summary is pasted into a shell: a deployment root
+// with a space must come out quoted.
+func TestWriteUpQuotesSSHConfig(t *testing.T) {
+	tests := []struct{ path, want string }{
+		{"/home/al/shop/ssh_config_dev", "ssh: ssh -F /home/al/shop/ssh_config_dev <host>\n"},
+		{"/Users/Jane Doe/shop/ssh_config_dev", "ssh: ssh -F '/Users/Jane Doe/shop/ssh_config_dev' <host>\n"},
+	}
+	for _, tt := range tests {
+		var b bytes.Buffer
+		require.NoError(t, writeUp(&b, &provision.Result{SSHConfig: tt.path}))
+		assert.Equal(t, tt.want, b.String())
+	}
 }
