@@ -118,11 +118,13 @@ func componentVars(env *environment.Environment, secrets map[string]map[string]s
 		vals[k] = val
 		return nil
 	}
+	overridden := map[[2]string]bool{}
 	for _, o := range env.Overrides {
 		for _, opt := range o.Options {
 			if err := set(o.Component, opt.Name, opt.Value); err != nil {
 				return nil, err
 			}
+			overridden[[2]string{o.Component, opt.Name}] = true
 		}
 	}
 	comps := make([]string, 0, len(secrets))
@@ -137,6 +139,10 @@ func componentVars(env *environment.Environment, secrets map[string]map[string]s
 		}
 		sort.Strings(attrs)
 		for _, a := range attrs {
+			if overridden[[2]string{c, a}] {
+				// batou's DuplicateOverride: the deployment would fail.
+				return nil, &InputError{Err: fmt.Errorf("secrets: [component:%s] %s is also set in environment.cfg; batou refuses an attribute given twice (DuplicateOverride): remove one of them", c, a)}
+			}
 			if err := set(c, a, secrets[c][a]); err != nil {
 				return nil, err
 			}

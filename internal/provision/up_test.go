@@ -219,6 +219,19 @@ func TestUpFailures(t *testing.T) {
 		assert.Contains(t, err.Error(), "provisioned hosts: web, fixed")
 		assert.Empty(t, dev.reserved)
 	})
+	t.Run("secret duplicates an override", func(t *testing.T) {
+		// batou refuses it (DuplicateOverride); so does up, before
+		// anything is touched, without showing the value.
+		opts, dev, _, _ := upFixture(t, "true\n")
+		opts.Secrets["shop"] = map[string]string{"admin_email": "hidden-value"}
+		_, err := Up(context.Background(), opts)
+		var ie *InputError
+		require.ErrorAs(t, err, &ie)
+		assert.Contains(t, err.Error(), "[component:shop] admin_email is also set in environment.cfg")
+		assert.NotContains(t, err.Error(), "hidden-value")
+		assert.Empty(t, dev.reserved)
+		assert.NoFileExists(t, filepath.Join(opts.Env.Dir, "hostmap.json"))
+	})
 	t.Run("provision.sh fails", func(t *testing.T) {
 		opts, _, _, _ := upFixture(t, "true\nRUN 'exit 3'\n")
 		_, err := Up(context.Background(), opts)
