@@ -277,11 +277,6 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 		}
 		sshKeys = []string{kp.Public}
 	}
-	kh, err := ReadKnownHosts(khPath)
-	if err != nil {
-		return nil, err
-	}
-
 	var nixSrc []byte
 	if env.Provision.NixExists {
 		if nixSrc, err = os.ReadFile(filepath.Join(env.Dir, "provision.nix")); err != nil {
@@ -293,6 +288,13 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 		dev := o.Devhost(h.Provisioner.Host.Value)
 		r := HostResult{Host: h.Name, Name: h.RealName, Devhost: h.Provisioner.Host.Value,
 			Channel: h.Provisioner.Channel.Value, Aliases: aliasNames(h), NewName: reserved[h.Name]}
+		// Read afresh for every host: in compatibility mode ssh itself
+		// records the keys it accepted (accept-new) while the previous
+		// host's provision.sh ran; writing an older copy would drop them.
+		kh, err := ReadKnownHosts(khPath)
+		if err != nil {
+			return res, err
+		}
 		// 3. Ensure (after destroying on --rebuild).
 		if o.Rebuild {
 			o.progress("%s: destroying container %s (--rebuild)", h.Name, r.Name)

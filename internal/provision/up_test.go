@@ -272,6 +272,20 @@ func TestUpFailures(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "other "+key+"\n", string(data))
 	})
+	t.Run("keys ssh accepted stay", func(t *testing.T) {
+		// Compatibility mode: ssh records each container's key itself
+		// (accept-new) while provision.sh runs; writing the next host's
+		// entry must not drop it.
+		key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc7V2c2zFPRMl8/gmBv1/MEldEuJau8jHjhx+2qziYs"
+		opts, dev, _, _ := upFixture(t, `echo "$PROVISION_CONTAINER `+key+`" >> "$(dirname "$SSH_CONFIG")/ssh_known_hosts_dev"`+"\n")
+		dev.hostKey = ""
+		_, err := Up(context.Background(), opts)
+		require.NoError(t, err)
+		_, khPath := SSHConfigPaths(opts.Env.Root, "dev")
+		kh, err := ReadKnownHosts(khPath)
+		require.NoError(t, err)
+		assert.Equal(t, KnownHosts{"a0000000001": key, "fixed": key}, kh)
+	})
 	t.Run("rebuild inside fails", func(t *testing.T) {
 		opts, _, root, _ := upFixture(t, "true\n")
 		bin := filepath.Dir(opts.SSH)
