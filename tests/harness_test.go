@@ -140,6 +140,9 @@ func (s *sandbox) env(user string) []string {
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + s.dir,
+		// The invoking environment's search path (root's, on a devhost),
+		// which a container's restricted build must not see.
+		"NIX_PATH=nixos-config=" + s.path("host", "configuration.nix"),
 		"DEVHOST_CONFIG=" + s.cfgPath,
 		"DEVHOST_DOUBLE_RECORD=" + s.record,
 		"DEVHOST_DOUBLE_CONTROL=" + s.control,

@@ -490,12 +490,17 @@ func (h *Host) build(ctx context.Context, name, channel string, hasProv bool) (s
 	if hasProv {
 		argv = append(argv, "-I", "devhost-provision="+h.provisionPath(name))
 	}
-	argv = append(argv, "--option", "restrict-eval", "true")
+	// Restricted evaluation allows every path on the search path, and
+	// Nix adds NIX_PATH (inherited from whoever ran devhost) and nix.conf's
+	// nix-path to the -I entries: the host's nixos-config, say, which a
+	// provision.nix could then read. Both are emptied, so only the -I
+	// entries above are searched and readable.
+	argv = append(argv, "--option", "restrict-eval", "true", "--option", "nix-path", "")
 	if strings.HasPrefix(channel, "https://") {
 		argv = append(argv, "--option", "allowed-uris", channel)
 	}
 	argv = append(argv, "-o", out)
-	res, err := h.Run.Run(ctx, runner.Cmd{Argv: argv})
+	res, err := h.Run.Run(ctx, runner.Cmd{Argv: argv, Env: []string{"NIX_PATH="}})
 	if err != nil {
 		return "", err
 	}

@@ -3,6 +3,7 @@
 //
 //	nix-build '<nixpkgs/nixos>' -A system -I nixpkgs=CHANNEL [-I CHANNEL]
 //	  -I nixos-config=CONFIG [-I NAME=PATH]... --option restrict-eval true
+//	  --option nix-path "" (and NIX_PATH empty in its environment)
 //	  [--option allowed-uris URI] -o OUT
 //
 // It refuses any other shape, fails like Nix when one of the files it is
@@ -35,6 +36,9 @@ func main() {
 		attr     string
 		expr     string
 		restrict bool
+		// noNixPath: nix.conf's search path was emptied (--option
+		// nix-path ""); with NIX_PATH empty too, only -I entries count.
+		noNixPath bool
 	)
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -64,6 +68,9 @@ func main() {
 			if name == "restrict-eval" && val == "true" {
 				restrict = true
 			}
+			if name == "nix-path" && val == "" {
+				noNixPath = true
+			}
 		default:
 			if strings.HasPrefix(a, "-") {
 				r.Exit(2, "double nix-build: unexpected flag %q", a)
@@ -74,6 +81,9 @@ func main() {
 	if expr != "<nixpkgs/nixos>" || attr != "system" || !restrict || out == "" ||
 		search["nixpkgs"] == "" || search["nixos-config"] == "" {
 		r.Exit(2, "double nix-build: unexpected invocation %q", args)
+	}
+	if !noNixPath || os.Getenv("NIX_PATH") != "" {
+		r.Exit(2, "double nix-build: search path not pinned: NIX_PATH=%q, --option nix-path \"\" given: %v", os.Getenv("NIX_PATH"), noNixPath)
 	}
 	r.FailIfAsked()
 
