@@ -54,9 +54,12 @@ a container owned by someone else is refused unless you are in the admin
 group), and the container's own system is built from its channel with
 restricted evaluation:
 
-  nix-build '<nixpkgs/nixos>' -A system -I nixpkgs=CHANNEL
+  NIX_PATH= nix-build '<nixpkgs/nixos>' -A system -I nixpkgs=CHANNEL
     -I nixos-config=<its generated configuration.nix>
     -I devhost-provision=<its provision.nix> --option restrict-eval true
+    --option nix-path ""
+
+(only the channel, the configuration and provision.nix are readable)
 
 and installed as its profile (nix-env -p <profiles>/NAME/system --set).
 The system is only built when its inputs (channel, generated configuration,
