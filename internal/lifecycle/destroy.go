@@ -65,6 +65,9 @@ func (h *Host) Destroy(ctx context.Context, name string, caller Caller) (*Destro
 		if _, err := h.recoverOps(ctx); err != nil {
 			return err
 		}
+		if err := h.recoverOwn(ctx, name); err != nil {
+			return err
+		}
 		c, err := h.Reg.Get(name)
 		if errors.Is(err, registry.ErrNotFound) {
 			return &NotFoundError{Name: name}

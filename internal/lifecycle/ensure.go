@@ -120,6 +120,9 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		if _, err := h.recoverOps(ctx); err != nil {
 			return err
 		}
+		if err := h.recoverOwn(ctx, req.Name); err != nil {
+			return err
+		}
 		old, err := h.Reg.Get(req.Name)
 		if err != nil && !errors.Is(err, registry.ErrNotFound) {
 			return err

@@ -33,6 +33,9 @@ func (h *Host) Keep(ctx context.Context, name string, on bool, caller Caller) (*
 		if _, err := h.recoverOps(ctx); err != nil {
 			return err
 		}
+		if err := h.recoverOwn(ctx, name); err != nil {
+			return err
+		}
 		var err error
 		c, err = h.Reg.Get(name)
 		if errors.Is(err, registry.ErrNotFound) {

@@ -678,3 +678,61 @@ func TestRollbackDespiteCancelledContext(t *testing.T) {
 	assert.Empty(t, c.Aliases, "the failed change stayed in the registry")
 	assert.Equal(t, profile, h.profileTarget("shop"), "the profile was not restored")
 }
+
+// An ensure killed while building a new container leaves its intent and
+// its half-created entry. Re-running ensure of that name at once (as
+// anyone does after a Ctrl-C) holds the name's op lock, so recoverOps
+// cannot undo it: the ensure itself must, instead of taking the entry for
+// an existing container.
+func TestEnsureRightAfterKilledEnsureOfSameName(t *testing.T) {
+	bob := Caller{User: "bob", Groups: []string{"users"}}
+	killed := func(t *testing.T, h *Host) {
+		ctx := context.Background()
+		op, err := lock(ctx, h.paths().opLock("shop"))
+		require.NoError(t, err)
+		defer op.unlock()
+		require.NoError(t, h.withRegistry(ctx, func() error {
+			in, err := h.newIntent("ensure", "shop", true)
+			if err != nil {
+				return err
+			}
+			if err := writeJSON(h.paths().intent("shop"), in, 0o644); err != nil {
+				return err
+			}
+			addr, err := h.Reg.Allocate(h.Cfg.Addresses, "shop")
+			if err != nil {
+				return err
+			}
+			return h.Reg.Put(&registry.Container{Name: "shop", Owner: "bob", Address: addr, Created: h.now(),
+				State: registry.Running, Channel: "https://example.org/c.tar.xz"})
+		}))
+	}
+	t.Run("another user takes the name", func(t *testing.T) {
+		h, _ := testHost(t)
+		killed(t, h)
+		res, err := h.Ensure(context.Background(), EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+		require.NoError(t, err)
+		assert.True(t, res.Created)
+		assert.Equal(t, "alice", res.Container.Owner)
+	})
+	t.Run("a failing retry leaves nothing registered", func(t *testing.T) {
+		h, fr := testHost(t)
+		killed(t, h)
+		fr.fail = map[string]error{"nix-build": errors.New("error: syntax error")}
+		_, err := h.Ensure(context.Background(), EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: bob})
+		var be *BuildError
+		require.ErrorAs(t, err, &be)
+		_, err = h.Reg.Get("shop")
+		assert.ErrorIs(t, err, registry.ErrNotFound, "an entry without a profile stayed registered")
+		assert.NoFileExists(t, h.paths().intent("shop"))
+	})
+	t.Run("destroy", func(t *testing.T) {
+		h, fr := testHost(t)
+		killed(t, h)
+		_, err := h.Destroy(context.Background(), "shop", bob)
+		var nf *NotFoundError
+		require.ErrorAs(t, err, &nf, "the half-created container is not there to destroy")
+		assert.Zero(t, fr.count("nixos-rebuild"))
+		assert.NoFileExists(t, h.paths().intent("shop"))
+	})
+}

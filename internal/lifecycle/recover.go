@@ -64,6 +64,16 @@ func (h *Host) recoverOps(ctx context.Context) (Recovered, error) {
 	return rec, h.recoverPurges(ctx)
 }
 
+// recoverOwn undoes an interrupted operation on name for a command that
+// holds name's op lock: recoverOps leaves that intent alone (it cannot
+// take the lock this process holds), yet its owner is dead, since a live
+// one would hold the lock. Without this, an ensure re-run right after a
+// killed one would take the half-created entry for an existing container
+// (and its owner for the name's). Call under the registry lock.
+func (h *Host) recoverOwn(ctx context.Context, name string) error {
+	return h.recoverOne(ctx, name)
+}
+
 func (h *Host) recoverOne(ctx context.Context, name string) error {
 	var in Intent
 	ok, err := readJSON(h.paths().intent(name), &in)
