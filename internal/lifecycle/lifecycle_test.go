@@ -736,3 +736,50 @@ func TestEnsureRightAfterKilledEnsureOfSameName(t *testing.T) {
 		assert.NoFileExists(t, h.paths().intent("shop"))
 	})
 }
+
+// A rebuild killed while generator.Write deleted the previous set
+// (<dir>.old) leaves it half deleted, without default.nix; the next
+// rebuild must still write the live set. Something that is not a set's
+// stays refused.
+func TestWriteAfterInterruptedWrite(t *testing.T) {
+	tests := []struct {
+		name  string
+		files []string // in <dir>.old
+		ok    bool
+	}{
+		{"half-deleted previous set", []string{"containers/shop.nix", "gone/configuration.nix", "www/style.css"}, true},
+		{"empty directories of a set", []string{"containers/"}, true},
+		{"not a set", []string{"containers/shop.nix", "notes.txt"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := testHost(t)
+			ctx := context.Background()
+			_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+			require.NoError(t, err)
+			old := h.Cfg.GeneratedDir + ".old"
+			require.NoError(t, os.RemoveAll(old))
+			for _, f := range tt.files {
+				p := filepath.Join(old, f)
+				require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+				if !strings.HasSuffix(f, "/") {
+					require.NoError(t, os.WriteFile(p, []byte("x"), 0o644))
+				}
+			}
+			tmp := filepath.Join(filepath.Dir(h.Cfg.GeneratedDir), "."+filepath.Base(h.Cfg.GeneratedDir)+".new-123")
+			require.NoError(t, os.MkdirAll(tmp, 0o755))
+			_, err = h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Aliases: []string{"www"}, Caller: alice})
+			if !tt.ok {
+				require.ErrorContains(t, err, "not a generated set")
+				assert.FileExists(t, filepath.Join(old, "notes.txt"))
+				return
+			}
+			require.NoError(t, err)
+			assert.FileExists(t, filepath.Join(old, "default.nix"), "the previous set is <dir>.old again")
+			assert.NoDirExists(t, tmp)
+			live, err := ReadSet(h.Cfg.GeneratedDir)
+			require.NoError(t, err)
+			assert.Contains(t, string(live.Files["containers/shop.nix"]), "www.shop.dev.example.com")
+		})
+	}
+}
