@@ -783,3 +783,64 @@ func TestWriteAfterInterruptedWrite(t *testing.T) {
 		})
 	}
 }
+
+// An ensure killed in phase 3 (entry written, intent not yet removed)
+// whose change a rebuild applied before recovery undid it: recovery must
+// count the undo, or the registry disagrees with the wanted and applied
+// state and nobody notices.
+func TestRecoveryCountsWhatItPutBack(t *testing.T) {
+	h, _ := testHost(t)
+	ctx := context.Background()
+	for _, n := range []string{"shop", "other"} {
+		_, err := h.Ensure(ctx, EnsureRequest{Name: n, Channel: "https://example.org/c.tar.xz", Caller: alice})
+		require.NoError(t, err)
+	}
+	// The dead ensure of shop: intent, changed entry, section marker.
+	op, err := lock(ctx, h.paths().opLock("shop"))
+	require.NoError(t, err)
+	require.NoError(t, h.withRegistry(ctx, func() error {
+		in, err := h.newIntent("ensure", "shop", false)
+		if err != nil {
+			return err
+		}
+		if err := writeJSON(h.paths().intent("shop"), in, 0o644); err != nil {
+			return err
+		}
+		c, err := h.Reg.Get("shop")
+		if err != nil {
+			return err
+		}
+		c.Aliases = []string{"www"}
+		return h.Reg.Put(c)
+	}))
+	require.NoError(t, os.WriteFile(h.paths().section(), []byte("1"), 0o644))
+	op.unlock()
+	// Another process's rebuild applies it (the marker makes it count it).
+	var gen uint64
+	require.NoError(t, h.withRegistry(ctx, func() error {
+		var err error
+		gen, err = h.bump()
+		return err
+	}))
+	_, err = h.Apply(ctx, gen)
+	require.NoError(t, err)
+
+	// Then a command that does not bump itself recovers shop.
+	_, err = h.Keep(ctx, "other", false, alice)
+	require.NoError(t, err)
+	c, err := h.Reg.Get("shop")
+	require.NoError(t, err)
+	require.Empty(t, c.Aliases, "the interrupted change was not undone")
+	var r *Rendered
+	require.NoError(t, h.withRegistry(ctx, func() error {
+		var err error
+		_, r, err = h.renderRegistry()
+		return err
+	}))
+	w, err := h.readWanted()
+	require.NoError(t, err)
+	assert.Equal(t, r.HostDigest, w.Digest, "the undo was not counted")
+	hs, err := h.HostStatus()
+	require.NoError(t, err)
+	assert.True(t, hs.Pending, "the host runs the undone change and nothing is pending")
+}

@@ -61,6 +61,15 @@ func (h *Host) recoverOps(ctx context.Context) (Recovered, error) {
 		}
 		rec.RolledBack = append(rec.RolledBack, name)
 	}
+	if len(rec.RolledBack) > 0 {
+		// Count what was put back: a rebuild may have applied the dead
+		// operation's entry meanwhile, and a caller that does not bump
+		// itself would leave the registry disagreeing with the wanted
+		// and applied state, unnoticed.
+		if _, err := h.bump(); err != nil {
+			return rec, err
+		}
+	}
 	return rec, h.recoverPurges(ctx)
 }
 
@@ -71,7 +80,14 @@ func (h *Host) recoverOps(ctx context.Context) (Recovered, error) {
 // killed one would take the half-created entry for an existing container
 // (and its owner for the name's). Call under the registry lock.
 func (h *Host) recoverOwn(ctx context.Context, name string) error {
-	return h.recoverOne(ctx, name)
+	if _, err := os.Stat(h.paths().intent(name)); err != nil {
+		return nil
+	}
+	if err := h.recoverOne(ctx, name); err != nil {
+		return err
+	}
+	_, err := h.bump() // as recoverOps does
+	return err
 }
 
 func (h *Host) recoverOne(ctx context.Context, name string) error {
