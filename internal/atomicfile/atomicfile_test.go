@@ -29,17 +29,17 @@ func TestWriteFile(t *testing.T) {
 
 func TestWriteFileFailureLeavesOldContent(t *testing.T) {
 	dir := t.TempDir()
-	p := filepath.Join(dir, "f")
-	require.NoError(t, WriteFile(p, []byte("old"), 0o644))
-	// A directory where the file should be: the rename fails.
+	// A non-empty directory where the file should be: the rename fails,
+	// and what was there stays as it was.
 	q := filepath.Join(dir, "d")
-	require.NoError(t, os.MkdirAll(filepath.Join(q, "x"), 0o755))
+	require.NoError(t, os.MkdirAll(q, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(q, "x"), []byte("old"), 0o644))
 	assert.Error(t, WriteFile(q, []byte("new"), 0o644))
-	b, err := os.ReadFile(p)
+	b, err := os.ReadFile(filepath.Join(q, "x"))
 	require.NoError(t, err)
 	assert.Equal(t, "old", string(b))
 	left, _ := filepath.Glob(filepath.Join(dir, ".*tmp*"))
-	assert.Empty(t, left)
+	assert.Empty(t, left, "the temporary file is removed")
 }
 
 func TestReadersNeverSeePartialContent(t *testing.T) {
