@@ -36,6 +36,9 @@ func (f *Factory) Lifecycle() (*lifecycle.Host, error) {
 		return nil, err
 	}
 	run := &runner.Exec{Timeout: cfg.Commands.Timeout, Logger: journalLogger()}
+	if forSudoUser(f.IO.Env) {
+		run.Path = runner.SecurePath
+	}
 	return lifecycle.New(cfg, reg, run, &lifecycle.Renderer{Cfg: cfg, Templates: tmpl}), nil
 }
 
@@ -64,7 +67,7 @@ func (f *Factory) Caller() (lifecycle.Caller, error) {
 // configuration must be root's alone (owned by root, not writable by group
 // or others), or that user could name any program as the rebuild command.
 func checkTrustedConfig(path string, env func(string) string) error {
-	if os.Geteuid() != 0 || env == nil || env("SUDO_USER") == "" || env("SUDO_USER") == "root" {
+	if !forSudoUser(env) {
 		return nil
 	}
 	fi, err := os.Stat(path)
@@ -117,4 +120,10 @@ func orBackground(ctx context.Context) context.Context {
 		return context.Background()
 	}
 	return ctx
+}
+
+// forSudoUser reports whether root runs devhost on behalf of a sudo user:
+// then nothing of that user's environment may choose what runs as root.
+func forSudoUser(env func(string) string) bool {
+	return os.Geteuid() == 0 && env != nil && env("SUDO_USER") != "" && env("SUDO_USER") != "root"
 }

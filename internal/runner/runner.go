@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -94,6 +95,33 @@ type Exec struct {
 	Timeout time.Duration
 	// Logger receives one record per run (nil = no logging).
 	Logger *slog.Logger
+	// Path, when set, is the PATH that commands named without a slash are
+	// looked up in and that they inherit, instead of this process' PATH.
+	// devhost run by root through sudo sets it: sudo keeps the caller's
+	// PATH, which would otherwise choose the nix-build that runs as root.
+	Path string
+}
+
+// SecurePath is the PATH devhost gives commands when root runs it for a sudo
+// user: NixOS' setuid wrappers and system profile, then the usual places.
+const SecurePath = "/run/wrappers/bin:/run/current-system/sw/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath resolves a command name in path (a PATH value) the way
+// exec.LookPath does in the process' own PATH.
+func lookPath(name, path string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue // never the working directory, never relative entries
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: %w in PATH %s", name, exec.ErrNotFound, path)
 }
 
 // Run starts c.Argv[0] with c.Argv[1:] and waits for it. A non-zero exit is
@@ -111,9 +139,21 @@ func (x *Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
+	prog := c.Argv[0]
+	if x.Path != "" {
+		p, err := lookPath(prog, x.Path)
+		if err != nil {
+			return Result{ExitCode: -1}, fmt.Errorf("runner: %w", err)
+		}
+		prog = p
+	}
+	cmd := exec.CommandContext(ctx, prog, c.Argv[1:]...)
+	cmd.Args[0] = c.Argv[0]
 	cmd.Dir = c.Dir
-	if len(c.Env) > 0 {
+	switch {
+	case x.Path != "":
+		cmd.Env = append(withPath(os.Environ(), x.Path), c.Env...)
+	case len(c.Env) > 0:
 		cmd.Env = append(os.Environ(), c.Env...)
 	}
 	cmd.Stdin = c.Stdin
@@ -240,4 +280,15 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// withPath returns env with its PATH entries replaced by one PATH=path.
+func withPath(env []string, path string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "PATH=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, "PATH="+path)
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -92,4 +94,28 @@ func TestTailKeepsEnd(t *testing.T) {
 		_, _ = tl.Write([]byte(s))
 	}
 	assert.Equal(t, "ghij", string(tl.Bytes()))
+}
+
+// TestPathChoosesCommands: with Path set, a command named without a slash
+// comes from that PATH, not from this process' PATH (which sudo hands over
+// from the caller), and the command inherits that PATH.
+func TestPathChoosesCommands(t *testing.T) {
+	good, evil := t.TempDir(), t.TempDir()
+	for dir, word := range map[string]string{good: "good", evil: "evil"} {
+		script := "#!/bin/sh\necho " + word + " \"$PATH\"\n"
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "nix-build"), []byte(script), 0o755))
+	}
+	t.Setenv("PATH", evil+":"+os.Getenv("PATH"))
+
+	res, err := (&Exec{}).Run(context.Background(), Cmd{Argv: []string{"nix-build"}})
+	require.NoError(t, err)
+	assert.Equal(t, "evil", strings.Fields(string(res.Stdout))[0], "without Path the process' PATH decides")
+
+	x := &Exec{Path: good + ":/usr/bin:/bin"}
+	res, err = x.Run(context.Background(), Cmd{Argv: []string{"nix-build"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"good", good + ":/usr/bin:/bin"}, strings.Fields(string(res.Stdout)))
+
+	_, err = (&Exec{Path: "relative:" + t.TempDir()}).Run(context.Background(), Cmd{Argv: []string{"nix-build"}})
+	assert.ErrorIs(t, err, exec.ErrNotFound, "relative PATH entries are never searched")
 }
