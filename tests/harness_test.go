@@ -26,6 +26,7 @@ import (
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/templates"
 	"github.com/flyingcircusio/devhost/tests/doubles/double"
+	"github.com/flyingcircusio/devhost/tests/testbin"
 )
 
 // binDir holds devhost, its fc-build-dev-container link and the doubles.
@@ -42,19 +43,9 @@ func run(m *testing.M) int {
 		return 2
 	}
 	defer os.RemoveAll(dir)
-	builds := [][]string{
-		{"-tags", "devhosttest", "-o", filepath.Join(dir, "devhost"), "github.com/flyingcircusio/devhost/cmd/devhost"},
-	}
-	for _, d := range []string{"nix-build", "nix-env", "nixos-rebuild", "systemctl"} {
-		builds = append(builds, []string{"-o", filepath.Join(dir, d), "github.com/flyingcircusio/devhost/tests/doubles/" + d})
-	}
-	for _, b := range builds {
-		cmd := exec.Command("go", append([]string{"build"}, b...)...)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %v: %v\n", b, err)
-			return 2
-		}
+	if err := testbin.Build(append([]testbin.Target{testbin.Devhost(dir)}, testbin.Doubles(dir)...)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
 	}
 	if err := os.Symlink("devhost", filepath.Join(dir, "fc-build-dev-container")); err != nil {
 		fmt.Fprintln(os.Stderr, err)

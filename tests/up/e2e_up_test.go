@@ -49,6 +49,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyingcircusio/devhost/internal/registry"
+	"github.com/flyingcircusio/devhost/tests/testbin"
 )
 
 // binDir holds devhost, the doubles and containerctl, built once.
@@ -65,20 +66,13 @@ func run(m *testing.M) int {
 		return 2
 	}
 	defer os.RemoveAll(dir)
-	builds := [][]string{
-		{"-tags", "devhosttest", "-o", filepath.Join(dir, "devhost"), "github.com/flyingcircusio/devhost/cmd/devhost"},
-		{"-o", filepath.Join(dir, "containerctl"), "github.com/flyingcircusio/devhost/tests/up/containerctl"},
-	}
-	for _, d := range []string{"nix-build", "nix-env", "nixos-rebuild", "systemctl"} {
-		builds = append(builds, []string{"-o", filepath.Join(dir, "doubles", d), "github.com/flyingcircusio/devhost/tests/doubles/" + d})
-	}
-	for _, b := range builds {
-		cmd := exec.Command("go", append([]string{"build"}, b...)...)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %v: %v\n", b, err)
-			return 2
-		}
+	targets := append([]testbin.Target{
+		testbin.Devhost(dir),
+		{Out: filepath.Join(dir, "containerctl"), Pkg: "github.com/flyingcircusio/devhost/tests/up/containerctl"},
+	}, testbin.Doubles(filepath.Join(dir, "doubles"))...)
+	if err := testbin.Build(targets); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
 	}
 	binDir = dir
 	return m.Run()
