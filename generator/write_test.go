@@ -11,22 +11,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/dirtree"
 )
 
 func readTree(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		require.NoError(t, err)
-		if !d.IsDir() {
-			b, err := os.ReadFile(p)
-			require.NoError(t, err)
-			rel, _ := filepath.Rel(dir, p)
-			out[filepath.ToSlash(rel)] = string(b)
-		}
-		return nil
-	}))
-	return out
+	m, err := dirtree.Files(dir)
+	require.NoError(t, err)
+	return m
 }
 
 func TestWrite(t *testing.T) {

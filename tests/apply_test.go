@@ -11,29 +11,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flyingcircusio/devhost/internal/dirtree"
 	"github.com/flyingcircusio/devhost/internal/registry"
 )
 
 // snapshotDir reads every file below dir (relative slash path -> content).
 func snapshotDir(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		out[filepath.ToSlash(rel)] = string(b)
-		return nil
-	}))
-	return out
+	m, err := dirtree.Files(dir)
+	require.NoError(t, err)
+	return m
 }
 
 // lineOf is the 1-based number of the first line of src containing sub.

@@ -3,10 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flyingcircusio/devhost/internal/dirtree"
 	"github.com/flyingcircusio/devhost/internal/environment"
 )
 
@@ -29,27 +28,9 @@ func repoDir(t *testing.T) string {
 // treeHash records every path, mode and content below dir.
 func treeHash(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		v := fi.Mode().String()
-		if !d.IsDir() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			v += fmt.Sprintf(" %x", sha256.Sum256(b))
-		}
-		out[p] = v
-		return nil
-	}))
-	return out
+	m, err := dirtree.Snapshot(dir)
+	require.NoError(t, err)
+	return m
 }
 
 func runMain(t *testing.T, dir string, args ...string) (int, string, string) {

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/dirtree"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
 	"github.com/flyingcircusio/devhost/internal/lifecycle"
 	"github.com/flyingcircusio/devhost/internal/registry"
@@ -65,18 +66,9 @@ func renderMain(t *testing.T, args ...string) (int, string, string) {
 
 func snapshot(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		require.NoError(t, err)
-		if !d.IsDir() {
-			b, err := os.ReadFile(p)
-			require.NoError(t, err)
-			rel, _ := filepath.Rel(dir, p)
-			out[filepath.ToSlash(rel)] = string(b)
-		}
-		return nil
-	}))
-	return out
+	m, err := dirtree.Files(dir)
+	require.NoError(t, err)
+	return m
 }
 
 // TestRenderExample is the README's first command on the bundled example.

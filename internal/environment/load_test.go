@@ -3,9 +3,7 @@ package environment
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/dirtree"
 )
 
 const shop = "../../examples/shop"
@@ -37,27 +37,9 @@ func needBash(t testing.TB) {
 // snapshot records every file's path, mode and content hash below dir.
 func snapshot(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		v := fi.Mode().String()
-		if !d.IsDir() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			v += fmt.Sprintf(" %x", sha256.Sum256(b))
-		}
-		out[p] = v
-		return nil
-	}))
-	return out
+	m, err := dirtree.Snapshot(dir)
+	require.NoError(t, err)
+	return m
 }
 
 func TestLoadShop(t *testing.T) {
