@@ -81,12 +81,16 @@ func TestAgeWithSSHKey(t *testing.T) {
 	checkValues(t, s)
 }
 
-func TestAgeWithEncryptedSSHKey(t *testing.T) {
+// encryptedKeySecrets makes a home whose ~/.ssh/id_ed25519 is protected by
+// the passphrase "pw", and an environment directory whose secrets.cfg.age
+// is encrypted to that key.
+func encryptedKeySecrets(t *testing.T) (home, envDir string) {
+	t.Helper()
 	keygen, err := exec.LookPath("ssh-keygen")
 	if err != nil {
 		t.Skip("ssh-keygen not found: needed for a passphrase-protected key with few KDF rounds")
 	}
-	home, envDir := t.TempDir(), t.TempDir()
+	home, envDir = t.TempDir(), t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
 	key := filepath.Join(home, ".ssh", "id_ed25519")
 	// -a 1: one bcrypt round, fast under the race detector.
@@ -97,8 +101,13 @@ func TestAgeWithEncryptedSSHKey(t *testing.T) {
 	r, err := agessh.ParseRecipient(strings.TrimSpace(string(pubLine)))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(envDir, "secrets.cfg.age"), encryptAge(t, []byte(cleartext), r), 0o644))
+	return home, envDir
+}
 
-	_, err = Load(context.Background(), envDir, Options{Home: home})
+func TestAgeWithEncryptedSSHKey(t *testing.T) {
+	home, envDir := encryptedKeySecrets(t)
+
+	_, err := Load(context.Background(), envDir, Options{Home: home})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "BATOU_AGE_IDENTITY_PASSPHRASE")
 
@@ -112,20 +121,7 @@ func TestAgeWithEncryptedSSHKey(t *testing.T) {
 // a 1Password reference read with `op read`; taking "op://…" as the
 // passphrase itself could never unlock the key.
 func TestPassphraseFromOnePassword(t *testing.T) {
-	keygen, err := exec.LookPath("ssh-keygen")
-	if err != nil {
-		t.Skip("ssh-keygen not found: needed for a passphrase-protected key with few KDF rounds")
-	}
-	home, envDir := t.TempDir(), t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
-	key := filepath.Join(home, ".ssh", "id_ed25519")
-	out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-a", "1", "-N", "pw", "-f", key).CombinedOutput()
-	require.NoError(t, err, string(out))
-	pubLine, err := os.ReadFile(key + ".pub")
-	require.NoError(t, err)
-	r, err := agessh.ParseRecipient(strings.TrimSpace(string(pubLine)))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(envDir, "secrets.cfg.age"), encryptAge(t, []byte(cleartext), r), 0o644))
+	home, envDir := encryptedKeySecrets(t)
 
 	// An op double: records its argv, answers for one reference only.
 	dir := t.TempDir()
