@@ -90,3 +90,21 @@ func checkSudoConfigPath(euid int, env func(string) string, path string) error {
 	}
 	return &InputError{Err: fmt.Errorf("host configuration %s: through sudo devhost reads only %s (--config and DEVHOST_CONFIG are for runs without sudo, e.g. previews with render --out)", path, hostconfig.DefaultPath)}
 }
+
+// loadRegistry loads the host configuration and every registry entry; an
+// invalid entry is a *diag.Error naming its file and line.
+func loadRegistry(config func() (*hostconfig.Config, error), open func() (*registry.Registry, error)) (*hostconfig.Config, []*registry.Container, error) {
+	cfg, err := config()
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err := open()
+	if err != nil {
+		return nil, nil, err
+	}
+	cs, err := reg.LoadAll()
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, cs, nil
+}

@@ -81,15 +81,7 @@ func containerURLs(cfg *hostconfig.Config, c *registry.Container) []string {
 }
 
 func listRun(opts *listOptions) error {
-	cfg, err := opts.Config()
-	if err != nil {
-		return err
-	}
-	reg, err := opts.Registry()
-	if err != nil {
-		return err
-	}
-	all, err := reg.LoadAll()
+	cfg, all, err := loadRegistry(opts.Config, opts.Registry)
 	if err != nil {
 		return err
 	}

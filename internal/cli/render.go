@@ -91,15 +91,7 @@ type renderResult struct {
 }
 
 func renderRun(opts *renderOptions) error {
-	cfg, err := opts.Config()
-	if err != nil {
-		return err
-	}
-	reg, err := opts.Registry()
-	if err != nil {
-		return err
-	}
-	cs, err := reg.LoadAll()
+	cfg, cs, err := loadRegistry(opts.Config, opts.Registry)
 	if err != nil {
 		return err
 	}
