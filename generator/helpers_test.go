@@ -53,7 +53,7 @@ func containers(t testing.TB, n int) []*registry.Container {
 			Environment: "dev",
 			Root:        fmt.Sprintf(`/home/a"b/${x}''\shop%d`, i),
 			ServiceUser: "s-dev",
-			Channel:     "https://hydra.flyingcircus.io/build/116563/download/1/nixexprs.tar.xz?a=1&b=2;c",
+			Channel:     "https://hydra.flyingcircus.io/build/116563/download/1/nixexprs.tar.xz",
 			Address:     addr,
 			State:       registry.Running,
 			Created:     created,

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/channel/channeltest"
 )
 
 // The group file of every sandbox: alice, bob, carol, dave in users; svc in
@@ -72,24 +74,22 @@ func TestCompatibilityCLI(t *testing.T) {
 	s := newSandbox(t, sandboxOpts{bootstrapKey: true})
 	// As batou runs it: argv[0] fc-build-dev-container, aliases in one
 	// argument, or none at all.
-	r := s.runArgv0("alice", "fc-build-dev-container", "ensure", "3f2a9c1d0b7", "file:///srv/channels/nixos", "www  admin")
+	r := s.runArgv0("alice", "fc-build-dev-container", "ensure", "3f2a9c1d0b7", channel, "www  admin")
 	require.Equal(t, 0, r.code, r.stderr)
 	c := s.entry("3f2a9c1d0b7")
 	require.NotNil(t, c)
 	assert.Equal(t, []string{"www", "admin"}, c.Aliases)
-	assert.Equal(t, "file:///srv/channels/nixos", c.Channel)
-	b := s.records("nix-build")
-	require.Len(t, b, 1)
-	assert.Contains(t, b[0].Argv, "nixpkgs=/srv/channels/nixos", "a file:// channel is passed as its path")
+	assert.Equal(t, channel, c.Channel)
+	require.Len(t, s.records("nix-build"), 1)
 	conf, err := os.ReadFile(generator.ConfigurationPath(s.config(), "3f2a9c1d0b7"))
 	require.NoError(t, err)
 	assert.Contains(t, string(conf), strings.Fields(generator.BootstrapKey)[1], "the bootstrap key is authorised for developer")
 
-	r = s.runArgv0("alice", "fc-build-dev-container", "ensure", "noaliases", "file:///srv/channels/nixos", "")
+	r = s.runArgv0("alice", "fc-build-dev-container", "ensure", "noaliases", channel, "")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Empty(t, s.entry("noaliases").Aliases)
 	// The same through the subcommand.
-	s.ok("alice", "fc-build-dev-container", "ensure", "sub", "file:///srv/channels/nixos")
+	s.ok("alice", "fc-build-dev-container", "ensure", "sub", channel)
 
 	// batou's --provision-rebuild: destroy (unknown is fine), then ensure.
 	r = s.runArgv0("alice", "fc-build-dev-container", "destroy", "neverwas")
@@ -97,11 +97,38 @@ func TestCompatibilityCLI(t *testing.T) {
 	r = s.runArgv0("alice", "fc-build-dev-container", "destroy", "noaliases")
 	assert.Equal(t, 0, r.code, r.stderr)
 	assert.Nil(t, s.entry("noaliases"))
-	r = s.runArgv0("alice", "fc-build-dev-container", "ensure", "noaliases", "file:///srv/channels/nixos", "")
+	r = s.runArgv0("alice", "fc-build-dev-container", "ensure", "noaliases", channel, "")
 	assert.Equal(t, 0, r.code, r.stderr)
 
 	// Usage errors exit 1.
 	assert.Equal(t, 1, s.runArgv0("alice", "fc-build-dev-container", "ensure", "x").code)
 	assert.Equal(t, 1, s.runArgv0("alice", "fc-build-dev-container", "frobnicate", "x").code)
+	s.checkConsistent()
+}
+
+// TestCompatibilityCLIFileChannel: the compat CLI takes a file:// channel
+// under an allowed prefix (Nix gets its resolved directory) and refuses
+// one that would add another directory to what Nix reads as root.
+func TestCompatibilityCLIFileChannel(t *testing.T) {
+	t.Parallel()
+	dir := channeltest.Dir(t) // skips unless running as root
+	nixos := filepath.Join(dir, "channels", "nixos")
+	require.NoError(t, os.MkdirAll(nixos, 0o755))
+	require.NoError(t, os.Symlink(nixos, filepath.Join(dir, "channels", "current")))
+	s := newSandbox(t, sandboxOpts{prefixes: []string{"file://" + dir + "/channels/"}})
+	r := s.runArgv0("alice", "fc-build-dev-container", "ensure", "shop", "file://"+dir+"/channels/current", "www")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "file://"+dir+"/channels/current", s.entry("shop").Channel, "the registry keeps the URL")
+	b := s.records("nix-build")
+	require.Len(t, b, 1)
+	assert.Contains(t, b[0].Argv, "nixpkgs="+nixos, "Nix gets the resolved directory")
+
+	for _, hostile := range []string{"file://" + nixos + "=/etc", "file://" + nixos + "?/../../../etc", "file:///etc"} {
+		r := s.runArgv0("alice", "fc-build-dev-container", "ensure", "evil", hostile, "")
+		assert.Equal(t, 1, r.code, hostile)
+		assert.Contains(t, r.stderr, "channel", hostile)
+		assert.Nil(t, s.entry("evil"), hostile)
+	}
+	assert.Len(t, s.records("nix-build"), 1, "no refused channel reached nix-build")
 	s.checkConsistent()
 }

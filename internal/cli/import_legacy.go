@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
 	"github.com/flyingcircusio/devhost/internal/legacy"
@@ -80,7 +81,7 @@ func importLegacyRun(opts *importLegacyOptions) error {
 		return &InputError{Err: fmt.Errorf("--owner: %w", err)}
 	}
 	if opts.Channel != "" {
-		if err := names.Channel(opts.Channel); err != nil {
+		if _, err := channel.Parse(opts.Channel); err != nil {
 			return &InputError{Err: fmt.Errorf("--channel: %w", err)}
 		}
 	}
@@ -100,14 +101,27 @@ func importLegacyRun(opts *importLegacyOptions) error {
 		missing hcl.Diagnostics
 	)
 	for _, r := range recs {
+		enc := filepath.Join(opts.ContainersDir, r.Name, "etc", "nixos", "enc.json")
+		why := enc + " names none"
 		ch, ok := legacy.Channel(opts.ContainersDir, r.Name)
+		if ok {
+			// enc.json lies inside the old container, whose root could
+			// write it: its channel is checked like any ensure's.
+			if _, err := h.ResolveChannel(ch); err != nil {
+				why = fmt.Sprintf("%s names a channel this devhost refuses (%v)", enc, err)
+				if opts.Channel != "" {
+					fmt.Fprintf(opts.IO.ErrOut, "devhost: warning: %s: %s; using --channel %s\n", r.Name, why, opts.Channel)
+				}
+				ok = false
+			}
+		}
 		if !ok {
 			ch = opts.Channel
 		}
 		if ch == "" {
 			missing = append(missing, &hcl.Diagnostic{Severity: hcl.DiagError,
 				Summary: fmt.Sprintf("No channel for container %q", r.Name),
-				Detail:  fmt.Sprintf("%s/%s/etc/nixos/enc.json names none; pass --channel URL.", opts.ContainersDir, r.Name)})
+				Detail:  why + "; pass --channel URL with a channel this devhost allows."})
 			continue
 		}
 		items = append(items, lifecycle.ImportItem{Name: r.Name, Owner: opts.Owner, Channel: ch, Aliases: r.Aliases,

@@ -80,13 +80,14 @@ func TestBuildDiagnostics(t *testing.T) {
 		{name: "bad channel and devhost",
 			cfg:  "[provisioner:default]\nmethod = devhost\nhost = Dev_Host\nchannel = http://x.org/c\n",
 			want: []string{`environment.cfg:3:8 error: invalid domain "Dev_Host"`, `environment.cfg:4:11 error: invalid channel URL "http://x.org/c"`}},
-		{name: "channel with shell operators for batou's own provisioner",
+		{name: "channel with URL delimiters or shell operators",
 			cfg: "[provisioner:default]\nmethod = fc-nixos-dev-container\nhost = a.example.com\nchannel = https://x.org/c?a=1&b=2\n" +
 				"[provisioner:semi]\nmethod = fc-nixos-dev-container\nhost = a.example.com\nchannel = https://x.org/c;v=1\n" +
 				"[provisioner:plugin]\nmethod = devhost\nhost = a.example.com\nchannel = https://x.org/c?a=1&b=2\n",
 			want: []string{
-				`environment.cfg:4:11 error: channel URL contains "&", which batou's container provisioner cannot pass on`,
-				`environment.cfg:8:11 error: channel URL contains ";"`,
+				`environment.cfg:4:11 error: invalid channel URL "https://x.org/c?a=1&b=2": its path contains '?'`,
+				`environment.cfg:8:11 error: invalid channel URL "https://x.org/c;v=1": its path contains ';'`,
+				`environment.cfg:12:11 error: invalid channel URL "https://x.org/c?a=1&b=2": its path contains '?'`,
 			}},
 		{name: "service user of provisioned hosts only",
 			cfg: "[environment]\nservice_user = S-Shop\n" + provDefault +

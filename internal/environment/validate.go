@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/names"
 )
 
@@ -158,16 +159,11 @@ func (b *builder) validateProvisioner(p *Provisioner) {
 	if !p.Channel.Set {
 		b.errorf(p.Section.Range, "Add channel = <URL of the NixOS channel for the containers>.",
 			"[provisioner:%s] has no channel", p.Name)
-	} else if err := names.Channel(p.Channel.Value); err != nil {
-		b.nameError(p.Channel.Range, err, "The channel is passed to Nix and to the devhost's shell commands, so it may only contain URL characters that need no quoting.")
-	} else if i := strings.IndexAny(p.Channel.Value, ";&"); i >= 0 && p.Method.Value == MethodFCContainer {
-		// batou's own container provisioner (2.3 to 2.5) runs
-		//   ssh $PROVISION_HOST sudo fc-build-dev-container ensure $PROVISION_CONTAINER $PROVISION_CHANNEL "'$PROVISION_ALIASES'"
-		// so the devhost's login shell parses the channel unquoted: ';' and
-		// '&' end the command there, cutting the channel and the aliases.
-		b.errorf(p.Channel.Range,
-			"batou's "+MethodFCContainer+" provisioner passes the channel unquoted through ssh to a shell on the devhost, which ends the command at ';' or '&' (the container would get a cut channel and no aliases). Use a channel URL without them, or method = "+MethodDevhost+".",
-			"channel URL contains %q, which batou's container provisioner cannot pass on", p.Channel.Value[i:i+1])
+	} else if _, err := channel.Parse(p.Channel.Value); err != nil {
+		// The grammar also keeps the channel one word for the shell that
+		// batou's own container provisioner (2.3 to 2.5) passes it through
+		// unquoted on the devhost (no ';', '&', blank or quote).
+		b.nameError(p.Channel.Range, err, "The devhost hands the channel to Nix as root, where '=', '?', '#' or '%' would make it mean a second place, so it may only hold URL characters with one meaning.")
 	}
 }
 

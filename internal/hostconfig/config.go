@@ -96,8 +96,9 @@ func (p AddressPool) Next(a netip.Addr) netip.Addr {
 
 // ChannelPolicy restricts the channels containers may use.
 type ChannelPolicy struct {
-	// AllowedPrefixes: a channel URL must start with one of these. Empty
-	// means any https:// or file:// URL that passes names.Channel.
+	// AllowedPrefixes: a channel must lie under one of these (see
+	// channel.Policy). Empty means any https:// channel and no file://
+	// channel.
 	AllowedPrefixes []string
 }
 

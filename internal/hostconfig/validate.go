@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/names"
 )
@@ -73,7 +75,7 @@ func (c *Config) validate(rng func(keys ...string) *hcl.Range) hcl.Diagnostics {
 	}
 
 	for i, p := range c.Channels.AllowedPrefixes {
-		if err := names.Channel(p); err != nil {
+		if _, err := channel.ParsePrefix(p); err != nil {
 			nameErr(fmt.Sprintf("Invalid channels.allowed_prefixes[%d]", i), err, rng("channels.allowed_prefixes"))
 		}
 	}
@@ -82,7 +84,7 @@ func (c *Config) validate(rng func(keys ...string) *hcl.Range) hcl.Diagnostics {
 		add("Invalid acme.email", fmt.Sprintf("%q is not an e-mail address; Let's Encrypt uses it for expiry warnings.", c.ACME.Email), rng("acme.email"))
 	}
 	if c.ACME.Server != "" {
-		if err := names.Channel(c.ACME.Server); err != nil || !strings.HasPrefix(c.ACME.Server, "https://") {
+		if !httpsURL(c.ACME.Server) {
 			add("Invalid acme.server", fmt.Sprintf("%q must be the https:// URL of an ACME directory, e.g. https://acme-staging-v02.api.letsencrypt.org/directory.", c.ACME.Server), rng("acme.server"))
 		}
 	}
@@ -156,4 +158,17 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	}
 	out, _ := netip.AddrFromSlice(a)
 	return out
+}
+
+// httpsURL reports whether s is an https:// URL with a host, no user
+// information and only characters that need no quoting in Nix or a shell
+// (an ACME directory may have a port, a query or percent-escapes).
+func httpsURL(s string) bool {
+	if len(s) > 2048 || strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~:/?#!&+,;=%", r))
+	}) >= 0 {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
+	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
@@ -104,6 +105,12 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 	defer op.unlock()
 	if err := h.settleDestroyed(ctx, req.Name); err != nil {
 		return nil, err
+	}
+	// Validate checked the channel already; this is the value the build
+	// uses, checked again so that nothing unchecked reaches nix-build.
+	ch, err := h.ResolveChannel(req.Channel)
+	if err != nil {
+		return nil, fmt.Errorf("ensure %s: %w", req.Name, err)
 	}
 
 	res := &EnsureResult{}
@@ -196,7 +203,9 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		if err := atomicfile.WriteFile(h.buildConfigPath(req.Name), conf, 0o644); err != nil {
 			return err
 		}
-		inputs = buildInputs(c.Channel, conf, prov)
+		// The resolved location: a file:// channel whose profile moved
+		// to a new store path is a new input.
+		inputs = buildInputs(ch.Location(), conf, prov)
 		var rec BuildRecord
 		ok := in.PrevBuild != nil
 		if ok {
@@ -211,7 +220,7 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 
 	// Phase 2, no lock: build the container's system.
 	if needBuild {
-		out, err := h.build(ctx, req.Name, c.Channel, hasProv)
+		out, err := h.build(ctx, req.Name, ch, hasProv)
 		if err != nil {
 			return nil, h.abort(ctx, in, &BuildError{Name: req.Name, Err: err})
 		}
@@ -480,28 +489,14 @@ func buildInputs(channel string, conf, prov []byte) string {
 // configuration and the deployment's provision.nix. It returns the store
 // path; the result link under the build directory keeps it alive until
 // the profile references it.
-func (h *Host) build(ctx context.Context, name, channel string, hasProv bool) (string, error) {
-	ch := channelPath(channel)
+func (h *Host) build(ctx context.Context, name string, ch channel.Resolved, hasProv bool) (string, error) {
 	out := filepath.Join(h.paths().buildDir(name), "result")
-	argv := append(append([]string(nil), h.Cfg.Commands.NixBuild...),
-		"<nixpkgs/nixos>", "-A", "system",
-		// nixpkgs=<channel> for a NixOS channel; the plain entry finds
-		// <channel>/nixpkgs in a channel that bundles nixpkgs (the
-		// platform's), as the old fc-build-dev-container did.
-		"-I", "nixpkgs="+ch, "-I", ch,
-		"-I", "nixos-config="+h.buildConfigPath(name))
+	prov := ""
 	if hasProv {
-		argv = append(argv, "-I", "devhost-provision="+h.provisionPath(name))
+		prov = h.provisionPath(name)
 	}
-	// Restricted evaluation allows every path on the search path, and
-	// Nix adds NIX_PATH (inherited from whoever ran devhost) and nix.conf's
-	// nix-path to the -I entries: the host's nixos-config, say, which a
-	// provision.nix could then read. Both are emptied, so only the -I
-	// entries above are searched and readable.
-	argv = append(argv, "--option", "restrict-eval", "true", "--option", "nix-path", "")
-	if strings.HasPrefix(channel, "https://") {
-		argv = append(argv, "--option", "allowed-uris", channel)
-	}
+	argv := append(append([]string(nil), h.Cfg.Commands.NixBuild...), "<nixpkgs/nixos>", "-A", "system")
+	argv = append(argv, evalArgs(ch, h.buildConfigPath(name), prov)...)
 	argv = append(argv, "-o", out)
 	res, err := h.Run.Run(ctx, runner.Cmd{Argv: argv, Env: []string{"NIX_PATH="}})
 	if err != nil {
@@ -518,12 +513,30 @@ func (h *Host) build(ctx context.Context, name, channel string, hasProv bool) (s
 	return path, nil
 }
 
-// channelPath turns a file:// channel URL into the path Nix expects.
-func channelPath(u string) string {
-	if p, ok := strings.CutPrefix(u, "file://"); ok {
-		return p
+// ResolveChannel parses s and checks it by the host's channel policy.
+func (h *Host) ResolveChannel(s string) (channel.Resolved, error) {
+	c, err := channel.Parse(s)
+	if err != nil {
+		return channel.Resolved{}, err
 	}
-	return u
+	return h.Cfg.Channels.Policy().Check(c)
+}
+
+// evalArgs are the search path and restrictions of a container's build
+// (its command runs with NIX_PATH emptied): the channel as <nixpkgs>, the
+// generated configuration as <nixos-config> and, when prov is not "",
+// provision.nix as <devhost-provision>. Restricted evaluation allows
+// every path on the search path, and Nix adds NIX_PATH (inherited from
+// whoever ran devhost) and nix.conf's nix-path to the -I entries: the
+// host's nixos-config, say, which a provision.nix could then read. Both
+// are emptied, so only these entries are searched and readable. The
+// channel's entries come from the checked channel, never from a raw URL.
+func evalArgs(ch channel.Resolved, conf, prov string) []string {
+	args := append(ch.NixArgs(), "-I", "nixos-config="+conf)
+	if prov != "" {
+		args = append(args, "-I", "devhost-provision="+prov)
+	}
+	return append(args, "--option", "restrict-eval", "true", "--option", "nix-path", "")
 }
 
 // startOrSwitch makes the container's unit run its current system: start

@@ -81,6 +81,12 @@ func (h *Host) Import(ctx context.Context, items []ImportItem, caller Caller, op
 				res.Skipped = "already registered"
 				continue
 			}
+			// The channel may come from a file inside the old container
+			// (enc.json): it gets the same check as an ensure's.
+			if _, err := h.ResolveChannel(it.Channel); err != nil {
+				res.Skipped = withHint(err)
+				continue
+			}
 			addr := it.Address.Unmap()
 			if !addr.IsValid() || !h.Cfg.Addresses.Assignable(addr) || used[addr] {
 				if it.Address.IsValid() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/names"
 	"github.com/flyingcircusio/devhost/internal/registry"
@@ -49,18 +50,9 @@ func (h *Host) Validate(ctx context.Context, req *EnsureRequest, provName string
 			}
 		}
 	}
-	if p := h.Cfg.Channels.AllowedPrefixes; len(p) > 0 && names.Channel(req.Channel) == nil {
-		ok := false
-		for _, prefix := range p {
-			if strings.HasPrefix(req.Channel, prefix) && h.Cfg.CheckChannel(req.Channel) == nil { // CheckChannel: host boundary, no .. segments
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			add("Channel not allowed on this devhost",
-				fmt.Sprintf("%q does not start with any of the allowed prefixes %s; use a channel from one of them (host configuration channels.allowed_prefixes).",
-					req.Channel, strings.Join(quoteAll(p), ", ")))
+	if _, err := channel.Parse(req.Channel); err == nil { // else cand.Validate said why
+		if _, err := h.ResolveChannel(req.Channel); err != nil {
+			add("Channel not allowed on this devhost", withHint(err))
 		}
 	}
 	files := map[string][]byte{}
@@ -79,6 +71,16 @@ func (h *Host) Validate(ctx context.Context, req *EnsureRequest, provName string
 		}
 	}
 	return diag.NewError(diags, files)
+}
+
+// withHint is err's message followed by its hint, when it is a
+// *names.Error: what is wrong, then what to do.
+func withHint(err error) string {
+	var ne *names.Error
+	if errors.As(err, &ne) && ne.Hint != "" {
+		return err.Error() + "; " + ne.Hint + "."
+	}
+	return err.Error()
 }
 
 // Nix reports the position on a line of its own ("at «stdin»:3:9:").

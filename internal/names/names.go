@@ -1,19 +1,17 @@
 // Package names validates the names devhost hands to NixOS, nginx, DNS and
-// the shell: container names, aliases, service users and channel URLs.
+// the shell: container names, aliases, domains and users.
 //
 // Every check here is a whitelist. A container name or alias that passes can
 // be used as a NixOS container name (interface ve-<name>, at most 15
 // characters), as a DNS label of <alias>.<name>.<public address>, and as a
-// single shell word, without any further quoting. A channel URL that passes
-// cannot break out of quotes (no quote, '$', '`', '\', blank or brace), but
-// may hold ';', '&', '?' and '#': it is one shell word only when quoted.
+// single shell word, without any further quoting. Channel URLs have their
+// own grammar, in package channel.
 // Escaping is still applied downstream; this is the first of two locks.
 package names
 
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -138,52 +136,6 @@ func User(s string) error {
 		if !ok {
 			return bad(fmt.Sprintf("it contains %q at position %d", rune(c), i+1))
 		}
-	}
-	return nil
-}
-
-// channelChars are the characters allowed in a channel URL: RFC 3986
-// unreserved characters and the few delimiters URLs of channels use. Quotes,
-// '$', '`', '\\', whitespace, braces and control characters are excluded so
-// the URL can never break out of quoting in Nix, a shell or a config file.
-func channelChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("-._~:/?#@!&+,;=%", c) >= 0
-}
-
-// Channel checks a channel URL: https:// or file:// with only safe characters.
-func Channel(s string) error {
-	hint := "use an https:// or file:// URL of a NixOS channel, e.g. https://hydra.flyingcircus.io/build/116563/download/1/nixexprs.tar.xz"
-	bad := func(why string) error { return &Error{Kind: "channel URL", Value: s, Why: why, Hint: hint} }
-	if len(s) > 2048 {
-		return bad("it is longer than 2048 characters")
-	}
-	for i := 0; i < len(s); i++ {
-		if !channelChar(s[i]) {
-			return bad(fmt.Sprintf("it contains %q, which is not allowed in a channel URL", rune(s[i])))
-		}
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return bad("it is not a URL")
-	}
-	switch u.Scheme {
-	case "https":
-		if u.Host == "" {
-			return bad("it has no host")
-		}
-		if u.User != nil {
-			return bad("it contains user information")
-		}
-	case "file":
-		if u.Host != "" || !strings.HasPrefix(u.Path, "/") {
-			return bad("a file:// URL needs an absolute path, e.g. file:///nix/var/nix/profiles/per-user/root/channels/nixos")
-		}
-	default:
-		return bad("only https:// and file:// channels are allowed")
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flyingcircusio/devhost/internal/environment"
+	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/names"
 )
 
@@ -298,7 +299,7 @@ func (r EnsureRequest) validate() error {
 	if err := names.Container(r.Name); err != nil {
 		return err
 	}
-	if err := names.Channel(r.Channel); err != nil {
+	if _, err := channel.Parse(r.Channel); err != nil {
 		return err
 	}
 	for _, a := range r.Aliases {

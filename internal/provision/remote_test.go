@@ -30,7 +30,7 @@ func TestSSHDevhostQuotesEveryArgument(t *testing.T) {
 	ssh, log := fakeSSH(t, `echo '{"name":"x","host_key":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc7V2c2zFPRMl8/gmBv1/MEldEuJau8jHjhx+2qziYs root@x"}'`)
 	d := &SSHDevhost{SSH: ssh, Options: []string{"-F", "/p/ssh_config"}, Host: "dev.example.com"}
 	res, err := d.Ensure(context.Background(), EnsureRequest{
-		Name: "abc", Channel: "https://example.com/a?b=c&d=e", Aliases: []string{"shop"},
+		Name: "abc", Channel: "https://example.com/a~b/nixexprs.tar.xz", Aliases: []string{"shop"},
 		Environment: "dev", Root: "/home/al ice/it's", ServiceUser: "s-shop",
 		SSHKeys:      []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc7V2c2zFPRMl8/gmBv1/MEldEuJau8jHjhx+2qziYs devhost:dev"},
 		ProvisionNix: []byte("{ }"),
@@ -43,7 +43,7 @@ func TestSSHDevhostQuotesEveryArgument(t *testing.T) {
 	args := strings.Split(strings.TrimSuffix(string(data), "\n---\n"), "\n")
 	require.Len(t, args, 5)
 	assert.Equal(t, []string{"-F", "/p/ssh_config", "--", "dev.example.com"}, args[:4])
-	assert.Equal(t, "sudo -n -- devhost ensure abc --channel 'https://example.com/a?b=c&d=e' --alias shop --environment dev "+
+	assert.Equal(t, "sudo -n -- devhost ensure abc --channel 'https://example.com/a~b/nixexprs.tar.xz' --alias shop --environment dev "+
 		"--service-user s-shop --root '/home/al ice/it'\\''s' --ssh-key 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc7V2c2zFPRMl8/gmBv1/MEldEuJau8jHjhx+2qziYs devhost:dev' "+
 		"--provision-nix - --json", args[4])
 }
@@ -52,11 +52,11 @@ func TestSSHDevhostRefusesBadValuesBeforeConnecting(t *testing.T) {
 	ssh, log := fakeSSH(t, "exit 0")
 	d := &SSHDevhost{SSH: ssh, Host: "dev.example.com"}
 	for _, req := range []EnsureRequest{
-		{Name: "Bad_Name", Channel: "https://example.com/"},
+		{Name: "Bad_Name", Channel: "https://example.com/c"},
 		{Name: "ok", Channel: `https://example.com/"; rm -rf /`},
-		{Name: "ok", Channel: "https://example.com/", Aliases: []string{"a b"}},
-		{Name: "ok", Channel: "https://example.com/", ServiceUser: "root;id"},
-		{Name: "ok", Channel: "https://example.com/", SSHKeys: []string{"not a key"}},
+		{Name: "ok", Channel: "https://example.com/c", Aliases: []string{"a b"}},
+		{Name: "ok", Channel: "https://example.com/c", ServiceUser: "root;id"},
+		{Name: "ok", Channel: "https://example.com/c", SSHKeys: []string{"not a key"}},
 	} {
 		_, err := d.Ensure(context.Background(), req)
 		assert.Error(t, err, "%+v", req)

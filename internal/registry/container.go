@@ -50,7 +50,7 @@ type Container struct {
 	Environment string            // batou environment name, e.g. "dev" (may be empty)
 	Root        string            // deployment root it came from (informational; may be empty)
 	ServiceUser string            // the environment's service user, e.g. "s-shop" (may be empty)
-	Channel     string            // channel URL, validated by names.Channel
+	Channel     string            // channel URL, validated by channel.Parse
 	Aliases     []string          // each validated by names.Alias; order kept, no duplicates
 	Address     netip.Addr        // the container's local address, unique
 	State       State             // running or stopped

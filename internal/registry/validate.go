@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/names"
 )
@@ -75,7 +76,7 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 			add("service_user", "Reserved service_user", fmt.Sprintf("%q is a user every container already has; give the environment its own service user, e.g. \"s-%s\".", c.ServiceUser, c.Name))
 		}
 	}
-	if err := names.Channel(c.Channel); err != nil {
+	if _, err := channel.Parse(c.Channel); err != nil {
 		nameErr("channel", "Invalid channel", err)
 	}
 	seen := map[string]bool{}
