@@ -376,15 +376,26 @@ in
     };
 
     allowedChannelPrefixes = lib.mkOption {
-      type = types.listOf (types.strMatching "(https|file)://[^[:space:]]+");
-      default = [ ];
-      example = [
+      type = types.listOf (types.strMatching "(https|file)://[^[:space:]]*");
+      default = [
         "https://hydra.flyingcircus.io/build/"
-        "file:///nix/var/channels/"
+        "file:///nix/var/nix/profiles/per-user/root/channels/"
+      ];
+      example = [
+        "https://"
+        "file:///nix/var/nix/profiles/per-user/root/channels/"
       ];
       description = ''
-        Channel URLs containers may use must start with one of these.
-        Empty: any `https://` or `file://` URL devhost considers well-formed.
+        Where containers' channels may come from: a channel must lie under
+        one of these (whole path segments). `"https://"` allows every
+        https:// channel. A file:// channel's directory, with symlinks
+        resolved, must lie under a file:// prefix (or in the Nix store), and
+        it and every directory above it must be owned by root and writable
+        by nobody else. The default allows the platform's hydra and root's
+        channels. Empty: any https:// channel and no file:// channel.
+        Channel URLs have one grammar: an https:// host (no user, no port)
+        or an absolute file:// path, with paths of letters, digits and
+        `-._~` only.
       '';
     };
 

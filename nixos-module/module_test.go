@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/templates"
@@ -431,6 +432,39 @@ func writeGeneratedSetB(t testing.TB, dir string, set map[string]any) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "set.json"), js, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "default.nix"),
 		[]byte("builtins.fromJSON (builtins.readFile ./set.json)\n"), 0o644))
+}
+
+// TestDefaultChannelPrefixes: the role allows the platform's hydra and
+// root's channels out of the box, and the host configuration it writes
+// accepts them; an empty list means no file:// channels.
+func TestDefaultChannelPrefixes(t *testing.T) {
+	e := needNix(t)
+	for _, tt := range []struct {
+		opts map[string]any
+		want []string
+	}{
+		{map[string]any{}, []string{"https://hydra.flyingcircus.io/build/", "file:///nix/var/nix/profiles/per-user/root/channels/"}},
+		{map[string]any{"allowedChannelPrefixes": []string{"https://"}}, []string{"https://"}},
+		{map[string]any{"allowedChannelPrefixes": []string{}}, []string{}},
+	} {
+		opts := base(t.TempDir())
+		maps.Copy(opts, tt.opts)
+		r, err := evalModule(t, e, role(opts))
+		require.NoError(t, err)
+		hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, hc.Channels.AllowedPrefixes)
+		pol := hc.Channels.Policy()
+		assert.Len(t, pol.Prefixes, len(tt.want), "every prefix parses")
+		file, err := channel.Parse("file:///nix/var/nix/profiles/per-user/root/channels/nixos")
+		require.NoError(t, err)
+		_, err = pol.Check(file)
+		if len(tt.want) == 2 { // the default lets it through to the file system checks; "https://" and [] refuse it
+			assert.NotContains(t, fmt.Sprint(err), "allows no file:// channels")
+		} else {
+			assert.ErrorContains(t, err, "allows no file:// channels")
+		}
+	}
 }
 
 func TestEnabledWithGeneratedSet(t *testing.T) {
