@@ -135,3 +135,37 @@ func TestImportLegacyBadRecords(t *testing.T) {
 	assert.Contains(t, r.stderr, `No channel for container "nochan"`)
 	assert.Empty(t, s.registry())
 }
+
+// TestImportLegacyChecksEncChannel: enc.json lies inside the old
+// container, whose root could write any channel there. Its channel gets
+// the host's check; a refused one falls back to --channel with a warning,
+// or stops the import with what to do.
+func TestImportLegacyChecksEncChannel(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t, sandboxOpts{})
+	now := time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
+	s.oldContainer(t, `{"name": "evil1", "ip": "10.100.3.2", "aliases": [], "enabled": true}`, "evil1", "file:///etc", true, now)
+	s.oldContainer(t, `{"name": "evil2", "ip": "10.100.3.3", "aliases": [], "enabled": true}`, "evil2", "file:///x=/etc", true, now)
+	args := []string{"import-legacy", "--dir", s.path("etc-devhost"), "--containers-dir", s.path("old-containers"),
+		"--etc-containers", s.path("etc-containers")}
+
+	r := s.runAs("root", args...)
+	assert.NotEqual(t, 0, r.code)
+	enc := s.path("old-containers", "evil1", "etc", "nixos", "enc.json")
+	assert.Contains(t, r.stderr, `No channel for container "evil1"`)
+	assert.Contains(t, r.stderr, enc+" names a channel this devhost refuses")
+	assert.Contains(t, r.stderr, "allows no file:// channels")
+	assert.Contains(t, r.stderr, `its path contains '='`)
+	assert.Contains(t, r.stderr, "pass --channel URL")
+	assert.Empty(t, s.registry(), "nothing is imported")
+
+	r = s.ok("root", append(args, "--channel", channel)...)
+	assert.Contains(t, r.stderr, "evil1: "+enc+" names a channel this devhost refuses")
+	assert.Contains(t, r.stderr, "using --channel "+channel)
+	for _, name := range []string{"evil1", "evil2"} {
+		c := s.entry(name)
+		require.NotNil(t, c, name)
+		assert.Equal(t, channel, c.Channel, name)
+	}
+	s.checkConsistent()
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -168,4 +169,19 @@ func TestBuildArgvCannotReadOutsideChannel(t *testing.T) {
 		require.NoError(t, err, out)
 		assert.Contains(t, out, "root-only secret")
 	})
+}
+
+// TestImportChecksChannels: Import applies the host's channel policy
+// itself, whatever its caller checked.
+func TestImportChecksChannels(t *testing.T) {
+	h, _ := testHost(t)
+	root := Caller{User: "root", Root: true}
+	res, _, err := h.Import(context.Background(), []ImportItem{
+		{Name: "evil", Owner: "root", Channel: "file:///etc", Deployed: time.Now()},
+		{Name: "fine", Owner: "root", Channel: "https://example.org/c.tar.xz", Deployed: time.Now()},
+	}, root, ImportOptions{DryRun: true})
+	require.NoError(t, err)
+	require.Len(t, res, 2)
+	assert.Contains(t, res[0].Skipped, "this devhost allows no file:// channels")
+	assert.True(t, res[1].Imported, res[1].Skipped)
 }

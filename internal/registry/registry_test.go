@@ -493,3 +493,28 @@ func TestDecodeDiagnosticsAreHCL(t *testing.T) {
 	assert.True(t, diags.HasErrors())
 	assert.False(t, errors.Is(diag.NewError(diags, nil), ErrNotFound))
 }
+
+// TestOldChannelIsReportedNotDropped: an entry written before the channel
+// grammar tightened (a query, '=') is reported at its line with what to
+// use instead, and the file is left as it is.
+func TestOldChannelIsReportedNotDropped(t *testing.T) {
+	r := Open(t.TempDir())
+	src := strings.Replace(validEntry, "nixexprs.tar.xz", "nixexprs.tar.xz?rev=1", 1)
+	writeEntry(t, r, "web", src)
+	_, err := r.LoadAll()
+	var de *diag.Error
+	require.ErrorAs(t, err, &de)
+	require.Len(t, de.Diags, 1)
+	d := de.Diags[0]
+	assert.Equal(t, "Invalid channel", d.Summary)
+	require.NotNil(t, d.Subject)
+	assert.Equal(t, r.Path("web"), d.Subject.Filename)
+	assert.Equal(t, 3, d.Subject.Start.Line)
+	assert.Contains(t, d.Detail, "its path contains '?'")
+	assert.Contains(t, d.Detail, "use an https:// URL")
+	_, err = r.Get("web")
+	assert.ErrorContains(t, err, "web.hcl:3")
+	b, err := os.ReadFile(r.Path("web"))
+	require.NoError(t, err)
+	assert.Equal(t, src, string(b), "the entry is left for its admin to fix")
+}
