@@ -18,7 +18,7 @@ addresses {
 
 channels {
   allowed_prefixes = [
-    "https://hydra.flyingcircus.io/",
+    "https://hydra.flyingcircus.io/build/",
     "file:///nix/var/nix/profiles/per-user/root/channels/",
   ]
 }

@@ -148,6 +148,9 @@ pkgs.testers.runNixOSTest {
         ./vm-test-role.nix
       ];
       flyingcircus.roles.devhost.package = devhost;
+      # The test channel is a store path (a file:// channel must lie under
+      # an allowed prefix; store paths pass the ownership check).
+      flyingcircus.roles.devhost.allowedChannelPrefixes = [ "file://${channel}" ];
       # The test evaluates purely; the first rebuild inside the VM reads the
       # real generated set.
       flyingcircus.roles.devhost.generatedSet = import ./examples/empty-generated-set.nix // {

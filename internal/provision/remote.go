@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flyingcircusio/devhost/internal/environment"
 	"github.com/flyingcircusio/devhost/internal/channel"
+	"github.com/flyingcircusio/devhost/internal/environment"
 	"github.com/flyingcircusio/devhost/internal/names"
 )
 
