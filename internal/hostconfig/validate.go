@@ -164,9 +164,10 @@ func lastAddr(p netip.Prefix) netip.Addr {
 // information and only characters that need no quoting in Nix or a shell
 // (an ACME directory may have a port, a query or percent-escapes).
 func httpsURL(s string) bool {
-	if len(s) > 2048 || strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~:/?#!&+,;=%", r))
-	}) >= 0 {
+	ok := func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~:/?#!&+,;=%", r)
+	}
+	if len(s) > 2048 || strings.IndexFunc(s, func(r rune) bool { return !ok(r) }) >= 0 {
 		return false
 	}
 	u, err := url.Parse(s)
