@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/flyingcircusio/devhost/internal/environment"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 )
 
 // Options of one `devhost up` run.
@@ -279,7 +279,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 	}
 	var nixSrc []byte
 	if env.Provision.NixExists {
-		if nixSrc, err = os.ReadFile(filepath.Join(env.Dir, "provision.nix")); err != nil {
+		if nixSrc, err = inputfile.Read(filepath.Join(env.Dir, "provision.nix"), environment.MaxProvisionNix); err != nil {
 			return nil, fmt.Errorf("provision.nix: %w", err)
 		}
 	}
