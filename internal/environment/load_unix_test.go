@@ -38,6 +38,17 @@ func loadGuarded(t *testing.T, root string) (*Environment, hcl.Diagnostics) {
 	}
 }
 
+func firstError(t *testing.T, diags hcl.Diagnostics) *hcl.Diagnostic {
+	t.Helper()
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			return d
+		}
+	}
+	t.Fatalf("no error in %v", diagStrings(diags))
+	return nil
+}
+
 // TestLoadRefusesSpecialFiles: a named pipe in place of any file of the
 // environment, or a directory, is reported by name instead of waited on;
 // a hostmap.json over its limit is reported with the limit.
@@ -52,7 +63,7 @@ func TestLoadRefusesSpecialFiles(t *testing.T) {
 			require.NoError(t, syscall.Mkfifo(filepath.Join(dir, name), 0o644))
 			_, diags := loadGuarded(t, root)
 			require.True(t, diags.HasErrors(), "%v", diagStrings(diags))
-			d := diags.Errs()[0].(*hcl.Diagnostic)
+			d := firstError(t, diags)
 			assert.Equal(t, "cannot read environments/dev/"+name, d.Summary)
 			assert.Contains(t, d.Detail, name+" is a named pipe (FIFO), not a regular file")
 		})
@@ -61,14 +72,14 @@ func TestLoadRefusesSpecialFiles(t *testing.T) {
 		root := project(t, map[string]string{"environment.cfg": oneContainer, HostMapFile + "/x": ""})
 		_, diags := loadGuarded(t, root)
 		require.True(t, diags.HasErrors())
-		assert.Contains(t, diags.Errs()[0].(*hcl.Diagnostic).Detail, "hostmap.json is a directory")
+		assert.Contains(t, firstError(t, diags).Detail, "hostmap.json is a directory")
 	})
 	t.Run("hostmap.json too large", func(t *testing.T) {
 		big := `{"web": "` + strings.Repeat("x", MaxHostMap) + `"}`
 		root := project(t, map[string]string{"environment.cfg": oneContainer, HostMapFile: big})
 		_, diags := loadGuarded(t, root)
 		require.True(t, diags.HasErrors())
-		d := diags.Errs()[0].(*hcl.Diagnostic)
+		d := firstError(t, diags)
 		assert.Equal(t, "cannot read environments/dev/hostmap.json", d.Summary)
 		assert.Contains(t, d.Detail, "hostmap.json is larger than 1 MiB")
 	})
@@ -81,6 +92,6 @@ func TestLoadRefusesSpecialFiles(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(root, "environments", "dev", "environment.cfg"), []byte(cfg+"\n"), 0o644))
 		_, diags = loadGuarded(t, root)
 		require.True(t, diags.HasErrors())
-		assert.Contains(t, diags.Errs()[0].(*hcl.Diagnostic).Detail, "environment.cfg is larger than 8 MiB")
+		assert.Contains(t, firstError(t, diags).Detail, "environment.cfg is larger than 8 MiB")
 	})
 }
