@@ -111,14 +111,7 @@ func BenchmarkParseLines(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
 		src := realisticFile(n)
 		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
-			b.SetBytes(int64(len(src)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := Parse("bench.cfg", src); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/line")
+			benchParse(b, src, n)
 			b.StopTimer()
 			best := time.Duration(math.MaxInt64)
 			for range 20 {
@@ -141,17 +134,20 @@ func BenchmarkParseLines(b *testing.B) {
 func BenchmarkParseContinued(b *testing.B) {
 	for _, n := range []int{1000, 10000, 40000} {
 		src := growthShapes["continued value"](n)
-		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
-			b.SetBytes(int64(len(src)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := Parse("bench.cfg", src); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/line")
-		})
+		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) { benchParse(b, src, n) })
 	}
+}
+
+// benchParse parses src (of n lines) back to back and reports ns/line.
+func benchParse(b *testing.B, src []byte, n int) {
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("bench.cfg", src); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/line")
 }
 
 // BenchmarkVsCPython reads the same generated file with CPython
