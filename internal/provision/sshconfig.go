@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 )
 
 // SSHHost is one provisioned host as ssh_config_<env> names it.
@@ -166,6 +167,10 @@ func ReadSSHHosts(path string) ([]SSHHost, error) {
 	return hosts, sc.Err()
 }
 
+// MaxKnownHosts bounds the known-hosts file devhost reads: one line per
+// container, and what ssh itself adds.
+const MaxKnownHosts = 1 << 20
+
 // KnownHosts is a per-environment known-hosts file: one line per
 // container, "<real name> <key type> <base64>".
 type KnownHosts map[string]string // real name → "ssh-ed25519 AAAA…"
@@ -174,7 +179,7 @@ type KnownHosts map[string]string // real name → "ssh-ed25519 AAAA…"
 // empty.
 func ReadKnownHosts(path string) (KnownHosts, error) {
 	kh := KnownHosts{}
-	data, err := os.ReadFile(path)
+	data, err := inputfile.Read(path, MaxKnownHosts)
 	if errors.Is(err, fs.ErrNotExist) {
 		return kh, nil
 	}
