@@ -111,9 +111,6 @@ type SSHDevhost struct {
 	// Timeout per remote command; default 30 minutes (a first ensure builds
 	// a whole NixOS system).
 	Timeout time.Duration
-	// Env is ssh's environment (nil: the process'), without the secret
-	// variables secrets.Scrub removes in any case.
-	Env []string
 }
 
 // run executes argv on the devhost with sudo and returns its stdout.
@@ -136,7 +133,7 @@ func (d *SSHDevhost) runAs(ctx context.Context, what string, argv []string, stdi
 	remote := Join(argv)
 	args := append(append([]string{}, d.Options...), "--", d.Host, remote)
 	cmd := exec.CommandContext(ctx, orDefault(d.SSH, "ssh"), args...)
-	cmd.Env = childEnv(d.Env)
+	cmd.Env = childEnv(nil) // the process' environment without the secret variables
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
