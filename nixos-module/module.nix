@@ -650,9 +650,12 @@ in
     };
     environment.systemPackages = [ cfg.package ];
 
+    # Registry entries are private (0640): the admin group reads them
+    # (`devhost list` without sudo), others do not. The setgid bit gives new
+    # entries the directory's group.
     systemd.tmpfiles.rules = [
       "d ${cfg.stateDir} 0755 root root -"
-      "d ${cfg.stateDir}/containers 0750 root ${cfg.adminGroup} -"
+      "d ${cfg.stateDir}/containers 2750 root ${cfg.adminGroup} -"
     ];
 
     users.groups = lib.genAttrs (lib.filter (g: g != "users" && g != "wheel") cfg.groups) (_: { });

@@ -407,7 +407,7 @@ func TestHostConfigCarriesEveryOption(t *testing.T) {
 	assert.Equal(t, "https://acme-staging-v02.api.letsencrypt.org/directory", *r.Security.Acme.Defaults.Server)
 	assert.Equal(t, "*-*-* 04:15:00", r.Systemd.Timers["devhost-cleanup"].TimerConfig["OnCalendar"])
 	assert.Equal(t, []string{"ops"}, r.Security.Sudo.ExtraRules[1].Groups)
-	assert.Contains(t, r.Systemd.Tmpfiles.Rules, "d /srv/devhost/containers 0750 root ops -")
+	assert.Contains(t, r.Systemd.Tmpfiles.Rules, "d /srv/devhost/containers 2750 root ops -")
 }
 
 // genContainer is one container of a generated set in the generator's

@@ -189,7 +189,7 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		}
 		if prov != nil {
 			hasProv = true
-			if err := atomicfile.WriteFile(h.provisionPath(req.Name), prov, 0o644); err != nil {
+			if err := writePrivate(h.provisionPath(req.Name), prov); err != nil {
 				return err
 			}
 		} else if err := atomicfile.Remove(h.provisionPath(req.Name)); err != nil {
@@ -200,7 +200,7 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 			return err
 		}
 		conf := r.configuration(req.Name)
-		if err := atomicfile.WriteFile(h.buildConfigPath(req.Name), conf, 0o644); err != nil {
+		if err := writePrivate(h.buildConfigPath(req.Name), conf); err != nil {
 			return err
 		}
 		// The resolved location: a file:// channel whose profile moved

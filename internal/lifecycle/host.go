@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
 	"github.com/flyingcircusio/devhost/internal/registry"
@@ -113,7 +114,7 @@ func (h *Host) withRegistry(ctx context.Context, f func() error) error {
 			return err
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(marker), 0o755); err != nil {
+	if err := atomicfile.PrivateDir(h.paths().root, privateDirPerm); err != nil {
 		return fmt.Errorf("lifecycle: %w", err)
 	}
 	// No fsync: the marker guards against a killed process, not a crash

@@ -134,6 +134,7 @@ func (d *SSHDevhost) runAs(ctx context.Context, what string, argv []string, stdi
 	remote := Join(argv)
 	args := append(append([]string{}, d.Options...), "--", d.Host, remote)
 	cmd := exec.CommandContext(ctx, orDefault(d.SSH, "ssh"), args...)
+	cmd.Env = childEnv(nil) // the process' environment without the secret variables
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr

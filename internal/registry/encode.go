@@ -15,7 +15,6 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
-	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/diag"
 )
 
@@ -251,8 +250,8 @@ func (r *Registry) Put(c *Container) error {
 			Detail:   fmt.Sprintf("%s has the problems above, which devhost's change would keep; fix them by hand (or delete the file) and retry.", path),
 		}), map[string][]byte{path: data})
 	}
-	if bytes.Equal(data, old) {
+	if bytes.Equal(data, old) && !looser(path) {
 		return nil
 	}
-	return atomicfile.WriteFile(path, data, 0o644)
+	return r.WriteEntry(c.Name, data)
 }

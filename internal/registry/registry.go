@@ -43,6 +43,39 @@ func (r *Registry) Dir() string { return filepath.Join(r.stateDir, "containers")
 // Path is the file of container name.
 func (r *Registry) Path(name string) string { return filepath.Join(r.Dir(), name+".hcl") }
 
+// Entries hold owners, deployment roots and last errors (which may quote
+// what a failed command printed), so they are private: readable by root and
+// by the directory's group (the NixOS module makes that the admin group and
+// sets the directory's setgid bit, so new entries get that group), by
+// nobody else. The directory itself is 0750: its listing holds only
+// container names, which are public anyway (the status page shows them),
+// but without search permission for others, an entry an older devhost
+// wrote 0644 is unreadable too until its next write tightens it.
+const (
+	EntryPerm os.FileMode = 0o640
+	DirPerm   os.FileMode = 0o750
+)
+
+// WriteEntry atomically replaces name's entry with src, mode EntryPerm,
+// and restricts the registry directory to DirPerm (creating it when
+// missing). Put writes through it; so do those that put an entry's earlier
+// bytes back (rollbacks), since those bytes are as private as the entry.
+func (r *Registry) WriteEntry(name string, src []byte) error {
+	if err := names.Container(name); err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	if err := atomicfile.PrivateDir(r.Dir(), DirPerm); err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	return atomicfile.WriteFile(r.Path(name), src, EntryPerm)
+}
+
+// looser reports whether path exists with permissions beyond EntryPerm.
+func looser(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode().Perm()&^EntryPerm != 0
+}
+
 // Lock takes the registry's exclusive lock (flock on
 // <stateDir>/registry.lock), waiting until it is free or ctx ends. It
 // serialises all mutations between processes; call unlock when done.
