@@ -75,6 +75,8 @@ func (c *Container) values() map[string]cty.Value {
 		"ssh_keys":     stringList(c.SSHKeys),
 		"last_error":   cty.StringVal(c.LastError),
 		"labels":       labels,
+
+		"state_version": cty.StringVal(c.StateVersion),
 	}
 }
 
