@@ -1,9 +1,11 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -105,6 +107,15 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 	if err := h.settleDestroyed(ctx, req.Name); err != nil {
 		return nil, err
 	}
+	// A new container (or one recorded before devhost kept state
+	// versions) takes its channel's NixOS release as system.stateVersion.
+	// Evaluated before the registry lock: an https channel is downloaded.
+	var release string
+	if prev, err := h.Reg.Get(req.Name); err != nil || prev.StateVersion == "" {
+		if release, err = h.channelRelease(ctx, req.Channel); err != nil {
+			return nil, err
+		}
+	}
 
 	res := &EnsureResult{}
 	var (
@@ -160,6 +171,15 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 			c = &cp
 		}
 		c.Channel = req.Channel
+		if c.StateVersion == "" {
+			// Kept across channel changes; set once.
+			if release == "" { // the entry changed since it was read
+				if release, err = h.channelRelease(ctx, req.Channel); err != nil {
+					return err
+				}
+			}
+			c.StateVersion = release
+		}
 		c.Aliases = slices.Clone(req.Aliases)
 		c.Environment = req.Environment
 		c.Root = req.Root
@@ -481,27 +501,14 @@ func buildInputs(channel string, conf, prov []byte) string {
 // path; the result link under the build directory keeps it alive until
 // the profile references it.
 func (h *Host) build(ctx context.Context, name, channel string, hasProv bool) (string, error) {
-	ch := channelPath(channel)
 	out := filepath.Join(h.paths().buildDir(name), "result")
-	argv := append(append([]string(nil), h.Cfg.Commands.NixBuild...),
-		"<nixpkgs/nixos>", "-A", "system",
-		// nixpkgs=<channel> for a NixOS channel; the plain entry finds
-		// <channel>/nixpkgs in a channel that bundles nixpkgs (the
-		// platform's), as the old fc-build-dev-container did.
-		"-I", "nixpkgs="+ch, "-I", ch,
-		"-I", "nixos-config="+h.buildConfigPath(name))
+	argv := append(append([]string(nil), h.Cfg.Commands.NixBuild...), "<nixpkgs/nixos>", "-A", "system")
+	argv = append(argv, channelSearchPath(channel)...)
+	argv = append(argv, "-I", "nixos-config="+h.buildConfigPath(name))
 	if hasProv {
 		argv = append(argv, "-I", "devhost-provision="+h.provisionPath(name))
 	}
-	// Restricted evaluation allows every path on the search path, and
-	// Nix adds NIX_PATH (inherited from whoever ran devhost) and nix.conf's
-	// nix-path to the -I entries: the host's nixos-config, say, which a
-	// provision.nix could then read. Both are emptied, so only the -I
-	// entries above are searched and readable.
-	argv = append(argv, "--option", "restrict-eval", "true", "--option", "nix-path", "")
-	if strings.HasPrefix(channel, "https://") {
-		argv = append(argv, "--option", "allowed-uris", channel)
-	}
+	argv = append(argv, restrictedEval(channel)...)
 	argv = append(argv, "-o", out)
 	res, err := h.Run.Run(ctx, runner.Cmd{Argv: argv, Env: []string{"NIX_PATH="}})
 	if err != nil {
@@ -516,6 +523,58 @@ func (h *Host) build(ctx context.Context, name, channel string, hasProv bool) (s
 		return "", fmt.Errorf("%s printed %q, not a store path", argv[0], path)
 	}
 	return path, nil
+}
+
+// channelSearchPath is the search path a container's channel gives Nix.
+func channelSearchPath(channel string) []string {
+	ch := channelPath(channel)
+	// nixpkgs=<channel> for a NixOS channel; the plain entry finds
+	// <channel>/nixpkgs in a channel that bundles nixpkgs (the platform's),
+	// as the old fc-build-dev-container did.
+	return []string{"-I", "nixpkgs=" + ch, "-I", ch}
+}
+
+// restrictedEval confines an evaluation to its -I entries (run it with
+// NIX_PATH empty). Restricted evaluation allows every path on the search
+// path, and Nix adds NIX_PATH (inherited from whoever ran devhost) and
+// nix.conf's nix-path to the -I entries: the host's nixos-config, say,
+// which a provision.nix could then read. Both are emptied, so only the -I
+// entries are searched and readable.
+func restrictedEval(channel string) []string {
+	args := []string{"--option", "restrict-eval", "true", "--option", "nix-path", ""}
+	if strings.HasPrefix(channel, "https://") {
+		args = append(args, "--option", "allowed-uris", channel)
+	}
+	return args
+}
+
+// releaseExpr is the NixOS release of the nixpkgs on the search path,
+// what NixOS' system.stateVersion defaults to.
+const releaseExpr = "(import <nixpkgs/lib>).trivial.release"
+
+// channelRelease evaluates the NixOS release of channel ("24.11") with the
+// same search path and restrictions as the container's build.
+func (h *Host) channelRelease(ctx context.Context, channel string) (string, error) {
+	argv := append(append([]string(nil), h.Cfg.Commands.NixInstantiate...), "--eval", "--json", "--expr", releaseExpr)
+	argv = append(argv, channelSearchPath(channel)...)
+	argv = append(argv, restrictedEval(channel)...)
+	res, err := h.Run.Run(ctx, runner.Cmd{Argv: argv, Env: []string{"NIX_PATH="}})
+	if err != nil {
+		return "", fmt.Errorf("determine the NixOS release of channel %s (the new container's system.stateVersion): %w", channel, err)
+	}
+	var rel string
+	if err := json.Unmarshal(bytes.TrimSpace(res.Stdout), &rel); err != nil || !registry.ValidStateVersion(rel) {
+		return "", fmt.Errorf("channel %s: %s printed %q as its NixOS release, not a release like \"24.11\"", channel, argv[0], truncate(res.Stdout, 80))
+	}
+	return rel, nil
+}
+
+// truncate is b, cut to at most n bytes.
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
 }
 
 // channelPath turns a file:// channel URL into the path Nix expects.
