@@ -72,24 +72,25 @@ func TestCompatibilityCLI(t *testing.T) {
 	s := newSandbox(t, sandboxOpts{bootstrapKey: true})
 	// As batou runs it: argv[0] fc-build-dev-container, aliases in one
 	// argument, or none at all.
-	r := s.runArgv0("alice", "fc-build-dev-container", "ensure", "3f2a9c1d0b7", "file:///srv/channels/nixos", "www  admin")
+	local := s.localChannel("24.11")
+	r := s.runArgv0("alice", "fc-build-dev-container", "ensure", "3f2a9c1d0b7", local, "www  admin")
 	require.Equal(t, 0, r.code, r.stderr)
 	c := s.entry("3f2a9c1d0b7")
 	require.NotNil(t, c)
 	assert.Equal(t, []string{"www", "admin"}, c.Aliases)
-	assert.Equal(t, "file:///srv/channels/nixos", c.Channel)
+	assert.Equal(t, local, c.Channel)
 	b := s.records("nix-build")
 	require.Len(t, b, 1)
-	assert.Contains(t, b[0].Argv, "nixpkgs=/srv/channels/nixos", "a file:// channel is passed as its path")
+	assert.Contains(t, b[0].Argv, "nixpkgs="+strings.TrimPrefix(local, "file://"), "a file:// channel is passed as its path")
 	conf, err := os.ReadFile(generator.ConfigurationPath(s.config(), "3f2a9c1d0b7"))
 	require.NoError(t, err)
 	assert.Contains(t, string(conf), strings.Fields(generator.BootstrapKey)[1], "the bootstrap key is authorised for developer")
 
-	r = s.runArgv0("alice", "fc-build-dev-container", "ensure", "noaliases", "file:///srv/channels/nixos", "")
+	r = s.runArgv0("alice", "fc-build-dev-container", "ensure", "noaliases", local, "")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Empty(t, s.entry("noaliases").Aliases)
 	// The same through the subcommand.
-	s.ok("alice", "fc-build-dev-container", "ensure", "sub", "file:///srv/channels/nixos")
+	s.ok("alice", "fc-build-dev-container", "ensure", "sub", local)
 
 	// batou's --provision-rebuild: destroy (unknown is fine), then ensure.
 	r = s.runArgv0("alice", "fc-build-dev-container", "destroy", "neverwas")
@@ -97,7 +98,7 @@ func TestCompatibilityCLI(t *testing.T) {
 	r = s.runArgv0("alice", "fc-build-dev-container", "destroy", "noaliases")
 	assert.Equal(t, 0, r.code, r.stderr)
 	assert.Nil(t, s.entry("noaliases"))
-	r = s.runArgv0("alice", "fc-build-dev-container", "ensure", "noaliases", "file:///srv/channels/nixos", "")
+	r = s.runArgv0("alice", "fc-build-dev-container", "ensure", "noaliases", local, "")
 	assert.Equal(t, 0, r.code, r.stderr)
 
 	// Usage errors exit 1.

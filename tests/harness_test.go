@@ -113,15 +113,34 @@ commands {
   rebuild        = [%q, "switch"]
   nix_build      = [%q]
   nix_env        = [%q]
+  nix_instantiate = [%q]
   systemctl      = [%q]
   timeout        = %q
 }
 `, prefixes, o.bootstrapKey, filepath.Join(binDir, "nixos-rebuild"), filepath.Join(binDir, "nix-build"),
-		filepath.Join(binDir, "nix-env"), filepath.Join(binDir, "systemctl"), timeout)
+		filepath.Join(binDir, "nix-env"), filepath.Join(binDir, "nix-instantiate"), filepath.Join(binDir, "systemctl"), timeout)
 	require.NoError(t, os.WriteFile(s.cfgPath, []byte(cfg), 0o644))
 	require.NoError(t, os.WriteFile(s.groupFile, []byte(
 		"users:x:100:alice,bob,carol,dave\nservice:x:900:svc\nwheel:x:10:carol\nnogroup:x:65534:mallory\n"), 0o644))
 	return s
+}
+
+// localChannel makes a file:// channel in the sandbox whose nixpkgs lib
+// says it is release (all of nixpkgs devhost evaluates before the build,
+// which the nix-build double stands in for).
+func (s *sandbox) localChannel(release string) string {
+	dir := s.path("channels", "nixos-"+release)
+	require.NoError(s.t, os.MkdirAll(filepath.Join(dir, "lib"), 0o755))
+	require.NoError(s.t, os.WriteFile(filepath.Join(dir, "lib", "default.nix"),
+		[]byte("{ trivial.release = \""+release+"\"; }\n"), 0o644))
+	return "file://" + dir
+}
+
+// configuration is the container's generated configuration.nix.
+func (s *sandbox) configuration(name string) string {
+	b, err := os.ReadFile(generator.ConfigurationPath(s.config(), name))
+	require.NoError(s.t, err)
+	return string(b)
 }
 
 func (s *sandbox) path(p ...string) string { return filepath.Join(append([]string{s.dir}, p...)...) }
