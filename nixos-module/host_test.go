@@ -95,8 +95,9 @@ func renderSet(t testing.TB, cfg *hostconfig.Config, cs []*registry.Container) s
 	return dir
 }
 
-// evalHost evaluates testdata/nixos-host.nix; stats, when not nil, gets
-// Nix's evaluation statistics (NIX_SHOW_STATS).
+// evalHost evaluates testdata/nixos-host.nix with an empty NIX_PATH and
+// returns its output and its stderr, which ends with Nix's evaluation
+// statistics (NIX_SHOW_STATS).
 func evalHost(t testing.TB, nix, nixpkgs, gen string, extra ...string) ([]byte, []byte) {
 	t.Helper()
 	harness, err := filepath.Abs(filepath.Join("testdata", "nixos-host.nix"))
@@ -238,4 +239,3 @@ func BenchmarkWholeNixOSHost(b *testing.B) {
 		})
 	}
 }
-
