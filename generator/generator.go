@@ -392,6 +392,7 @@ func containerData(cfg *hostconfig.Config, host *templates.Host, c *registry.Con
 		ServiceUser:   templates.V(c.ServiceUser),
 		ServiceHome:   templates.V(home),
 		Channel:       templates.V(c.Channel),
+		StateVersion:  templates.V(c.StateVersion),
 		LocalAddress:  templates.V(c.Address.String()),
 		ProfilePath:   templates.V(ProfilePath(cfg, c.Name)),
 		ProvisionPath: templates.V(ProvisionNixPath(cfg, c.Name)),

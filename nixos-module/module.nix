@@ -335,13 +335,18 @@ in
 
     containersDir = lib.mkOption {
       type = types.strMatching "/[^[:cntrl:]]*";
-      default = "/var/lib/nixos-containers";
+      # NixOS' own rule (nixos-containers.nix): hosts first installed
+      # before 22.05 keep /var/lib/containers, so an old role's host that
+      # is migrated keeps finding its containers there.
+      default = if lib.versionOlder config.system.stateVersion "22.05" then "/var/lib/containers" else "/var/lib/nixos-containers";
+      defaultText = lib.literalExpression ''if lib.versionOlder config.system.stateVersion "22.05" then "/var/lib/containers" else "/var/lib/nixos-containers"'';
       description = ''
         Where NixOS keeps the containers' root directories
         (`<containersDir>/NAME`): devhost reads a container's SSH host key
         there and removes the directory when the container is destroyed.
-        NixOS' container units use `/var/lib/nixos-containers`; change it
-        only together with them.
+        The default is the directory NixOS' container units use, which
+        depends on {option}`system.stateVersion` as it does in NixOS;
+        change it only together with them.
       '';
     };
 

@@ -467,6 +467,45 @@ func TestDefaultChannelPrefixes(t *testing.T) {
 	}
 }
 
+// NixOS keeps containers in /var/lib/containers on hosts whose
+// system.stateVersion is older than 22.05 and in /var/lib/nixos-containers
+// after (nixos-containers.nix). devhost reads host keys from and removes
+// the directory it is told: on a migrated old-role host the default must
+// be the one NixOS' container units use there.
+func TestContainersDirFollowsStateVersion(t *testing.T) {
+	e := needNix(t)
+	tests := []struct {
+		name         string
+		stateVersion string // "" leaves NixOS' default (the lib's release)
+		containers   string // the option; "" leaves its default
+		want         string
+	}{
+		{name: "old role host", stateVersion: "20.09", want: "/var/lib/containers"},
+		{name: "last release before the rename", stateVersion: "21.11", want: "/var/lib/containers"},
+		{name: "the rename", stateVersion: "22.05", want: "/var/lib/nixos-containers"},
+		{name: "newer", stateVersion: "24.11", want: "/var/lib/nixos-containers"},
+		{name: "NixOS' default", want: "/var/lib/nixos-containers"},
+		{name: "set explicitly on an old host", stateVersion: "20.09", containers: "/srv/containers", want: "/srv/containers"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := base(filepath.Join(t.TempDir(), "no-such-dir"))
+			if tt.containers != "" {
+				opts["containersDir"] = tt.containers
+			}
+			var other []map[string]any
+			if tt.stateVersion != "" {
+				other = append(other, map[string]any{"system": map[string]any{"stateVersion": tt.stateVersion}})
+			}
+			r, err := evalModule(t, e, role(opts, other...))
+			require.NoError(t, err)
+			hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, hc.ContainersDir)
+		})
+	}
+}
+
 func TestEnabledWithGeneratedSet(t *testing.T) {
 	e := needNix(t)
 	const public = "dev.example.com"
@@ -1000,7 +1039,7 @@ func TestOptionsAreDocumented(t *testing.T) {
 	}
 	for _, o := range opts {
 		if o.Name == "flyingcircus.roles.devhost.generatedDir" || o.Name == "flyingcircus.roles.devhost.package" ||
-			o.Name == "flyingcircus.roles.devhost.rebuildCommand" {
+			o.Name == "flyingcircus.roles.devhost.rebuildCommand" || o.Name == "flyingcircus.roles.devhost.containersDir" {
 			assert.NotNil(t, o.DefaultText, "%s has a computed default and needs defaultText", o.Name)
 		}
 	}

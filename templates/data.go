@@ -56,6 +56,9 @@ type Container struct {
 	ServiceUser Value // may be empty
 	ServiceHome Value // /srv/<ServiceUser> (empty when ServiceUser is)
 	Channel     Value
+	// StateVersion is the container's system.stateVersion, recorded when
+	// it was created; empty for an entry from before devhost recorded it.
+	StateVersion Value
 	// LocalAddress is the container's own address.
 	LocalAddress Value
 	// ProfilePath is <ProfileDir>/<name>/system, the container's system

@@ -17,7 +17,7 @@ const timeLayout = time.RFC3339
 
 // attribute names, in the order a new file lists them.
 var attrOrder = []string{
-	"name", "owner", "environment", "root", "service_user", "channel", "aliases", "address",
+	"name", "owner", "environment", "root", "service_user", "channel", "state_version", "aliases", "address",
 	"state", "created", "deployed", "keep", "ssh_keys", "last_error", "labels",
 }
 
@@ -77,6 +77,7 @@ func decodeHCL(filename string, src []byte) (*Container, hcl.Diagnostics) {
 	decode("root", &c.Root)
 	decode("service_user", &c.ServiceUser)
 	decode("channel", &c.Channel)
+	decode("state_version", &c.StateVersion)
 	decode("aliases", &c.Aliases)
 	var s string
 	if decode("address", &s) {

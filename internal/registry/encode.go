@@ -74,6 +74,8 @@ func (c *Container) values() map[string]cty.Value {
 		"ssh_keys":     stringList(c.SSHKeys),
 		"last_error":   cty.StringVal(c.LastError),
 		"labels":       labels,
+
+		"state_version": cty.StringVal(c.StateVersion),
 	}
 }
 
@@ -160,6 +162,10 @@ func render(path string, old []byte, c *Container) ([]byte, error) {
 		f := hclwrite.NewEmptyFile()
 		b := f.Body()
 		for _, n := range attrOrder {
+			if n == "state_version" && isZero(vals[n]) {
+				// Unknown (an import's): the next ensure records it.
+				continue
+			}
 			b.SetAttributeRaw(n, tokens(vals[n]))
 		}
 		return append([]byte(header), hclwrite.Format(f.Bytes())...), nil

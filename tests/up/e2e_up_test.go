@@ -245,11 +245,13 @@ commands {
   rebuild   = [%q, "switch"]
   nix_build = [%q]
   nix_env   = [%q]
+  nix_instantiate = [%q]
   systemctl = [%q]
   timeout   = "2m"
 }
 `, o.bootstrapKey, filepath.Join(binDir, "doubles", "nixos-rebuild"), filepath.Join(binDir, "doubles", "nix-build"),
-		filepath.Join(binDir, "doubles", "nix-env"), filepath.Join(binDir, "containerctl")), 0o644)
+		filepath.Join(binDir, "doubles", "nix-env"), filepath.Join(binDir, "doubles", "nix-instantiate"),
+		filepath.Join(binDir, "containerctl")), 0o644)
 
 	// The sshd's own /etc/passwd (root's shell without rc files, the
 	// containers' user developer) and /etc/hosts.
@@ -281,6 +283,9 @@ commands {
 		"E2E_SANDBOX=" + e.base,
 		"E2E_SYSTEMCTL=" + filepath.Join(binDir, "doubles", "systemctl"),
 		"E2E_SERVICE_USERS=s-shop",
+	}
+	if ni, err := exec.LookPath("nix-instantiate"); err == nil {
+		env = append(env, "DEVHOST_DOUBLE_NIX_INSTANTIATE="+ni)
 	}
 	fmt.Fprintf(&cfg, `HostKey %s
 PidFile none
