@@ -235,6 +235,7 @@ func newE2E(t *testing.T, o e2eOpts) *e2e {
 		"E2E_SANDBOX=" + e.base,
 		"E2E_SYSTEMCTL=" + filepath.Join(binDir, "doubles", "systemctl"),
 		"E2E_SERVICE_USERS=s-shop",
+		"DEVHOST_CONFIG=" + b("etc", "devhost", "devhost.hcl"), // for containerctl
 	}, " ")
 	for name, prog := range map[string]string{
 		"nixos-rebuild": filepath.Join(binDir, "doubles", "nixos-rebuild"),
@@ -276,7 +277,10 @@ commands {
 		b("sbin", "nixos-rebuild"), b("sbin", "nix-build"), b("sbin", "nix-env"), b("sbin", "systemctl")), 0o644)
 	// /etc/hosts: bind-mounted over the layer, since containerctl adds
 	// the containers' lines in place.
-	write(t, b("hosts"), "127.0.0.1 localhost\n", 0o644)
+	// The machine's name resolves, as sudo wants it to.
+	hostname, err := os.Hostname()
+	require.NoError(t, err)
+	write(t, b("hosts"), "127.0.0.1 localhost "+hostname+"\n", 0o644)
 
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "ListenAddress 127.0.0.1:%d\n", e.port)

@@ -126,6 +126,7 @@ func accounts(t *testing.T, etc, home string) {
 	for name, gid := range gids {
 		gr = append(gr, fmt.Sprintf("%s:x:%d:%s", name, gid, strings.Join(members[name], ",")))
 	}
+	require.NoError(t, os.MkdirAll(home, 0o755))
 	for _, p := range people {
 		h := filepath.Join(home, p.name)
 		require.NoError(t, os.MkdirAll(h, 0o700))
