@@ -2,12 +2,25 @@
 //
 // The devhost is a real OpenSSH sshd on 127.0.0.1 (a free port, a
 // throwaway host key, its own authorized keys) running the real devhost
-// binary (built with the devhosttest tag) through a sudo double, with the
-// lifecycle's test doubles for nix-build, nix-env and nixos-rebuild, and
-// containerctl (./containerctl) for systemctl.
+// binary (as shipped, without the devhosttest tag) through real sudo
+// (Debian's /usr/bin/sudo, setuid root) with the lifecycle's test doubles
+// for nix-build, nix-env and nixos-rebuild, and containerctl
+// (./containerctl) for systemctl.
+//
+// The laptop logs in as a real unprivileged user, jane.doe, a member of
+// the devhost group "users". The sshd's /etc is the machine's with a
+// read-only overlay: the sudoers file is exactly what NixOS' own sudo
+// module (DEVHOST_E2E_NIXOS, nixos/modules/security/sudo.nix) makes of the
+// devhost module's security.sudo.extraRules (testdata/sudoers.nix, checked
+// with visudo -c), /etc/devhost/devhost.hcl is the host configuration, and
+// passwd, group and shadow hold the test's people (sudo_test.go). So
+// devhost learns its caller from the SUDO_USER real sudo sets and that
+// user's real groups, and a command the module does not allow is refused
+// by sudo itself. The namespaces are mount and network only: the user
+// namespace is the machine's, so sudo stays setuid root.
 //
 // The stand-in for a container: the sshd runs in a private mount namespace
-// (unshare -m) whose /etc/hosts and /etc/passwd are the test's own files.
+// (unshare -m) whose /etc/hosts is the test's own file.
 // The sshd also has its own network namespace (unshare -n) in which the
 // whole pool 10.100.0.0/24 is local (ip route add local … dev lo), so
 // containers' addresses are real, reachable addresses; the laptop side
@@ -22,8 +35,8 @@
 // keys are really checked (StrictHostKeyChecking yes).
 //
 // It needs root (sshd, mount namespaces); it is skipped, with the reason,
-// when sshd, rsync, unshare or root are missing. CI installs openssh-server
-// and runs it as root.
+// when sshd, rsync, unshare, sudo, Nix, NIXPKGS_LIB, DEVHOST_E2E_NIXOS or
+// root are missing. CI installs openssh-server and sudo and runs it as root.
 package up
 
 import (
