@@ -855,6 +855,13 @@ func (e *e2e) onDevhost(user string, argv ...string) result {
 	e.t.Helper()
 	cmd := exec.Command("nsenter", "--net="+e.netns, "--", "ssh", "-F", filepath.Join(e.deploy, "ssh_config"), "-l", user, "dev.example.com", strings.Join(argv, " "))
 	cmd.Env = e.env
+	return runResult(e.t, cmd)
+}
+
+// runResult runs cmd and returns its output and exit status; failing to
+// start it fails the test.
+func runResult(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -863,7 +870,7 @@ func (e *e2e) onDevhost(user string, argv ...string) result {
 	if errors.As(err, &ee) {
 		r.code = ee.ExitCode()
 	} else {
-		require.NoError(e.t, err)
+		require.NoError(t, err)
 	}
 	return r
 }
@@ -931,16 +938,7 @@ func (e *e2e) batou(python string, args ...string) (result, map[string]string) {
 		"PATH=" + filepath.Join(e.home, "bin") + ":" + binDir + ":" + os.Getenv("PATH"),
 		"HOME=" + e.home, "TMPDIR=" + e.tmp, "LANG=C.UTF-8",
 	}, "DEVHOST="+filepath.Join(binDir, "devhost"))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else {
-		require.NoError(e.t, err)
-	}
+	r := runResult(e.t, cmd)
 	names := map[string]string{}
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	_ = json.Unmarshal([]byte(lines[len(lines)-1]), &names)
