@@ -207,14 +207,31 @@ let
   '';
 
   exe = "${cfg.package}/bin/devhost";
-  # What the groups may run as root. Each subcommand is listed with and
-  # without arguments, since sudoers' "*" does not match an empty argument list.
+  # What the groups may run as root: every command the laptop side
+  # (devhost up, devhost reserve --devhost), the batou plugin and batou
+  # 2.3–2.5's provisioner run on the devhost, and nothing an administrator
+  # alone may do (cleanup, apply, render, import-legacy). Each subcommand
+  # is listed with and without arguments, since sudoers' "*" does not match
+  # an empty argument list.
   userCommands = [
     "ensure"
     "destroy"
     "keep"
     "status"
   ];
+  # Commands allowed with exactly these arguments: `reserve` also has
+  # laptop-side flags (--devhost, --ssh names the ssh program), which as
+  # root would run a program of the caller's choosing.
+  userExactCommands = [
+    "reserve"
+    "reserve --json"
+  ];
+  # batou 2.3–2.5 run `sudo fc-build-dev-container ensure|destroy …`.
+  compatCommands = [
+    "ensure"
+    "destroy"
+  ];
+  compatExe = "${cfg.package}/bin/fc-build-dev-container";
   sudoCommand = command: {
     inherit command;
     options = [ "NOPASSWD" ];
@@ -517,9 +534,12 @@ in
         "service"
       ];
       description = ''
-        Unix groups whose members may create, update, keep and destroy
-        containers (`sudo devhost ensure|destroy|keep|status`). Groups that
-        do not exist yet are created.
+        Unix groups whose members may reserve names for, create, update,
+        keep and destroy containers (`sudo devhost
+        reserve|ensure|destroy|keep|status`, and with
+        {option}`${opt}.compatibility.fcBuildDevContainer` `sudo
+        fc-build-dev-container ensure|destroy`). Groups that do not exist yet
+        are created.
       '';
     };
 
@@ -749,8 +769,9 @@ in
               (sudoCommand "${exe} ${c}")
               (sudoCommand "${exe} ${c} *")
             ]) userCommands
-            ++ lib.optional cfg.compatibility.fcBuildDevContainer (
-              sudoCommand "${cfg.package}/bin/fc-build-dev-container"
+            ++ map (c: sudoCommand "${exe} ${c}") userExactCommands
+            ++ lib.optionals cfg.compatibility.fcBuildDevContainer (
+              map (c: sudoCommand "${compatExe} ${c} *") compatCommands
             );
         }
         {

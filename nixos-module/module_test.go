@@ -298,8 +298,12 @@ func TestEnabledWithoutGeneratedSet(t *testing.T) {
 			for _, sub := range []string{"ensure", "destroy", "keep", "status"} {
 				want = append(want, standInPackage+"/bin/devhost "+sub, standInPackage+"/bin/devhost "+sub+" *")
 			}
+			// reserve exactly as devhost up and the batou plugin run it:
+			// its --ssh flag names a program, never to be run as root.
+			want = append(want, standInPackage+"/bin/devhost reserve", standInPackage+"/bin/devhost reserve --json")
 			if tt.fcBuild {
-				want = append(want, standInPackage+"/bin/fc-build-dev-container")
+				// batou 2.3–2.5's two calls, nothing else of the CLI.
+				want = append(want, standInPackage+"/bin/fc-build-dev-container ensure *", standInPackage+"/bin/fc-build-dev-container destroy *")
 			}
 			assert.Equal(t, want, cmds)
 			assert.Equal(t, []string{"wheel"}, admin.Groups)

@@ -220,7 +220,7 @@ func TestPlanCleanup(t *testing.T) {
 func TestResolveCaller(t *testing.T) {
 	dir := t.TempDir()
 	gf := filepath.Join(dir, "group")
-	require.NoError(t, os.WriteFile(gf, []byte("users:x:100:alice,bob\nwheel:x:10:carol\n"), 0o644))
+	require.NoError(t, os.WriteFile(gf, []byte("users:x:100:alice,bob,jane.doe\nwheel:x:10:carol\n"), 0o644))
 	sys := GroupFile{Path: gf}
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	current := func() (string, error) { return "dave", nil }
@@ -243,6 +243,11 @@ func TestResolveCaller(t *testing.T) {
 		{"unprivileged", Process{EUID: 1000, Env: env(nil), Current: current}, Caller{User: "dave"}, ""},
 		{"unprivileged SUDO_USER is not trusted", Process{EUID: 1000, Env: env(map[string]string{"SUDO_USER": "carol"}), Current: current}, Caller{User: "dave"}, ""},
 		{"hostile SUDO_USER", Process{EUID: 0, Env: env(map[string]string{"SUDO_USER": "../etc"})}, Caller{}, "SUDO_USER"},
+		// A login name with a dot, valid on NixOS.
+		{"SUDO_USER with a dot", Process{EUID: 0, Env: env(map[string]string{"SUDO_USER": "jane.doe"})},
+			Caller{User: "jane.doe", Groups: []string{"users"}}, ""},
+		{"unprivileged with a dot", Process{EUID: 1000, Env: env(nil), Current: func() (string, error) { return "jane.doe", nil }},
+			Caller{User: "jane.doe", Groups: []string{"users"}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -86,6 +86,22 @@ func TestPutGetRoundTrip(t *testing.T) {
 
 // TestPutKeepsCommentsAndLayout: a machine edit of one attribute changes that
 // attribute's value and nothing else, byte for byte.
+// TestOwnerWithDot: an owner whose login name has a dot (valid on NixOS)
+// is stored and read back.
+func TestOwnerWithDot(t *testing.T) {
+	r := Open(t.TempDir())
+	c := testContainer("web", "10.233.0.2")
+	c.Owner = "jane.doe"
+	require.NoError(t, r.Put(c))
+	got, err := r.Get("web")
+	require.NoError(t, err)
+	assert.Equal(t, "jane.doe", got.Owner)
+	all, err := r.LoadAll()
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	assert.Equal(t, "jane.doe", all[0].Owner)
+}
+
 func TestPutKeepsCommentsAndLayout(t *testing.T) {
 	orig := `# web shop for the Q4 campaign -- ask alice before destroying!
 name="web"

@@ -66,7 +66,7 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 		// /etc/hosts; this one would make localhost resolve to it there.
 		add("name", "Reserved container name", "\"localhost\" would name this container in the host's /etc/hosts; choose another name.")
 	}
-	if err := names.User(c.Owner); err != nil {
+	if err := names.Login(c.Owner); err != nil {
 		nameErr("owner", "Invalid owner", err)
 	}
 	if c.Environment != "" && !environmentName.MatchString(c.Environment) {

@@ -23,6 +23,13 @@ func Devhost(dir string) Target {
 	return Target{Out: filepath.Join(dir, "devhost"), Pkg: module + "/cmd/devhost", Tags: "devhosttest"}
 }
 
+// Release is the devhost binary in dir as shipped (no devhosttest tag):
+// for tests that run it through real sudo, where it learns the caller from
+// SUDO_USER and the system's groups alone.
+func Release(dir string) Target {
+	return Target{Out: filepath.Join(dir, "devhost"), Pkg: module + "/cmd/devhost"}
+}
+
 // Doubles are the recording doubles of nix-build, nix-env, nix-instantiate, nixos-rebuild
 // and systemctl, each under its real name in dir.
 func Doubles(dir string) []Target {
