@@ -165,6 +165,7 @@ lit\*star
 		})
 	}
 }
+
 // tree lists the files and directories below root, leaving out what rs
 // excludes (rs nil: everything).
 func tree(t *testing.T, root string, rs *Rules) []string {
