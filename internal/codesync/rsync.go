@@ -155,8 +155,8 @@ func (s *Sync) Run(ctx context.Context, stderr io.Writer) (Result, error) {
 }
 
 // countItems counts rsync's --out-format=%i lines: "*deleting" for a
-// removed path, ">f…" for a file sent, "c…" for something created (a
-// directory "cd" is not counted).
+// removed path, "<f…" for a file sent to the remote side (">f…" received),
+// "c…" for a link or device created (a directory, "cd", is not counted).
 func countItems(out []byte) Result {
 	var r Result
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -165,7 +165,7 @@ func countItems(out []byte) Result {
 		switch {
 		case strings.HasPrefix(l, "*deleting"):
 			r.Deleted++
-		case len(l) >= 2 && (l[0] == '>' || l[0] == 'c') && l[1] != 'd':
+		case len(l) >= 2 && strings.IndexByte("<>c", l[0]) >= 0 && l[1] != 'd':
 			r.Files++
 		}
 	}
