@@ -308,7 +308,7 @@ func syncRules(opts *syncOptions, src string) (*codesync.Rules, error) {
 	if err != nil {
 		return nil, inputErrorf("exclude file %s: %v", shown, err)
 	}
-	defer fh.Close()
+	defer func() { _ = fh.Close() }()
 	rules, err := codesync.ParseRules(shown, fh)
 	if err != nil {
 		return nil, &InputError{Err: fmt.Errorf("exclude file %w", err)}

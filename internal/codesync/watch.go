@@ -58,7 +58,7 @@ func Watch(ctx context.Context, root string, opts WatchOptions, sync func(contex
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", root, err)
 	}
-	defer w.Close()
+	defer func() { _ = w.Close() }()
 	wt := &watchTree{w: w, root: root, rules: opts.Rules, pending: map[string]bool{}}
 	if err := wt.add(root); err != nil {
 		return err
@@ -69,6 +69,7 @@ func Watch(ctx context.Context, root string, opts WatchOptions, sync func(contex
 	}
 
 	done := make(chan error, 1)
+	wait := func() error { return <-done }
 	running := true
 	go func() { done <- sync(ctx, Batch{Initial: true}) }()
 
@@ -97,7 +98,7 @@ func Watch(ctx context.Context, root string, opts WatchOptions, sync func(contex
 		select {
 		case <-ctx.Done():
 			if running {
-				<-done
+				_ = wait() // the sync ends with ctx; its error no longer matters
 			}
 			return nil
 		case err := <-done:
@@ -118,7 +119,7 @@ func Watch(ctx context.Context, root string, opts WatchOptions, sync func(contex
 			changed, err := wt.event(ev)
 			if err != nil {
 				if running {
-					<-done
+					_ = wait() // the sync ends with ctx; its error no longer matters
 				}
 				return err
 			}
