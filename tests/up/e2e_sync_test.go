@@ -19,11 +19,11 @@ import (
 // serviceUID is s-shop's uid in the test's containers.
 const serviceUID = 1500
 
-// containerSudo is the containers' sudo for the sync test: it records its
+// syncContainerSudo is the containers' sudo for the sync test: it records its
 // argv, and for -u USER really becomes that user (setpriv, with the
 // container's own /etc/passwd), so what rsync writes is owned by USER as
 // on a real container, and a write the user may not make fails.
-const containerSudo = `#!/bin/sh
+const syncContainerSudo = `#!/bin/sh
 printf '%s\n' "$*" >> /sudo.log
 user=
 while :; do
@@ -68,7 +68,7 @@ func TestSyncEndToEnd(t *testing.T) {
 	write(t, filepath.Join(croot, "etc/passwd"), "root:x:0:0::/root:/bin/sh\ns-shop:x:1500:1500::/srv/s-shop:/bin/sh\n", 0o644)
 	write(t, filepath.Join(croot, "etc/group"), "root:x:0:\ns-shop:x:1500:\n", 0o644)
 	require.NoError(t, os.Chown(filepath.Join(croot, "srv/s-shop"), serviceUID, serviceUID))
-	write(t, e.path("cbin", "sudo"), containerSudo, 0o755)
+	write(t, e.path("cbin", "sudo"), syncContainerSudo, 0o755)
 
 	// The code: a .git directory, an exclude file, files it leaves out.
 	src := filepath.Join(e.deploy, "src")
