@@ -465,10 +465,9 @@ func (h *Host) setLastError(name string, cause error) error {
 		}
 		return err
 	}
-	msg := cause.Error()
-	if len(msg) > 4000 {
-		msg = "…" + msg[len(msg)-4000:]
-	}
+	// Keep the start too: it names what failed and where (Nix's
+	// "at /…/provision.nix:12:3").
+	msg := runner.Shorten(cause.Error(), 4000)
 	c.LastError = strings.ToValidUTF8(strings.ReplaceAll(msg, "\x00", ""), "?")
 	return h.Reg.Put(c)
 }
