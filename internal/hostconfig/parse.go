@@ -201,7 +201,7 @@ var (
 		"nginx": {Attributes: attrSchema("server_names_hash_bucket_size", "server_names_hash_max_size",
 			"proxy_timeout", "client_max_body_size")},
 		"compat": {Attributes: attrSchema("bootstrap_key")},
-		"access": {Attributes: attrSchema("groups", "admin_group")},
+		"access": {Attributes: attrSchema("groups", "admin_group", "max_containers_per_user", "reserved_names")},
 		"commands": {Attributes: attrSchema("rebuild", "nix_build", "nix_env", "nix_instantiate",
 			"nixos_container", "systemctl", "timeout")},
 	}
@@ -384,6 +384,8 @@ func (d *decoder) decode(b hcl.Body) *Config {
 		case "access":
 			a.list("groups", &c.Access.Groups)
 			a.str("admin_group", &c.Access.AdminGroup)
+			a.integer("max_containers_per_user", &c.Access.MaxContainersPerUser)
+			a.list("reserved_names", &c.Access.ReservedNames)
 		case "commands":
 			for key, argv := range c.Commands.all() {
 				a.list(key, argv)

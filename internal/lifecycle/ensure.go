@@ -145,6 +145,9 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 			if err := h.checkNotForeign(req.Name); err != nil {
 				return err
 			}
+			if err := h.checkQuota(req.Caller); err != nil {
+				return err
+			}
 			if owner := h.reservedBy(req.Name); owner != "" {
 				if err := req.Caller.CheckOwner(h.Cfg.Access, "use the reserved name", req.Name, owner); err != nil {
 					return err

@@ -110,7 +110,13 @@ func (f *fakeRunner) count(prog string) int {
 
 func testHost(t testing.TB) (*Host, *fakeRunner) {
 	t.Helper()
-	dir := t.TempDir()
+	return testHostAt(t, t.TempDir())
+}
+
+// testHostAt is testHost keeping its state under dir, which processes
+// running at the same time can share.
+func testHostAt(t testing.TB, dir string) (*Host, *fakeRunner) {
+	t.Helper()
 	cfg := hostconfig.Default("dev.example.com")
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.GeneratedDir = filepath.Join(dir, "generated")

@@ -79,6 +79,9 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 	if _, err := channel.Parse(c.Channel); err != nil {
 		nameErr("channel", "Invalid channel", err)
 	}
+	if len(c.Aliases) > names.MaxAliases {
+		add("aliases", "Too many aliases", fmt.Sprintf("%d aliases are listed; at most %d fit the container's certificate (Let's Encrypt: 100 names, one of them the container's own). Remove some.", len(c.Aliases), names.MaxAliases))
+	}
 	seen := map[string]bool{}
 	for _, a := range c.Aliases {
 		if err := names.Alias(a); err != nil {
