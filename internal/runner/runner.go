@@ -58,7 +58,7 @@ type Error struct {
 	Argv     []string
 	ExitCode int
 	TimedOut bool
-	Err      error  // the underlying error from os/exec
+	Err      error // the underlying error from os/exec
 	// Tail is a short digest of its standard error (or output), for
 	// people: the first and last lines, each cut in the middle when long,
 	// so that both Nix's message with its position and the end survive.
