@@ -61,7 +61,7 @@ func read(path string, maxSize int64, flags int) ([]byte, error) {
 		}
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -339,8 +339,7 @@ func heredocStart(src []byte, i int) (marker []byte, next int, nonASCII bool) {
 		if c >= 0x80 {
 			return nil, 0, true
 		}
-		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
-		if j == start && !letter || j > start && !letter && !(c >= '0' && c <= '9') && c != '-' {
+		if j == start && !identStart(c) || j > start && !identByte(c) {
 			break
 		}
 	}
@@ -364,12 +363,16 @@ func directiveEnds(rest []byte) bool {
 	rest = bytes.TrimLeft(rest, " \t\r\n")
 	for _, kw := range []string{"endif", "endfor"} {
 		if r, ok := bytes.CutPrefix(rest, []byte(kw)); ok {
-			return len(r) == 0 || !(r[0] >= 'a' && r[0] <= 'z' || r[0] >= 'A' && r[0] <= 'Z' ||
-				r[0] >= '0' && r[0] <= '9' || r[0] == '_' || r[0] == '-' || r[0] >= 0x80)
+			return len(r) == 0 || r[0] < 0x80 && !identByte(r[0])
 		}
 	}
 	return false
 }
+
+// identStart and identByte are HCL's identifier rules for ASCII.
+func identStart(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' }
+
+func identByte(c byte) bool { return identStart(c) || c >= '0' && c <= '9' || c == '-' }
 
 // lineEnd is the offset of the last byte before the line end after i.
 func lineEnd(src []byte, i int) int {
