@@ -1,6 +1,6 @@
-// Package hclinput bounds what devhost hands to HCL's parsers: files are
-// read only when they are regular files of at most a given size, and their
-// bytes are checked for nesting depth first.
+// Package hclinput bounds what devhost hands to HCL's parsers: a file's
+// size and nesting depth are checked before it is parsed (read it with
+// inputfile, which bounds what is read).
 //
 // HCL's parsers (native syntax and JSON) are recursive descent: each level
 // of brackets, braces, parentheses, template interpolation or unary
@@ -13,12 +13,7 @@ package hclinput
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"syscall"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -28,81 +23,6 @@ import (
 // four levels; the limit is generous because the count errs on the high
 // side (a string counts as a level, and so does each unary operator).
 const MaxDepth = 100
-
-// ErrNotRegular is returned (wrapped) for a path that is not a regular file:
-// a FIFO, a device, a socket or a directory (and, for ReadFileNoFollow, a
-// symbolic link).
-var ErrNotRegular = errors.New("not a regular file")
-
-// ErrTooLarge is returned (wrapped) for a file larger than allowed.
-var ErrTooLarge = errors.New("file too large")
-
-// ReadFile reads the regular file at path, following symbolic links, and
-// refuses anything else or anything larger than maxSize bytes without
-// waiting on it: the file is opened with O_NONBLOCK, so a FIFO whose writer
-// never comes cannot hang the command, and checked with fstat, so what is
-// read is what was checked.
-func ReadFile(path string, maxSize int64) ([]byte, error) {
-	return read(path, maxSize, 0)
-}
-
-// ReadFileNoFollow is ReadFile for files that must not be symbolic links
-// (registry entries: a link would let whoever can write its target edit
-// the registry).
-func ReadFileNoFollow(path string, maxSize int64) ([]byte, error) {
-	return read(path, maxSize, syscall.O_NOFOLLOW)
-}
-
-func read(path string, maxSize int64, flags int) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY|flags, 0)
-	if err != nil {
-		if flags&syscall.O_NOFOLLOW != 0 && errors.Is(err, syscall.ELOOP) {
-			return nil, fmt.Errorf("%s is a symbolic link: %w; replace it with the file it points to", path, ErrNotRegular)
-		}
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is a %s, %w; devhost does not read from it: remove it or replace it with a regular file",
-			path, kind(fi.Mode()), ErrNotRegular)
-	}
-	if fi.Size() > maxSize {
-		return nil, tooLarge(path, fi.Size(), maxSize)
-	}
-	// The file may grow after fstat: read at most one byte more than allowed.
-	b, err := io.ReadAll(io.LimitReader(f, maxSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > maxSize {
-		return nil, tooLarge(path, int64(len(b)), maxSize)
-	}
-	return b, nil
-}
-
-func tooLarge(path string, size, maxSize int64) error {
-	return fmt.Errorf("%s has %d bytes or more, %w (at most %d); shorten it", path, size, ErrTooLarge, maxSize)
-}
-
-func kind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "FIFO (named pipe)"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	case m.IsDir():
-		return "directory"
-	case m&fs.ModeSymlink != 0:
-		return "symbolic link"
-	}
-	return "special file"
-}
 
 // CheckNative returns an error diagnostic when src, in HCL's native syntax,
 // is larger than maxSize bytes or nests deeper than MaxDepth; nil when HCL

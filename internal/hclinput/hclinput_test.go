@@ -1,14 +1,8 @@
 package hclinput
 
 import (
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -140,56 +134,6 @@ func TestAcceptedNearLimitParses(t *testing.T) {
 		if _, diags := hclsyntax.ParseConfig([]byte(src), "n.hcl", hcl.InitialPos); diags.HasErrors() {
 			t.Fatalf("%s: %v", name, diags)
 		}
-	}
-}
-
-func TestReadFile(t *testing.T) {
-	dir := t.TempDir()
-	regular := filepath.Join(dir, "r.hcl")
-	if err := os.WriteFile(regular, []byte("a = 1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	link := filepath.Join(dir, "l.hcl")
-	if err := os.Symlink(regular, link); err != nil {
-		t.Fatal(err)
-	}
-	fifo := filepath.Join(dir, "f.hcl")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	if b, err := ReadFile(regular, 6); err != nil || string(b) != "a = 1\n" {
-		t.Errorf("ReadFile(regular) = %q, %v", b, err)
-	}
-	if _, err := ReadFile(regular, 5); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("ReadFile(regular, 5): err = %v, want ErrTooLarge", err)
-	}
-	if _, err := ReadFile(link, 100); err != nil {
-		t.Errorf("ReadFile(link): %v", err)
-	}
-	if _, err := ReadFileNoFollow(link, 100); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), link) {
-		t.Errorf("ReadFileNoFollow(link): err = %v, want ErrNotRegular naming it", err)
-	}
-	if _, err := ReadFile(filepath.Join(dir, "missing"), 100); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("missing: err = %v, want ErrNotExist", err)
-	}
-	if _, err := ReadFile(dir, 100); !errors.Is(err, ErrNotRegular) {
-		t.Errorf("directory: err = %v, want ErrNotRegular", err)
-	}
-
-	// A FIFO nobody writes to is refused at once, not waited on.
-	done := make(chan error, 1)
-	go func() {
-		_, err := ReadFileNoFollow(fifo, 100)
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "FIFO") || !strings.Contains(err.Error(), fifo) {
-			t.Errorf("FIFO: err = %v, want ErrNotRegular naming the FIFO", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("ReadFile waited on a FIFO")
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyingcircusio/devhost/internal/diag"
-	"github.com/flyingcircusio/devhost/internal/hclinput"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 )
 
 // TestDeepConfigIsRefused: 200,000 nested brackets (which overflow the
@@ -48,7 +48,7 @@ func TestOversizedOrSpecialConfigIsRefused(t *testing.T) {
 	big := filepath.Join(dir, "big.hcl")
 	require.NoError(t, os.WriteFile(big, []byte("public_address = \"h.example\"\n# "+strings.Repeat("x", MaxSize)+"\n"), 0o644))
 	_, err := Load(big)
-	assert.True(t, errors.Is(err, hclinput.ErrTooLarge), "%v", err)
+	assert.True(t, errors.As(err, new(*inputfile.TooLargeError)), "%v", err)
 
 	fifo := filepath.Join(dir, "devhost.hcl")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
@@ -56,7 +56,7 @@ func TestOversizedOrSpecialConfigIsRefused(t *testing.T) {
 	go func() { _, err := Load(fifo); done <- err }()
 	select {
 	case err := <-done:
-		assert.True(t, errors.Is(err, hclinput.ErrNotRegular), "%v", err)
+		assert.True(t, errors.As(err, new(*inputfile.NotRegularError)), "%v", err)
 	case <-time.After(20 * time.Second):
 		t.Fatal("Load waited on a FIFO")
 	}

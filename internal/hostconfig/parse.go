@@ -15,6 +15,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hclinput"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 )
 
 // Default returns the configuration a file containing only public_address
@@ -61,7 +62,7 @@ const MaxSize = 1 << 20
 // read is an ordinary wrapped error (errors.Is(err, fs.ErrNotExist) works).
 func Load(path string) (*Config, error) {
 	// The NixOS module's file is a symbolic link into the store: follow it.
-	src, err := hclinput.ReadFile(path, MaxSize)
+	src, err := inputfile.Read(path, MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("host configuration: %w", err)
 	}

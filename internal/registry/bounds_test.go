@@ -14,6 +14,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hclinput"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 )
 
 // deepEntry is a valid entry whose labels attribute nests 100,000 brackets
@@ -69,17 +70,18 @@ func TestSpecialFilesInTheRegistryAreRefused(t *testing.T) {
 			got[filepath.Base(d.Subject.Filename)] = d.Summary + ": " + d.Detail
 		}
 		assert.Len(t, got, 3)
-		assert.Contains(t, got["fifo.hcl"], "FIFO")
+		assert.Contains(t, got["fifo.hcl"], "named pipe (FIFO)")
 		assert.Contains(t, got["fifo.hcl"], r.Path("fifo"))
 		assert.Contains(t, got["link.hcl"], "symbolic link")
-		assert.Contains(t, got["big.hcl"], "too large")
+		assert.Contains(t, got["big.hcl"], "larger than 256 KiB")
 		require.Len(t, all, 1)
 		assert.Equal(t, "good", all[0].Name)
 
 		_, err = r.Get("fifo")
-		assert.True(t, errors.Is(err, hclinput.ErrNotRegular), "Get: %v", err)
+		var nr *inputfile.NotRegularError
+		assert.True(t, errors.As(err, &nr), "Get: %v", err)
 		c := testContainer("fifo", "10.233.0.10")
-		assert.True(t, errors.Is(r.Put(c), hclinput.ErrNotRegular), "Put must not replace what it cannot read")
+		assert.True(t, errors.As(r.Put(c), &nr), "Put must not replace what it cannot read")
 	}()
 	select {
 	case <-done:

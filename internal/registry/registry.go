@@ -17,7 +17,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/diag"
-	"github.com/flyingcircusio/devhost/internal/hclinput"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 	"github.com/flyingcircusio/devhost/internal/names"
 )
 
@@ -166,7 +166,7 @@ func (r *Registry) LoadAll() ([]*Container, error) {
 				switch {
 				case errors.Is(err, fs.ErrNotExist): // deleted meanwhile: skip
 					continue
-				case errors.Is(err, hclinput.ErrNotRegular) || errors.Is(err, hclinput.ErrTooLarge):
+				case errors.As(err, new(*inputfile.NotRegularError)) || errors.As(err, new(*inputfile.TooLargeError)):
 					// One bad file is reported like an invalid entry:
 					// the others are still returned.
 					results[i].diags = unreadable(path, err)
@@ -226,7 +226,7 @@ func (r *Registry) LoadAll() ([]*Container, error) {
 // readEntry reads a registry file: a regular file (never a symbolic link,
 // never a FIFO that would block the command) of at most MaxEntrySize bytes.
 func readEntry(path string) ([]byte, error) {
-	return hclinput.ReadFileNoFollow(path, MaxEntrySize)
+	return inputfile.ReadNoFollow(path, MaxEntrySize)
 }
 
 // unreadable is the diagnostic for an entry file readEntry refuses.
