@@ -143,6 +143,12 @@ let
     access = {
       inherit (cfg) groups;
       admin_group = cfg.adminGroup;
+      max_containers_per_user = cfg.maxContainersPerUser;
+      # Names the host resolves besides its containers: a container may not
+      # take one (its hosts entry would redirect the host's lookups).
+      reserved_names = lib.subtractLists (lib.concatLists (lib.attrValues generated.hosts)) (
+        lib.unique ([ config.networking.hostName ] ++ lib.concatLists (lib.attrValues config.networking.hosts))
+      );
     };
     # devhost runs these as root through sudo, which keeps the caller's
     # PATH (NixOS sets no secure_path): every program is absolute and runs
@@ -179,6 +185,16 @@ let
   # public address changes.
   selfSignedDir = "${cfg.stateDir}/selfsigned";
   publicName = if cfg.publicAddress == null then "localhost" else cfg.publicAddress;
+
+  # nginx' server_names_hash_bucket_size must hold the longest server name,
+  # <alias>.<name>.<publicAddress> with a 63-character alias and an
+  # 11-character container name: nginx stores a name with a pointer and its
+  # length, 8-byte aligned, and a bucket ends with one more pointer
+  # (ngx_hash_init). devhost computes the same (names.NginxBucketSize) and
+  # checks every name against the configured size at ensure.
+  longestServerName = 63 + 1 + 11 + 1 + builtins.stringLength publicName;
+  bucketNeeded = 8 + (longestServerName + 2 + 7) / 8 * 8 + 8;
+  derivedBucketSize = lib.findFirst (b: b >= bucketNeeded) 65536 (map pow2 (lib.range 5 16));
   selfSignedNames = [
     publicName
     "*.${publicName}"
@@ -484,10 +500,13 @@ in
     nginx = {
       serverNamesHashBucketSize = lib.mkOption {
         type = types.ints.positive;
-        default = 128;
+        default = derivedBucketSize;
+        defaultText = lib.literalMD "the smallest power of two that holds the longest possible server name, `ALIAS.NAME.<publicAddress>` (a 63-character alias, an 11-character name): 128 for a public address of up to 34 characters";
+        example = 256;
         description = ''
-          nginx' `server_names_hash_bucket_size`: must exceed the longest
-          server name (`ALIAS.NAME.<publicAddress>` gets long); a power of two.
+          nginx' `server_names_hash_bucket_size`: must hold the longest
+          server name; a power of two. `devhost ensure` refuses a name that
+          does not fit.
         '';
       };
       serverNamesHashMaxSize = lib.mkOption {
@@ -547,6 +566,17 @@ in
       type = types.strMatching "[a-z_][a-z0-9_-]*";
       default = "wheel";
       description = "Members may run every `devhost` command as root (e.g. `devhost cleanup --dry-run`).";
+    };
+
+    maxContainersPerUser = lib.mkOption {
+      type = types.nullOr types.ints.positive;
+      default = null;
+      example = 5;
+      description = ''
+        How many containers one user may own; `null` for no limit. Members
+        of {option}`${opt}.adminGroup` are exempt. `devhost ensure` of a
+        new container beyond it fails and lists the user's containers.
+      '';
     };
 
     capacity = lib.mkOption {

@@ -28,6 +28,7 @@ import (
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/names"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/templates"
 )
@@ -1038,12 +1039,13 @@ func TestOptionsAreDocumented(t *testing.T) {
 		"stateDir", "generatedDir", "addressPool.network", "addressPool.hostAddress", "allowedChannelPrefixes",
 		"acme.enable", "acme.email", "acme.staging", "cleanup.stopAfter", "cleanup.destroyAfter", "cleanup.at",
 		"nginx.serverNamesHashBucketSize", "nginx.serverNamesHashMaxSize", "compatibility.bootstrapKey",
-		"compatibility.fcBuildDevContainer", "groups", "adminGroup", "capacity", "rebuildCommand"} {
+		"compatibility.fcBuildDevContainer", "groups", "adminGroup", "capacity", "rebuildCommand", "maxContainersPerUser"} {
 		assert.True(t, names["flyingcircus.roles.devhost."+want], want)
 	}
 	for _, o := range opts {
 		if o.Name == "flyingcircus.roles.devhost.generatedDir" || o.Name == "flyingcircus.roles.devhost.package" ||
-			o.Name == "flyingcircus.roles.devhost.rebuildCommand" || o.Name == "flyingcircus.roles.devhost.containersDir" {
+			o.Name == "flyingcircus.roles.devhost.rebuildCommand" || o.Name == "flyingcircus.roles.devhost.containersDir" ||
+			o.Name == "flyingcircus.roles.devhost.nginx.serverNamesHashBucketSize" {
 			assert.NotNil(t, o.DefaultText, "%s has a computed default and needs defaultText", o.Name)
 		}
 	}
@@ -1085,4 +1087,55 @@ func TestCommandsDoNotUseTheCallersPath(t *testing.T) {
 			assert.Equal(t, []string{env, safe, "/run/current-system/sw/bin/nixos-container"}, hc.Commands.NixosContainer)
 		})
 	}
+}
+
+// TestBucketSizeDerivedFromPublicAddress: the module's default
+// server_names_hash_bucket_size is what devhost computes for the longest
+// possible server name, so that every name ensure accepts starts nginx.
+func TestBucketSizeDerivedFromPublicAddress(t *testing.T) {
+	e := needNix(t)
+	for _, public := range []string{"dev.example.com", strings.Repeat("a", 30) + ".com", strings.Repeat("a", 31) + ".com", strings.Repeat("b", 60) + "." + strings.Repeat("c", 60) + ".example.com"} {
+		t.Run(fmt.Sprint(len(public)), func(t *testing.T) {
+			opts := base(filepath.Join(t.TempDir(), "none"))
+			opts["publicAddress"] = public
+			r, err := evalModule(t, e, role(opts))
+			require.NoError(t, err)
+			assert.Empty(t, r.FailedAssertions, "a power of two")
+			want := names.NginxBucketSize(names.LongestServerName(public))
+			assert.Equal(t, want, *r.Services.Nginx.ServerNamesHashBucketSize)
+			hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+			require.NoError(t, err)
+			assert.Equal(t, want, hc.Nginx.ServerNamesHashBucketSize)
+			longest := strings.Repeat("x", names.MaxLabel) + "." + strings.Repeat("y", names.MaxContainerName) + "." + public
+			assert.NoError(t, names.ServerName(longest, hc.Nginx.ServerNamesHashBucketSize))
+		})
+	}
+}
+
+// TestQuotaAndReservedNamesReachHostConfig: maxContainersPerUser and the
+// host's own names (networking.hostName, networking.hosts other than the
+// containers' entries) reach devhost.
+func TestQuotaAndReservedNamesReachHostConfig(t *testing.T) {
+	e := needNix(t)
+	gen := filepath.Join(t.TempDir(), "generated")
+	writeGeneratedSet(t, gen, map[string]any{"version": 1, "containers": map[string]any{}, "virtualHosts": map[string]any{},
+		"hosts": map[string][]string{"10.233.0.2": {"shop"}}})
+	opts := base(gen)
+	r, err := evalModule(t, e, role(opts))
+	require.NoError(t, err)
+	hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+	require.NoError(t, err)
+	assert.Zero(t, hc.Access.MaxContainersPerUser, "no limit by default")
+	assert.Equal(t, []string{"nixos"}, hc.Access.ReservedNames)
+
+	opts["maxContainersPerUser"] = 3
+	r, err = evalModule(t, e, role(opts, map[string]any{"networking": map[string]any{
+		"hostName": "devhost01",
+		"hosts":    map[string][]string{"10.0.0.5": {"db01.internal", "db01"}},
+	}}))
+	require.NoError(t, err)
+	hc, err = hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+	require.NoError(t, err)
+	assert.Equal(t, 3, hc.Access.MaxContainersPerUser)
+	assert.ElementsMatch(t, []string{"devhost01", "db01.internal", "db01"}, hc.Access.ReservedNames, "the containers' own entries are not reserved")
 }

@@ -156,6 +156,9 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 			if err := h.checkNotForeign(req.Name); err != nil {
 				return err
 			}
+			if err := h.checkQuota(req.Caller); err != nil {
+				return err
+			}
 			if owner := h.reservedBy(req.Name); owner != "" {
 				if err := req.Caller.CheckOwner(h.Cfg.Access, "use the reserved name", req.Name, owner); err != nil {
 					return err
@@ -485,10 +488,9 @@ func (h *Host) setLastError(name string, cause error) error {
 		}
 		return err
 	}
-	msg := cause.Error()
-	if len(msg) > 4000 {
-		msg = "…" + msg[len(msg)-4000:]
-	}
+	// Keep the start too: it names what failed and where (Nix's
+	// "at /…/provision.nix:12:3").
+	msg := runner.Shorten(cause.Error(), 4000)
 	c.LastError = strings.ToValidUTF8(strings.ReplaceAll(msg, "\x00", ""), "?")
 	return h.Reg.Put(c)
 }

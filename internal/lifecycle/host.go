@@ -16,6 +16,7 @@ import (
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
@@ -156,7 +157,7 @@ func (h *Host) snapshotEntries() (map[string]string, error) {
 		if creating[name] {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(h.Reg.Dir(), n))
+		b, err := inputfile.ReadNoFollow(filepath.Join(h.Reg.Dir(), n), registry.MaxEntrySize)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

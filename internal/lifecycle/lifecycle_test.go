@@ -122,7 +122,13 @@ func (f *fakeRunner) count(prog string) int {
 
 func testHost(t testing.TB) (*Host, *fakeRunner) {
 	t.Helper()
-	dir := t.TempDir()
+	return testHostAt(t, t.TempDir())
+}
+
+// testHostAt is testHost keeping its state under dir, which processes
+// running at the same time can share.
+func testHostAt(t testing.TB, dir string) (*Host, *fakeRunner) {
+	t.Helper()
 	cfg := hostconfig.Default("dev.example.com")
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.GeneratedDir = filepath.Join(dir, "generated")
@@ -966,4 +972,27 @@ func callsOf(f *fakeRunner, prog string) [][]string {
 		}
 	}
 	return out
+}
+
+// TestValidateProvisionPositionAfterALongLine: real nix-instantiate quotes
+// the 64 KiB line of the syntax error after its position; the position
+// still reaches the diagnostic (before, only the last 64 KiB of its output
+// were kept, which held the quoted line but not the position).
+func TestValidateProvisionPositionAfterALongLine(t *testing.T) {
+	if _, err := exec.LookPath("nix-instantiate"); err != nil {
+		t.Skip("nix-instantiate not found: cannot check provision.nix parsing (CI installs nix-bin)")
+	}
+	h, _ := testHost(t)
+	h.Run = &runner.Exec{Timeout: time.Minute}
+	src := []byte("{ config, ... }:\n{\n  environment.etc.x.text = \"" + strings.Repeat("a", 64<<10) + "\"; y = ;\n}\n")
+	req := &EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice, Provision: src}
+	err := h.Validate(context.Background(), req, "provision.nix")
+	var de *diag.Error
+	require.ErrorAs(t, err, &de)
+	d := de.Diags[0]
+	assert.Contains(t, d.Summary, "syntax error")
+	require.NotNil(t, d.Subject)
+	assert.Equal(t, 3, d.Subject.Start.Line)
+	assert.Equal(t, byte(';'), src[d.Subject.Start.Byte])
+	assert.Less(t, len(d.Detail)+len(d.Summary), 4<<10)
 }

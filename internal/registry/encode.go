@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"time"
 
@@ -16,13 +15,19 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/hclinput"
 )
 
 // header starts every new registry file.
 const header = "# devhost registry entry. Comments and layout survive devhost's edits;\n" +
 	"# run `devhost list` after editing by hand to check the file.\n"
 
+// parseNative parses a registry file with HCL's parser, once its size
+// and nesting depth are known to be safe for it.
 func parseNative(filename string, src []byte) (*hclsyntax.Body, hcl.Diagnostics) {
+	if diags := hclinput.CheckNative(filename, src, MaxEntrySize); diags.HasErrors() {
+		return nil, diags
+	}
 	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, diags
@@ -233,7 +238,7 @@ func (r *Registry) Put(c *Container) error {
 		return err
 	}
 	path := r.Path(c.Name)
-	old, err := os.ReadFile(path)
+	old, err := readEntry(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("registry %s: %w", path, err)
 	}

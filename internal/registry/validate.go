@@ -88,6 +88,9 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 	if c.StateVersion != "" && !ValidStateVersion(c.StateVersion) {
 		add("state_version", "Invalid state_version", fmt.Sprintf("%q is not a NixOS release; write it like \"24.11\" (the release the container was created with), or remove the line and the next ensure records its channel's release.", c.StateVersion))
 	}
+	if len(c.Aliases) > names.MaxAliases {
+		add("aliases", "Too many aliases", fmt.Sprintf("%d aliases are listed; at most %d fit the container's certificate (Let's Encrypt: 100 names, one of them the container's own). Remove some.", len(c.Aliases), names.MaxAliases))
+	}
 	seen := map[string]bool{}
 	for _, a := range c.Aliases {
 		if err := names.Alias(a); err != nil {

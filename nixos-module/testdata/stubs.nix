@@ -197,6 +197,7 @@ in
     )) { };
     containers = opt (types.attrsOf container) { };
 
+    networking.hostName = opt types.str "nixos";
     networking.hosts = opt (types.attrsOf (types.listOf types.str)) { };
     networking.nat = {
       enable = opt types.bool false;
