@@ -57,9 +57,27 @@ type Config struct {
 // AddressPool is where container addresses come from. Every container gets
 // its own local address from Network; all containers share HostAddress as
 // the host side of their point-to-point veth links.
+//
+// With Network6 set, every container also gets its own IPv6 address from
+// that /64, with HostAddress6 as the host side of the links. Without it
+// containers have IPv4 only, as before devhost knew IPv6.
 type AddressPool struct {
 	Network     netip.Prefix // default 10.233.0.0/16
 	HostAddress netip.Addr   // default: the first address of Network
+
+	Network6     netip.Prefix // an IPv6 /64; invalid (the default) when containers get no IPv6
+	HostAddress6 netip.Addr   // default: the first address of Network6
+}
+
+// HasIPv6 reports whether containers get IPv6 addresses.
+func (p AddressPool) HasIPv6() bool { return p.Network6.IsValid() }
+
+// IPv6 is the IPv6 half of the pool as a pool of its own (Network6 and
+// HostAddress6 as Network and HostAddress), so that First, Next and
+// Assignable walk the IPv6 addresses. Its Network is invalid when the pool
+// has no IPv6.
+func (p AddressPool) IPv6() AddressPool {
+	return AddressPool{Network: p.Network6, HostAddress: p.HostAddress6}
 }
 
 // Assignable reports whether a may be given to a container: inside Network,

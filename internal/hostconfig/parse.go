@@ -195,7 +195,7 @@ var (
 		}(),
 	}
 	blockSchemas = map[string]*hcl.BodySchema{
-		"addresses": {Attributes: attrSchema("network", "host_address")},
+		"addresses": {Attributes: attrSchema("network", "host_address", "network6", "host_address6")},
 		"channels":  {Attributes: attrSchema("allowed_prefixes")},
 		"acme":      {Attributes: attrSchema("enable", "email", "staging", "server")},
 		"cleanup":   {Attributes: attrSchema("enable", "stop_after", "destroy_after", "at")},
@@ -341,7 +341,7 @@ func (d *decoder) decode(b hcl.Body) *Config {
 	top.boolean("alias_proxy", &c.AliasProxy)
 
 	seen := map[string]*hcl.Block{}
-	hostAddressSet := false
+	hostAddressSet, hostAddress6Set := false, false
 	for _, blk := range content.Blocks {
 		if prev := seen[blk.Type]; prev != nil {
 			subject, detail := blk.DefRange, fmt.Sprintf("The %s block was already defined at %s; merge the two into one.", blk.Type, prev.DefRange)
@@ -363,6 +363,8 @@ func (d *decoder) decode(b hcl.Body) *Config {
 		case "addresses":
 			a.prefixValue("network", &c.Addresses.Network)
 			hostAddressSet = a.addr("host_address", &c.Addresses.HostAddress)
+			a.prefixValue("network6", &c.Addresses.Network6)
+			hostAddress6Set = a.addr("host_address6", &c.Addresses.HostAddress6)
 		case "channels":
 			a.list("allowed_prefixes", &c.Channels.AllowedPrefixes)
 		case "acme":
@@ -396,6 +398,9 @@ func (d *decoder) decode(b hcl.Body) *Config {
 	}
 	if !hostAddressSet && c.Addresses.Network.IsValid() {
 		c.Addresses.HostAddress = c.Addresses.Network.Masked().Addr().Next()
+	}
+	if !hostAddress6Set && c.Addresses.Network6.IsValid() {
+		c.Addresses.HostAddress6 = c.Addresses.Network6.Masked().Addr().Next()
 	}
 	return c
 }

@@ -263,6 +263,20 @@ func TestBadInput(t *testing.T) {
 		{"network too small", "h.hcl", pa + "addresses { network = \"10.233.0.0/31\" }\n", 2, 23, []string{"Network too small"}},
 		{"host outside network", "h.hcl", pa + "addresses {\n network = \"10.233.0.0/24\"\n host_address = \"10.234.0.1\"\n}\n", 4, 17, []string{"outside network"}},
 		{"host is broadcast", "h.hcl", pa + "addresses {\n network = \"10.233.0.0/24\"\n host_address = \"10.233.0.255\"\n}\n", 4, 17, []string{"broadcast"}},
+		{"network6 syntax", "h.hcl", pa + "addresses { network6 = \"fd00::\" }\n", 2, 24, []string{"Invalid network"}},
+		{"network6 is IPv4", "h.hcl", pa + "addresses { network6 = \"10.234.0.0/16\" }\n", 2, 24, []string{"Invalid network6", "not an IPv6 network"}},
+		{"network6 host bits", "h.hcl", pa + "addresses { network6 = \"fd00::1/64\" }\n", 2, 24, []string{"host bits", "fd00::/64"}},
+		{"network6 not a /64", "h.hcl", pa + "addresses { network6 = \"fd00::/112\" }\n", 2, 24, []string{"not a /64"}},
+		{"network6 shorter than /64", "h.hcl", pa + "addresses { network6 = \"fd00::/48\" }\n", 2, 24, []string{"not a /64"}},
+		{"network6 link-local", "h.hcl", pa + "addresses { network6 = \"fe80::/64\" }\n", 2, 24, []string{"link-local"}},
+		{"network6 multicast", "h.hcl", pa + "addresses { network6 = \"ff02::/64\" }\n", 2, 24, []string{"multicast"}},
+		{"network6 loopback", "h.hcl", pa + "addresses { network6 = \"::/64\" }\n", 2, 24, []string{"loopback"}},
+		{"network6 mapped IPv4", "h.hcl", pa + "addresses { network6 = \"::ffff:10.0.0.0/64\" }\n", 2, 24, []string{"not an IPv6 network"}},
+		{"network6 overlaps network", "h.hcl", pa + "addresses {\n network = \"fd00::/48\"\n network6 = \"fd00::/64\"\n}\n", 4, 13, []string{"overlap", "fd00::/48"}},
+		{"host6 outside network6", "h.hcl", pa + "addresses {\n network6 = \"fd00::/64\"\n host_address6 = \"fd01::1\"\n}\n", 4, 18, []string{"outside network6"}},
+		{"host6 is anycast", "h.hcl", pa + "addresses {\n network6 = \"fd00::/64\"\n host_address6 = \"fd00::\"\n}\n", 4, 18, []string{"anycast", "fd00::1"}},
+		{"host6 without network6", "h.hcl", pa + "addresses {\n host_address6 = \"fd00::1\"\n}\n", 3, 18, []string{"without network6"}},
+		{"json network6 not a /64", "h.json", `{"public_address": "dev.example.com", "addresses": {"network6": "fd00::/56"}}`, 1, 65, []string{"not a /64"}},
 		{"stop after destroy", "h.hcl", pa + "cleanup {\n  stop_after = \"30d\"\n  destroy_after = \"7d\"\n}\n", 3, 16, []string{"stop_after is not before destroy_after", "7d"}},
 		{"stop after default destroy", "h.hcl", pa + "cleanup {\n  stop_after = \"31d\"\n}\n", 3, 16, []string{"stop_after is not before destroy_after"}},
 		{"bad duration", "h.hcl", pa + "cleanup {\n  stop_after = \"a week\"\n}\n", 3, 16, []string{"Invalid duration", "7d"}},
@@ -388,6 +402,34 @@ func TestAddressPool(t *testing.T) {
 		got = append(got, a.String())
 	}
 	assert.Equal(t, []string{"fd00::2", "fd00::3"}, got, "IPv6 has no broadcast address")
+}
+
+// TestIPv6Addresses: network6 is optional; host_address6 defaults to its
+// first address, and JSON null (the module's unset option) is no IPv6.
+func TestIPv6Addresses(t *testing.T) {
+	const pa = "public_address = \"dev.example.com\"\n"
+	c, err := Parse("h.hcl", []byte(pa))
+	require.NoError(t, err)
+	assert.False(t, c.Addresses.HasIPv6())
+	assert.False(t, c.Addresses.HostAddress6.IsValid())
+
+	c, err = Parse("h.hcl", []byte(pa+"addresses { network6 = \"fd00:dead:beef::/64\" }\n"))
+	require.NoError(t, err)
+	assert.True(t, c.Addresses.HasIPv6())
+	assert.Equal(t, "fd00:dead:beef::/64", c.Addresses.Network6.String())
+	assert.Equal(t, "fd00:dead:beef::1", c.Addresses.HostAddress6.String())
+	assert.Equal(t, "10.233.0.1", c.Addresses.HostAddress.String(), "IPv4 unchanged")
+	v6 := c.Addresses.IPv6()
+	assert.Equal(t, "fd00:dead:beef::2", v6.First().String())
+
+	c, err = Parse("h.hcl", []byte(pa+"addresses {\n network6 = \"2001:db8:1:2::/64\"\n host_address6 = \"2001:db8:1:2::ffff\"\n}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "2001:db8:1:2::ffff", c.Addresses.HostAddress6.String())
+	assert.Equal(t, "2001:db8:1:2::1", c.Addresses.IPv6().First().String())
+
+	c, err = Parse("h.json", []byte(`{"public_address": "dev.example.com", "addresses": {"network": "10.233.0.0/16", "host_address": null, "network6": null, "host_address6": null}}`))
+	require.NoError(t, err)
+	assert.False(t, c.Addresses.HasIPv6())
 }
 
 // TestChannelsPolicy: the configured prefixes become the channel policy,

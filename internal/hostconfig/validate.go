@@ -75,6 +75,8 @@ func (c *Config) validate(rng func(keys ...string) *hcl.Range) hcl.Diagnostics {
 		add("Invalid host_address", fmt.Sprintf("addresses.host_address %s is the network or broadcast address of %s; pick another, e.g. %s.", h, n, n.Addr().Next()), rng("addresses.host_address"))
 	}
 
+	c.validateIPv6(add, rng)
+
 	for i, p := range c.Channels.AllowedPrefixes {
 		if _, err := channel.ParsePrefix(p); err != nil {
 			nameErr(fmt.Sprintf("Invalid channels.allowed_prefixes[%d]", i), err, rng("channels.allowed_prefixes"))
@@ -152,6 +154,42 @@ func (c *Config) validate(rng func(keys ...string) *hcl.Range) hcl.Diagnostics {
 		add("Invalid commands.timeout", "It must be positive, e.g. \"30m\".", rng("commands.timeout"))
 	}
 	return diags
+}
+
+// Network6Bits is the prefix length addresses.network6 must have: a /64
+// is what a provider routes to a host and what a ULA network for NAT66 is
+// cut into, and one address per container never exhausts it.
+const Network6Bits = 64
+
+// validateIPv6 checks addresses.network6 and addresses.host_address6.
+func (c *Config) validateIPv6(add func(summary, detail string, subject *hcl.Range), rng func(keys ...string) *hcl.Range) {
+	n, h := c.Addresses.Network6, c.Addresses.HostAddress6
+	if !n.IsValid() {
+		if h.IsValid() {
+			add("host_address6 without network6", fmt.Sprintf("addresses.host_address6 %s is set but addresses.network6 is not; set network6 to the /64 it belongs to, or remove host_address6.", h), rng("addresses.host_address6"))
+		}
+		return
+	}
+	const example = "a unique local /64 such as \"fd00:dead:beef::/64\" (with NAT66) or a global /64 routed to this host"
+	a := n.Addr()
+	switch {
+	case !a.Is6() || a.Is4In6():
+		add("Invalid network6", fmt.Sprintf("addresses.network6 %s is not an IPv6 network; use %s.", n, example), rng("addresses.network6"))
+	case n != n.Masked():
+		add("Network has host bits set", fmt.Sprintf("addresses.network6 %s: write it as %s.", n, n.Masked()), rng("addresses.network6"))
+	case n.Bits() != Network6Bits:
+		add("Network6 is not a /64", fmt.Sprintf("addresses.network6 %s: devhost takes one /64 for its containers; use %s.", n, example), rng("addresses.network6"))
+	case a.IsLinkLocalUnicast() || a.IsMulticast() || a.IsUnspecified():
+		add("Invalid network6", fmt.Sprintf("addresses.network6 %s is a link-local, multicast or loopback range, which containers cannot be reached on; use %s.", n, example), rng("addresses.network6"))
+	case c.Addresses.Network.IsValid() && c.Addresses.Network.Overlaps(n):
+		add("Networks overlap", fmt.Sprintf("addresses.network6 %s overlaps addresses.network %s; give the two families separate networks.", n, c.Addresses.Network), rng("addresses.network6", "addresses.network"))
+	case !h.IsValid():
+		add("Invalid host_address6", "addresses.host_address6 must be an IPv6 address inside addresses.network6.", rng("addresses.host_address6"))
+	case !n.Contains(h):
+		add("host_address6 outside network6", fmt.Sprintf("addresses.host_address6 %s is not inside %s; pick an address of that network, e.g. %s.", h, n, a.Next()), rng("addresses.host_address6", "addresses.network6"))
+	case h == a:
+		add("Invalid host_address6", fmt.Sprintf("addresses.host_address6 %s is the subnet-router anycast address of %s; pick another, e.g. %s.", h, n, a.Next()), rng("addresses.host_address6"))
+	}
 }
 
 // lastAddr is the last address of p (the IPv4 broadcast address).
