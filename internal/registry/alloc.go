@@ -21,20 +21,28 @@ import (
 // the pool belongs to a registered container.
 var ErrPoolExhausted = errors.New("address pool exhausted")
 
-// allocState is <stateDir>/addresses.hcl: the highest address ever handed
-// out in network. Addresses are handed out in ascending order above it, so
-// the address of a destroyed container is not reused (and old DNS entries,
-// known_hosts lines or firewall rules for it cannot hit a new container)
-// until the pool has been gone through once.
+// allocState is <stateDir>/addresses.hcl (addresses6.hcl for IPv6): the
+// highest address ever handed out in network. Addresses are handed out in
+// ascending order above it, so the address of a destroyed container is not
+// reused (and old DNS entries, known_hosts lines or firewall rules for it
+// cannot hit a new container) until the pool has been gone through once.
+// Each family has its own file, so a registry without IPv6 keeps exactly
+// the file it always had.
 type allocState struct {
 	Network   string `hcl:"network"`
 	HighWater string `hcl:"high_water"`
 }
 
-func (r *Registry) allocPath() string { return filepath.Join(r.stateDir, "addresses.hcl") }
+func (r *Registry) allocPath(file string) string { return filepath.Join(r.stateDir, file) }
 
-func (r *Registry) readAllocState(pool hostconfig.AddressPool) (netip.Addr, error) {
-	path := r.allocPath()
+// The allocation state files of the two families.
+const (
+	allocFile4 = "addresses.hcl"
+	allocFile6 = "addresses6.hcl"
+)
+
+func (r *Registry) readAllocState(file string, pool hostconfig.AddressPool) (netip.Addr, error) {
+	path := r.allocPath(file)
 	src, err := readEntry(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return netip.Addr{}, nil
@@ -66,14 +74,14 @@ func (r *Registry) readAllocState(pool hostconfig.AddressPool) (netip.Addr, erro
 	return hw, nil
 }
 
-func (r *Registry) writeAllocState(pool hostconfig.AddressPool, hw netip.Addr) error {
+func (r *Registry) writeAllocState(file string, pool hostconfig.AddressPool, hw netip.Addr) error {
 	f := hclwrite.NewEmptyFile()
 	b := f.Body()
 	b.SetAttributeValue("network", cty.StringVal(pool.Network.String()))
 	b.SetAttributeValue("high_water", cty.StringVal(hw.String()))
 	data := append([]byte("# Written by devhost: the highest container address ever handed out in network.\n"+
 		"# Addresses are reused only once every address of the pool has been used.\n"), hclwrite.Format(f.Bytes())...)
-	return atomicfile.WriteFile(r.allocPath(), data, 0o644)
+	return atomicfile.WriteFile(r.allocPath(file), data, 0o644)
 }
 
 // Allocate returns the address for container name. A registered container
@@ -84,9 +92,6 @@ func (r *Registry) writeAllocState(pool hostconfig.AddressPool, hw netip.Addr) e
 // might hold an address). The caller holds Lock and Puts the container
 // before unlocking.
 func (r *Registry) Allocate(pool hostconfig.AddressPool, name string) (netip.Addr, error) {
-	if !pool.Network.IsValid() || !pool.First().IsValid() {
-		return netip.Addr{}, fmt.Errorf("registry: address pool %s has no address for containers", pool.Network)
-	}
 	c, err := r.Get(name)
 	if err == nil {
 		return c.Address, nil
@@ -94,15 +99,48 @@ func (r *Registry) Allocate(pool hostconfig.AddressPool, name string) (netip.Add
 	if !errors.Is(err, ErrNotFound) {
 		return netip.Addr{}, err
 	}
+	return r.allocate(pool, allocFile4, "addresses.network", name, func(c *Container) netip.Addr { return c.Address })
+}
+
+// Allocate6 is Allocate for the container's IPv6 address, from the pool's
+// network6 (an invalid address and no error when the pool has none). It
+// has its own high-water mark, so IPv6 addresses are as stable and as
+// slowly reused as IPv4 ones. A registered container keeps its IPv6
+// address for life; one registered before network6 was configured gets
+// its first here (the caller Puts it under the same lock).
+func (r *Registry) Allocate6(pool hostconfig.AddressPool, name string) (netip.Addr, error) {
+	if !pool.HasIPv6() {
+		return netip.Addr{}, nil
+	}
+	c, err := r.Get(name)
+	if err == nil && c.Address6.IsValid() {
+		return c.Address6, nil
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return netip.Addr{}, err
+	}
+	return r.allocate(pool.IPv6(), allocFile6, "addresses.network6", name, func(c *Container) netip.Addr { return c.Address6 })
+}
+
+// allocate hands out the next address of pool for name, given which
+// address of an entry belongs to the pool's family (addrOf) and the file
+// keeping the pool's high-water mark. setting names the configuration
+// key of the pool for the exhaustion message.
+func (r *Registry) allocate(pool hostconfig.AddressPool, file, setting, name string, addrOf func(*Container) netip.Addr) (netip.Addr, error) {
+	if !pool.Network.IsValid() || !pool.First().IsValid() {
+		return netip.Addr{}, fmt.Errorf("registry: address pool %s has no address for containers", pool.Network)
+	}
 	all, err := r.LoadAll()
 	if err != nil {
 		return netip.Addr{}, err
 	}
 	used := make(map[netip.Addr]bool, len(all))
 	for _, c := range all {
-		used[c.Address.Unmap()] = true
+		if a := addrOf(c); a.IsValid() {
+			used[a.Unmap()] = true
+		}
 	}
-	hw, err := r.readAllocState(pool)
+	hw, err := r.readAllocState(file, pool)
 	if err != nil {
 		return netip.Addr{}, err
 	}
@@ -115,17 +153,18 @@ func (r *Registry) Allocate(pool hostconfig.AddressPool, name string) (netip.Add
 		a = pool.Next(a)
 	}
 	if a.IsValid() {
-		if err := r.writeAllocState(pool, a); err != nil {
+		if err := r.writeAllocState(file, pool, a); err != nil {
 			return netip.Addr{}, err
 		}
 		return a, nil
 	}
-	// The pool has been gone through: reuse the lowest free address.
+	// The pool has been gone through: reuse the lowest free address. At
+	// most len(used)+1 addresses are looked at before a free one.
 	for a = pool.First(); a.IsValid(); a = pool.Next(a) {
 		if !used[a] {
 			return a, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("registry: no address left for %q in %s (%d containers): destroy unused containers or enlarge addresses.network: %w",
-		name, pool.Network, len(all), ErrPoolExhausted)
+	return netip.Addr{}, fmt.Errorf("registry: no address left for %q in %s (%d containers): destroy unused containers or enlarge %s: %w",
+		name, pool.Network, len(all), setting, ErrPoolExhausted)
 }

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -116,4 +117,194 @@ func TestAllocateBadState(t *testing.T) {
 	_, err := r.Allocate(tinyPool, "a")
 	var de *diag.Error
 	require.ErrorAs(t, err, &de)
+}
+
+// pool6 is tinyPool with IPv6 from a /64.
+var pool6 = hostconfig.AddressPool{
+	Network:      tinyPool.Network,
+	HostAddress:  tinyPool.HostAddress,
+	Network6:     netip.MustParsePrefix("fd00:1:2:3::/64"),
+	HostAddress6: netip.MustParseAddr("fd00:1:2:3::1"),
+}
+
+// register6 is register with an IPv6 address too.
+func register6(t *testing.T, r *Registry, pool hostconfig.AddressPool, name string) (string, string) {
+	t.Helper()
+	a, err := r.Allocate(pool, name)
+	require.NoError(t, err)
+	a6, err := r.Allocate6(pool, name)
+	require.NoError(t, err)
+	c := testContainer(name, a.String())
+	c.Address6 = a6
+	require.NoError(t, r.Put(c))
+	return a.String(), a6.String()
+}
+
+// TestAllocate6: IPv6 addresses come from network6 in ascending order,
+// stay with their container, are recorded in the entry and survive a new
+// process, and a destroyed container's address is not handed out again
+// while fresh ones remain.
+func TestAllocate6(t *testing.T) {
+	dir := t.TempDir()
+	r := Open(dir)
+	var got []string
+	for _, n := range []string{"a", "b", "c"} {
+		_, a6 := register6(t, r, pool6, n)
+		got = append(got, a6)
+	}
+	assert.Equal(t, []string{"fd00:1:2:3::2", "fd00:1:2:3::3", "fd00:1:2:3::4"}, got)
+
+	b, err := Open(dir).Get("b")
+	require.NoError(t, err)
+	assert.Equal(t, "fd00:1:2:3::3", b.Address6.String(), "recorded in the entry")
+	src, err := os.ReadFile(r.Path("b"))
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^address6 += "fd00:1:2:3::3"$`, string(src))
+
+	a6, err := Open(dir).Allocate6(pool6, "b")
+	require.NoError(t, err)
+	assert.Equal(t, "fd00:1:2:3::3", a6.String(), "stable")
+
+	require.NoError(t, r.Delete("c"))
+	_, a6s := register6(t, Open(dir), pool6, "d")
+	assert.Equal(t, "fd00:1:2:3::5", a6s, "the destroyed container's address is not reused")
+
+	// A host address in the middle of the pool is skipped.
+	other := pool6
+	other.HostAddress6 = netip.MustParseAddr("fd00:1:2:3::6")
+	_, a6s = register6(t, r, other, "e")
+	assert.Equal(t, "fd00:1:2:3::7", a6s)
+}
+
+// TestAllocate6ForOldEntry: an entry registered before network6 was
+// configured gets an address at its next allocation, above every address
+// handed out, and keeps its IPv4 address.
+func TestAllocate6ForOldEntry(t *testing.T) {
+	r := Open(t.TempDir())
+	register(t, r, tinyPool, "old")
+	register6(t, r, pool6, "new")
+	a6, err := r.Allocate6(pool6, "old")
+	require.NoError(t, err)
+	assert.Equal(t, "fd00:1:2:3::3", a6.String())
+	c, err := r.Get("old")
+	require.NoError(t, err)
+	assert.Equal(t, "10.0.0.2", c.Address.String())
+	c.Address6 = a6
+	require.NoError(t, r.Put(c))
+	again, err := r.Allocate6(pool6, "old")
+	require.NoError(t, err)
+	assert.Equal(t, a6, again)
+}
+
+// TestWithoutNetwork6NothingChanges: a host without network6 allocates no
+// IPv6 address, writes no IPv6 state and its entries have no address6 line.
+func TestWithoutNetwork6NothingChanges(t *testing.T) {
+	dir := t.TempDir()
+	r := Open(dir)
+	_, a6 := register6(t, r, tinyPool, "a")
+	assert.Equal(t, "invalid IP", a6)
+	_, err := os.Stat(filepath.Join(dir, "addresses6.hcl"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	src, err := os.ReadFile(r.Path("a"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(src), "address6")
+	state, err := os.ReadFile(filepath.Join(dir, "addresses.hcl"))
+	require.NoError(t, err)
+	assert.Contains(t, string(state), `high_water = "10.0.0.2"`)
+}
+
+func TestAllocate6Exhausted(t *testing.T) {
+	r := Open(t.TempDir())
+	// Validation asks for a /64; the allocator works on any pool, and a
+	// /126 (::1 host, ::2 and ::3 for containers) runs out quickly.
+	small := pool6
+	small.Network6 = netip.MustParsePrefix("fd00::/126")
+	small.HostAddress6 = netip.MustParseAddr("fd00::1")
+	register6(t, r, small, "a")
+	register6(t, r, small, "b")
+	_, err := r.Allocate6(small, "c")
+	require.ErrorIs(t, err, ErrPoolExhausted)
+	assert.Contains(t, err.Error(), "fd00::/126")
+	assert.Contains(t, err.Error(), "addresses.network6")
+	require.NoError(t, r.Delete("a"))
+	a6, err := r.Allocate6(small, "c")
+	require.NoError(t, err)
+	assert.Equal(t, "fd00::2", a6.String(), "reused once the pool has been gone through")
+}
+
+// TestAddress6UsedTwice: two entries with one IPv6 address are reported at
+// the second one's address6, like IPv4 addresses.
+func TestAddress6UsedTwice(t *testing.T) {
+	r := Open(t.TempDir())
+	for i, n := range []string{"a", "b"} {
+		c := testContainer(n, fmt.Sprintf("10.0.0.%d", 2+i))
+		c.Address6 = netip.MustParseAddr("fd00::2")
+		require.NoError(t, r.Put(c))
+	}
+	all, err := r.LoadAll()
+	var de *diag.Error
+	require.ErrorAs(t, err, &de)
+	require.Len(t, de.Diags, 1)
+	d := de.Diags[0]
+	assert.Equal(t, "Address used twice", d.Summary)
+	assert.Contains(t, d.Detail, "fd00::2")
+	require.NotNil(t, d.Subject)
+	assert.Equal(t, r.Path("b"), d.Subject.Filename)
+	src, _ := os.ReadFile(r.Path("b"))
+	assert.Equal(t, `"fd00::2"`, string(src[d.Subject.Start.Byte:d.Subject.End.Byte]))
+	assert.Len(t, all, 1)
+	// Allocation refuses while the registry is inconsistent.
+	_, err = r.Allocate6(pool6, "c")
+	require.ErrorAs(t, err, &de)
+}
+
+// TestConcurrentAllocationsAreUnique: ensures in separate handles (as in
+// separate processes), each under the lock, never share an address of
+// either family.
+func TestConcurrentAllocationsAreUnique(t *testing.T) {
+	dir := t.TempDir()
+	pool := pool6
+	pool.Network = netip.MustParsePrefix("10.0.0.0/24")
+	const workers, each = 4, 6
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			r := Open(dir)
+			for i := range each {
+				err := func() error {
+					unlock, err := r.Lock(t.Context())
+					if err != nil {
+						return err
+					}
+					defer unlock()
+					name := fmt.Sprintf("c%d-%d", w, i)
+					a, err := r.Allocate(pool, name)
+					if err != nil {
+						return err
+					}
+					a6, err := r.Allocate6(pool, name)
+					if err != nil {
+						return err
+					}
+					c := testContainer(name, a.String())
+					c.Address6 = a6
+					return r.Put(c)
+				}()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		require.NoError(t, <-errs)
+	}
+	all, err := Open(dir).LoadAll()
+	require.NoError(t, err, "LoadAll reports any address used twice")
+	require.Len(t, all, workers*each)
+	for _, c := range all {
+		assert.True(t, pool.IPv6().Assignable(c.Address6), c.Address6)
+	}
 }

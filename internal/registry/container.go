@@ -4,7 +4,8 @@
 // and every write is atomic (temp file, fsync, rename).
 //
 // An entry looks like this (every attribute on its own line; name, owner,
-// channel, address, state and created are required, the file name must be
+// channel, address, state and created are required (address6 only exists
+// on a host with addresses.network6), the file name must be
 // <name>.hcl):
 //
 //	# comments a person adds survive machine edits
@@ -17,6 +18,7 @@
 //	state_version = "24.11"
 //	aliases      = ["shop", "admin"]
 //	address      = "10.233.0.2"
+//	address6     = "fd00:dead:beef::2"
 //	state        = "running"
 //	created      = "2026-11-20T10:00:00Z"
 //	deployed     = "2026-11-25T09:00:00Z"
@@ -54,6 +56,9 @@ type Container struct {
 	Channel     string            // channel URL, validated by channel.Parse
 	Aliases     []string          // each validated by names.Alias; order kept, no duplicates
 	Address     netip.Addr        // the container's local address, unique
+	// Address6 is the container's IPv6 address, unique; invalid when the
+	// host has no addresses.network6 or the entry is from before it had.
+	Address6 netip.Addr
 	State       State             // running or stopped
 	Created     time.Time         // RFC 3339 in the file
 	Deployed    time.Time         // last deployment, RFC 3339 in the file

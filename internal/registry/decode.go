@@ -23,7 +23,7 @@ const timeLayout = time.RFC3339
 // attribute names, in the order a new file lists them.
 var attrOrder = []string{
 	"name", "owner", "environment", "root", "service_user", "channel", "state_version", "aliases", "address",
-	"state", "created", "deployed", "keep", "ssh_keys", "last_error", "labels",
+	"address6", "state", "created", "deployed", "keep", "ssh_keys", "last_error", "labels",
 }
 
 var required = map[string]bool{"name": true, "owner": true, "channel": true, "address": true, "state": true, "created": true}
@@ -93,6 +93,14 @@ func decodeHCL(filename string, src []byte) (*Container, hcl.Diagnostics) {
 			bad("address", "Invalid address", fmt.Sprintf("%q is not an IP address (%v).", s, err))
 		} else {
 			c.Address = a
+		}
+	}
+	s = ""
+	if decode("address6", &s) && s != "" {
+		if a, err := netip.ParseAddr(s); err != nil {
+			bad("address6", "Invalid address6", fmt.Sprintf("%q is not an IP address (%v).", s, err))
+		} else {
+			c.Address6 = a
 		}
 	}
 	if decode("state", &s) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"sort"
 	"time"
 
@@ -46,6 +47,14 @@ func stringList(l []string) cty.Value {
 	return cty.ListVal(vs)
 }
 
+// addrString is a's text, or "" for the invalid address (none).
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
 func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -72,6 +81,7 @@ func (c *Container) values() map[string]cty.Value {
 		"channel":      cty.StringVal(c.Channel),
 		"aliases":      stringList(c.Aliases),
 		"address":      cty.StringVal(c.Address.String()),
+		"address6":     cty.StringVal(addrString(c.Address6)),
 		"state":        cty.StringVal(string(c.State)),
 		"created":      cty.StringVal(formatTime(c.Created)),
 		"deployed":     cty.StringVal(formatTime(c.Deployed)),
@@ -167,8 +177,9 @@ func render(path string, old []byte, c *Container) ([]byte, error) {
 		f := hclwrite.NewEmptyFile()
 		b := f.Body()
 		for _, n := range attrOrder {
-			if n == "state_version" && isZero(vals[n]) {
-				// Unknown (an import's): the next ensure records it.
+			if (n == "state_version" || n == "address6") && isZero(vals[n]) {
+				// Unknown (an import's) or none (no IPv6): the next
+				// ensure records it.
 				continue
 			}
 			b.SetAttributeRaw(n, tokens(vals[n]))

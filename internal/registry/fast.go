@@ -82,11 +82,11 @@ func decodeFast(filename string, src []byte) (*Container, bool) {
 		*dst = v.list
 		return true
 	}
-	var address, state, created, deployed string
+	var address, address6, state, created, deployed string
 	if !str("name", &c.Name) || !str("owner", &c.Owner) || !str("environment", &c.Environment) ||
 		!str("root", &c.Root) || !str("service_user", &c.ServiceUser) || !str("channel", &c.Channel) ||
 		!str("state_version", &c.StateVersion) ||
-		!str("address", &address) || !str("state", &state) || !str("created", &created) ||
+		!str("address", &address) || !str("address6", &address6) || !str("state", &state) || !str("created", &created) ||
 		!str("deployed", &deployed) || !str("last_error", &c.LastError) ||
 		!list("aliases", &c.Aliases) || !list("ssh_keys", &c.SSHKeys) {
 		return nil, false
@@ -106,6 +106,11 @@ func decodeFast(filename string, src []byte) (*Container, bool) {
 	var err error
 	if c.Address, err = netip.ParseAddr(address); err != nil {
 		return nil, false
+	}
+	if address6 != "" {
+		if c.Address6, err = netip.ParseAddr(address6); err != nil {
+			return nil, false
+		}
 	}
 	c.State = State(state)
 	if c.Created, err = time.Parse(time.RFC3339, created); err != nil {

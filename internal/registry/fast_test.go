@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,6 +50,10 @@ func fastSeeds(t testing.TB) [][]byte {
 		{`deployed     = "2026-11-25T09:00:00Z"`, `last_error = "line\nline\ttab \\ back"`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `/* block */ keep = false`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `ssh_keys = ["` + sshKey + `"]`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `address6 = "fd00::2"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `address6 = ""`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `address6 = "fd00::g"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `address6 = "10.0.0.1"`},
 	} {
 		seeds = append(seeds, []byte(strings.Replace(validEntry, r.old, r.new, 1)))
 	}
@@ -99,6 +104,9 @@ func TestDecodeFastTakesWhatPutWrites(t *testing.T) {
 		c.LastError = randText()
 		c.Labels = map[string]string{"k": strings.ReplaceAll(strings.ReplaceAll(randText(), "\n", ""), "\t", "")}
 		c.Keep = i%2 == 0
+		if i%4 == 1 {
+			c.Address6 = netip.MustParseAddr(fmt.Sprintf("fd00::%x", 2+i))
+		}
 		if i%3 == 0 {
 			c.Deployed = time.Time{}
 			c.Aliases = nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -203,20 +204,38 @@ func (r *Registry) LoadAll() ([]*Container, error) {
 		if res.c == nil {
 			continue
 		}
-		key := res.c.Address.Unmap().As16()
-		if other := byAddr[key]; other != nil {
+		// One map for both families: a valid address6 is never an
+		// IPv4-mapped address, so the keys cannot collide across families.
+		clash := false
+		for _, at := range []struct {
+			attr string
+			addr netip.Addr
+		}{{"address", res.c.Address}, {"address6", res.c.Address6}} {
+			if !at.addr.IsValid() {
+				continue
+			}
+			other := byAddr[at.addr.Unmap().As16()]
+			if other == nil {
+				continue
+			}
 			src, _ := readEntry(path)
 			srcs[path] = src
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Address used twice",
-				Detail: fmt.Sprintf("%s is also the address of %q (%s); two containers never share one. Give one of them an unused address of the pool.",
-					res.c.Address, other.Name, r.Path(other.Name)),
-				Subject: addressRange(path, src),
+				Detail: fmt.Sprintf("%s is also an address of %q (%s); two containers never share one. Give one of them an unused address of the pool.",
+					at.addr, other.Name, r.Path(other.Name)),
+				Subject: addressRange(path, src, at.attr),
 			})
+			clash = true
+		}
+		if clash {
 			continue
 		}
-		byAddr[key] = res.c
+		byAddr[res.c.Address.Unmap().As16()] = res.c
+		if res.c.Address6.IsValid() {
+			byAddr[res.c.Address6.As16()] = res.c
+		}
 		out = append(out, res.c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -239,13 +258,14 @@ func unreadable(path string, err error) hcl.Diagnostics {
 	}}
 }
 
-// addressRange finds the address attribute's value in src for a diagnostic.
-func addressRange(filename string, src []byte) *hcl.Range {
+// addressRange finds the value of attribute attr (address or address6) in
+// src for a diagnostic.
+func addressRange(filename string, src []byte, attr string) *hcl.Range {
 	f, _ := parseNative(filename, src)
 	if f == nil {
 		return nil
 	}
-	if a := f.Attributes["address"]; a != nil {
+	if a := f.Attributes[attr]; a != nil {
 		r := a.Expr.Range()
 		return &r
 	}

@@ -368,6 +368,12 @@ func TestDecodeBadInput(t *testing.T) {
 		{"function call", repl(`"alice"`, `upper("alice")`), 2, 16, "Function calls not allowed"},
 		{"duplicate attribute", validEntry + "state = \"stopped\"\n", 9, 1, "Attribute redefined"},
 		{"bad ssh key", validEntry + "ssh_keys = [\"ssh-rsa nope\"]\n", 9, 12, "Invalid SSH key"},
+		{"bad address6", validEntry + "address6 = \"fd00::g\"\n", 9, 12, "Invalid address6"},
+		{"address6 is IPv4", validEntry + "address6 = \"10.233.0.3\"\n", 9, 12, "Invalid address6"},
+		{"address6 link-local", validEntry + "address6 = \"fe80::2\"\n", 9, 12, "Invalid address6"},
+		{"address6 mapped IPv4", validEntry + "address6 = \"::ffff:10.233.0.3\"\n", 9, 12, "Invalid address6"},
+		{"address6 multicast", validEntry + "address6 = \"ff02::2\"\n", 9, 12, "Invalid address6"},
+		{"address6 wrong type", validEntry + "address6 = [\"fd00::2\"]\n", 9, 12, "Unsuitable value type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -108,6 +108,9 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 	case c.Address.IsUnspecified() || c.Address.IsMulticast() || c.Address.IsLoopback() || c.Address.Zone() != "":
 		add("address", "Invalid address", fmt.Sprintf("%s cannot be a container's address; use one from the host's address pool.", c.Address))
 	}
+	if a := c.Address6; a.IsValid() && (!a.Is6() || a.Is4In6() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.Zone() != "") {
+		add("address6", "Invalid address6", fmt.Sprintf("%s cannot be a container's IPv6 address; use one from the host's addresses.network6, or remove the line and the next ensure gives the container one.", a))
+	}
 	if c.State != Running && c.State != Stopped {
 		add("state", "Invalid state", fmt.Sprintf("%q is not a state; use %q or %q.", string(c.State), Running, Stopped))
 	}
