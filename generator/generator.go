@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/netip"
 	"path"
 	"runtime"
 	"slices"
@@ -286,14 +287,20 @@ func check(cfg *hostconfig.Config, cs []*registry.Container) hcl.Diagnostics {
 			add("Container name used twice", fmt.Sprintf("%q appears twice in the registry.", c.Name))
 		}
 		byName[c.Name] = true
-		if c.Address.IsValid() {
-			k := c.Address.Unmap().As16()
+		for _, a := range []struct{ addr, host netip.Addr }{
+			{c.Address, cfg.Addresses.HostAddress},
+			{localAddress6(cfg, c), cfg.Addresses.HostAddress6},
+		} {
+			if !a.addr.IsValid() {
+				continue
+			}
+			k := a.addr.Unmap().As16()
 			if other, ok := byAddr[k]; ok {
-				add("Address used twice", fmt.Sprintf("%s is the address of both %q and %q.", c.Address, other, c.Name))
+				add("Address used twice", fmt.Sprintf("%s is the address of both %q and %q.", a.addr, other, c.Name))
 			}
 			byAddr[k] = c.Name
-			if c.Address == cfg.Addresses.HostAddress {
-				add("Container address is the host address", fmt.Sprintf("%q has %s, the host side of every container's link.", c.Name, c.Address))
+			if a.addr == a.host {
+				add("Container address is the host address", fmt.Sprintf("%q has %s, the host side of every container's link.", c.Name, a.addr))
 			}
 		}
 		for _, a := range c.Aliases {
@@ -332,6 +339,7 @@ func hostData(cfg *hostconfig.Config) *templates.Host {
 	return &templates.Host{
 		PublicAddress:  templates.V(cfg.PublicAddress),
 		HostAddress:    templates.V(cfg.Addresses.HostAddress.String()),
+		HostAddress6:   templates.V(addrText(cfg.Addresses.HostAddress6)),
 		GeneratedDir:   templates.V(cfg.GeneratedDir),
 		WWWRoot:        templates.V(path.Join(cfg.GeneratedDir, wwwDir)),
 		ACME:           cfg.ACME.Enable,
@@ -344,6 +352,25 @@ func hostData(cfg *hostconfig.Config) *templates.Host {
 		BootstrapKey:   cfg.Compat.BootstrapKey,
 		ProvisionDir:   templates.V(path.Join(cfg.StateDir, "provision")),
 	}
+}
+
+// addrText is a's text, or "" for the invalid address (none).
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// localAddress6 is the IPv6 address c's declaration gets: its own, while
+// the host has an IPv6 pool. A host that drops network6 declares no IPv6
+// (there is no host address for the links), though the entries keep
+// theirs for when it comes back.
+func localAddress6(cfg *hostconfig.Config, c *registry.Container) netip.Addr {
+	if !cfg.Addresses.HasIPv6() {
+		return netip.Addr{}
+	}
+	return c.Address6
 }
 
 func formatTime(t time.Time) string {
@@ -394,6 +421,7 @@ func containerData(cfg *hostconfig.Config, host *templates.Host, c *registry.Con
 		Channel:       templates.V(c.Channel),
 		StateVersion:  templates.V(c.StateVersion),
 		LocalAddress:  templates.V(c.Address.String()),
+		LocalAddress6: templates.V(addrText(localAddress6(cfg, c))),
 		ProfilePath:   templates.V(ProfilePath(cfg, c.Name)),
 		ProvisionPath: templates.V(ProvisionNixPath(cfg, c.Name)),
 		HostFile:      templates.V(HostFile(c.Name)),

@@ -38,13 +38,19 @@ func expected(cfg *hostconfig.Config, cs []*registry.Container) map[string]any {
 	}
 	containers, vhosts, hosts := map[string]any{}, map[string]any{}, map[string]any{}
 	for _, c := range cs {
-		containers[c.Name] = map[string]any{
+		decl := map[string]any{
 			"path":           cfg.ProfileDir + "/" + c.Name + "/system",
 			"privateNetwork": true,
 			"hostAddress":    cfg.Addresses.HostAddress.String(),
 			"localAddress":   c.Address.String(),
 			"autoStart":      c.State == registry.Running,
 		}
+		if cfg.Addresses.Network6.IsValid() && c.Address6.IsValid() {
+			decl["hostAddress6"] = cfg.Addresses.HostAddress6.String()
+			decl["localAddress6"] = c.Address6.String()
+			hosts[c.Address6.String()] = []any{c.Name}
+		}
+		containers[c.Name] = decl
 		v := ssl(map[string]any{
 			"forceSSL":   true,
 			"enableACME": cfg.ACME.Enable,
@@ -92,6 +98,13 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 		"no acme":        func(c *hostconfig.Config) { c.ACME.Enable = false },
 		"no alias proxy": func(c *hostconfig.Config) { c.AliasProxy = false; c.Cleanup.Enable = false; c.Cleanup.At = "04:30" },
 		"hostile paths":  func(*hostconfig.Config) {},
+		// Every container but c3 (registered before network6) has IPv6.
+		"ipv6": func(c *hostconfig.Config) {
+			c.Addresses.Network6 = netip.MustParsePrefix("fd00:dead:beef::/64")
+			c.Addresses.HostAddress6 = netip.MustParseAddr("fd00:dead:beef::1")
+		},
+		// The entries keep their IPv6 addresses; the host declares none.
+		"ipv6 removed": func(*hostconfig.Config) {},
 		"compat and tuning": func(c *hostconfig.Config) {
 			c.Compat.BootstrapKey = true
 			c.Nginx.ProxyTimeout = 1500e6 // 1.5 s rounds up
@@ -107,6 +120,13 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 				cfg = testConfig(tmp + `/we"ird ${x} ''dir\`)
 			}
 			cs := containers(t, 7)
+			if strings.HasPrefix(name, "ipv6") {
+				for i, c := range cs {
+					if i != 3 {
+						c.Address6 = netip.MustParseAddr(fmt.Sprintf("fd00:dead:beef::%x", 0xfff0+i))
+					}
+				}
+			}
 			set, err := Generate(cfg, cs, loadTemplates(t))
 			require.NoError(t, err)
 			require.NoError(t, Write(cfg.GeneratedDir, set))
@@ -239,6 +259,8 @@ func TestDigests(t *testing.T) {
 
 func TestInvalidInput(t *testing.T) {
 	cfg := testConfig("/x")
+	cfg.Addresses.Network6 = netip.MustParsePrefix("fd00::/64")
+	cfg.Addresses.HostAddress6 = netip.MustParseAddr("fd00::1")
 	tmpl := loadTemplates(t)
 	tests := map[string]struct {
 		change func([]*registry.Container) []*registry.Container
@@ -250,6 +272,19 @@ func TestInvalidInput(t *testing.T) {
 			cs[0].Address = cfg.Addresses.HostAddress
 			return cs
 		}, "host address"},
+		"duplicate addr6": {func(cs []*registry.Container) []*registry.Container {
+			cs[0].Address6 = netip.MustParseAddr("fd00::2")
+			cs[1].Address6 = netip.MustParseAddr("fd00::2")
+			return cs
+		}, "Address used twice"},
+		"host address6": {func(cs []*registry.Container) []*registry.Container {
+			cs[0].Address6 = cfg.Addresses.HostAddress6
+			return cs
+		}, "host address"},
+		"bad address6": {func(cs []*registry.Container) []*registry.Container {
+			cs[0].Address6 = netip.MustParseAddr("fe80::2")
+			return cs
+		}, "Invalid address6"},
 		"bad alias":       {func(cs []*registry.Container) []*registry.Container { cs[0].Aliases = []string{"a.b"}; return cs }, "Invalid alias"},
 		"bad name":        {func(cs []*registry.Container) []*registry.Container { cs[0].Name = "Shop_1"; return cs }, "Invalid container name"},
 		"nil entry":       {func(cs []*registry.Container) []*registry.Container { return append(cs, nil) }, "Missing container"},

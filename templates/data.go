@@ -15,6 +15,7 @@ type Index struct {
 type Host struct {
 	PublicAddress Value // dev.example.com
 	HostAddress   Value // host side of every container's veth pair
+	HostAddress6  Value // its IPv6 address; empty when the host has no IPv6 pool
 	GeneratedDir  Value // absolute
 	WWWRoot       Value // <GeneratedDir>/www, root of the status page
 	// ACME is true when certificates come from Let's Encrypt; when false
@@ -61,6 +62,9 @@ type Container struct {
 	StateVersion Value
 	// LocalAddress is the container's own address.
 	LocalAddress Value
+	// LocalAddress6 is the container's own IPv6 address; empty when it has
+	// none (no addresses.network6, or an entry from before it was set).
+	LocalAddress6 Value
 	// ProfilePath is <ProfileDir>/<name>/system, the container's system
 	// profile the host declares as containers.<name>.path.
 	ProfilePath Value

@@ -109,6 +109,8 @@ type ensureJSON struct {
 	Generation   int      `json:"profile_generation"`
 	Address      string   `json:"address"`
 	HostAddress  string   `json:"host_address"`
+	Address6     string   `json:"address6,omitempty"`
+	HostAddress6 string   `json:"host_address6,omitempty"`
 	Aliases      []string `json:"aliases"`
 	URLs         []string `json:"urls"`
 	Unit         string   `json:"unit"`
@@ -160,6 +162,9 @@ func ensureRun(opts *ensureOptions) error {
 			AppliedGen: res.Apply.Gen, Deployed: c.Deployed.UTC().Format(time.RFC3339), HostKey: res.HostKey,
 			ChannelInUse: c.Channel,
 		}
+		if c.Address6.IsValid() {
+			out.Address6, out.HostAddress6 = c.Address6.String(), h.Cfg.Addresses.HostAddress6.String()
+		}
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
@@ -174,7 +179,11 @@ func printEnsure(w io.Writer, h *lifecycle.Host, res *lifecycle.EnsureResult) {
 	if res.Created {
 		verb = "created"
 	}
-	fmt.Fprintf(w, "container %s %s (owner %s, address %s)\n", c.Name, verb, c.Owner, c.Address)
+	addrs := c.Address.String()
+	if c.Address6.IsValid() {
+		addrs += ", " + c.Address6.String()
+	}
+	fmt.Fprintf(w, "container %s %s (owner %s, address %s)\n", c.Name, verb, c.Owner, addrs)
 	if res.Built {
 		fmt.Fprintf(w, "  system: %s (profile generation %d)\n", res.StorePath, profileGen(res.Profile))
 	} else {

@@ -57,6 +57,7 @@ type listEntry struct {
 	Root        string            `json:"root"`
 	State       string            `json:"state"`
 	Address     string            `json:"address"`
+	Address6    string            `json:"address6,omitempty"`
 	Channel     string            `json:"channel"`
 	Aliases     []string          `json:"aliases"`
 	Created     string            `json:"created"`
@@ -95,6 +96,9 @@ func listRun(opts *listOptions) error {
 				Aliases: append([]string{}, c.Aliases...), Created: c.Created.UTC().Format(time.RFC3339),
 				AgeSeconds: int64(now.Sub(c.Created) / time.Second), Keep: c.Keep,
 				URLs: containerURLs(cfg, c), Labels: map[string]string{}, LastError: c.LastError,
+			}
+			if c.Address6.IsValid() {
+				e.Address6 = c.Address6.String()
 			}
 			if !c.Deployed.IsZero() {
 				d := c.Deployed.UTC().Format(time.RFC3339)

@@ -108,6 +108,9 @@ func printStatus(w io.Writer, s *lifecycle.Status) {
 	}
 	row("state", fmt.Sprintf("%s (unit %s)", s.State, s.Active))
 	row("address", fmt.Sprintf("%s (host %s)", s.Address, s.HostAddress))
+	if s.Address6 != "" {
+		row("address6", fmt.Sprintf("%s (host %s)", s.Address6, s.HostAddress6))
+	}
 	row("channel", s.Channel)
 	if len(s.Aliases) > 0 {
 		row("aliases", strings.Join(s.Aliases, " "))

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -31,4 +32,17 @@ func TestPrintStatusLastError(t *testing.T) {
 	printStatus(&b, &lifecycle.Status{Name: "shop", LastError: "first\x1b[31m\nsecond\r\x00"})
 	assert.Contains(t, b.String(), "last error:   first\\x1b[31m\n              second\\r\\x00\n")
 	assert.NotContains(t, b.String(), "\x1b")
+}
+
+// TestPrintStatusAddress6: the IPv6 pair shows when the container has one,
+// and nothing about IPv6 when it has none.
+func TestPrintStatusAddress6(t *testing.T) {
+	s := &lifecycle.Status{Name: "shop", Address: "10.233.0.2", HostAddress: "10.233.0.1"}
+	var out strings.Builder
+	printStatus(&out, s)
+	assert.NotContains(t, out.String(), "address6")
+	s.Address6, s.HostAddress6 = "fd00::2", "fd00::1"
+	out.Reset()
+	printStatus(&out, s)
+	assert.Contains(t, out.String(), "address6:     fd00::2 (host fd00::1)\n")
 }

@@ -175,10 +175,27 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 			if err != nil {
 				return err
 			}
-			c = &registry.Container{Name: req.Name, Owner: req.Caller.User, Address: addr, Created: now, State: registry.Running}
+			addr6, err := h.Reg.Allocate6(h.Cfg.Addresses, req.Name)
+			if err != nil {
+				return err
+			}
+			c = &registry.Container{Name: req.Name, Owner: req.Caller.User, Address: addr, Address6: addr6, Created: now, State: registry.Running}
 		} else {
 			cp := *old
 			c = &cp
+			if !c.Address6.IsValid() && h.Cfg.Addresses.HasIPv6() {
+				// Registered before the host had network6: its IPv6
+				// address is given now, and reserved at once (the entry
+				// as it was, plus the address) like a new one's.
+				if c.Address6, err = h.Reg.Allocate6(h.Cfg.Addresses, req.Name); err != nil {
+					return err
+				}
+				reserved := *old
+				reserved.Address6 = c.Address6
+				if err := h.Reg.Put(&reserved); err != nil {
+					return err
+				}
+			}
 		}
 		c.Channel = req.Channel
 		if c.StateVersion == "" {

@@ -107,6 +107,13 @@ func (h *Host) Import(ctx context.Context, items []ImportItem, caller Caller, op
 			c := &registry.Container{Name: it.Name, Owner: it.Owner, Channel: it.Channel, Aliases: it.Aliases,
 				Address: addr, State: state, Created: deployed, Deployed: deployed,
 				Labels: map[string]string{"imported": "legacy"}}
+			if !opts.DryRun {
+				// The old role had no IPv6: every imported container
+				// gets a fresh address when the host has network6.
+				if c.Address6, err = h.Reg.Allocate6(h.Cfg.Addresses, it.Name); err != nil {
+					return err
+				}
+			}
 			target := h.profileTarget(it.Name)
 			if target == "" {
 				res.Warning = "no system profile at " + h.ProfilePath(it.Name) + "; run devhost ensure to build one"

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -995,4 +996,80 @@ func TestValidateProvisionPositionAfterALongLine(t *testing.T) {
 	assert.Equal(t, 3, d.Subject.Start.Line)
 	assert.Equal(t, byte(';'), src[d.Subject.Start.Byte])
 	assert.Less(t, len(d.Detail)+len(d.Summary), 4<<10)
+}
+
+// TestEnsureGivesIPv6: once the host has network6, a new container gets
+// an IPv6 address at ensure, an existing one at its next ensure (which
+// changes its host part, so the host is rebuilt), and both keep them;
+// the declaration and status carry them.
+func TestEnsureGivesIPv6(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	old := EnsureRequest{Name: "old", Channel: "https://example.org/c.tar.xz", Caller: alice}
+	_, err := h.Ensure(ctx, old)
+	require.NoError(t, err)
+	c, err := h.Reg.Get("old")
+	require.NoError(t, err)
+	assert.False(t, c.Address6.IsValid(), "no network6, no IPv6")
+
+	h.Cfg.Addresses.Network6 = netip.MustParsePrefix("fd00:1::/64")
+	h.Cfg.Addresses.HostAddress6 = netip.MustParseAddr("fd00:1::1")
+	res, err := h.Ensure(ctx, EnsureRequest{Name: "new", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	assert.Equal(t, "fd00:1::2", res.Container.Address6.String())
+
+	rebuilds := fr.count("nixos-rebuild")
+	res, err = h.Ensure(ctx, old)
+	require.NoError(t, err)
+	assert.Equal(t, "fd00:1::3", res.Container.Address6.String())
+	assert.Equal(t, "10.233.0.2", res.Container.Address.String(), "the IPv4 address stays")
+	assert.Equal(t, rebuilds+1, fr.count("nixos-rebuild"), "the host part changed")
+	decl, err := os.ReadFile(filepath.Join(h.Cfg.GeneratedDir, "containers", "old.nix"))
+	require.NoError(t, err)
+	assert.Contains(t, string(decl), `localAddress6 = "fd00:1::3";`)
+	assert.Contains(t, string(decl), `hostAddress6 = "fd00:1::1";`)
+
+	res, err = h.Ensure(ctx, old)
+	require.NoError(t, err)
+	assert.Equal(t, "fd00:1::3", res.Container.Address6.String(), "stable")
+	assert.Equal(t, "unchanged", res.Unit)
+
+	st, err := h.Status(ctx, "old")
+	require.NoError(t, err)
+	assert.Equal(t, "fd00:1::3", st.Address6)
+	assert.Equal(t, "fd00:1::1", st.HostAddress6)
+}
+
+// TestFailedEnsureKeepsEntry: an existing container whose ensure fails
+// after its IPv6 address was reserved gets its entry back byte for byte;
+// the address it was about to get is not handed to anybody else while
+// fresh ones remain.
+func TestFailedEnsureKeepsEntry(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	req := EnsureRequest{Name: "old", Channel: "https://example.org/c.tar.xz", Caller: alice}
+	_, err := h.Ensure(ctx, req)
+	require.NoError(t, err)
+	before, err := os.ReadFile(h.Reg.Path("old"))
+	require.NoError(t, err)
+
+	h.Cfg.Addresses.Network6 = netip.MustParsePrefix("fd00:1::/64")
+	h.Cfg.Addresses.HostAddress6 = netip.MustParseAddr("fd00:1::1")
+	fr.fail = map[string]error{"nix-build": errors.New("build failed")}
+	_, err = h.Ensure(ctx, EnsureRequest{Name: "old", Channel: "https://example.org/d.tar.xz", Caller: alice})
+	require.Error(t, err)
+	c, err := h.Reg.Get("old")
+	require.NoError(t, err)
+	assert.False(t, c.Address6.IsValid(), "the failed request is undone")
+	after, err := os.ReadFile(h.Reg.Path("old"))
+	require.NoError(t, err)
+	lastError := regexp.MustCompile(`(?m)^last_error .*$`)
+	assert.Equal(t, lastError.ReplaceAllString(string(before), ""), lastError.ReplaceAllString(string(after), ""),
+		"as before, but for the recorded error")
+	assert.Contains(t, string(after), "build failed")
+
+	fr.fail = nil
+	res, err := h.Ensure(ctx, EnsureRequest{Name: "new", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	assert.Equal(t, "fd00:1::3", res.Container.Address6.String(), "fd00:1::2 is not reused while fresh addresses remain")
 }

@@ -35,7 +35,7 @@ func (h *Host) Validate(ctx context.Context, req *EnsureRequest, provName string
 	cand := &registry.Container{
 		Name: req.Name, Owner: req.Caller.User, Environment: req.Environment, Root: req.Root,
 		ServiceUser: req.ServiceUser, Channel: req.Channel, Aliases: req.Aliases, SSHKeys: req.SSHKeys,
-		Address: h.Cfg.Addresses.First(), State: registry.Running, Created: h.now(),
+		Address: h.Cfg.Addresses.First(), Address6: h.Cfg.Addresses.IPv6().First(), State: registry.Running, Created: h.now(),
 	}
 	if err := cand.Validate(); err != nil {
 		var de *diag.Error
