@@ -51,6 +51,8 @@ type hostResult struct {
 		PrivateNetwork bool   `json:"privateNetwork"`
 		HostAddress    string `json:"hostAddress"`
 		LocalAddress   string `json:"localAddress"`
+		HostAddress6   string `json:"hostAddress6"`
+		LocalAddress6  string `json:"localAddress6"`
 		AutoStart      bool   `json:"autoStart"`
 	} `json:"containers"`
 	ContainerUnits     map[string]unitDeps `json:"containerUnits"`
@@ -67,8 +69,16 @@ type hostResult struct {
 		ExtraDomains []string `json:"extraDomains"`
 		Email        string   `json:"email"`
 	} `json:"certs"`
-	Hosts        map[string][]string `json:"hosts"`
-	CleanupTimer struct {
+	Hosts          map[string][]string `json:"hosts"`
+	IPv6Forwarding *int                `json:"ipv6Forwarding"`
+	NAT            struct {
+		Enable             bool     `json:"enable"`
+		InternalInterfaces []string `json:"internalInterfaces"`
+		EnableIPv6         bool     `json:"enableIPv6"`
+		InternalIPv6s      []string `json:"internalIPv6s"`
+	} `json:"nat"`
+	FirewallCommands string `json:"firewallCommands"`
+	CleanupTimer     struct {
 		WantedBy    []string       `json:"wantedBy"`
 		TimerConfig map[string]any `json:"timerConfig"`
 	} `json:"cleanupTimer"`
@@ -180,6 +190,81 @@ func TestWholeNixOSHost(t *testing.T) {
 	assert.Equal(t, []string{"timers.target"}, r.CleanupTimer.WantedBy)
 	assert.Equal(t, "*-*-* "+cfg.Cleanup.At+":00", r.CleanupTimer.TimerConfig["OnCalendar"])
 	assert.True(t, strings.HasSuffix(r.CleanupService, "/bin/devhost cleanup"), r.CleanupService)
+
+	// No network6: no IPv6 anywhere.
+	assert.Nil(t, r.IPv6Forwarding)
+	assert.False(t, r.NAT.EnableIPv6)
+	for n, c := range r.Containers {
+		assert.Empty(t, c.LocalAddress6+c.HostAddress6, n)
+	}
+}
+
+// TestWholeNixOSHostIPv6 evaluates the NixOS 20.09 host with IPv6
+// containers in both outbound modes: the real nixos-containers module
+// takes each container's hostAddress6/localAddress6, the host resolves
+// each name to both addresses, forwards IPv6, and with NAT66 masquerades
+// the /64 (20.09's NAT is IPv4-only: compat-20.09.nix maps NixOS 23.05's
+// internalIPv6s onto its extraCommands, and the test checks that the rule
+// reaches the firewall script).
+func TestWholeNixOSHostIPv6(t *testing.T) {
+	nix, nixpkgs := needNixOS(t)
+	cfg, err := hostconfig.Load(filepath.Join("..", "examples", "devhost.hcl"))
+	require.NoError(t, err)
+	cfg.Addresses.Network6 = netip.MustParsePrefix("fd00:dead:beef::/64")
+	cfg.Addresses.HostAddress6 = netip.MustParseAddr("fd00:dead:beef::1")
+	require.NoError(t, cfg.Validate())
+	cs, err := registry.Open(cfg.StateDir).LoadAll()
+	require.NoError(t, err)
+	require.Greater(t, len(cs), 1)
+	a6 := cfg.Addresses.IPv6().First()
+	for _, c := range cs[1:] { // cs[0] is from before network6
+		c.Address6 = a6
+		a6 = cfg.Addresses.IPv6().Next(a6)
+	}
+	gen := renderSet(t, cfg, cs)
+	const masquerade = "ip6tables -w -t nat -A nixos-nat-post -s fd00:dead:beef::/64 -j MASQUERADE"
+
+	for _, outbound := range []string{"nat66", "routed", "none"} {
+		t.Run(outbound, func(t *testing.T) {
+			out, _ := evalHost(t, nix, nixpkgs, gen, "--argstr", "publicAddress", cfg.PublicAddress,
+				"--argstr", "network6", cfg.Addresses.Network6.String(), "--argstr", "outbound", outbound)
+			var r hostResult
+			require.NoError(t, json.Unmarshal(out, &r))
+			assert.Empty(t, r.FailedAssertions)
+			assert.True(t, strings.HasSuffix(r.DrvPath, ".drv"), r.DrvPath)
+
+			for _, c := range cs {
+				got := r.Containers[c.Name]
+				assert.Equal(t, c.Address.String(), got.LocalAddress, c.Name)
+				assert.Equal(t, []string{c.Name}, r.Hosts[c.Address.String()], c.Name)
+				if !c.Address6.IsValid() {
+					assert.Empty(t, got.LocalAddress6+got.HostAddress6, "%s has no IPv6 address yet", c.Name)
+					continue
+				}
+				assert.Equal(t, c.Address6.String(), got.LocalAddress6, c.Name)
+				assert.Equal(t, "fd00:dead:beef::1", got.HostAddress6, c.Name)
+				assert.Equal(t, []string{c.Name}, r.Hosts[c.Address6.String()], c.Name)
+			}
+			assert.True(t, r.NAT.Enable, "IPv4 NAT as before")
+			assert.Equal(t, []string{"ve-+"}, r.NAT.InternalInterfaces)
+			switch outbound {
+			case "nat66":
+				require.NotNil(t, r.IPv6Forwarding)
+				assert.Equal(t, 1, *r.IPv6Forwarding)
+				assert.True(t, r.NAT.EnableIPv6)
+				assert.Equal(t, []string{"fd00:dead:beef::/64"}, r.NAT.InternalIPv6s)
+				assert.Contains(t, r.FirewallCommands, masquerade)
+			case "routed":
+				require.NotNil(t, r.IPv6Forwarding)
+				assert.Equal(t, 1, *r.IPv6Forwarding)
+				assert.False(t, r.NAT.EnableIPv6)
+				assert.NotContains(t, r.FirewallCommands, "ip6tables -w -t nat -A nixos-nat-post -s")
+			case "none":
+				assert.Nil(t, r.IPv6Forwarding)
+				assert.False(t, r.NAT.EnableIPv6)
+			}
+		})
+	}
 }
 
 func nilIfEmpty(l []string) []string {

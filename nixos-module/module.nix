@@ -120,6 +120,8 @@ let
     addresses = {
       network = cfg.addressPool.network;
       host_address = cfg.addressPool.hostAddress;
+      network6 = cfg.addressPool.network6;
+      host_address6 = cfg.addressPool.hostAddress6;
     };
     channels.allowed_prefixes = cfg.allowedChannelPrefixes;
     acme = {
@@ -254,6 +256,8 @@ let
   };
 
   networkOK = parseNetwork cfg.addressPool.network != null;
+  # Containers' IPv6 goes beyond the host (NAT66 or routed).
+  ipv6Forward = cfg.addressPool.network6 != null && cfg.ipv6.outbound != "none";
   hostAddressInt = if cfg.addressPool.hostAddress == null then null else ipv4ToInt cfg.addressPool.hostAddress;
   stopSeconds = durationSeconds cfg.cleanup.stopAfter;
   destroySeconds = durationSeconds cfg.cleanup.destroyAfter;
@@ -411,6 +415,52 @@ in
           {option}`${opt}.addressPool.network`.
         '';
       };
+      network6 = lib.mkOption {
+        type = types.nullOr (types.strMatching "[0-9a-fA-F:]+/64");
+        default = null;
+        example = "fd00:dead:beef::/64";
+        description = ''
+          The IPv6 /64 containers get their IPv6 addresses from (one per
+          container, kept for life like the IPv4 one), or `null` for
+          IPv4-only containers. A unique local network (`fd…::/64`) with
+          {option}`${opt}.ipv6.outbound` = `"nat66"`, or a global /64 that is
+          routed to this host with `"routed"`. Containers registered before
+          it was set get their IPv6 address at their next `devhost ensure`.
+        '';
+      };
+      hostAddress6 = lib.mkOption {
+        type = types.nullOr (types.strMatching "[0-9a-fA-F:]+");
+        default = null;
+        example = "fd00:dead:beef::1";
+        description = ''
+          The host side of every container's IPv6 link. `null` means the
+          first address of {option}`${opt}.addressPool.network6`.
+        '';
+      };
+    };
+
+    ipv6.outbound = lib.mkOption {
+      type = types.enum [
+        "nat66"
+        "routed"
+        "none"
+      ];
+      default = "nat66";
+      description = ''
+        How containers reach IPv6 addresses beyond this host (with
+        {option}`${opt}.addressPool.network6` set). `"nat66"`: the host
+        masquerades them behind its own IPv6 address (NixOS' NAT with
+        `networking.nat.enableIPv6`), for a unique local network6.
+        `"routed"`: the host forwards their packets unchanged; network6
+        must be a global /64 that the upstream router routes to this host
+        (a /64 that is only on-link on the uplink needs NDP proxying
+        instead), and the containers are then reachable from outside,
+        guarded by their own firewalls (22, 80, 443 open). `"none"`: IPv6
+        to and from the host only. With `"nat66"` and `"routed"` the host
+        forwards IPv6, and Linux then ignores router advertisements on
+        interfaces with `accept_ra = 1`: a host that takes its own IPv6
+        default route from them needs `net.ipv6.conf.<interface>.accept_ra = 2`.
+      '';
     };
 
     allowedChannelPrefixes = lib.mkOption {
@@ -667,6 +717,10 @@ in
         message = "${opt}.addressPool.hostAddress = \"${toString cfg.addressPool.hostAddress}\" must be a valid address inside ${opt}.addressPool.network = \"${cfg.addressPool.network}\".";
       }
       {
+        assertion = cfg.addressPool.hostAddress6 == null || cfg.addressPool.network6 != null;
+        message = "${opt}.addressPool.hostAddress6 is set but ${opt}.addressPool.network6 is not: set the /64 it belongs to.";
+      }
+      {
         assertion = stopSeconds < destroySeconds;
         message = "${opt}.cleanup.stopAfter (${cfg.cleanup.stopAfter}) must be shorter than ${opt}.cleanup.destroyAfter (${cfg.cleanup.destroyAfter}).";
       }
@@ -723,16 +777,23 @@ in
     ];
     # Static entries, so nginx starts even while a container is down.
     networking.hosts = generated.hosts;
-    networking.nat = {
-      enable = true;
-      internalInterfaces = [ "ve-+" ];
-    };
+    networking.nat = lib.mkMerge [
+      {
+        enable = true;
+        internalInterfaces = [ "ve-+" ];
+      }
+      (lib.mkIf (ipv6Forward && cfg.ipv6.outbound == "nat66") {
+        enableIPv6 = true;
+        internalIPv6s = [ cfg.addressPool.network6 ];
+      })
+    ];
     networking.firewall.allowedTCPPorts = [
       80
       443
     ];
     boot.kernel.sysctl = {
       "net.ipv4.ip_forward" = 1;
+      "net.ipv6.conf.all.forwarding" = lib.mkIf ipv6Forward 1;
       "fs.inotify.max_user_instances" = inotifyInstances;
       "fs.inotify.max_user_watches" = inotifyWatches;
     };

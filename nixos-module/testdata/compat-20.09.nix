@@ -26,12 +26,18 @@
     { config, lib, ... }:
     let
       nginx = config.services.nginx;
+      nat = config.networking.nat;
       acme = config.security.acme;
       types = lib.types;
       opt = type: default: lib.mkOption { inherit type default; };
     in
     {
       options = {
+        # NAT66 (NixOS 23.05): 20.09's NAT is IPv4 only.
+        networking.nat = {
+          enableIPv6 = opt types.bool false;
+          internalIPv6s = opt (types.listOf types.str) [ ];
+        };
         # security.acme.defaults (NixOS 21.11): 20.09 has the top-level
         # security.acme.email and server.
         security.acme.defaults = {
@@ -62,6 +68,11 @@
         };
       };
       config = {
+        # What 23.05 adds for internalIPv6s, in the chain 20.09 already
+        # creates for both families (ip46tables -N nixos-nat-post).
+        networking.nat.extraCommands = lib.mkIf nat.enableIPv6 (
+          lib.concatMapStrings (net: "ip6tables -w -t nat -A nixos-nat-post -s ${net} -j MASQUERADE\n") nat.internalIPv6s
+        );
         security.acme.email = lib.mkIf (acme.defaults.email != null) acme.defaults.email;
         security.acme.server = lib.mkIf (acme.defaults.server != null) acme.defaults.server;
         services.nginx.appendHttpConfig = lib.concatStringsSep "\n" (

@@ -10,6 +10,9 @@
   generatedDir,
   publicAddress ? "dev.example.com",
   acme ? true,
+  # addressPool.network6 (null: IPv4 only) and ipv6.outbound.
+  network6 ? null,
+  outbound ? "nat66",
   # Only the derivation of the whole system (for the time measurements).
   drvOnly ? false,
 }:
@@ -39,6 +42,8 @@ let
           flyingcircus.roles.devhost = {
             enable = true;
             inherit publicAddress generatedDir;
+            addressPool.network6 = network6;
+            ipv6.outbound = outbound;
             acme = {
               enable = acme;
               acceptTerms = true;
@@ -60,7 +65,14 @@ else
     failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) c.assertions);
     containers = lib.mapAttrs (_: ct: {
       path = toString ct.path;
-      inherit (ct) privateNetwork hostAddress localAddress autoStart;
+      inherit (ct)
+        privateNetwork
+        hostAddress
+        localAddress
+        hostAddress6
+        localAddress6
+        autoStart
+        ;
     }) c.containers;
     containerUnits = lib.mapAttrs (_: unit) (lib.filterAttrs (n: _: lib.hasPrefix "container@" n) c.systemd.services);
     containerUnitFiles = builtins.attrNames (lib.filterAttrs (n: _: lib.hasPrefix "container@" n) c.systemd.units);
@@ -74,6 +86,12 @@ else
       extraDomains = builtins.attrNames cert.extraDomains;
     }) c.security.acme.certs;
     hosts = c.networking.hosts;
+    ipv6Forwarding = c.boot.kernel.sysctl."net.ipv6.conf.all.forwarding" or null;
+    nat = {
+      inherit (c.networking.nat) enable internalInterfaces enableIPv6 internalIPv6s;
+    };
+    # The rules the firewall's start script runs (NAT is part of it).
+    firewallCommands = c.networking.firewall.extraCommands;
     etcHosts = c.environment.etc.hosts.text or "";
     cleanupTimer = {
       inherit (c.systemd.timers.devhost-cleanup) wantedBy timerConfig;

@@ -203,6 +203,9 @@ in
       enable = opt types.bool false;
       internalInterfaces = opt (types.listOf types.str) [ ];
       externalInterface = opt (types.nullOr types.str) null;
+      # NAT66 (NixOS 23.05).
+      enableIPv6 = opt types.bool false;
+      internalIPv6s = opt (types.listOf types.str) [ ];
     };
     networking.firewall.allowedTCPPorts = opt (types.listOf types.port) [ ];
 
