@@ -76,6 +76,8 @@ type result struct {
 		Nat   struct {
 			Enable             bool     `json:"enable"`
 			InternalInterfaces []string `json:"internalInterfaces"`
+			EnableIPv6         bool     `json:"enableIPv6"`
+			InternalIPv6s      []string `json:"internalIPv6s"`
 		} `json:"nat"`
 		Firewall struct {
 			AllowedTCPPorts []int `json:"allowedTCPPorts"`
@@ -786,6 +788,8 @@ func TestAssertions(t *testing.T) {
 			[]string{p + ".cleanup.stopAfter (30d) must be shorter than " + p + ".cleanup.destroyAfter (720h)"}},
 		{"hash bucket size not a power of two", map[string]any{"nginx": map[string]any{"serverNamesHashBucketSize": 100}},
 			[]string{p + ".nginx.serverNamesHashBucketSize = 100 must be a power of two"}},
+		{"IPv6 host address without network6", map[string]any{"addressPool": map[string]any{"hostAddress6": "fd00::1"}},
+			[]string{p + ".addressPool.hostAddress6 is set but " + p + ".addressPool.network6 is not"}},
 		{"pure evaluation cannot read the generated set", map[string]any{"internal": map[string]any{"pureEval": true}},
 			[]string{"Rebuild with --impure"}},
 	}
@@ -1138,4 +1142,66 @@ func TestQuotaAndReservedNamesReachHostConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, hc.Access.MaxContainersPerUser)
 	assert.ElementsMatch(t, []string{"devhost01", "db01.internal", "db01"}, hc.Access.ReservedNames, "the containers' own entries are not reserved")
+}
+
+// TestIPv6Options: network6 and hostAddress6 reach the host configuration
+// devhost reads (which accepts them), and the outbound mode decides
+// forwarding and NAT66; without network6 nothing about IPv6 is set.
+func TestIPv6Options(t *testing.T) {
+	e := needNix(t)
+	tests := []struct {
+		name        string
+		pool        map[string]any
+		outbound    string
+		wantNet6    string
+		wantHost6   string
+		forward     bool
+		nat66       bool
+		wantNATNets []string
+	}{
+		{"no network6", nil, "", "", "", false, false, nil},
+		{"no network6, nat66 named", nil, "nat66", "", "", false, false, nil},
+		{"default outbound nat66", map[string]any{"network6": "fd00:dead:beef::/64"}, "", "fd00:dead:beef::/64", "fd00:dead:beef::1", true, true, []string{"fd00:dead:beef::/64"}},
+		{"routed with host address", map[string]any{"network6": "2001:db8:1:2::/64", "hostAddress6": "2001:db8:1:2::ffff"}, "routed", "2001:db8:1:2::/64", "2001:db8:1:2::ffff", true, false, nil},
+		{"none", map[string]any{"network6": "fd00::/64"}, "none", "fd00::/64", "fd00::1", false, false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := base(filepath.Join(t.TempDir(), "none"))
+			if tt.pool != nil {
+				opts["addressPool"] = tt.pool
+			}
+			if tt.outbound != "" {
+				opts["ipv6"] = map[string]any{"outbound": tt.outbound}
+			}
+			r, err := evalModule(t, e, role(opts))
+			require.NoError(t, err)
+			assert.Empty(t, r.FailedAssertions)
+			hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantNet6 != "", hc.Addresses.HasIPv6())
+			if tt.wantNet6 != "" {
+				assert.Equal(t, tt.wantNet6, hc.Addresses.Network6.String())
+				assert.Equal(t, tt.wantHost6, hc.Addresses.HostAddress6.String())
+			}
+			fwd, ok := r.Boot.Kernel.Sysctl["net.ipv6.conf.all.forwarding"]
+			assert.Equal(t, tt.forward, ok, "IPv6 forwarding set: %v", fwd)
+			if tt.forward {
+				assert.EqualValues(t, 1, fwd)
+			}
+			assert.EqualValues(t, 1, r.Boot.Kernel.Sysctl["net.ipv4.ip_forward"], "IPv4 as before")
+			assert.True(t, r.Networking.Nat.Enable)
+			assert.Equal(t, tt.nat66, r.Networking.Nat.EnableIPv6)
+			assert.Equal(t, tt.wantNATNets, nilIfEmpty(r.Networking.Nat.InternalIPv6s))
+		})
+	}
+
+	// Option types refuse what is not an IPv6 /64.
+	for _, bad := range []string{"fd00::/48", "10.0.0.0/64", "fd00::"} {
+		opts := base(filepath.Join(t.TempDir(), "none"))
+		opts["addressPool"] = map[string]any{"network6": bad}
+		_, err := evalModule(t, e, role(opts))
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "network6", bad)
+	}
 }
