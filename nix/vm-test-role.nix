@@ -10,6 +10,8 @@
     # No ACME server in the test network: self-signed certificates.
     acme.enable = false;
     capacity = 4;
+    # IPv6 in the containers, out through NAT66 (the default outbound).
+    addressPool.network6 = "fd00:dead:beef::/64";
     containerStartTimeout = "5min";
   };
   # A developer: a member of "users", one of the role's default groups.

@@ -57,6 +57,10 @@ let
     ];
     web2 = [ "www" ];
   };
+  # An IPv6 address of the client, beside the test network's own: a
+  # container reaches it through the host's NAT66.
+  clientAddress6 = "2001:db8:1::c";
+
   publicNames = lib.concatLists (
     lib.mapAttrsToList (name: aliases: [ "${name}.dev.test" ] ++ map (a: "${a}.${name}.dev.test") aliases) containers
   );
@@ -195,6 +199,12 @@ pkgs.testers.runNixOSTest {
     { nodes, pkgs, ... }:
     {
       environment.systemPackages = [ pkgs.curl ];
+      networking.interfaces.eth1.ipv6.addresses = [
+        {
+          address = clientAddress6;
+          prefixLength = 64;
+        }
+      ];
       networking.extraHosts = "${nodes.devhost.networking.primaryIPAddress} dev.test ${lib.concatStringsSep " " publicNames}";
     };
 
@@ -227,6 +237,15 @@ pkgs.testers.runNixOSTest {
 
       with subtest("the client reaches every name through nginx"):
       ${pyBlock serveAll}
+
+      with subtest("a container has IPv6 and reaches the client's IPv6 address"):
+          st = json.loads(devhost.succeed("devhost status web1 --json"))
+          addr6 = st["address6"]
+          assert addr6.startswith("fd00:dead:beef::"), st
+          names = devhost.succeed("getent ahosts web1")
+          assert addr6 in names and st["address"] in names, names
+          devhost.succeed(f"ping -6 -c1 -W5 {addr6} >&2")
+          devhost.succeed("nixos-container run web1 -- ping -6 -c1 -W5 ${clientAddress6} >&2")
 
       with subtest("a broken provision.nix fails alone"):
           out = devhost.fail("su - alice -c 'sudo devhost ensure web3 --channel file://${channel} --provision-nix - < ${broken}' 2>&1")

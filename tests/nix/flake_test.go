@@ -240,6 +240,7 @@ func TestVMTestEvaluates(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "dev.test", hc.PublicAddress)
 			assert.False(t, hc.ACME.Enable)
+			assert.Equal(t, "fd00:dead:beef::/64", hc.Addresses.Network6.String(), "the containers have IPv6")
 			assert.Contains(t, hc.Commands.Rebuild, "NIX_PATH=nixpkgs=/stand-in/nixpkgs:nixos-config=/etc/nixos/configuration.nix")
 			assert.Equal(t, []string{"nixos-rebuild", "switch"}, hc.Commands.Rebuild[len(hc.Commands.Rebuild)-2:])
 
@@ -253,6 +254,7 @@ func TestVMTestEvaluates(t *testing.T) {
 				"sudo devhost destroy web2",
 				"devhost cleanup --now $(date -u -d '+8 days'",
 				"devhost cleanup --now $(date -u -d '+31 days'",
+				"nixos-container run web1 -- ping -6 -c1 -W5 2001:db8:1::c",
 			} {
 				assert.Contains(t, script, want)
 			}
