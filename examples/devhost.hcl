@@ -14,6 +14,9 @@ alias_proxy    = true        # also serve <alias>.<name>.dev.example.com
 addresses {
   network      = "10.233.0.0/16"
   host_address = "10.233.0.1"
+  # IPv6 for the containers: one address each from a /64 (host side:
+  # host_address6, default its first address).
+  # network6   = "fd00:dead:beef::/64"
 }
 
 channels {

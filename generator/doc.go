@@ -26,6 +26,9 @@
 //	    privateNetwork = true;
 //	    hostAddress = "10.233.0.1";     # the pool's host address, shared
 //	    localAddress = "10.233.0.2";    # the container's own
+//	    # only with addresses.network6 and an entry that has an address6:
+//	    hostAddress6 = "fd00::1";       # the IPv6 pool's host address, shared
+//	    localAddress6 = "fd00::2";      # the container's own
 //	    autoStart = true;               # state == running
 //	  };
 //	  virtualHosts."<name>.<public>" = {   # usable as-is as services.nginx.virtualHosts.<host>
@@ -49,6 +52,7 @@
 //	    locations."/".tryFiles = "/index.html =404";   # nothing else in the set is served
 //	  };
 //	  hosts."<localAddress>" = [ "<name>" ];   # for networking.hosts: nginx resolves https://<name> while the container is down
+//	  hosts."<localAddress6>" = [ "<name>" ];  # the same for its IPv6 address, when it has one
 //	  cleanup = { enable = <cleanup.enable>; at = "03:00"; };
 //	}
 //
