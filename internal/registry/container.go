@@ -4,9 +4,8 @@
 // and every write is atomic (temp file, fsync, rename).
 //
 // An entry looks like this (every attribute on its own line; name, owner,
-// channel, address, state and created are required (address6 only exists
-// on a host with addresses.network6), the file name must be
-// <name>.hcl):
+// channel, address, state and created are required, address6 is there on
+// a host with addresses.network6; the file name must be <name>.hcl):
 //
 //	# comments a person adds survive machine edits
 //	name         = "web"
@@ -48,22 +47,20 @@ const (
 
 // Container is one registry entry.
 type Container struct {
-	Name        string     // container name, validated by names.Container
-	Owner       string     // Unix user who created it
-	Environment string     // batou environment name, e.g. "dev" (may be empty)
-	Root        string     // deployment root it came from (informational; may be empty)
-	ServiceUser string     // the environment's service user, e.g. "s-shop" (may be empty)
-	Channel     string     // channel URL, validated by channel.Parse
-	Aliases     []string   // each validated by names.Alias; order kept, no duplicates
-	Address     netip.Addr // the container's local address, unique
-	// Address6 is the container's IPv6 address, unique; invalid when the
-	// host has no addresses.network6 or the entry is from before it had.
-	Address6 netip.Addr
-	State    State             // running or stopped
-	Created  time.Time         // RFC 3339 in the file
-	Deployed time.Time         // last deployment, RFC 3339 in the file
-	Keep     bool              // exempt from cleanup
-	Labels   map[string]string // free-form
+	Name        string            // container name, validated by names.Container
+	Owner       string            // Unix user who created it
+	Environment string            // batou environment name, e.g. "dev" (may be empty)
+	Root        string            // deployment root it came from (informational; may be empty)
+	ServiceUser string            // the environment's service user, e.g. "s-shop" (may be empty)
+	Channel     string            // channel URL, validated by channel.Parse
+	Aliases     []string          // each validated by names.Alias; order kept, no duplicates
+	Address     netip.Addr        // the container's local address, unique
+	Address6    netip.Addr        // its IPv6 address, unique; invalid without addresses.network6 (or until the next ensure)
+	State       State             // running or stopped
+	Created     time.Time         // RFC 3339 in the file
+	Deployed    time.Time         // last deployment, RFC 3339 in the file
+	Keep        bool              // exempt from cleanup
+	Labels      map[string]string // free-form
 	// SSHKeys are public keys authorised for the user developer.
 	SSHKeys []string
 	// LastError is the last failure of an operation on this container.
