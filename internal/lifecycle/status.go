@@ -17,32 +17,32 @@ import (
 
 // Status is what `devhost status NAME` reports about one container.
 type Status struct {
-	Name        string `json:"name"`
-	Owner       string `json:"owner"`
-	Environment string `json:"environment,omitempty"`
-	Channel     string `json:"channel"`
-	State       string `json:"state"`  // registry: running or stopped
-	Active      string `json:"active"` // the unit: active, inactive, or unknown
-	Address     string `json:"address"`
-	HostAddress string `json:"host_address"`
-	// Address6 and HostAddress6 are the IPv6 pair; empty without IPv6.
-	Address6     string    `json:"address6,omitempty"`
-	HostAddress6 string    `json:"host_address6,omitempty"`
-	Aliases      []string  `json:"aliases"`
-	URLs         []string  `json:"urls"`
-	Profile      string    `json:"profile"`            // profile path
-	Generation   int       `json:"profile_generation"` // 0: no profile
-	System       string    `json:"system,omitempty"`   // store path of the current generation
-	Created      time.Time `json:"created"`
-	Deployed     time.Time `json:"deployed"`
-	Keep         bool      `json:"keep"`
-	LastError    string    `json:"last_error,omitempty"`
+	Name        string    `json:"name"`
+	Owner       string    `json:"owner"`
+	Environment string    `json:"environment,omitempty"`
+	Channel     string    `json:"channel"`
+	State       string    `json:"state"`  // registry: running or stopped
+	Active      string    `json:"active"` // the unit: active, inactive, or unknown
+	Address     string    `json:"address"`
+	HostAddress string    `json:"host_address"`
+	Aliases     []string  `json:"aliases"`
+	URLs        []string  `json:"urls"`
+	Profile     string    `json:"profile"`            // profile path
+	Generation  int       `json:"profile_generation"` // 0: no profile
+	System      string    `json:"system,omitempty"`   // store path of the current generation
+	Created     time.Time `json:"created"`
+	Deployed    time.Time `json:"deployed"`
+	Keep        bool      `json:"keep"`
+	LastError   string    `json:"last_error,omitempty"`
 	// Pending is true while a change of the registry awaits a host rebuild.
 	Pending bool `json:"pending"`
 	// Interrupted names an operation whose process died; the next
 	// ensure, destroy, keep or cleanup undoes it.
 	Interrupted string `json:"interrupted,omitempty"`
 	HostKey     string `json:"host_key,omitempty"`
+	// Address6 and HostAddress6 are the IPv6 pair; empty without IPv6.
+	Address6     string `json:"address6,omitempty"`
+	HostAddress6 string `json:"host_address6,omitempty"`
 }
 
 // Status reports on one container. It changes nothing.
