@@ -171,11 +171,7 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		now := h.now()
 		if old == nil {
 			res.Created = true
-			addr, err := h.Reg.Allocate(h.Cfg.Addresses, req.Name)
-			if err != nil {
-				return err
-			}
-			addr6, err := h.Reg.Allocate6(h.Cfg.Addresses, req.Name)
+			addr, addr6, err := h.Reg.AllocateBoth(h.Cfg.Addresses, req.Name)
 			if err != nil {
 				return err
 			}

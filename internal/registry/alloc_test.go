@@ -308,3 +308,25 @@ func TestConcurrentAllocationsAreUnique(t *testing.T) {
 		assert.True(t, pool.IPv6().Assignable(c.Address6), c.Address6)
 	}
 }
+
+// TestAllocateBoth: a new container's two addresses from one read of the
+// registry, the same ones Allocate and Allocate6 would give.
+func TestAllocateBoth(t *testing.T) {
+	r := Open(t.TempDir())
+	register6(t, r, pool6, "a")
+	a, a6, err := r.AllocateBoth(pool6, "b")
+	require.NoError(t, err)
+	assert.Equal(t, "10.0.0.3", a.String())
+	assert.Equal(t, "fd00:1:2:3::3", a6.String())
+	c := testContainer("b", a.String())
+	c.Address6 = a6
+	require.NoError(t, r.Put(c))
+
+	_, _, err = r.AllocateBoth(pool6, "b")
+	require.ErrorContains(t, err, "registered already")
+
+	a, a6, err = r.AllocateBoth(tinyPool, "c")
+	require.NoError(t, err)
+	assert.Equal(t, "10.0.0.4", a.String())
+	assert.False(t, a6.IsValid(), "no network6, no IPv6 address")
+}
