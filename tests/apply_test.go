@@ -35,12 +35,13 @@ func lineOf(t *testing.T, src, sub string) int {
 	return 0
 }
 
-// TestRenderAppliesHandEdit: an admin edits a registry entry by hand and
-// runs `devhost render` (no --out): the live set is regenerated and applied
-// through the lifecycle's one coalesced rebuild, never written behind its
-// back. A non-admin is refused, and an invalid edit is refused with its
-// file and line while the live set stays as it was.
-func TestRenderAppliesHandEdit(t *testing.T) {
+// TestApplyHandEdit: an admin edits a registry entry by hand and runs
+// `devhost apply`: the live set is regenerated and applied through the
+// lifecycle's one coalesced rebuild, never written behind its back. A
+// non-admin is refused, and an invalid edit is refused with its file and
+// line while the live set stays as it was. `devhost render` only ever
+// previews.
+func TestApplyHandEdit(t *testing.T) {
 	t.Parallel()
 	s := newSandbox(t, sandboxOpts{})
 	s.ok("alice", "ensure", "shop", "--channel", channel, "--alias", "www")
@@ -56,18 +57,24 @@ func TestRenderAppliesHandEdit(t *testing.T) {
 	require.NoError(t, os.WriteFile(entry, []byte(edited), 0o644))
 	before := snapshotDir(t, live)
 
-	// A member who is not an admin may not apply it, by either name.
-	for _, verb := range []string{"render", "apply"} {
-		r := s.runAs("alice", verb)
-		assert.Equal(t, 1, r.code, "%s: %s", verb, r.stderr)
-		assert.Contains(t, r.stderr, `user "alice" may not apply the registry`)
-		assert.Empty(t, r.stdout)
-	}
+	// A member who is not an admin may not apply it.
+	r := s.runAs("alice", "apply")
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, `user "alice" may not apply the registry`)
+	assert.Empty(t, r.stdout)
 	assert.Len(t, s.records("nixos-rebuild"), 1, "refused: no rebuild")
 	assert.Equal(t, before, snapshotDir(t, live), "refused: the live set is untouched")
 
+	// render, even by an admin, only previews.
+	state := snapshotDir(t, s.config().StateDir)
+	r = s.ok("carol", "render")
+	assert.Contains(t, r.stdout, `"admin.shop.dev.example.com"`)
+	assert.Equal(t, state, snapshotDir(t, s.config().StateDir), "render changed the state directory")
+	assert.Equal(t, before, snapshotDir(t, live), "render changed the live set")
+	assert.Len(t, s.records("nixos-rebuild"), 1, "render rebuilt the host")
+
 	// The admin (carol is in wheel) applies it: exactly one rebuild.
-	r := s.ok("carol", "render")
+	r = s.ok("carol", "apply")
 	assert.Equal(t, live+": generation 2 applied, host rebuilt (1 container(s))\n", r.stdout)
 	rebuilds := s.records("nixos-rebuild")
 	require.Len(t, rebuilds, 2, "exactly one more rebuild")
@@ -104,7 +111,7 @@ func TestRenderAppliesHandEdit(t *testing.T) {
 	require.NotEqual(t, string(good), bad)
 	require.NoError(t, os.WriteFile(entry, []byte(bad), 0o644))
 	before = snapshotDir(t, live)
-	r = s.runAs("root", "render")
+	r = s.runAs("root", "apply")
 	assert.Equal(t, 1, r.code, r.stderr)
 	assert.Contains(t, r.stderr, fmt.Sprintf("%s:%d:", entry, lineOf(t, bad, "Admin Panel")))
 	assert.Contains(t, r.stderr, "nothing was changed")
@@ -113,7 +120,7 @@ func TestRenderAppliesHandEdit(t *testing.T) {
 
 	// Repaired by hand: consistent again without a rebuild.
 	require.NoError(t, os.WriteFile(entry, good, 0o644))
-	r = s.ok("root", "render")
+	r = s.ok("root", "apply")
 	assert.Contains(t, r.stdout, "no rebuild needed")
 	assert.Len(t, s.records("nixos-rebuild"), 2)
 	s.checkConsistent()
