@@ -13,6 +13,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/internal/dirtree"
 	"github.com/flyingcircusio/devhost/internal/registry"
+	"github.com/flyingcircusio/devhost/tests/doubles/double"
 )
 
 // snapshotDir reads every file below dir (relative slash path -> content).
@@ -133,4 +134,51 @@ func TestApplyHandEdit(t *testing.T) {
 	assert.FileExists(t, filepath.Join(preview, "containers", "shop.nix"))
 	assert.Equal(t, before, snapshotDir(t, live))
 	assert.Len(t, s.records("nixos-rebuild"), 2)
+}
+
+// TestFailedApplyKeepsHandEdit is issue 10's finding: an alias added by
+// hand and a failing `devhost apply` silently removed the alias. The
+// failed rebuild puts the host's previous live set back, keeps the entry
+// as the admin wrote it (marked with the failure) and names it and the
+// cause; the next apply, once the cause is fixed, applies it.
+func TestFailedApplyKeepsHandEdit(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t, sandboxOpts{})
+	s.ok("alice", "ensure", "shop", "--channel", channel, "--alias", "www")
+	live := s.config().GeneratedDir
+	entry := registry.Open(s.config().StateDir).Path("shop")
+	src, err := os.ReadFile(entry)
+	require.NoError(t, err)
+	edited := strings.Replace(string(src), `["www"]`, `["www", "admin"] # carol, for the demo`, 1)
+	require.NotEqual(t, string(src), edited, "fixture changed: %s", src)
+	require.NoError(t, os.WriteFile(entry, []byte(edited), 0o644))
+	liveBefore := snapshotDir(t, live)
+
+	s.setControl(map[string]double.Control{"nixos-rebuild": {Fail: true, Message: "error: the option `services.nginx' is broken"}})
+	r := s.runAs("carol", "apply")
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "kept in the registry but not applied")
+	assert.Contains(t, r.stderr, ": shop\n", "the error names the container")
+	assert.Contains(t, r.stderr, "the option `services.nginx' is broken", "and says why")
+	require.Len(t, s.records("nixos-rebuild"), 2)
+	assert.Equal(t, liveBefore, snapshotDir(t, live), "the host's live set is the previous one")
+
+	got, err := os.ReadFile(entry)
+	require.NoError(t, err)
+	assert.Contains(t, string(got), `["www", "admin"] # carol, for the demo`, "the hand edit survives, comment and all")
+	c := s.entry("shop")
+	assert.Equal(t, []string{"www", "admin"}, c.Aliases)
+	assert.Contains(t, c.LastError, "the option `services.nginx' is broken")
+
+	// Fixed: apply again, which applies the alias and clears the mark.
+	s.setControl(nil)
+	s.ok("carol", "apply")
+	host, err := os.ReadFile(filepath.Join(live, "containers", "shop.nix"))
+	require.NoError(t, err)
+	assert.Contains(t, string(host), `"admin.shop.dev.example.com"`)
+	assert.Empty(t, s.entry("shop").LastError)
+	got, err = os.ReadFile(entry)
+	require.NoError(t, err)
+	assert.Equal(t, edited, string(got), "the entry is the admin's again, byte for byte")
+	s.checkConsistent()
 }

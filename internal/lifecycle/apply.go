@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,17 +15,26 @@ import (
 )
 
 // RebuildError is a failed host rebuild, reported to every request whose
-// change it contained. Those changes were rolled back.
+// change it contained. The host got its previous generated set back; the
+// requests' changes were rolled back, changes without a request (hand
+// edits, imports) stay in the registry, marked with the failure.
 type RebuildError struct {
 	Failure Failure
 }
 
 func (e *RebuildError) Error() string {
-	msg := "host rebuild failed; the containers it changed were rolled back to their last applied state"
-	if e.Failure.Log != "" {
-		msg += " (log: " + e.Failure.Log + ")"
+	f := e.Failure
+	msg := "host rebuild failed; the host is back on its previously applied set"
+	if f.Log != "" {
+		msg += " (log: " + f.Log + ")"
 	}
-	return msg + ":\n" + e.Failure.Error
+	if len(f.RolledBack) > 0 {
+		msg += "\nrolled back, as the requests that changed them failed: " + strings.Join(f.RolledBack, ", ")
+	}
+	if len(f.Kept) > 0 {
+		msg += "\nkept in the registry but not applied (their entries record the failure as last_error; fix the cause, then run `devhost apply`): " + strings.Join(f.Kept, ", ")
+	}
+	return msg + "\nwhy:\n" + f.Error
 }
 
 // ApplyStats says what waiting for a generation took.
@@ -108,6 +118,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 		snap   map[string]string
 		builds map[string]BuildRecord
 		r      *Rendered
+		reqs   map[string]Request
 	)
 	err = h.withRegistry(ctx, func() error {
 		var err error
@@ -121,6 +132,9 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 			return err
 		}
 		if builds, err = h.buildRecords(snap); err != nil {
+			return err
+		}
+		if reqs, err = h.requests(a.Gen, w.Gen); err != nil {
 			return err
 		}
 		if r.HostDigest != w.Digest {
@@ -158,15 +172,27 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 		if err := atomicfile.Remove(h.paths().rebuildIntent()); err != nil {
 			return err
 		}
+		if err := h.clearMarks(ctx, snap); err != nil {
+			return err
+		}
 		return h.sweep(ctx)
 	}
 
-	// Failure: roll back what this rebuild changed, restore the applied set.
-	// The failure is recorded first: a request covered by it must never
-	// be told it succeeded, even if this process dies while rolling back
-	// (the changes then stay in the registry and the next rebuild retries
-	// them).
-	f := Failure{From: a.Gen, To: w.Gen, Error: runErr.Error(), Log: logPath, Time: h.now()}
+	// Failure: restore the applied set, undo the requests it covered, mark
+	// what it contained without a request. The failure is recorded first:
+	// a request covered by it must never be told it succeeded, even if
+	// this process dies while rolling back (the changes then stay in the
+	// registry and the next rebuild retries them).
+	ar, err := h.appliedRender(a)
+	if err != nil {
+		return err
+	}
+	f := Failure{From: a.Gen, To: w.Gen, Error: runErr.Error(), Log: logPath, Time: h.now(), RolledBack: sortedNames(reqs)}
+	for _, n := range sortedNames(changedHostParts(a.Entries, snap, ar, r)) {
+		if _, ok := reqs[n]; !ok {
+			f.Kept = append(f.Kept, n)
+		}
+	}
 	if err := h.recordFailure(f); err != nil {
 		return err
 	}
@@ -174,7 +200,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	// caller is a common cause of the failure): a cancelled context would
 	// fail its nix-env and leave the failed changes in place.
 	ctx = context.WithoutCancel(ctx)
-	if err := h.rollback(ctx, a, snap, r); err != nil {
+	if err := h.rollback(ctx, a, ar, reqs, f); err != nil {
 		return fmt.Errorf("%w; rolling back failed too: %w", &RebuildError{Failure: f}, err)
 	}
 	if err := atomicfile.Remove(h.paths().rebuildIntent()); err != nil {
@@ -215,50 +241,43 @@ func (h *Host) recordFailure(f Failure) error {
 	return writeJSON(h.paths().failures(), fs, 0o644)
 }
 
-// rollback puts back, in the registry, every container whose host side
-// the failed snapshot changed compared to the applied state, unless the
-// entry changed again since the snapshot (a later request owns it then).
-// Profiles of those containers go back to their applied generation, and
-// the live set becomes the applied one again.
-func (h *Host) rollback(ctx context.Context, a Applied, snap map[string]string, r *Rendered) error {
-	appliedCs, err := h.decodeEntries(a.Entries)
+// appliedRender renders the set of the last successful rebuild.
+func (h *Host) appliedRender(a Applied) (*Rendered, error) {
+	cs, err := h.decodeEntries(a.Entries)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ar, err := h.Render.Render(appliedCs)
-	if err != nil {
-		return err
+	return h.Render.Render(cs)
+}
+
+// changedHostParts lists the containers whose host side differs between
+// the applied state and the snapshot.
+func changedHostParts(applied, snap map[string]string, ar, r *Rendered) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range []map[string]string{applied, snap} {
+		for n := range m {
+			if ar.hostPart(n) != r.hostPart(n) {
+				out[n] = true
+			}
+		}
 	}
-	names := map[string]bool{}
-	for n := range snap {
-		names[n] = true
-	}
-	for n := range a.Entries {
-		names[n] = true
-	}
+	return out
+}
+
+// rollback undoes a failed rebuild: the requests it covered (reqs) are
+// undone in the registry, with their profiles, unless their entries
+// changed since; the entries it contained without a request (f.Kept) stay
+// as they are and record the failure as their last error; the live set
+// becomes the applied one again.
+func (h *Host) rollback(ctx context.Context, a Applied, ar *Rendered, reqs map[string]Request, f Failure) error {
 	return h.withRegistry(ctx, func() error {
-		for n := range names {
-			if ar.hostPart(n) == r.hostPart(n) {
-				continue
-			}
-			cur, err := readOptional(h.Reg.Path(n))
-			if err != nil {
+		for _, n := range sortedNames(reqs) {
+			if _, err := h.undoRequest(ctx, reqs[n]); err != nil {
 				return err
 			}
-			snapSrc, inSnap := snap[n]
-			if (cur == nil) != !inSnap || cur != nil && string(cur) != snapSrc {
-				continue // changed since the snapshot
-			}
-			if old, ok := a.Entries[n]; ok {
-				if err := atomicfile.WriteFile(h.Reg.Path(n), []byte(old), 0o644); err != nil {
-					return err
-				}
-				if err := h.restoreProfile(ctx, n, a.Builds[n]); err != nil {
-					return err
-				}
-			} else if err := atomicfile.Remove(h.Reg.Path(n)); err != nil {
-				return err
-			}
+		}
+		if err := h.mark(f); err != nil {
+			return err
 		}
 		if err := h.Render.Write(ar); err != nil {
 			return err
@@ -276,6 +295,66 @@ func (h *Host) rollback(ctx context.Context, a Applied, snap map[string]string, 
 		}
 		a.Gen = gen
 		return writeJSON(h.paths().applied(), a, 0o644)
+	})
+}
+
+// markPrefix starts the last error mark writes, so that clearMarks
+// clears only its own marks, never another error a container recorded.
+const markPrefix = "host rebuild of "
+
+// mark records f as the last error of the entries it kept, and remembers
+// them (rebuild/marked.json) so the next successful rebuild clears the
+// marks again. Call under the registry lock, holding the rebuild lock.
+func (h *Host) mark(f Failure) error {
+	if len(f.Kept) == 0 {
+		return nil
+	}
+	var marked []string
+	if _, err := readJSON(h.paths().marked(), &marked); err != nil {
+		return err
+	}
+	why := fmt.Errorf(markPrefix+"%s failed; this entry is kept but not applied, the host runs its previous declaration (log: %s): %s",
+		f.Time.UTC().Format(time.RFC3339), f.Log, f.Error)
+	for _, n := range f.Kept {
+		if err := h.setLastError(n, why); err != nil {
+			return err
+		}
+		if !slices.Contains(marked, n) {
+			marked = append(marked, n)
+		}
+	}
+	return writeJSON(h.paths().marked(), marked, 0o644)
+}
+
+// clearMarks clears the last error mark wrote into entries that the
+// successful rebuild of snap applied as they are. Call holding the
+// rebuild lock.
+func (h *Host) clearMarks(ctx context.Context, snap map[string]string) error {
+	var marked []string
+	if ok, err := readJSON(h.paths().marked(), &marked); err != nil || !ok {
+		return err
+	}
+	return h.withRegistry(ctx, func() error {
+		for _, n := range marked {
+			cur, err := readOptional(h.Reg.Path(n))
+			if err != nil {
+				return err
+			}
+			if cur == nil || string(cur) != snap[n] {
+				continue // gone, or changed since: not what was applied
+			}
+			c, err := h.Reg.Get(n)
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(c.LastError, markPrefix) {
+				c.LastError = ""
+				if err := h.Reg.Put(c); err != nil {
+					return err
+				}
+			}
+		}
+		return atomicfile.Remove(h.paths().marked())
 	})
 }
 

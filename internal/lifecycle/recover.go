@@ -150,23 +150,24 @@ func (h *Host) undo(ctx context.Context, in Intent) error {
 	return os.RemoveAll(h.paths().buildDir(name))
 }
 
-// sweep purges containers devhost built (they have a build record) that
-// are neither in the registry nor in the applied state: a destroy whose
-// process died after the rebuild, or a creation a failed rebuild rolled
-// back. Containers being worked on (op lock held) are left alone.
+// sweep drops the records of applied requests and purges containers
+// devhost built (they have a build record) that are neither in the
+// registry nor in the applied state: a destroy whose process died after
+// the rebuild, or a creation a failed rebuild rolled back. Containers
+// being worked on (op lock held) are left alone.
 func (h *Host) sweep(ctx context.Context) error {
 	a, err := h.readApplied()
 	if err != nil {
 		return err
 	}
 	ents, err := os.ReadDir(filepath.Dir(h.paths().buildRecord("x")))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("lifecycle: %w", err)
 	}
 	return h.withRegistry(ctx, func() error {
+		if err := h.dropAppliedRequests(a.Gen); err != nil {
+			return err
+		}
 		for _, e := range ents {
 			n := e.Name()
 			if !strings.HasSuffix(n, ".json") || strings.HasPrefix(n, ".") {
