@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -98,7 +99,7 @@ func (h *Host) failureCovering(gen uint64) (*Failure, error) {
 // generation was applied (or failed) while this process waited for the
 // lock. Call with the rebuild lock held.
 func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) error {
-	if err := h.recoverRebuild(); err != nil {
+	if err := h.recoverRebuild(ctx); err != nil {
 		return err
 	}
 	a, err := h.readApplied()
@@ -151,7 +152,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	}
 
 	logPath := filepath.Join(h.paths().logDir(), fmt.Sprintf("rebuild-%s-gen%d.log", h.now().Format("20060102T150405.000Z"), w.Gen))
-	intent := RebuildIntent{PID: os.Getpid(), Gen: w.Gen, Digest: r.HostDigest, Log: logPath, Start: h.now()}
+	intent := RebuildIntent{PID: os.Getpid(), Gen: w.Gen, Digest: r.HostDigest, Log: logPath, Start: h.now(), Mark: rand.Text()}
 	if err := writeJSON(h.paths().rebuildIntent(), intent, 0o644); err != nil {
 		return err
 	}
@@ -162,7 +163,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	var runErr error
 	if r.HostDigest != a.HostDigest || a.Forced {
 		st.Rebuilt = true
-		runErr = h.runRebuild(ctx, logPath)
+		runErr = h.runRebuild(ctx, intent)
 	}
 	if runErr == nil {
 		next := Applied{Gen: w.Gen, Digest: r.Set.Digest(), HostDigest: r.HostDigest, Entries: snap, Builds: builds, Time: h.now()}
@@ -209,8 +210,14 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	return h.sweep(ctx)
 }
 
-// runRebuild runs the host rebuild command with its output in logPath.
-func (h *Host) runRebuild(ctx context.Context, logPath string) error {
+// runRebuild runs the host rebuild command with its output in the
+// intent's log. The command runs in a process group of its own, recorded in
+// the intent as soon as it started: when this process is killed, its
+// direct child dies with it (parent-death signal), and the next rebuild
+// kills what the child started before it begins (recoverRebuild). What a
+// rebuild that ended leaves in its group is killed at once.
+func (h *Host) runRebuild(ctx context.Context, intent RebuildIntent) error {
+	logPath := intent.Log
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return fmt.Errorf("rebuild log: %w", err)
 	}
@@ -220,7 +227,11 @@ func (h *Host) runRebuild(ctx context.Context, logPath string) error {
 	}
 	defer func() { _ = lf.Close() }()
 	fmt.Fprintf(lf, "# %s: %s\n", h.now().Format(time.RFC3339), strings.Join(h.Cfg.Commands.Rebuild, " "))
-	_, err = h.Run.Run(ctx, runner.Cmd{Argv: h.Cfg.Commands.Rebuild, Log: lf})
+	started := func(pgid int) error {
+		intent.PGID = pgid
+		return writeJSON(h.paths().rebuildIntent(), intent, 0o644)
+	}
+	_, err = h.Run.Run(ctx, runner.Cmd{Argv: h.Cfg.Commands.Rebuild, Env: []string{rebuildMark(intent.Mark)}, Log: lf, Started: started, KillGroupAfter: true})
 	if err != nil {
 		fmt.Fprintf(lf, "# failed: %v\n", err)
 		return err
@@ -393,10 +404,24 @@ func (h *Host) buildRecords(snap map[string]string) (map[string]BuildRecord, err
 	return out, nil
 }
 
-// recoverRebuild handles a rebuild whose process died: its outcome on the
-// host is unknown, so the next rebuild runs even when the host side looks
+// killGroupTimeout bounds the wait for a killed rebuild's processes.
+const killGroupTimeout = 30 * time.Second
+
+// rebuildMark is the environment entry the rebuild command and what it
+// starts carry: the next rebuild finds them by it even when this process
+// died before it could record the command's process group.
+func rebuildMark(mark string) string {
+	if mark == "" {
+		return ""
+	}
+	return "DEVHOST_REBUILD=" + mark
+}
+
+// recoverRebuild handles a rebuild whose process died: what is left of
+// its command's process group is killed, and as its outcome on the host
+// is unknown, the next rebuild runs even when the host side looks
 // unchanged. Call with the rebuild lock held.
-func (h *Host) recoverRebuild() error {
+func (h *Host) recoverRebuild(ctx context.Context) error {
 	if err := removeStaleTemps(h.paths().rebuildDir()); err != nil {
 		return err
 	}
@@ -404,6 +429,14 @@ func (h *Host) recoverRebuild() error {
 	ok, err := readJSON(h.paths().rebuildIntent(), &ri)
 	if err != nil || !ok {
 		return err
+	}
+	if ri.PGID > 1 || ri.Mark != "" {
+		// Its process died, perhaps killed, and its child with it; a
+		// grandchild may still run and must be gone before the next
+		// rebuild starts.
+		if err := runner.KillGroup(ctx, ri.PGID, rebuildMark(ri.Mark), killGroupTimeout); err != nil {
+			return fmt.Errorf("lifecycle: the interrupted rebuild of generation %d: %w", ri.Gen, err)
+		}
 	}
 	a, err := h.readApplied()
 	if err != nil {

@@ -23,7 +23,7 @@ type Recovered struct {
 // op lock can be taken has no living owner. Call under the registry lock.
 func (h *Host) recoverOps(ctx context.Context) (Recovered, error) {
 	var rec Recovered
-	if err := h.recoverRebuildIfIdle(); err != nil {
+	if err := h.recoverRebuildIfIdle(ctx); err != nil {
 		return rec, err
 	}
 	// Temporary files of atomic writes whose process died: every file in
@@ -268,13 +268,13 @@ func (h *Host) recoverPurges(ctx context.Context) error {
 // recoverRebuildIfIdle settles the intent of a rebuild whose process died,
 // when no rebuild runs now (the rebuild lock is only tried, never waited
 // for, so this is safe under the registry lock).
-func (h *Host) recoverRebuildIfIdle() error {
+func (h *Host) recoverRebuildIfIdle(ctx context.Context) error {
 	l, ok, err := tryLock(h.paths().rebuildLock())
 	if err != nil || !ok {
 		return err
 	}
 	defer l.unlock()
-	return h.recoverRebuild()
+	return h.recoverRebuild(ctx)
 }
 
 // removeStaleTemps removes the ".<name>.tmp*" files atomic writes leave

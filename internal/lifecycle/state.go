@@ -106,7 +106,13 @@ const maxFailures = 100
 // outcome is recorded. Found with the rebuild lock free, it means the
 // rebuilding process died: the host's state is unknown.
 type RebuildIntent struct {
-	PID    int       `json:"pid"`
+	PID int `json:"pid"`
+	// PGID is the process group of the rebuild command, recorded once it
+	// started: the next rebuild kills what is left of it.
+	PGID int `json:"pgid,omitempty"`
+	// Mark is the value of DEVHOST_REBUILD in the rebuild command's
+	// environment, recorded before it starts (see rebuildMark).
+	Mark   string    `json:"mark,omitempty"`
 	Gen    uint64    `json:"gen"`
 	Digest string    `json:"digest"`
 	Log    string    `json:"log"`
