@@ -182,3 +182,52 @@ func TestFailedApplyKeepsHandEdit(t *testing.T) {
 	assert.Equal(t, edited, string(got), "the entry is the admin's again, byte for byte")
 	s.checkConsistent()
 }
+
+// TestFailedActivationRestoresSystem: a rebuild that switched the host's
+// system profile and then failed (the new system's activation failed)
+// leaves the host on its previous system: the profile points at it again
+// and it is activated again, as `nixos-rebuild switch --rollback` would;
+// the error says so. A rebuild that fails before switching (evaluation)
+// touches the system not at all.
+func TestFailedActivationRestoresSystem(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t, sandboxOpts{})
+	s.ok("alice", "ensure", "shop", "--channel", channel)
+	profile := s.path("system")
+	sys1, err := filepath.EvalSymlinks(profile)
+	require.NoError(t, err, "the rebuild double switched no system")
+	liveBefore := snapshotDir(t, s.config().GeneratedDir)
+
+	// Evaluation error: nothing switched, nothing to restore.
+	s.setControl(map[string]double.Control{"nixos-rebuild": {Fail: true}})
+	r := s.runAs("alice", "ensure", "shop", "--channel", channel, "--alias", "www")
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.NotContains(t, r.stderr, "switched the host's system")
+	assert.Empty(t, s.records("switch-to-configuration"))
+
+	// Activation error after the switch.
+	s.setControl(map[string]double.Control{"nixos-rebuild": {FailAfterSwitch: true}})
+	r = s.runAs("alice", "ensure", "shop", "--channel", channel, "--alias", "www")
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "the failed rebuild had switched the host's system; it runs the previous one again, "+sys1)
+	got, err := filepath.EvalSymlinks(profile)
+	require.NoError(t, err)
+	assert.Equal(t, sys1, got, "the system profile points at the previous system")
+	var sets [][]string
+	for _, rec := range s.records("nix-env") {
+		if rec.Argv[1] == profile {
+			sets = append(sets, rec.Argv)
+		}
+	}
+	assert.Equal(t, [][]string{{"-p", profile, "--set", sys1}}, sets, "the system profile, set back once")
+	stc := s.records("switch-to-configuration")
+	require.Len(t, stc, 1)
+	assert.Equal(t, []string{"switch"}, stc[0].Argv)
+	assert.Equal(t, sys1, stc[0].Extra["system"], "the previous system was activated")
+	assert.Equal(t, liveBefore, snapshotDir(t, s.config().GeneratedDir), "the live set is the previous one")
+	assert.Empty(t, s.entry("shop").Aliases)
+
+	s.setControl(nil)
+	s.ok("alice", "ensure", "shop", "--channel", channel, "--alias", "www")
+	s.checkConsistent()
+}

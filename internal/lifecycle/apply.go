@@ -32,6 +32,9 @@ func (e *RebuildError) Error() string {
 	if len(f.RolledBack) > 0 {
 		msg += "\nrolled back, as the requests that changed them failed: " + strings.Join(f.RolledBack, ", ")
 	}
+	if f.System != "" {
+		msg += "\n" + f.System
+	}
 	if len(f.Kept) > 0 {
 		msg += "\nkept in the registry but not applied (their entries record the failure as last_error; fix the cause, then run `devhost apply`): " + strings.Join(f.Kept, ", ")
 	}
@@ -152,7 +155,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	}
 
 	logPath := filepath.Join(h.paths().logDir(), fmt.Sprintf("rebuild-%s-gen%d.log", h.now().Format("20060102T150405.000Z"), w.Gen))
-	intent := RebuildIntent{PID: os.Getpid(), Gen: w.Gen, Digest: r.HostDigest, Log: logPath, Start: h.now(), Mark: rand.Text()}
+	intent := RebuildIntent{PID: os.Getpid(), Gen: w.Gen, Digest: r.HostDigest, Log: logPath, Start: h.now(), Mark: rand.Text(), System: h.systemTarget()}
 	if err := writeJSON(h.paths().rebuildIntent(), intent, 0o644); err != nil {
 		return err
 	}
@@ -163,7 +166,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	var runErr error
 	if r.HostDigest != a.HostDigest || a.Forced {
 		st.Rebuilt = true
-		runErr = h.runRebuild(ctx, intent)
+		runErr = h.runLogged(ctx, intent, h.Cfg.Commands.Rebuild)
 	}
 	if runErr == nil {
 		next := Applied{Gen: w.Gen, Digest: r.Set.Digest(), HostDigest: r.HostDigest, Entries: snap, Builds: builds, Time: h.now()}
@@ -201,6 +204,21 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	// caller is a common cause of the failure): a cancelled context would
 	// fail its nix-env and leave the failed changes in place.
 	ctx = context.WithoutCancel(ctx)
+	if what, err := h.restoreSystem(ctx, intent); what != "" || err != nil {
+		f.System = what
+		if err != nil {
+			// The host's state is unknown: the next rebuild runs even
+			// when the host side looks unchanged.
+			f.System = fmt.Sprintf("the failed rebuild switched the host's system, and switching back to %s failed too (the next rebuild runs in any case): %v", intent.System, err)
+			a.Forced = true
+			if err := writeJSON(h.paths().applied(), a, 0o644); err != nil {
+				return err
+			}
+		}
+		if err := h.updateFailure(f); err != nil {
+			return err
+		}
+	}
 	if err := h.rollback(ctx, a, ar, reqs, f); err != nil {
 		return fmt.Errorf("%w; rolling back failed too: %w", &RebuildError{Failure: f}, err)
 	}
@@ -210,13 +228,14 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	return h.sweep(ctx)
 }
 
-// runRebuild runs the host rebuild command with its output in the
-// intent's log. The command runs in a process group of its own, recorded in
-// the intent as soon as it started: when this process is killed, its
-// direct child dies with it (parent-death signal), and the next rebuild
-// kills what the child started before it begins (recoverRebuild). What a
-// rebuild that ended leaves in its group is killed at once.
-func (h *Host) runRebuild(ctx context.Context, intent RebuildIntent) error {
+// runLogged runs argv, the host rebuild command or the activation of the
+// previous system, with its output in the intent's log. The command runs
+// in a process group of its own, recorded in the intent as soon as it
+// started: when this process is killed, its direct child dies with it
+// (parent-death signal), and the next rebuild kills what the child started
+// before it begins (recoverRebuild). What a command that ended leaves in
+// its group is killed at once.
+func (h *Host) runLogged(ctx context.Context, intent RebuildIntent, argv []string) error {
 	logPath := intent.Log
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return fmt.Errorf("rebuild log: %w", err)
@@ -226,18 +245,69 @@ func (h *Host) runRebuild(ctx context.Context, intent RebuildIntent) error {
 		return fmt.Errorf("rebuild log: %w", err)
 	}
 	defer func() { _ = lf.Close() }()
-	fmt.Fprintf(lf, "# %s: %s\n", h.now().Format(time.RFC3339), strings.Join(h.Cfg.Commands.Rebuild, " "))
+	fmt.Fprintf(lf, "# %s: %s\n", h.now().Format(time.RFC3339), strings.Join(argv, " "))
 	started := func(pgid int) error {
 		intent.PGID = pgid
 		return writeJSON(h.paths().rebuildIntent(), intent, 0o644)
 	}
-	_, err = h.Run.Run(ctx, runner.Cmd{Argv: h.Cfg.Commands.Rebuild, Env: []string{rebuildMark(intent.Mark)}, Log: lf, Started: started, KillGroupAfter: true})
+	_, err = h.Run.Run(ctx, runner.Cmd{Argv: argv, Env: []string{rebuildMark(intent.Mark)}, Log: lf, Started: started, KillGroupAfter: true})
 	if err != nil {
 		fmt.Fprintf(lf, "# failed: %v\n", err)
 		return err
 	}
 	fmt.Fprintf(lf, "# succeeded\n")
 	return nil
+}
+
+// systemTarget is the store path the host's system profile points at (""
+// when none is configured or it does not resolve).
+func (h *Host) systemTarget() string {
+	if h.Cfg.SystemProfile == "" {
+		return ""
+	}
+	p, err := filepath.EvalSymlinks(h.Cfg.SystemProfile)
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// restoreSystem puts the host's previous system back when the failed
+// rebuild switched the system profile away from it (the new system was
+// built and installed, then its activation failed): the profile gets a
+// generation pointing at the previous system, which is activated again,
+// as `nixos-rebuild switch --rollback` does. It says what it did ("" when
+// the profile did not move, as after an evaluation or build error).
+func (h *Host) restoreSystem(ctx context.Context, intent RebuildIntent) (string, error) {
+	if intent.System == "" || h.systemTarget() == intent.System {
+		return "", nil
+	}
+	argv := append(append([]string(nil), h.Cfg.Commands.NixEnv...), "-p", h.Cfg.SystemProfile, "--set", intent.System)
+	if _, err := h.Run.Run(ctx, runner.Cmd{Argv: argv}); err != nil {
+		return "", fmt.Errorf("point %s back at %s: %w", h.Cfg.SystemProfile, intent.System, err)
+	}
+	ri := intent
+	ri.Log = strings.TrimSuffix(intent.Log, ".log") + "-restore.log"
+	if err := h.runLogged(ctx, ri, []string{filepath.Join(intent.System, "bin", "switch-to-configuration"), "switch"}); err != nil {
+		return "", fmt.Errorf("activate %s again (log: %s): %w", intent.System, ri.Log, err)
+	}
+	return fmt.Sprintf("the failed rebuild had switched the host's system; it runs the previous one again, %s (log: %s)", intent.System, ri.Log), nil
+}
+
+// updateFailure replaces the recorded failure of the same generations
+// with f. Call with the rebuild lock held.
+func (h *Host) updateFailure(f Failure) error {
+	var fs []Failure
+	if _, err := readJSON(h.paths().failures(), &fs); err != nil {
+		return err
+	}
+	for i := len(fs) - 1; i >= 0; i-- {
+		if fs[i].From == f.From && fs[i].To == f.To {
+			fs[i] = f
+			return writeJSON(h.paths().failures(), fs, 0o644)
+		}
+	}
+	return h.recordFailure(f)
 }
 
 func (h *Host) recordFailure(f Failure) error {

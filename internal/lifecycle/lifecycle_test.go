@@ -116,6 +116,7 @@ func testHost(t testing.TB) (*Host, *fakeRunner) {
 	cfg.GeneratedDir = filepath.Join(dir, "generated")
 	cfg.ProfileDir = filepath.Join(dir, "profiles")
 	cfg.ContainersDir = filepath.Join(dir, "containers")
+	cfg.SystemProfile = filepath.Join(dir, "system")
 	cfg.Commands.Rebuild = []string{"nixos-rebuild", "switch"}
 	tmpl, err := templates.Load("")
 	require.NoError(t, err)

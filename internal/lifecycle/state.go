@@ -96,6 +96,9 @@ type Failure struct {
 	// request (an admin's hand edit, an import): they stay in the
 	// registry, marked with the failure, and are not applied.
 	Kept []string `json:"kept,omitempty"`
+	// System says what became of the host's system when the failed
+	// rebuild had switched it ("" when it had not).
+	System string `json:"system,omitempty"`
 }
 
 // maxFailures bounds failures.json; a waiter older than that many failed
@@ -110,6 +113,9 @@ type RebuildIntent struct {
 	// PGID is the process group of the rebuild command, recorded once it
 	// started: the next rebuild kills what is left of it.
 	PGID int `json:"pgid,omitempty"`
+	// System is the store path of the host's system before the rebuild,
+	// which a failed rebuild that switched it puts back.
+	System string `json:"system,omitempty"`
 	// Mark is the value of DEVHOST_REBUILD in the rebuild command's
 	// environment, recorded before it starts (see rebuildMark).
 	Mark   string    `json:"mark,omitempty"`

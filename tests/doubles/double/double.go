@@ -39,6 +39,9 @@ type Control struct {
 	FailArgs string `json:"fail_args"` // fail only when an argument equals this
 	// Grandchild: start a sleeping grandchild before sleeping SleepMS.
 	Grandchild bool `json:"grandchild"`
+	// FailAfterSwitch: nixos-rebuild fails after switching the system
+	// profile (an activation error).
+	FailAfterSwitch bool `json:"fail_after_switch"`
 }
 
 // Record is one line of the record file.
