@@ -219,7 +219,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 			return err
 		}
 	}
-	if err := h.rollback(ctx, a, ar, reqs, f); err != nil {
+	if err := h.rollback(ctx, a, ar, snap, reqs, f); err != nil {
 		return fmt.Errorf("%w; rolling back failed too: %w", &RebuildError{Failure: f}, err)
 	}
 	if err := atomicfile.Remove(h.paths().rebuildIntent()); err != nil {
@@ -345,19 +345,19 @@ func changedHostParts(applied, snap map[string]string, ar, r *Rendered) map[stri
 	return out
 }
 
-// rollback undoes a failed rebuild: the requests it covered (reqs) are
-// undone in the registry, with their profiles, unless their entries
+// rollback undoes a failed rebuild of snap: the requests it covered (reqs)
+// are undone in the registry, with their profiles, unless their entries
 // changed since; the entries it contained without a request (f.Kept) stay
 // as they are and record the failure as their last error; the live set
 // becomes the applied one again.
-func (h *Host) rollback(ctx context.Context, a Applied, ar *Rendered, reqs map[string]Request, f Failure) error {
+func (h *Host) rollback(ctx context.Context, a Applied, ar *Rendered, snap map[string]string, reqs map[string]Request, f Failure) error {
 	return h.withRegistry(ctx, func() error {
 		for _, n := range sortedNames(reqs) {
 			if _, err := h.undoRequest(ctx, reqs[n]); err != nil {
 				return err
 			}
 		}
-		if err := h.mark(f); err != nil {
+		if err := h.mark(f, snap); err != nil {
 			return err
 		}
 		if err := h.Render.Write(ar); err != nil {
@@ -383,10 +383,12 @@ func (h *Host) rollback(ctx context.Context, a Applied, ar *Rendered, reqs map[s
 // clears only its own marks, never another error a container recorded.
 const markPrefix = "host rebuild of "
 
-// mark records f as the last error of the entries it kept, and remembers
-// them (rebuild/marked.json) so the next successful rebuild clears the
-// marks again. Call under the registry lock, holding the rebuild lock.
-func (h *Host) mark(f Failure) error {
+// mark records f as the last error of the entries it kept that are still
+// as the failed rebuild saw them (snap; a later request's entry is not
+// this failure's), and remembers them (rebuild/marked.json) so the next
+// successful rebuild clears the marks again. Call under the registry lock,
+// holding the rebuild lock.
+func (h *Host) mark(f Failure, snap map[string]string) error {
 	if len(f.Kept) == 0 {
 		return nil
 	}
@@ -397,6 +399,13 @@ func (h *Host) mark(f Failure) error {
 	why := fmt.Errorf(markPrefix+"%s failed; this entry is kept but not applied, the host runs its previous declaration (log: %s): %s",
 		f.Time.UTC().Format(time.RFC3339), f.Log, f.Error)
 	for _, n := range f.Kept {
+		cur, err := readOptional(h.Reg.Path(n))
+		if err != nil {
+			return err
+		}
+		if src, ok := snap[n]; !ok || cur == nil || string(cur) != src {
+			continue
+		}
 		if err := h.setLastError(n, why); err != nil {
 			return err
 		}
