@@ -177,8 +177,8 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 			t.Logf("run %d: %v killed=%v err=%v stderr=%s", i, args, wasKilled, err, errb.String())
 		}
 		s.checkConsistent()
-		for _, pid := range double.Grandchildren(s.path("double")) {
-			require.Falsef(t, double.Alive(pid), "run %d (%v, killed %v after %s): grandchild %d of a rebuild is alive", i, args, wasKilled, delay, pid)
+		for _, g := range double.Grandchildren(s.path("double")) {
+			require.Falsef(t, g.Alive(), "run %d (%v, killed %v after %s): grandchild %d of a rebuild is alive", i, args, wasKilled, delay, g.PID)
 		}
 		after := exists()
 		for _, n := range append(names, "canary") {
@@ -227,16 +227,19 @@ func TestKilledRebuildLeavesNoGrandchild(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	// Wait until the rebuild runs and has started its grandchild.
 	deadline := time.Now().Add(30 * time.Second)
-	for len(double.Grandchildren(s.path("double"))) == 0 {
-		require.True(t, time.Now().Before(deadline), "the rebuild never started: %s", errb.String())
+	for len(double.Grandchildren(s.path("double"))) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	_ = cmd.Wait()
-	pids := double.Grandchildren(s.path("double"))
-	require.Len(t, pids, 1)
-	t.Cleanup(func() { _ = syscall.Kill(pids[0], syscall.SIGKILL) })
-	require.True(t, double.Alive(pids[0]), "the grandchild died with devhost: the test proves nothing")
+	gs := double.Grandchildren(s.path("double"))
+	require.Len(t, gs, 1, "the rebuild never started: %s", errb.String())
+	t.Cleanup(func() {
+		if gs[0].Alive() {
+			_ = syscall.Kill(gs[0].PID, syscall.SIGKILL)
+		}
+	})
+	require.True(t, gs[0].Alive(), "the grandchild died with devhost: the test proves nothing")
 
 	// The next rebuild (the killed one's outcome is unknown: it runs).
 	s.setControl(map[string]double.Control{"nixos-rebuild": {Grandchild: true}})
@@ -244,10 +247,10 @@ func TestKilledRebuildLeavesNoGrandchild(t *testing.T) {
 	rebuilds := s.records("nixos-rebuild")
 	last := rebuilds[len(rebuilds)-1]
 	assert.EqualValues(t, 0, last.Extra["grandchildren_alive"], "a grandchild of the killed rebuild ran while the next rebuild started")
-	assert.False(t, double.Alive(pids[0]))
+	assert.False(t, gs[0].Alive())
 	// The next rebuild's own grandchild went with its group when it ended.
-	pids = double.Grandchildren(s.path("double"))
-	require.Len(t, pids, 2)
-	assert.False(t, double.Alive(pids[1]), "a rebuild that ended left a grandchild running")
+	gs = double.Grandchildren(s.path("double"))
+	require.Len(t, gs, 2)
+	assert.False(t, gs[1].Alive(), "a rebuild that ended left a grandchild running")
 	s.checkConsistent()
 }

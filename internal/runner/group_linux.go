@@ -3,7 +3,6 @@ package runner
 import (
 	"bytes"
 	"errors"
-	"io/fs"
 	"os"
 	"strconv"
 	"syscall"
@@ -47,11 +46,8 @@ func groupMembers(pgid int, mark string) ([]int, error) {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if gone(err) {
-			continue
-		}
 		if err != nil {
-			return nil, err
+			continue // it exited meanwhile (or is no process of ours to see)
 		}
 		state, pg, ok := parseStat(b)
 		if !ok || state == 'Z' || state == 'X' {
@@ -65,22 +61,14 @@ func groupMembers(pgid int, mark string) ([]int, error) {
 			continue
 		}
 		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if gone(err) || errors.Is(err, fs.ErrPermission) {
-			continue // another user's process, which devhost did not start
-		}
 		if err != nil {
-			return nil, err
+			continue // exited meanwhile, or another user's, which devhost did not start
 		}
 		if bytes.Contains(append([]byte{0}, env...), marked) {
 			out = append(out, pid)
 		}
 	}
 	return out, nil
-}
-
-// gone reports whether a /proc read failed because the process exited.
-func gone(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
 }
 
 // parseStat returns the state and process group of a /proc/<pid>/stat

@@ -192,7 +192,7 @@ func (x *Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 		err = cmd.Wait()
 		if c.KillGroupAfter {
 			// Best effort: the program's own result is what counts.
-			_ = KillGroup(context.WithoutCancel(ctx), cmd.Process.Pid, "", 10*time.Second)
+			_ = KillGroup(context.WithoutCancel(ctx), cmd.Process.Pid, "", 30*time.Second)
 		}
 	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1, Duration: time.Since(start)}
@@ -331,6 +331,11 @@ func KillGroup(ctx context.Context, pgid int, mark string, timeout time.Duration
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
+		if pgid > 1 {
+			if err := killGroup(pgid); err != nil {
+				return fmt.Errorf("runner: kill process group %d: %w", pgid, err)
+			}
+		}
 		pids, err := groupMembers(pgid, mark)
 		if err != nil {
 			return fmt.Errorf("runner: process group %d: %w", pgid, err)

@@ -11,7 +11,8 @@
 //
 // A run told to (Control.Grandchild) leaves a grandchild behind: a copy of
 // itself, in its process group, that sleeps for ten minutes with no stdio
-// and whose pid is appended to <state>/grandchildren. Every run records in
+// and whose pid and token (its DEVHOST_DOUBLE_SLEEPER value, so that a
+// reused pid is never taken for it) are appended to <state>/grandchildren. Every run records in
 // Extra["grandchildren_alive"] how many of those were still alive when it
 // started, so a test can tell whether devhost reaped a killed rebuild's
 // leftovers before the next rebuild began.
@@ -100,14 +101,15 @@ func Start(tool string) *Run {
 func grandchildrenFile() string { return filepath.Join(StateDir(), "grandchildren") }
 
 // spawnGrandchild starts a sleeping copy of this program in this
-// process's group, not waited for, and records its pid.
+// process's group, not waited for, and records its pid and token.
 func spawnGrandchild() error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
+	token := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), sleeperEnv+"=1")
+	cmd.Env = append(os.Environ(), sleeperEnv+"="+token)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -119,51 +121,60 @@ func spawnGrandchild() error {
 		return err
 	}
 	defer func() { _ = f.Close() }()
-	_, err = fmt.Fprintf(f, "%d\n", cmd.Process.Pid)
+	_, err = fmt.Fprintf(f, "%d %s\n", cmd.Process.Pid, token)
 	return err
 }
 
-// Grandchildren lists the pids of every grandchild doubles left in the
-// state directory dir.
-func Grandchildren(dir string) []int {
+// Grandchild is a sleeping grandchild a double left.
+type Grandchild struct {
+	PID   int
+	Token string
+}
+
+// Grandchildren lists every grandchild doubles left in the state
+// directory dir.
+func Grandchildren(dir string) []Grandchild {
 	b, err := os.ReadFile(filepath.Join(dir, "grandchildren"))
 	if err != nil {
 		return nil
 	}
-	var pids []int
-	for _, l := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(l); err == nil {
-			pids = append(pids, pid)
+	var out []Grandchild
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			continue
+		}
+		if pid, err := strconv.Atoi(f[0]); err == nil {
+			out = append(out, Grandchild{PID: pid, Token: f[1]})
 		}
 	}
-	return pids
+	return out
 }
 
-// Alive reports whether pid runs as a double's grandchild: it exists, is
-// not a zombie, and has the sleeper's mark (so a reused pid is not taken
-// for it).
-func Alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+// Alive reports whether g still runs: its pid exists, is not a zombie and
+// carries g's token (a reused pid does not).
+func (g Grandchild) Alive() bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", g.PID))
 	if err != nil {
 		return false
 	}
 	if i := strings.LastIndexByte(string(stat), ')'); i < 0 || len(stat) < i+3 || stat[i+2] == 'Z' || stat[i+2] == 'X' {
 		return false
 	}
-	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	return err == nil && strings.Contains("\x00"+string(env), "\x00"+sleeperEnv+"=1\x00")
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", g.PID))
+	return err == nil && strings.Contains("\x00"+string(env), "\x00"+sleeperEnv+"="+g.Token+"\x00")
 }
 
 // aliveGrandchildren counts the live grandchildren recorded so far; ok is
 // false when none was ever recorded.
 func aliveGrandchildren() (n int, ok bool) {
-	pids := Grandchildren(StateDir())
-	for _, pid := range pids {
-		if Alive(pid) {
+	gs := Grandchildren(StateDir())
+	for _, g := range gs {
+		if g.Alive() {
 			n++
 		}
 	}
-	return n, len(pids) > 0
+	return n, len(gs) > 0
 }
 
 // ShouldFail says whether the control file asks this run to fail.
