@@ -30,15 +30,27 @@ func (e *RebuildError) Error() string {
 		msg += " (log: " + f.Log + ")"
 	}
 	if len(f.RolledBack) > 0 {
-		msg += "\nrolled back, as the requests that changed them failed: " + strings.Join(f.RolledBack, ", ")
+		msg += "\nrolled back, as the requests that changed them failed: " + nameList(f.RolledBack)
 	}
 	if f.System != "" {
 		msg += "\n" + f.System
 	}
 	if len(f.Kept) > 0 {
-		msg += "\nkept in the registry but not applied (their entries record the failure as last_error; fix the cause, then run `devhost apply`): " + strings.Join(f.Kept, ", ")
+		msg += "\nkept in the registry but not applied (their entries record the failure as last_error; fix the cause, then run `devhost apply`): " + nameList(f.Kept)
 	}
 	return msg + "\nwhy:\n" + f.Error
+}
+
+// maxListed bounds the names an error lists: a changed template changes
+// every container's declaration.
+const maxListed = 20
+
+// nameList joins names, at most maxListed of them.
+func nameList(names []string) string {
+	if len(names) <= maxListed {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:maxListed], ", "), len(names)-maxListed)
 }
 
 // ApplyStats says what waiting for a generation took.
@@ -396,8 +408,13 @@ func (h *Host) mark(f Failure, snap map[string]string) error {
 	if _, err := readJSON(h.paths().marked(), &marked); err != nil {
 		return err
 	}
+	// setLastError keeps the end of a long message; the start must stay.
+	cause := f.Error
+	if len(cause) > 3000 {
+		cause = "…" + strings.ToValidUTF8(cause[len(cause)-3000:], "")
+	}
 	why := fmt.Errorf(markPrefix+"%s failed; this entry is kept but not applied, the host runs its previous declaration (log: %s): %s",
-		f.Time.UTC().Format(time.RFC3339), f.Log, f.Error)
+		f.Time.UTC().Format(time.RFC3339), f.Log, cause)
 	for _, n := range f.Kept {
 		cur, err := readOptional(h.Reg.Path(n))
 		if err != nil {

@@ -980,3 +980,51 @@ func withoutLastError(src string) string {
 	}
 	return b.String()
 }
+
+// A long rebuild error still leaves a mark the next successful rebuild
+// recognises and clears (the entry keeps only the end of long errors).
+func TestMarkOfLongErrorIsCleared(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	root := Caller{User: "root", Root: true}
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	c, err := h.Reg.Get("shop")
+	require.NoError(t, err)
+	c.Aliases = []string{"www"}
+	require.NoError(t, h.Reg.Put(c))
+
+	fr.fail = map[string]error{"nixos-rebuild": errors.New(strings.Repeat("error: while evaluating ü\n", 1000))}
+	_, err = h.Sync(ctx, root)
+	var re *RebuildError
+	require.ErrorAs(t, err, &re)
+	c, err = h.Reg.Get("shop")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(c.LastError, "host rebuild of "), c.LastError[:40])
+	assert.LessOrEqual(t, len(c.LastError), 4000)
+
+	fr.fail = nil
+	_, err = h.Sync(ctx, root)
+	require.NoError(t, err)
+	c, err = h.Reg.Get("shop")
+	require.NoError(t, err)
+	assert.Empty(t, c.LastError)
+	assert.Equal(t, []string{"www"}, c.Aliases)
+}
+
+func TestNameList(t *testing.T) {
+	many := make([]string, 25)
+	for i := range many {
+		many[i] = fmt.Sprintf("c%d", i)
+	}
+	for _, tt := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"a"}, "a"},
+		{[]string{"a", "b"}, "a, b"},
+		{many, strings.Join(many[:20], ", ") + " and 5 more"},
+	} {
+		assert.Equal(t, tt.want, nameList(tt.in))
+	}
+}
