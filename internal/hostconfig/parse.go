@@ -28,11 +28,12 @@ func Default(publicAddress string) *Config {
 		ProfileDir:    "/nix/var/nix/profiles/per-container",
 		ContainersDir: DefaultContainersDir,
 		AliasProxy:    true,
+		AliasStyle:    AliasNested,
 		Addresses: AddressPool{
 			Network:     netip.MustParsePrefix("10.233.0.0/16"),
 			HostAddress: netip.MustParseAddr("10.233.0.1"),
 		},
-		ACME:    ACME{Enable: true},
+		ACME:    ACME{Enable: true, Challenge: HTTP01, Shards: 10},
 		Cleanup: Cleanup{Enable: true, StopAfter: 7 * 24 * time.Hour, DestroyAfter: 30 * 24 * time.Hour, At: "03:00"},
 		Nginx: Nginx{
 			ServerNamesHashBucketSize: 128,
@@ -185,7 +186,7 @@ var (
 	blockNames = []string{"addresses", "channels", "acme", "cleanup", "nginx", "compat", "access", "commands"}
 	topSchema  = &hcl.BodySchema{
 		Attributes: append([]hcl.AttributeSchema{{Name: "public_address", Required: true}},
-			attrSchema("state_dir", "generated_dir", "profile_dir", "containers_dir", "template_dir", "alias_proxy")...),
+			attrSchema("state_dir", "generated_dir", "profile_dir", "containers_dir", "template_dir", "alias_proxy", "alias_style")...),
 		Blocks: func() []hcl.BlockHeaderSchema {
 			s := make([]hcl.BlockHeaderSchema, len(blockNames))
 			for i, n := range blockNames {
@@ -197,7 +198,7 @@ var (
 	blockSchemas = map[string]*hcl.BodySchema{
 		"addresses": {Attributes: attrSchema("network", "host_address")},
 		"channels":  {Attributes: attrSchema("allowed_prefixes")},
-		"acme":      {Attributes: attrSchema("enable", "email", "staging", "server")},
+		"acme":      {Attributes: attrSchema("enable", "email", "staging", "server", "challenge", "dns_provider", "shards")},
 		"cleanup":   {Attributes: attrSchema("enable", "stop_after", "destroy_after", "at")},
 		"nginx": {Attributes: attrSchema("server_names_hash_bucket_size", "server_names_hash_max_size",
 			"proxy_timeout", "client_max_body_size")},
@@ -339,6 +340,7 @@ func (d *decoder) decode(b hcl.Body) *Config {
 	top.str("containers_dir", &c.ContainersDir)
 	top.str("template_dir", &c.TemplateDir)
 	top.boolean("alias_proxy", &c.AliasProxy)
+	top.decodeInto("alias_style", (*string)(&c.AliasStyle))
 
 	seen := map[string]*hcl.Block{}
 	hostAddressSet := false
@@ -370,6 +372,9 @@ func (d *decoder) decode(b hcl.Body) *Config {
 			a.str("email", &c.ACME.Email)
 			a.boolean("staging", &c.ACME.Staging)
 			a.str("server", &c.ACME.Server)
+			a.decodeInto("challenge", (*string)(&c.ACME.Challenge))
+			a.str("dns_provider", &c.ACME.DNSProvider)
+			a.integer("shards", &c.ACME.Shards)
 		case "cleanup":
 			a.boolean("enable", &c.Cleanup.Enable)
 			a.duration("stop_after", &c.Cleanup.StopAfter)
