@@ -102,7 +102,7 @@ type result struct {
 				CredentialsFile  string   `json:"credentialsFile"`
 				Group            string   `json:"group"`
 			} `json:"certs"`
-			Defaults    struct {
+			Defaults struct {
 				Email  *string `json:"email"`
 				Server *string `json:"server"`
 			} `json:"defaults"`
