@@ -189,6 +189,16 @@ func mergeShard(prev, want []string) []string {
 // error, when the set or its CertsFile does not exist (a new host, or one
 // in http-01 mode: the next plan starts from the registry alone).
 func ReadShards(dir string) (Shards, error) {
+	p, err := ReadCertPlan(dir)
+	if p == nil {
+		return nil, err
+	}
+	return p.Shards, nil
+}
+
+// ReadCertPlan reads the certificate plan of the generated set in dir
+// (nil, no error, when it has none).
+func ReadCertPlan(dir string) (*CertPlan, error) {
 	p := filepath.Join(dir, CertsFile)
 	b, err := inputfile.Read(p, maxCertsFile)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -201,5 +211,5 @@ func ReadShards(dir string) (Shards, error) {
 	if err := json.Unmarshal(b, &plan); err != nil {
 		return nil, fmt.Errorf("read certificate plan %s: %w (remove it: the next render plans the shards from the registry, which may reissue them once)", p, err)
 	}
-	return plan.Shards, nil
+	return &plan, nil
 }

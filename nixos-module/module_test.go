@@ -1214,7 +1214,7 @@ acme {
 	}
 	hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
 	require.NoError(t, err)
-	assert.Equal(t, hostconfig.ACME{Enable: true, Email: "admin@example.com", Challenge: hostconfig.DNS01, DNSProvider: "rfc2136", Shards: 2}, hc.ACME)
+	assert.Equal(t, hostconfig.ACME{Enable: true, Email: "admin@example.com", Challenge: hostconfig.DNS01, DNSProvider: "rfc2136", Shards: 2, CertDir: "/var/lib/acme"}, hc.ACME)
 	assert.Equal(t, hostconfig.AliasNested, hc.AliasStyle)
 
 	// The derived number of shards: one per 100 of capacity.

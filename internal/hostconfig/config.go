@@ -143,6 +143,10 @@ type ACME struct {
 	// dns-01 mode: a container's slot is a stable hash of its name
 	// (default 10; the NixOS module derives it from its capacity option).
 	Shards int
+	// CertDir is where NixOS' ACME module keeps the certificates
+	// (<CertDir>/<cert>/cert.pem); devhost reads their state there.
+	// Default /var/lib/acme.
+	CertDir string
 }
 
 // DNS01 reports whether certificates are wildcards validated over DNS.

@@ -33,7 +33,7 @@ func Default(publicAddress string) *Config {
 			Network:     netip.MustParsePrefix("10.233.0.0/16"),
 			HostAddress: netip.MustParseAddr("10.233.0.1"),
 		},
-		ACME:    ACME{Enable: true, Challenge: HTTP01, Shards: 10},
+		ACME:    ACME{Enable: true, Challenge: HTTP01, Shards: 10, CertDir: "/var/lib/acme"},
 		Cleanup: Cleanup{Enable: true, StopAfter: 7 * 24 * time.Hour, DestroyAfter: 30 * 24 * time.Hour, At: "03:00"},
 		Nginx: Nginx{
 			ServerNamesHashBucketSize: 128,
@@ -198,7 +198,7 @@ var (
 	blockSchemas = map[string]*hcl.BodySchema{
 		"addresses": {Attributes: attrSchema("network", "host_address")},
 		"channels":  {Attributes: attrSchema("allowed_prefixes")},
-		"acme":      {Attributes: attrSchema("enable", "email", "staging", "server", "challenge", "dns_provider", "shards")},
+		"acme":      {Attributes: attrSchema("enable", "email", "staging", "server", "challenge", "dns_provider", "shards", "cert_dir")},
 		"cleanup":   {Attributes: attrSchema("enable", "stop_after", "destroy_after", "at")},
 		"nginx": {Attributes: attrSchema("server_names_hash_bucket_size", "server_names_hash_max_size",
 			"proxy_timeout", "client_max_body_size")},
@@ -375,6 +375,7 @@ func (d *decoder) decode(b hcl.Body) *Config {
 			a.decodeInto("challenge", (*string)(&c.ACME.Challenge))
 			a.str("dns_provider", &c.ACME.DNSProvider)
 			a.integer("shards", &c.ACME.Shards)
+			a.str("cert_dir", &c.ACME.CertDir)
 		case "cleanup":
 			a.boolean("enable", &c.Cleanup.Enable)
 			a.duration("stop_after", &c.Cleanup.StopAfter)

@@ -92,7 +92,7 @@ func fullWant(dir string) *Config {
 		Addresses:     AddressPool{Network: netip.MustParsePrefix("10.99.0.0/20"), HostAddress: netip.MustParseAddr("10.99.0.254")},
 		Channels:      ChannelPolicy{AllowedPrefixes: []string{"https://hydra.flyingcircus.io/", "file:///nix/"}},
 		ACME: ACME{Enable: false, Email: "ops@example.org", Staging: true, Server: "https://acme.example.org/directory",
-			Challenge: DNS01, DNSProvider: "rfc2136", Shards: 12},
+			Challenge: DNS01, DNSProvider: "rfc2136", Shards: 12, CertDir: "/var/lib/acme"},
 		Cleanup: Cleanup{Enable: false, StopAfter: 36 * time.Hour, DestroyAfter: 36*time.Hour + 30*time.Minute, At: "23:59"},
 		Nginx:   Nginx{ServerNamesHashBucketSize: 256, ServerNamesHashMaxSize: 8192, ProxyTimeout: 5 * time.Minute, ClientMaxBodySize: "2g"},
 		Compat:  Compat{BootstrapKey: true},
