@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
@@ -130,8 +131,7 @@ func planCerts(cfg *hostconfig.Config, cs []*registry.Container, prev Shards) *C
 		plan.Shards[s] = mergeShard(prev[s], want[s])
 	}
 	for s, l := range plan.Shards {
-		var slot int
-		fmt.Sscan(s, &slot)
+		slot, _ := strconv.Atoi(s) // validSlot or ShardSlot's decimal
 		for chunk := 0; chunk*shardWildcards < len(l); chunk++ {
 			names := l[chunk*shardWildcards : min(len(l), (chunk+1)*shardWildcards)]
 			name := ShardCertName(public, slot, chunk)
@@ -151,9 +151,8 @@ func planCerts(cfg *hostconfig.Config, cs []*registry.Container, prev Shards) *C
 // remembered plan from before acme.shards changed may have others, which
 // are dropped).
 func validSlot(s string, n int) bool {
-	var i int
-	_, err := fmt.Sscan(s, &i)
-	return err == nil && fmt.Sprint(i) == s && i >= 0 && i < n
+	i, err := strconv.Atoi(s)
+	return err == nil && strconv.Itoa(i) == s && i >= 0 && i < n
 }
 
 // mergeShard is the new list of a slot that held prev and needs want.
