@@ -117,6 +117,7 @@ type ensureJSON struct {
 	Deployed     string   `json:"deployed"`
 	HostKey      string   `json:"host_key"`
 	ChannelInUse string   `json:"channel"`
+	Warnings     []string `json:"warnings,omitempty"`
 }
 
 func ensureRun(opts *ensureOptions) error {
@@ -151,6 +152,9 @@ func ensureRun(opts *ensureOptions) error {
 		return lifecycleError(err)
 	}
 	c := res.Container
+	for _, w := range res.Warnings {
+		fmt.Fprintf(opts.IO.ErrOut, "devhost: warning: %s\n", w)
+	}
 	if opts.JSON {
 		out := ensureJSON{
 			Name: c.Name, Owner: c.Owner, State: string(c.State), Created: res.Created, Built: res.Built, System: res.StorePath,
@@ -158,7 +162,7 @@ func ensureRun(opts *ensureOptions) error {
 			Address: c.Address.String(), HostAddress: h.Cfg.Addresses.HostAddress.String(),
 			Aliases: nonNil(c.Aliases), URLs: h.URLs(c), Unit: res.Unit, HostRebuilt: res.Apply.Rebuilt,
 			AppliedGen: res.Apply.Gen, Deployed: c.Deployed.UTC().Format(time.RFC3339), HostKey: res.HostKey,
-			ChannelInUse: c.Channel,
+			ChannelInUse: c.Channel, Warnings: res.Warnings,
 		}
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")

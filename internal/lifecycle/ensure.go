@@ -64,6 +64,9 @@ type EnsureResult struct {
 	// HostKey is the container's ed25519 host key (empty until its sshd
 	// created one).
 	HostKey string
+	// Warnings are for the caller to show: a new container under http-01
+	// near Let's Encrypt's weekly limit.
+	Warnings []string
 }
 
 // BuildError is a container system that failed to build: the container
@@ -341,6 +344,11 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		return res, err
 	}
 	res.HostKey = h.hostKey(req.Name)
+	if res.Created {
+		if w := h.issuanceWarning(); w != "" {
+			res.Warnings = append(res.Warnings, w)
+		}
+	}
 	return res, nil
 }
 
