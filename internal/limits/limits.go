@@ -76,10 +76,18 @@ func (e *FieldError) Error() string {
 
 func (e *FieldError) Unwrap() error { return e.Err }
 
-// Check returns one *FieldError per bad field, in field order (joined with
-// errors.Join), or nil.
+// Check returns the Problems joined with errors.Join, or nil.
 func (l Limits) Check() error {
 	var errs []error
+	for _, p := range l.Problems() {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+// Problems returns one *FieldError per bad field, in field order.
+func (l Limits) Problems() []*FieldError {
+	var errs []*FieldError
 	if l.MemoryMax != "" {
 		if err := CheckMemory(l.MemoryMax); err != nil {
 			errs = append(errs, &FieldError{"memory_max", l.MemoryMax, err})
@@ -100,7 +108,7 @@ func (l Limits) Check() error {
 			errs = append(errs, &FieldError{"tasks_max", strconv.Itoa(l.TasksMax), err})
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // digits parses a run of 1..10 ASCII digits without sign or leading zero.
