@@ -76,6 +76,25 @@ type Container struct {
 	SSHKeys   []Value // authorised for developer, incl. the bootstrap key when enabled
 	Labels    []Label // sorted by key
 	LastError Value
+	// Unit is the container's systemd unit, container@<name>.
+	Unit Value
+	// Limits are the container's effective resource limits (its own,
+	// else the host's defaults); nil when none is set.
+	Limits *Limits
+	// BasicAuthFile is the htpasswd file of a protected container
+	// (<StateDir>/htpasswd/<name>); empty when the container is public.
+	BasicAuthFile Value
+	// Protected is true when the vhosts ask for HTTP basic auth.
+	Protected bool
+}
+
+// Limits are systemd resource settings of container@<name>; a zero field
+// is not set.
+type Limits struct {
+	MemoryMax Value // systemd size or percentage, e.g. 2G
+	CPUWeight int
+	CPUQuota  Value // e.g. 200%
+	TasksMax  int
 }
 
 // Label is one free-form registry label.
