@@ -28,18 +28,19 @@ const (
 )
 
 // Limits are a container's resource limits; the zero value of a field
-// means "not set" (the host's default applies, or no limit).
+// means "not set" (the host's default applies, or no limit). The JSON
+// names are those of the registry and `devhost status --json`.
 type Limits struct {
 	// MemoryMax is systemd's MemoryMax=: a size with a K, M, G or T suffix
 	// (base 1024) or bytes, e.g. "512M", "2G"; or a percentage of the
 	// host's memory, "50%".
-	MemoryMax string
+	MemoryMax string `json:"memory_max"`
 	// CPUWeight is CPUWeight=, 1..10000 (systemd's default is 100).
-	CPUWeight int
+	CPUWeight int `json:"cpu_weight"`
 	// CPUQuota is CPUQuota=, a percentage of one CPU, e.g. "200%" for two.
-	CPUQuota string
+	CPUQuota string `json:"cpu_quota"`
 	// TasksMax is TasksMax=, the most processes and threads.
-	TasksMax int
+	TasksMax int `json:"tasks_max"`
 }
 
 // Or returns l with every unset field taken from d (the host's defaults).
