@@ -191,8 +191,8 @@ func upRun(opts *upOptions) error {
 	res, err := provision.Up(ctx, provision.Options{
 		Env: env, Hosts: opts.Hosts, Rebuild: opts.Rebuild, DryRun: opts.DryRun, Strict: opts.Strict,
 		ExpireAfter: expire,
-		Identity: identity,
-		Secrets:  sec.Components,
+		Identity:    identity,
+		Secrets:     sec.Components,
 		Devhost: func(host string) provision.Devhost {
 			d := devhosts[host]
 			if d == nil {
