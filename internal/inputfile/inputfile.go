@@ -11,6 +11,7 @@
 package inputfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -76,14 +77,28 @@ func Size(n int64) string {
 // never opened at all; it is opened non-blocking and checked again, so a
 // pipe swapped in between cannot block either.
 func Read(path string, limit int64) ([]byte, error) {
-	fi, err := os.Stat(path)
+	return read(path, limit, os.Stat, 0)
+}
+
+// ReadNoFollow is Read for files that must not be symbolic links either
+// (registry entries: a link would let whoever can write its target edit
+// the registry). The link itself is refused, not its target read.
+func ReadNoFollow(path string, limit int64) ([]byte, error) {
+	return read(path, limit, os.Lstat, syscall.O_NOFOLLOW)
+}
+
+func read(path string, limit int64, stat func(string) (fs.FileInfo, error), flags int) ([]byte, error) {
+	fi, err := stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, &NotRegularError{Path: path, Mode: fi.Mode()}
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY|flags, 0)
+	if errors.Is(err, syscall.ELOOP) && flags&syscall.O_NOFOLLOW != 0 {
+		return nil, &NotRegularError{Path: path, Mode: fs.ModeSymlink} // swapped in since the check
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -100,3 +100,28 @@ func TestSize(t *testing.T) {
 	assert.Equal(t, "64 KiB", Size(64<<10))
 	assert.Equal(t, "1000 bytes", Size(1000))
 }
+
+// TestReadNoFollow: a symbolic link is refused as such, whatever it points
+// to; a regular file reads as with Read.
+func TestReadNoFollow(t *testing.T) {
+	dir := t.TempDir()
+	regular := filepath.Join(dir, "regular")
+	require.NoError(t, os.WriteFile(regular, []byte("12345"), 0o600))
+	link := filepath.Join(dir, "link")
+	require.NoError(t, os.Symlink(regular, link))
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+
+	b, err := ReadNoFollow(regular, 5)
+	require.NoError(t, err)
+	assert.Equal(t, "12345", string(b))
+	_, err = ReadNoFollow(link, 5)
+	var nr *NotRegularError
+	require.ErrorAs(t, err, &nr)
+	assert.Contains(t, err.Error(), link+" is a symbolic link")
+	_, err = ReadNoFollow(fifo, 5) // refused before it is opened: no hang
+	require.ErrorAs(t, err, &nr)
+	_, err = ReadNoFollow(regular, 4)
+	var tl *TooLargeError
+	require.ErrorAs(t, err, &tl)
+}

@@ -48,7 +48,8 @@ type Options struct {
 	// SSH, Bash and Rsync are the programs used ("" = from PATH).
 	SSH, Bash, Rsync string
 	// Home is the user's home directory (~/.ssh/config is included when it
-	// exists); BaseEnv the environment provision.sh inherits.
+	// exists); BaseEnv the environment provision.sh, ssh and rsync
+	// inherit, less the secret variables (secrets.Scrub).
 	Home    string
 	BaseEnv []string
 	// TempDir is where the wrapper's private directory is made.
@@ -382,6 +383,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 func (o *Options) rebuildInside(ctx context.Context, ssh, cfgPath string, h *environment.Host, name string) (string, error) {
 	remote := "command -v fc-manage >/dev/null 2>&1 || exit 100; exec sudo -n -i fc-manage -c"
 	cmd := exec.CommandContext(ctx, ssh, "-F", cfgPath, name, remote)
+	cmd.Env = childEnv(o.BaseEnv)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		o.progress("%s: container %s rebuilt itself (fc-manage -c)", h.Name, name)

@@ -14,6 +14,7 @@
 //	root         = "/home/alice/shop"
 //	service_user = "s-shop"
 //	channel      = "https://hydra.flyingcircus.io/build/116563/download/1/nixexprs.tar.xz"
+//	state_version = "24.11"
 //	aliases      = ["shop", "admin"]
 //	address      = "10.233.0.2"
 //	state        = "running"
@@ -81,4 +82,9 @@ type Container struct {
 	// container's virtual hosts (protect_user); the password hash is in
 	// the state directory, never in the registry.
 	ProtectUser string
+	// StateVersion is the container's system.stateVersion: the NixOS
+	// release of its channel when it was created, kept when the channel
+	// changes, since NixOS reads the state on disk with it. Empty in
+	// entries from before devhost recorded it; the next ensure records one.
+	StateVersion string
 }

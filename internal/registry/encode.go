@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"time"
 
@@ -15,15 +14,20 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
-	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/hclinput"
 )
 
 // header starts every new registry file.
 const header = "# devhost registry entry. Comments and layout survive devhost's edits;\n" +
 	"# run `devhost list` after editing by hand to check the file.\n"
 
+// parseNative parses a registry file with HCL's parser, once its size
+// and nesting depth are known to be safe for it.
 func parseNative(filename string, src []byte) (*hclsyntax.Body, hcl.Diagnostics) {
+	if diags := hclinput.CheckNative(filename, src, MaxEntrySize); diags.HasErrors() {
+		return nil, diags
+	}
 	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, diags
@@ -81,6 +85,8 @@ func (c *Container) values() map[string]cty.Value {
 		"tasks_max":    cty.NumberIntVal(int64(c.Limits.TasksMax)),
 		"expires_at":   cty.StringVal(formatTime(c.ExpiresAt)),
 		"protect_user": cty.StringVal(c.ProtectUser),
+
+		"state_version": cty.StringVal(c.StateVersion),
 	}
 }
 
@@ -149,7 +155,7 @@ func sameValue(name string, old hcl.Expression, v cty.Value) bool {
 // so an entry lists only the limits, expiry and protection it has.
 var omitEmpty = map[string]bool{
 	"memory_max": true, "cpu_weight": true, "cpu_quota": true, "tasks_max": true,
-	"expires_at": true, "protect_user": true,
+	"expires_at": true, "protect_user": true, "state_version": true,
 }
 
 // isZero reports whether v is the value an absent optional attribute means.
@@ -177,6 +183,8 @@ func render(path string, old []byte, c *Container) ([]byte, error) {
 		b := f.Body()
 		for _, n := range attrOrder {
 			if omitEmpty[n] && isZero(vals[n]) {
+				// Unset limits, expiry and protection, and an unknown
+				// state_version (an import's: the next ensure records it).
 				continue
 			}
 			b.SetAttributeRaw(n, tokens(vals[n]))
@@ -246,7 +254,7 @@ func (r *Registry) Put(c *Container) error {
 		return err
 	}
 	path := r.Path(c.Name)
-	old, err := os.ReadFile(path)
+	old, err := readEntry(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("registry %s: %w", path, err)
 	}
@@ -269,8 +277,8 @@ func (r *Registry) Put(c *Container) error {
 			Detail:   fmt.Sprintf("%s has the problems above, which devhost's change would keep; fix them by hand (or delete the file) and retry.", path),
 		}), map[string][]byte{path: data})
 	}
-	if bytes.Equal(data, old) {
+	if bytes.Equal(data, old) && !looser(path) {
 		return nil
 	}
-	return atomicfile.WriteFile(path, data, 0o644)
+	return r.WriteEntry(c.Name, data)
 }

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -70,6 +71,43 @@ type Options struct {
 	GPG string
 	// Env is gpg's environment (GNUPGHOME…); nil inherits the process'.
 	Env []string
+}
+
+// secretVars are the variables that hold a secret or say where one is:
+// batou's own (BATOU_AGE_IDENTITY_PASSPHRASE, the passphrase or its
+// 1Password reference; BATOU_AGE_IDENTITIES, which keys decrypt the
+// environment's secrets) and the 1Password CLI's credentials, which `op
+// read` of such a reference uses. batou reads no gpg passphrase variable:
+// gpg asks its agent.
+var secretVars = []string{"BATOU_AGE_IDENTITY_PASSPHRASE", "BATOU_AGE_IDENTITIES", "OP_SERVICE_ACCOUNT_TOKEN", "OP_CONNECT_TOKEN"}
+
+// secretPrefixes are prefixes of such variables (op's OP_SESSION_<account>).
+var secretPrefixes = []string{"OP_SESSION_"}
+
+// Scrub returns env ("KEY=value" entries) without the variables that hold
+// a secret of devhost's or batou's secret handling (see secretVars), for
+// the programs devhost up starts: provision.sh, ssh and rsync need none of
+// them, and a script or an ssh SendEnv could pass them on. Everything else
+// stays (SSH_AUTH_SOCK: ssh needs the agent). The result is never nil, so
+// it can be an exec.Cmd's Env without falling back to the process'.
+func Scrub(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !isSecretVar(k) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func isSecretVar(k string) bool {
+	for _, p := range secretPrefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return slices.Contains(secretVars, k)
 }
 
 // PassphraseFromEnv turns BATOU_AGE_IDENTITY_PASSPHRASE into Options'
