@@ -253,6 +253,7 @@ let
     "ensure"
     "destroy"
     "keep"
+    "protect"
     "status"
   ];
   # Commands allowed with exactly these arguments: `reserve` also has
