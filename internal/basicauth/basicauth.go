@@ -89,6 +89,12 @@ func WriteFile(path, user, hash string) error {
 	if !strings.HasPrefix(hash, sha512_crypt.MagicPrefix) || strings.ContainsAny(hash, ":\n") {
 		return errors.New("basicauth: not a SHA-512 crypt hash")
 	}
+	return Restore(path, []byte(user+":"+hash+"\n"))
+}
+
+// Restore puts back content a WriteFile wrote before, as WriteFile
+// writes it: mode FileMode, the directory's group.
+func Restore(path string, content []byte) error {
 	dir := filepath.Dir(path)
 	if err := atomicfile.PrivateDir(dir, DirMode); err != nil {
 		return err
@@ -101,5 +107,5 @@ func WriteFile(path, user, hash string) error {
 	if !ok {
 		return fmt.Errorf("password file %s: no group of %s", path, dir)
 	}
-	return atomicfile.WriteFileGroup(path, []byte(user+":"+hash+"\n"), FileMode, int(st.Gid))
+	return atomicfile.WriteFileGroup(path, content, FileMode, int(st.Gid))
 }

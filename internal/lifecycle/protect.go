@@ -69,16 +69,16 @@ func (h *Host) Protect(ctx context.Context, name, user string, caller Caller) (*
 	defer op.unlock()
 	res := &ProtectResult{}
 	file := h.basicAuthPath(name)
-	gen, err := h.changeProtection(ctx, name, caller, res, func(c *registry.Container) error {
+	gen, err := h.changeProtection(ctx, "protect", name, caller, res, func(c *registry.Container) (bool, error) {
 		old, err := os.ReadFile(file)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("protect %s: %w", name, err)
+			return false, fmt.Errorf("protect %s: %w", name, err)
 		}
 		if err := basicauth.WriteFile(file, user, hash); err != nil {
-			return fmt.Errorf("protect %s: %w", name, err)
+			return false, fmt.Errorf("protect %s: %w", name, err)
 		}
 		if c.ProtectUser == user {
-			return nil
+			return false, nil
 		}
 		c.ProtectUser = user
 		if err := h.Reg.Put(c); err != nil {
@@ -86,11 +86,11 @@ func (h *Host) Protect(ctx context.Context, name, user string, caller Caller) (*
 			if old == nil {
 				_ = atomicfile.Remove(file)
 			} else {
-				_ = atomicfile.WriteFile(file, old, basicauth.FileMode)
+				_ = basicauth.Restore(file, old)
 			}
-			return err
+			return false, err
 		}
-		return nil
+		return true, nil
 	})
 	if err != nil {
 		return nil, err
@@ -131,12 +131,12 @@ func (h *Host) Unprotect(ctx context.Context, name string, caller Caller) (*Prot
 	}
 	defer op.unlock()
 	res := &ProtectResult{}
-	gen, err := h.changeProtection(ctx, name, caller, res, func(c *registry.Container) error {
+	gen, err := h.changeProtection(ctx, "unprotect", name, caller, res, func(c *registry.Container) (bool, error) {
 		if c.ProtectUser == "" {
-			return nil
+			return false, nil
 		}
 		c.ProtectUser = ""
-		return h.Reg.Put(c)
+		return true, h.Reg.Put(c)
 	})
 	if err != nil {
 		return nil, err
@@ -149,12 +149,13 @@ func (h *Host) Unprotect(ctx context.Context, name string, caller Caller) (*Prot
 }
 
 // changeProtection runs change on the container's entry under the
-// registry lock, after the owner check, and returns the generation that
-// must be applied for the host to show the entry as it is then: also when
-// change wrote nothing, as a change still pending (an earlier rebuild
-// failed) must be applied before the caller may rely on it. Call with the
-// container's op lock held.
-func (h *Host) changeProtection(ctx context.Context, name string, caller Caller, res *ProtectResult, change func(*registry.Container) error) (uint64, error) {
+// registry lock, after the owner check; change reports whether it wrote
+// the entry, which is then recorded as request op. It returns the
+// generation that must be applied for the host to show the entry as it is
+// then: also when change wrote nothing, as a change still pending must be
+// applied before the caller may rely on it. Call with the container's op
+// lock held.
+func (h *Host) changeProtection(ctx context.Context, op, name string, caller Caller, res *ProtectResult, change func(*registry.Container) (bool, error)) (uint64, error) {
 	var gen uint64
 	err := h.withRegistry(ctx, func() error {
 		if _, err := h.recoverOps(ctx); err != nil {
@@ -174,11 +175,20 @@ func (h *Host) changeProtection(ctx context.Context, name string, caller Caller,
 			return err
 		}
 		res.Container = c
-		if err := change(c); err != nil {
+		prev, err := h.entryBytes(name)
+		if err != nil {
 			return err
 		}
-		gen, _, err = h.bumpChanged()
-		return err
+		wrote, err := change(c)
+		if err != nil {
+			return err
+		}
+		var changed bool
+		if gen, changed, err = h.bumpChanged(); err != nil || !wrote || !changed {
+			return err
+		}
+		// What a failed rebuild undoes.
+		return h.recordRequest(op, name, gen, prev, nil)
 	})
 	return gen, err
 }
