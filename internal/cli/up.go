@@ -12,11 +12,13 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/environment"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/provision"
 	"github.com/flyingcircusio/devhost/internal/secrets"
 )
@@ -37,6 +39,8 @@ type upOptions struct {
 	SSH string
 	// Identity replaces the environment's own key (--identity).
 	Identity string
+	// ExpireAfter (--expire-after) overrides provision-expire-after.
+	ExpireAfter string
 	// Load tunes environment.Load (tests pick the check commands).
 	Load environment.Options
 }
@@ -92,6 +96,7 @@ with the deployment's ssh_config when it has one, as batou does.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "show what would be done; reserve, write and connect nothing")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	fl.BoolVar(&opts.Compat, "compat", false, "speak batou 2.3/2.4's fc-build-dev-container to the devhost")
+	fl.StringVar(&opts.ExpireAfter, "expire-after", "", "destroy the containers this long from now, e.g. 3d, 12h, 2w (overrides provision-expire-after)")
 	fl.BoolVar(&opts.Strict, "strict", false, "fail when a container's own rebuild fails")
 	fl.StringVar(&opts.SSH, "ssh", "", "ssh program (default $DEVHOST_SSH, else ssh)")
 	fl.StringVar(&opts.Identity, "identity", "", "use this private key instead of the environment's own (with --compat: batou's insecure-private.key, the only key an old devhost authorises)")
@@ -175,10 +180,19 @@ func upRun(opts *upOptions) error {
 		sshOpts = []string{"-F", filepath.Join(root, "ssh_config")}
 	}
 	devhosts := map[string]*provision.SSHDevhost{}
+	var expire time.Duration
+	if opts.ExpireAfter != "" {
+		d, err := limits.ParseLifetime(opts.ExpireAfter)
+		if err != nil {
+			return inputErrorf("up %s: --expire-after %v", opts.Env, err)
+		}
+		expire = d
+	}
 	res, err := provision.Up(ctx, provision.Options{
 		Env: env, Hosts: opts.Hosts, Rebuild: opts.Rebuild, DryRun: opts.DryRun, Strict: opts.Strict,
-		Identity: identity,
-		Secrets:  sec.Components,
+		ExpireAfter: expire,
+		Identity:    identity,
+		Secrets:     sec.Components,
 		Devhost: func(host string) provision.Devhost {
 			d := devhosts[host]
 			if d == nil {

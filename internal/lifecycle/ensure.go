@@ -15,12 +15,14 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/channel"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
@@ -42,8 +44,17 @@ type EnsureRequest struct {
 	KeepProvision bool
 	// Force builds the container's system even when its inputs are
 	// unchanged (e.g. a channel URL that moved).
-	Force  bool
-	Caller Caller
+	Force bool
+	// SetLimits replaces the container's resource limits with Limits
+	// (unset fields: the host's defaults); without it they are kept, as
+	// for the compatibility CLI, which never sends any.
+	SetLimits bool
+	Limits    limits.Limits
+	// ExpireAfter, when positive, sets the container to expire that long
+	// from now; NeverExpire clears the expiry; neither keeps it.
+	ExpireAfter time.Duration
+	NeverExpire bool
+	Caller      Caller
 }
 
 // EnsureResult is what an ensure did.
@@ -199,6 +210,15 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		c.ServiceUser = req.ServiceUser
 		c.SSHKeys = slices.Clone(req.SSHKeys)
 		c.State = registry.Running
+		if req.SetLimits {
+			c.Limits = req.Limits
+		}
+		switch {
+		case req.NeverExpire:
+			c.ExpiresAt = time.Time{}
+		case req.ExpireAfter > 0:
+			c.ExpiresAt = now.Add(req.ExpireAfter).UTC().Truncate(time.Second)
+		}
 		if err := writeJSON(h.paths().intent(req.Name), in, 0o644); err != nil {
 			return err
 		}

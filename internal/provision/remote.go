@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/environment"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/names"
 )
 
@@ -39,6 +41,12 @@ type EnsureRequest struct {
 	// ProvisionNix is the deployment's provision.nix (nil: none); it is sent
 	// through ssh's standard input.
 	ProvisionNix []byte
+	// Limits, when any is set, are sent all together (an unset one as
+	// empty, the devhost's default); none set sends none, which keeps
+	// the container's limits and works with older devhosts.
+	Limits limits.Limits
+	// ExpireAfter, when positive, is sent as --expire-after.
+	ExpireAfter time.Duration
 }
 
 // EnsureResult is what the devhost reports back.
@@ -259,6 +267,7 @@ func (d *SSHDevhost) Ensure(ctx context.Context, req EnsureRequest) (EnsureResul
 	if req.ProvisionNix != nil {
 		argv = append(argv, "--provision-nix", "-")
 	}
+	argv = append(argv, req.limitFlags()...)
 	argv = append(argv, "--json")
 	out, err := d.run(ctx, what, argv, req.ProvisionNix)
 	if d.fallBack(ctx, err) {
@@ -331,7 +340,33 @@ func (r EnsureRequest) validate() error {
 			return fmt.Errorf("ssh key: %w", err)
 		}
 	}
+	if err := r.Limits.Check(); err != nil {
+		return err
+	}
+	if r.ExpireAfter < 0 || r.ExpireAfter > limits.MaxExpireAfter || r.ExpireAfter%time.Minute != 0 {
+		return fmt.Errorf("expire after %s: use whole minutes up to %s", r.ExpireAfter, limits.MaxExpireAfter)
+	}
 	return nil
+}
+
+// limitFlags are the ensure flags of req's limits and expiry, each as one
+// --flag=value argument (an empty value stays one argument).
+func (r EnsureRequest) limitFlags() []string {
+	var out []string
+	if !r.Limits.IsZero() {
+		num := func(n int) string {
+			if n == 0 {
+				return ""
+			}
+			return strconv.Itoa(n)
+		}
+		out = append(out, "--memory-max="+r.Limits.MemoryMax, "--cpu-weight="+num(r.Limits.CPUWeight),
+			"--cpu-quota="+r.Limits.CPUQuota, "--tasks-max="+num(r.Limits.TasksMax))
+	}
+	if r.ExpireAfter > 0 {
+		out = append(out, "--expire-after="+strconv.FormatInt(int64(r.ExpireAfter/time.Minute), 10)+"m")
+	}
+	return out
 }
 
 func truncate(b []byte) string {

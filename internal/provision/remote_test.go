@@ -6,9 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/limits"
 )
 
 // fakeSSH writes an ssh double that records its argv and answers with body
@@ -48,6 +51,31 @@ func TestSSHDevhostQuotesEveryArgument(t *testing.T) {
 		"--provision-nix - --json", args[4])
 }
 
+// TestSSHDevhostSendsLimits: set limits go all together (unset ones empty,
+// so the devhost clears them), the expiry in minutes; none set sends none.
+func TestSSHDevhostSendsLimits(t *testing.T) {
+	for _, tt := range []struct {
+		req  EnsureRequest
+		want string
+	}{
+		{EnsureRequest{Limits: limits.Limits{MemoryMax: "2G", TasksMax: 4096}, ExpireAfter: 72 * time.Hour},
+			" --memory-max=2G --cpu-weight= --cpu-quota= --tasks-max=4096 --expire-after=4320m --json"},
+		{EnsureRequest{Limits: limits.Limits{CPUWeight: 50, CPUQuota: "200%"}},
+			" --memory-max= --cpu-weight=50 --cpu-quota=200% --tasks-max= --json"},
+		{EnsureRequest{}, "--channel https://example.com/c --json"},
+	} {
+		ssh, log := fakeSSH(t, `echo '{"name":"abc"}'`)
+		d := &SSHDevhost{SSH: ssh, Host: "dev.example.com"}
+		tt.req.Name, tt.req.Channel = "abc", "https://example.com/c"
+		_, err := d.Ensure(context.Background(), tt.req)
+		require.NoError(t, err)
+		data, err := os.ReadFile(log)
+		require.NoError(t, err)
+		args := strings.Split(strings.TrimSuffix(string(data), "\n---\n"), "\n")
+		assert.True(t, strings.HasSuffix(args[len(args)-1], tt.want), "%s", args[len(args)-1])
+	}
+}
+
 func TestSSHDevhostRefusesBadValuesBeforeConnecting(t *testing.T) {
 	ssh, log := fakeSSH(t, "exit 0")
 	d := &SSHDevhost{SSH: ssh, Host: "dev.example.com"}
@@ -57,6 +85,10 @@ func TestSSHDevhostRefusesBadValuesBeforeConnecting(t *testing.T) {
 		{Name: "ok", Channel: "https://example.com/c", Aliases: []string{"a b"}},
 		{Name: "ok", Channel: "https://example.com/c", ServiceUser: "root;id"},
 		{Name: "ok", Channel: "https://example.com/c", SSHKeys: []string{"not a key"}},
+		{Name: "ok", Channel: "https://example.com/c", Limits: limits.Limits{MemoryMax: "1G; id"}},
+		{Name: "ok", Channel: "https://example.com/c", Limits: limits.Limits{CPUWeight: 10001}},
+		{Name: "ok", Channel: "https://example.com/c", ExpireAfter: 400 * 24 * time.Hour},
+		{Name: "ok", Channel: "https://example.com/c", ExpireAfter: time.Second},
 	} {
 		_, err := d.Ensure(context.Background(), req)
 		assert.Error(t, err, "%+v", req)

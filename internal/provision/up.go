@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/flyingcircusio/devhost/internal/environment"
 	"github.com/flyingcircusio/devhost/internal/inputfile"
@@ -30,6 +32,9 @@ type Options struct {
 	DryRun bool
 	// Strict makes a failed rebuild inside a container fatal.
 	Strict bool
+	// ExpireAfter, when positive, replaces every host's
+	// provision-expire-after (devhost up --expire-after).
+	ExpireAfter time.Duration
 	// Identity, when set, is an existing private key ssh_config names
 	// instead of the environment's own key, which is then neither created,
 	// rotated nor sent to the devhost: for an old devhost (--compat) that
@@ -306,6 +311,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 		er, err := dev.Ensure(ctx, EnsureRequest{
 			Name: r.Name, Channel: r.Channel, Aliases: r.Aliases, Environment: env.Name, Root: env.Root,
 			ServiceUser: h.ServiceUser.Value, SSHKeys: sshKeys, ProvisionNix: nixSrc,
+			Limits: h.Limits, ExpireAfter: cmp.Or(o.ExpireAfter, h.ExpireAfter),
 		})
 		if err != nil {
 			return res, err

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -49,6 +50,19 @@ func fastSeeds(t testing.TB) [][]byte {
 		{`deployed     = "2026-11-25T09:00:00Z"`, `last_error = "line\nline\ttab \\ back"`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `/* block */ keep = false`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `ssh_keys = ["` + sshKey + `"]`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, "memory_max = \"2G\"\ncpu_weight = 50\ncpu_quota = \"200%\"\ntasks_max = 4096"},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 050`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 5.0`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 1e3`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 0`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `tasks_max = 99999999999`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `tasks_max = "4096"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `memory_max = "lots"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `expires_at = "2026-11-28T09:00:00Z"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `expires_at = ""`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `expires_at = "soon"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `protect_user = "customer"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `protect_user = "a:b"`},
 	} {
 		seeds = append(seeds, []byte(strings.Replace(validEntry, r.old, r.new, 1)))
 	}
@@ -99,6 +113,11 @@ func TestDecodeFastTakesWhatPutWrites(t *testing.T) {
 		c.LastError = randText()
 		c.Labels = map[string]string{"k": strings.ReplaceAll(strings.ReplaceAll(randText(), "\n", ""), "\t", "")}
 		c.Keep = i%2 == 0
+		if i%4 == 1 {
+			c.Limits = limits.Limits{MemoryMax: "2G", CPUWeight: 1 + i, CPUQuota: "150%", TasksMax: 100 * i}
+			c.ExpiresAt = c.Created.Add(time.Duration(i) * time.Hour)
+			c.ProtectUser = "customer"
+		}
 		if i%3 == 0 {
 			c.Deployed = time.Time{}
 			c.Aliases = nil

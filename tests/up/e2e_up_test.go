@@ -816,9 +816,11 @@ func (e *e2e) sudoRules(t *testing.T, web string) {
 		{member, []string{"devhost", "status", web}},
 		{member, []string{"devhost", "reserve"}},
 		{member, []string{"devhost", "keep", web}},
+		{member, []string{"devhost", "protect", web, "--user", "customer"}},
 		{admin, []string{"devhost", "cleanup", "--dry-run"}},
 		{admin, []string{"devhost", "list"}},
 		{admin, []string{"devhost", "keep", web, "--off"}},
+		{admin, []string{"devhost", "protect", web, "--off"}},
 	}
 	for _, c := range allowed {
 		r := e.onDevhost(c.user, append([]string{"sudo", "-n", "--"}, c.argv...)...)
@@ -831,6 +833,7 @@ func (e *e2e) sudoRules(t *testing.T, web string) {
 		{outsider, []string{"devhost", "reserve", "--json"}},
 		{outsider, []string{"devhost", "ensure", "x", "--channel", "https://example.com/c"}},
 		{outsider, []string{"devhost", "status", web}},
+		{outsider, []string{"devhost", "protect", web}},
 		{outsider, []string{"fc-build-dev-container", "destroy", web}},
 		{member, []string{"devhost", "cleanup"}},
 		{member, []string{"devhost", "cleanup", "--dry-run"}},
