@@ -48,7 +48,7 @@ func TestTrackerStampsElapsedAndNilIsSilent(t *testing.T) {
 		{Phase: Building, Container: "shop", Elapsed: 10 * time.Second, Detail: "building '/nix/store/x.drv'... [31m"},
 	}, rec.events)
 
-	var none *Tracker = Start(nil, "shop", nil)
+	none := Start(nil, "shop", nil)
 	assert.Nil(t, none)
 	none.Phase(Done, "x") // no panic, nothing reported
 	none.Waiting(1)
