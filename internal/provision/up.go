@@ -308,8 +308,9 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 			defer func() { <-sem }()
 			r := HostResult{Host: h.Name, Name: h.RealName, Devhost: h.Provisioner.Host.Value,
 				Channel: h.Provisioner.Channel.Value, Aliases: aliasNames(h), NewName: reserved[h.Name]}
-			pr := progress.Start(o.events(h.Name), r.Name, nil)
-			if err := u.host(ctx, devs[i], h, &r, pr); err != nil {
+			ev := o.events(h.Name)
+			pr := progress.Start(ev, r.Name, nil)
+			if err := u.host(ctx, devs[i], h, &r, ev, pr); err != nil {
 				pr.Phase(progress.Failed, "")
 				errs[i] = fmt.Errorf("%s (%s): %w", h.Name, r.Name, err)
 				return
@@ -354,7 +355,7 @@ func (o *Options) events(host string) progress.Reporter {
 
 // host ensures one host's container, writes ssh_config and runs its
 // provision.sh and own rebuild.
-func (u *upRun) host(ctx context.Context, dev Devhost, h *environment.Host, r *HostResult, pr *progress.Tracker) error {
+func (u *upRun) host(ctx context.Context, dev Devhost, h *environment.Host, r *HostResult, ev progress.Reporter, pr *progress.Tracker) error {
 	o, env := u.o, u.env
 	progressf := func(format string, args ...any) { u.out.printf(format, args...) }
 	// 3. Ensure (after destroying on --rebuild).
@@ -367,10 +368,7 @@ func (u *upRun) host(ctx context.Context, dev Devhost, h *environment.Host, r *H
 	progressf("%s: ensuring container %s on %s", h.Name, r.Name, r.Devhost)
 	req := EnsureRequest{
 		Name: r.Name, Channel: r.Channel, Aliases: r.Aliases, Environment: env.Name, Root: env.Root,
-		ServiceUser: h.ServiceUser.Value, SSHKeys: u.sshKeys, ProvisionNix: u.nixSrc,
-	}
-	if ev := o.events(h.Name); ev != nil {
-		req.Progress = ev
+		ServiceUser: h.ServiceUser.Value, SSHKeys: u.sshKeys, ProvisionNix: u.nixSrc, Progress: ev,
 	}
 	er, err := dev.Ensure(ctx, req)
 	if err != nil {
@@ -421,10 +419,8 @@ func (u *upRun) host(ctx context.Context, dev Devhost, h *environment.Host, r *H
 
 	// 5. The container's own rebuild.
 	pr.Phase(progress.Provisioning, "the container's own rebuild")
-	var err2 error
-	r.Rebuild, err2 = o.rebuildInside(ctx, u.out, u.ssh, u.cfgPath, h, r.Name)
-	if err2 != nil {
-		return err2
+	if r.Rebuild, err = o.rebuildInside(ctx, u.out, u.ssh, u.cfgPath, h, r.Name); err != nil {
+		return err
 	}
 	if r.Rebuild == "failed" {
 		r.Warnings = append(r.Warnings, "the rebuild inside the container failed (see above); continuing, a later deployment may repair it")
