@@ -41,6 +41,9 @@ func progressRenderer(streams *IOStreams, mode string, quietAuto bool) (r *progr
 // progressReporter is `devhost ensure`'s reporter for mode (nil: silent).
 // JSON lines go to stderr, so that stdout stays the --json result.
 func progressReporter(streams *IOStreams, mode string) (progress.Reporter, error) {
+	if mode == "" { // the compatibility CLI: as silent as the old one
+		return nil, nil
+	}
 	r, json, err := progressRenderer(streams, mode, true)
 	switch {
 	case err != nil:
