@@ -17,6 +17,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/environment"
+	"github.com/flyingcircusio/devhost/internal/progress"
 	"github.com/flyingcircusio/devhost/internal/provision"
 	"github.com/flyingcircusio/devhost/internal/secrets"
 )
@@ -190,7 +191,8 @@ func upRun(opts *upOptions) error {
 			if d == nil {
 				d = &provision.SSHDevhost{SSH: sshProg, Options: sshOpts, Host: host, Compat: opts.Compat, AutoCompat: true,
 					Notice: func(msg string) { fmt.Fprintf(msgs, "warning: %s\n", msg) },
-					Stderr: prefixWriter(msgs, "  ["+host+"] ")}
+					// Lines, under a lock: the hosts on one devhost run at once.
+					Stderr: &progress.LineWriter{Line: func(l string) { fmt.Fprintf(msgs, "  [%s] %s\n", host, l) }}}
 				devhosts[host] = d
 			}
 			return d
