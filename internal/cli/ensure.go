@@ -36,7 +36,8 @@ type ensureOptions struct {
 	ServiceUser   string
 	Force         bool
 	JSON          bool
-	KeepProvision bool // compatibility CLI
+	Progress      string // auto, plain, json or none
+	KeepProvision bool   // compatibility CLI
 
 	// Limits as given; LimitsSet when any limit flag was given (then
 	// they replace the container's limits, empty ones cleared).
@@ -110,6 +111,7 @@ arguments changes nothing but the deployment time.`,
 	fl.StringVar(&opts.ServiceUser, "service-user", "", "the environment's service user, e.g. s-shop")
 	fl.BoolVar(&opts.Force, "force-build", false, "build the container's system even when its inputs are unchanged")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON (with the container's host key)")
+	fl.StringVar(&opts.Progress, "progress", "auto", "report phases on stderr: auto (an updating line on a terminal, else nothing), plain, json (JSON lines) or none")
 	return cmd
 }
 
@@ -189,12 +191,17 @@ func ensureRun(opts *ensureOptions) error {
 	if opts.Channel == "" {
 		return inputErrorf("ensure %s: --channel is required (the channel URL the container's system is built from)", opts.Name)
 	}
+	pr, err := progressReporter(opts.IO, opts.Progress)
+	if err != nil {
+		return err
+	}
 	h, caller, err := hostAndCaller(opts.Lifecycle, opts.Caller)
 	if err != nil {
 		return err
 	}
 	req := lifecycle.EnsureRequest{
-		Name: opts.Name, Channel: opts.Channel, Aliases: opts.Aliases, Environment: opts.Environment,
+		Progress: pr,
+		Name:     opts.Name, Channel: opts.Channel, Aliases: opts.Aliases, Environment: opts.Environment,
 		Root: opts.Root, ServiceUser: opts.ServiceUser, SSHKeys: opts.SSHKeys, Force: opts.Force,
 		KeepProvision: opts.KeepProvision, Caller: caller,
 	}

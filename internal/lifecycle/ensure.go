@@ -23,6 +23,7 @@ import (
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/limits"
+	"github.com/flyingcircusio/devhost/internal/progress"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
@@ -55,6 +56,8 @@ type EnsureRequest struct {
 	ExpireAfter time.Duration
 	NeverExpire bool
 	Caller      Caller
+	// Progress, when set, is told the phases as they happen (nil: silent).
+	Progress progress.Reporter
 }
 
 // EnsureResult is what an ensure did.
@@ -114,6 +117,8 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 	if err := req.Caller.CheckMember(h.Cfg.Access, "ensure containers"); err != nil {
 		return nil, err
 	}
+	pr := progress.Start(req.Progress, req.Name, nil)
+	pr.Phase(progress.Validated, "")
 	op, err := lock(ctx, h.paths().opLock(req.Name))
 	if err != nil {
 		return nil, err
@@ -266,11 +271,13 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 
 	// Phase 2, no lock: build the container's system.
 	if needBuild {
-		out, err := h.build(ctx, req.Name, ch, hasProv)
+		pr.Phase(progress.Building, "")
+		out, err := h.build(ctx, req.Name, ch, hasProv, pr.LogWriter(progress.Building))
 		if err != nil {
 			return nil, h.abort(ctx, in, &BuildError{Name: req.Name, Err: err})
 		}
 		res.Built, res.StorePath = true, out
+		pr.Phase(progress.Built, out)
 	}
 
 	// Phase 3, under the registry lock: install the profile, commit the
@@ -340,7 +347,9 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 	res.Container = c
 
 	// Phase 4: wait for (or run) the host rebuild.
+	stopWaiting := h.reportWaiting(ctx, pr, gen)
 	res.Apply, err = h.Apply(ctx, gen)
+	stopWaiting()
 	var re *RebuildError
 	if errors.As(err, &re) && hostUnchanged && h.appliedAsIs(c) {
 		// Someone else's change failed; this container's declaration was
@@ -358,7 +367,14 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		return res, err
 	}
 
+	if res.Apply.Rebuilt {
+		pr.Phase(progress.Applied, "this request ran the host rebuild")
+	} else {
+		pr.Phase(progress.Applied, "")
+	}
+
 	// Phase 5: the container runs its current system.
+	pr.Phase(progress.Starting, "")
 	if res.Unit, err = h.startOrSwitch(ctx, req.Name, res.Built && !res.Created); err != nil {
 		h.noteError(ctx, req.Name, err)
 		return res, err
@@ -369,6 +385,7 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 			res.Warnings = append(res.Warnings, w)
 		}
 	}
+	pr.Phase(progress.Done, "unit "+res.Unit)
 	return res, nil
 }
 
@@ -540,7 +557,7 @@ func buildInputs(channel string, conf, prov []byte) string {
 // configuration and the deployment's provision.nix. It returns the store
 // path; the result link under the build directory keeps it alive until
 // the profile references it.
-func (h *Host) build(ctx context.Context, name string, ch channel.Resolved, hasProv bool) (string, error) {
+func (h *Host) build(ctx context.Context, name string, ch channel.Resolved, hasProv bool, log *progress.LineWriter) (string, error) {
 	out := filepath.Join(h.paths().buildDir(name), "result")
 	prov := ""
 	if hasProv {
@@ -549,7 +566,14 @@ func (h *Host) build(ctx context.Context, name string, ch channel.Resolved, hasP
 	argv := append(append([]string(nil), h.Cfg.Commands.NixBuild...), "<nixpkgs/nixos>", "-A", "system")
 	argv = append(argv, evalArgs(ch, h.buildConfigPath(name), prov)...)
 	argv = append(argv, "-o", out)
-	res, err := h.Run.Run(ctx, runner.Cmd{Argv: argv, Env: []string{"NIX_PATH="}})
+	cmd := runner.Cmd{Argv: argv, Env: []string{"NIX_PATH="}}
+	if log != nil {
+		// Nix's log, line by line, as progress; the runner still keeps
+		// its bounded digest for the error.
+		cmd.Log = log
+		defer log.Flush()
+	}
+	res, err := h.Run.Run(ctx, cmd)
 	if err != nil {
 		return "", err
 	}

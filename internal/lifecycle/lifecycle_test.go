@@ -82,6 +82,9 @@ func (f *fakeRunner) Run(ctx context.Context, c runner.Cmd) (runner.Result, erro
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			return runner.Result{}, err
 		}
+		if c.Log != nil { // as runner.Exec: the output as it comes
+			fmt.Fprintf(c.Log, "building '%s.drv'...\n%s\n", p, p)
+		}
 		return runner.Result{Stdout: []byte(p + "\n")}, nil
 	case "nix-env":
 		prof := c.Argv[2]
