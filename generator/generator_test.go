@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"net/netip"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/registry"
 )
 
@@ -36,8 +38,38 @@ func expected(cfg *hostconfig.Config, cs []*registry.Container) map[string]any {
 		}
 		return v
 	}
-	containers, vhosts, hosts := map[string]any{}, map[string]any{}, map[string]any{}
+	containers, vhosts, hosts, services := map[string]any{}, map[string]any{}, map[string]any{}, map[string]any{}
+	pub := cfg.PublicAddress
+	dns := cfg.ACME.Enable && cfg.ACME.Challenge == hostconfig.DNS01
+	certs := map[string]any{}
+	if dns {
+		certs[pub] = map[string]any{"domain": pub, "extraDomainNames": []any{"*." + pub}}
+	}
+	cert := func(v map[string]any, name string) map[string]any {
+		if dns {
+			v["useACMEHost"] = name
+		} else {
+			v["enableACME"] = cfg.ACME.Enable
+		}
+		return v
+	}
 	for _, c := range cs {
+		if l := c.Limits.Or(cfg.Limits); !l.IsZero() {
+			sc := map[string]any{}
+			if l.MemoryMax != "" {
+				sc["MemoryMax"] = l.MemoryMax
+			}
+			if l.CPUWeight != 0 {
+				sc["CPUWeight"] = float64(l.CPUWeight)
+			}
+			if l.CPUQuota != "" {
+				sc["CPUQuota"] = l.CPUQuota
+			}
+			if l.TasksMax != 0 {
+				sc["TasksMax"] = float64(l.TasksMax)
+			}
+			services["container@"+c.Name] = map[string]any{"serviceConfig": sc}
+		}
 		decl := map[string]any{
 			"path":           cfg.ProfileDir + "/" + c.Name + "/system",
 			"privateNetwork": true,
@@ -51,38 +83,63 @@ func expected(cfg *hostconfig.Config, cs []*registry.Container) map[string]any {
 			hosts[c.Address6.String()] = []any{c.Name}
 		}
 		containers[c.Name] = decl
-		v := ssl(map[string]any{
-			"forceSSL":   true,
-			"enableACME": cfg.ACME.Enable,
+		certName := pub
+		if dns && cfg.AliasProxy && cfg.AliasStyle == hostconfig.AliasNested && len(c.Aliases) > 0 {
+			// The shard of the name's FNV-1a hash among the slots; a
+			// fresh plan lists a shard's wildcards sorted.
+			h := fnv.New32a()
+			h.Write([]byte(c.Name))
+			certName = fmt.Sprintf("%s-shard-%02d", pub, h.Sum32()%uint32(cfg.ACME.Shards))
+			shard, _ := certs[certName].(map[string]any)
+			if shard == nil {
+				shard = map[string]any{"domain": "*." + pub, "extraDomainNames": []any{}}
+				certs[certName] = shard
+			}
+			shard["extraDomainNames"] = append(shard["extraDomainNames"].([]any), "*."+c.Name+"."+pub)
+		}
+		v := ssl(cert(map[string]any{
+			"forceSSL": true,
 			"locations": map[string]any{"/": map[string]any{
 				"proxyPass":                "https://" + c.Name,
 				"proxyWebsockets":          true,
 				"recommendedProxySettings": true,
 				"extraConfig":              "(checked separately)",
 			}},
-		})
+		}, certName))
+		if c.ProtectUser != "" {
+			v["basicAuthFile"] = cfg.StateDir + "/htpasswd/" + c.Name
+		}
 		if cfg.AliasProxy {
 			aliases := []any{}
 			for _, a := range c.Aliases {
-				aliases = append(aliases, a+"."+c.Name+"."+cfg.PublicAddress)
+				if cfg.AliasStyle == hostconfig.AliasFlat {
+					aliases = append(aliases, a+"--"+c.Name+"."+cfg.PublicAddress)
+				} else {
+					aliases = append(aliases, a+"."+c.Name+"."+cfg.PublicAddress)
+				}
 			}
 			v["serverAliases"] = aliases
 		}
 		vhosts[c.Name+"."+cfg.PublicAddress] = v
 		hosts[c.Address.String()] = []any{c.Name}
 	}
-	vhosts[cfg.PublicAddress] = ssl(map[string]any{
-		"forceSSL":   true,
-		"enableACME": cfg.ACME.Enable,
-		"root":       cfg.GeneratedDir + "/www",
-		"locations":  map[string]any{"/": map[string]any{"tryFiles": "/index.html =404"}},
-	})
+	vhosts[cfg.PublicAddress] = ssl(cert(map[string]any{
+		"forceSSL":  true,
+		"root":      cfg.GeneratedDir + "/www",
+		"locations": map[string]any{"/": map[string]any{"tryFiles": "/index.html =404"}},
+	}, pub))
+	for _, c := range certs {
+		l := c.(map[string]any)["extraDomainNames"].([]any)
+		slices.SortFunc(l, func(a, b any) int { return strings.Compare(a.(string), b.(string)) })
+	}
 	return map[string]any{
 		"version":       float64(1),
 		"publicAddress": cfg.PublicAddress,
 		"containers":    containers,
 		"virtualHosts":  vhosts,
 		"hosts":         hosts,
+		"certs":         certs,
+		"services":      services,
 		"cleanup":       map[string]any{"enable": cfg.Cleanup.Enable, "at": cfg.Cleanup.At},
 	}
 }
@@ -98,6 +155,7 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 		"no acme":        func(c *hostconfig.Config) { c.ACME.Enable = false },
 		"no alias proxy": func(c *hostconfig.Config) { c.AliasProxy = false; c.Cleanup.Enable = false; c.Cleanup.At = "04:30" },
 		"hostile paths":  func(*hostconfig.Config) {},
+		"flat aliases":   func(c *hostconfig.Config) { c.AliasStyle = hostconfig.AliasFlat },
 		// Every container but c3 (registered before network6) has IPv6.
 		"ipv6": func(c *hostconfig.Config) {
 			c.Addresses.Network6 = netip.MustParsePrefix("fd00:dead:beef::/64")
@@ -105,10 +163,19 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 		},
 		// The entries keep their IPv6 addresses; the host declares none.
 		"ipv6 removed": func(*hostconfig.Config) {},
+		"dns-01": func(c *hostconfig.Config) {
+			c.ACME.Challenge, c.ACME.DNSProvider, c.ACME.Shards = hostconfig.DNS01, "rfc2136", 3
+		},
+		"dns-01 flat": func(c *hostconfig.Config) {
+			c.ACME.Challenge, c.ACME.DNSProvider, c.AliasStyle = hostconfig.DNS01, "rfc2136", hostconfig.AliasFlat
+		},
 		"compat and tuning": func(c *hostconfig.Config) {
 			c.Compat.BootstrapKey = true
 			c.Nginx.ProxyTimeout = 1500e6 // 1.5 s rounds up
 			c.Nginx.ClientMaxBodySize = "2g"
+		},
+		"limits and protection": func(c *hostconfig.Config) {
+			c.Limits = limits.Limits{MemoryMax: "1G", TasksMax: 2048}
 		},
 	}
 	for name, change := range variants {
@@ -126,6 +193,11 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 						c.Address6 = netip.MustParseAddr(fmt.Sprintf("fd00:dead:beef::%x", 0xfff0+i))
 					}
 				}
+			}
+			if name == "limits and protection" {
+				cs[0].Limits = limits.Limits{MemoryMax: "50%", CPUWeight: 10000, CPUQuota: "200%"}
+				cs[1].Limits = limits.Limits{TasksMax: 1}
+				cs[1].ProtectUser = "customer"
 			}
 			set, err := Generate(cfg, cs, loadTemplates(t))
 			require.NoError(t, err)
@@ -160,6 +232,13 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 			}
 			assert.Equal(t, expected(cfg, cs), got)
 
+			protected := 0
+			for _, c := range cs {
+				if c.ProtectUser != "" {
+					protected++
+				}
+			}
+			assert.Equal(t, protected, strings.Count(string(set.Files[StatusFile]), "(protected)"), "the status page marks protected containers")
 			for _, c := range cs {
 				conf := string(set.Files[ConfigurationFile(c.Name)])
 				assert.Equal(t, cfg.Compat.BootstrapKey, strings.Contains(conf, BootstrapKey), "bootstrap key in %s", c.Name)

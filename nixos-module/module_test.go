@@ -28,6 +28,7 @@ import (
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/names"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/templates"
@@ -97,7 +98,14 @@ type result struct {
 	Security struct {
 		Acme struct {
 			AcceptTerms bool `json:"acceptTerms"`
-			Defaults    struct {
+			Certs       map[string]struct {
+				Domain           string   `json:"domain"`
+				ExtraDomainNames []string `json:"extraDomainNames"`
+				DNSProvider      string   `json:"dnsProvider"`
+				CredentialsFile  string   `json:"credentialsFile"`
+				Group            string   `json:"group"`
+			} `json:"certs"`
+			Defaults struct {
 				Email  *string `json:"email"`
 				Server *string `json:"server"`
 			} `json:"defaults"`
@@ -298,7 +306,7 @@ func TestEnabledWithoutGeneratedSet(t *testing.T) {
 				cmds = append(cmds, c.Command)
 			}
 			var want []string
-			for _, sub := range []string{"ensure", "destroy", "keep", "status"} {
+			for _, sub := range []string{"ensure", "destroy", "keep", "protect", "status"} {
 				want = append(want, standInPackage+"/bin/devhost "+sub, standInPackage+"/bin/devhost "+sub+" *")
 			}
 			// reserve exactly as devhost up and the batou plugin run it:
@@ -373,6 +381,7 @@ func TestHostConfigCarriesEveryOption(t *testing.T) {
 			"proxyTimeout": "600s", "clientMaxBodySize": "1g",
 		},
 		"compatibility":  map[string]any{"bootstrapKey": true},
+		"limits":         map[string]any{"memoryMax": "2G", "cpuWeight": 50, "cpuQuota": "200%", "tasksMax": 4096},
 		"groups":         []string{"developers"},
 		"adminGroup":     "ops",
 		"rebuildCommand": []string{"nixos-rebuild", "switch", "--flake", "/etc/nixos#devhost", "--impure"},
@@ -404,6 +413,9 @@ func TestHostConfigCarriesEveryOption(t *testing.T) {
 	assert.True(t, hc.Compat.BootstrapKey)
 	assert.Equal(t, []string{"developers"}, hc.Access.Groups)
 	assert.Equal(t, "ops", hc.Access.AdminGroup)
+	assert.Equal(t, limits.Limits{MemoryMax: "2G", CPUWeight: 50, CPUQuota: "200%", TasksMax: 4096}, hc.Limits)
+	assert.Equal(t, "nginx", hc.Nginx.Group, "services.nginx.group")
+	assert.Contains(t, r.Systemd.Tmpfiles.Rules, "d /srv/devhost/htpasswd 0750 root nginx -")
 	assert.Equal(t, append([]string{standInEnv, rootPath}, opts["rebuildCommand"].([]string)...), hc.Commands.Rebuild)
 
 	// The same values reach NixOS' own options.
@@ -597,6 +609,37 @@ func TestEnabledWithGeneratedSet(t *testing.T) {
 	assert.Equal(t, units, nginx.Wants)
 }
 
+// TestContainerLimits: the generated set's resource limits become
+// settings of the containers' units, and nothing else of its services
+// section reaches systemd (another unit, another setting).
+func TestContainerLimits(t *testing.T) {
+	e := needNix(t)
+	dir := filepath.Join(t.TempDir(), "generated")
+	writeGeneratedSet(t, dir, map[string]any{
+		"version": 1, "publicAddress": "dev.example.com",
+		"containers": map[string]genContainer{"shop": {Path: "/nix/var/nix/profiles/per-container/shop/system",
+			PrivateNetwork: true, HostAddress: "10.233.0.1", LocalAddress: "10.233.0.2", AutoStart: true}},
+		"virtualHosts": map[string]any{}, "hosts": map[string]any{},
+		"services": map[string]any{
+			"container@shop":  map[string]any{"serviceConfig": map[string]any{"MemoryMax": "2G", "CPUWeight": 50, "CPUQuota": "200%", "TasksMax": 4096, "ExecStartPre": "/bin/evil"}},
+			"container@ghost": map[string]any{"serviceConfig": map[string]any{"MemoryMax": "1G"}},
+			"sshd":            map[string]any{"serviceConfig": map[string]any{"ExecStart": "/bin/evil"}},
+		},
+	})
+	r, err := evalModule(t, e, role(base(dir)))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"MemoryMax": "2G", "CPUWeight": float64(50), "CPUQuota": "200%", "TasksMax": float64(4096)},
+		r.Systemd.Services["container@shop"].ServiceConfig)
+	assert.NotContains(t, r.Systemd.Services, "container@ghost", "only declared containers")
+	assert.NotContains(t, r.Systemd.Services, "sshd", "only container units")
+
+	// An older set without services still evaluates.
+	writeGeneratedSet(t, dir, map[string]any{"version": 1, "publicAddress": "dev.example.com",
+		"containers": map[string]any{}, "virtualHosts": map[string]any{}, "hosts": map[string]any{}})
+	_, err = evalModule(t, e, role(base(dir)))
+	require.NoError(t, err)
+}
+
 // The generated set's own timeoutStartSec wins over the module's default;
 // a stale set (rendered for another public address) is a warning.
 func TestGeneratedSetDetails(t *testing.T) {
@@ -788,6 +831,8 @@ func TestAssertions(t *testing.T) {
 			[]string{p + ".cleanup.stopAfter (30d) must be shorter than " + p + ".cleanup.destroyAfter (720h)"}},
 		{"hash bucket size not a power of two", map[string]any{"nginx": map[string]any{"serverNamesHashBucketSize": 100}},
 			[]string{p + ".nginx.serverNamesHashBucketSize = 100 must be a power of two"}},
+		{"dns-01 without provider or credentials", map[string]any{"acme": map[string]any{"acceptTerms": true, "email": "admin@example.com", "challenge": "dns-01"}},
+			[]string{p + ".acme.challenge = \"dns-01\" needs " + p + ".acme.dnsProvider"}},
 		{"IPv6 host address without network6", map[string]any{"addressPool": map[string]any{"hostAddress6": "fd00::1"}},
 			[]string{p + ".addressPool.hostAddress6 is set but " + p + ".addressPool.network6 is not"}},
 		{"pure evaluation cannot read the generated set", map[string]any{"internal": map[string]any{"pureEval": true}},
@@ -842,6 +887,9 @@ func TestOptionTypes(t *testing.T) {
 		{"empty rebuild command", p + ".rebuildCommand", map[string]any{"rebuildCommand": []string{}}},
 		{"channel prefix scheme", p + ".allowedChannelPrefixes", map[string]any{"allowedChannelPrefixes": []string{"ftp://x/"}}},
 		{"capacity zero", p + ".capacity", map[string]any{"capacity": 0}},
+		{"memory limit", p + ".limits.memoryMax", map[string]any{"limits": map[string]any{"memoryMax": "2GB"}}},
+		{"cpu weight", p + ".limits.cpuWeight", map[string]any{"limits": map[string]any{"cpuWeight": 0}}},
+		{"cpu quota", p + ".limits.cpuQuota", map[string]any{"limits": map[string]any{"cpuQuota": "2"}}},
 		{"group name", p + ".groups", map[string]any{"groups": []string{"Bad Group"}}},
 		{"unknown option", p + ".enableAliasProxies", map[string]any{"enableAliasProxies": true}},
 	}
@@ -1142,6 +1190,83 @@ func TestQuotaAndReservedNamesReachHostConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, hc.Access.MaxContainersPerUser)
 	assert.ElementsMatch(t, []string{"devhost01", "db01.internal", "db01"}, hc.Access.ReservedNames, "the containers' own entries are not reserved")
+}
+
+// TestDNS01 renders a registry with the generator in dns-01 mode and
+// evaluates the module with it: the set's certificates become
+// security.acme.certs with the provider, the credentials file and nginx'
+// group; every virtual host uses one of them (useACMEHost) and none issues
+// its own; each certificate has at most 100 names and covers every name of
+// the virtual hosts that use it; the host configuration carries the mode.
+func TestDNS01(t *testing.T) {
+	e := needNix(t)
+	tmpl, err := templates.Load("")
+	require.NoError(t, err)
+	cfg, err := hostconfig.Parse("devhost.hcl", []byte(`public_address = "dev.example.com"
+acme {
+  challenge    = "dns-01"
+  dns_provider = "rfc2136"
+  shards       = 2
+}
+`))
+	require.NoError(t, err)
+	cs := manyContainers(40)
+	set, err := generator.Generate(cfg, cs, tmpl)
+	require.NoError(t, err)
+	dir := filepath.Join(t.TempDir(), "generated")
+	require.NoError(t, generator.Write(dir, set))
+
+	opts := base(dir)
+	opts["capacity"] = 200
+	opts["acme"] = map[string]any{"acceptTerms": true, "email": "admin@example.com", "challenge": "dns-01",
+		"dnsProvider": "rfc2136", "credentialsFile": "/run/keys/acme-dns.env", "shards": 2}
+	r, err := evalModule(t, e, role(opts))
+	require.NoError(t, err)
+	assert.Empty(t, r.FailedAssertions)
+
+	certs := r.Security.Acme.Certs
+	assert.Len(t, certs, 1+2, "the main certificate and two shards")
+	main := certs["dev.example.com"]
+	assert.Equal(t, "dev.example.com", main.Domain)
+	assert.Equal(t, []string{"*.dev.example.com"}, main.ExtraDomainNames)
+	for n, c := range certs {
+		assert.Equal(t, "rfc2136", c.DNSProvider, n)
+		assert.Equal(t, "/run/keys/acme-dns.env", c.CredentialsFile, n)
+		assert.Equal(t, "nginx", c.Group, n)
+		assert.LessOrEqual(t, 1+len(c.ExtraDomainNames), generator.MaxCertNames, n)
+	}
+	covers := func(cert, name string) bool {
+		c := certs[cert]
+		for _, d := range append([]string{c.Domain}, c.ExtraDomainNames...) {
+			if d == name || strings.HasPrefix(d, "*.") && strings.Count(name, ".") == strings.Count(d, ".") && strings.HasSuffix(name, d[1:]) {
+				return true
+			}
+		}
+		return false
+	}
+	assert.Len(t, r.Services.Nginx.VirtualHosts, len(cs)+1)
+	for host, v := range r.Services.Nginx.VirtualHosts {
+		assert.NotEqual(t, true, v["enableACME"], host)
+		cert, _ := v["useACMEHost"].(string)
+		require.Contains(t, certs, cert, host)
+		assert.True(t, covers(cert, host), "%s covers %s", cert, host)
+		aliases, _ := v["serverAliases"].([]any)
+		for _, a := range aliases {
+			assert.True(t, covers(cert, a.(string)), "%s covers %s", cert, a)
+		}
+	}
+	hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+	require.NoError(t, err)
+	assert.Equal(t, hostconfig.ACME{Enable: true, Email: "admin@example.com", Challenge: hostconfig.DNS01, DNSProvider: "rfc2136", Shards: 2, CertDir: "/var/lib/acme"}, hc.ACME)
+	assert.Equal(t, hostconfig.AliasNested, hc.AliasStyle)
+
+	// The derived number of shards: one per 100 of capacity.
+	delete(opts["acme"].(map[string]any), "shards")
+	r, err = evalModule(t, e, role(opts))
+	require.NoError(t, err)
+	hc, err = hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+	require.NoError(t, err)
+	assert.Equal(t, 2, hc.ACME.Shards)
 }
 
 // TestIPv6Options: network6 and hostAddress6 reach the host configuration

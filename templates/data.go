@@ -21,7 +21,13 @@ type Host struct {
 	// ACME is true when certificates come from Let's Encrypt; when false
 	// every virtual host uses SelfSignedCert/SelfSignedKey, which the NixOS
 	// module provides.
-	ACME           bool
+	ACME bool
+	// DNS01 is true when ACME validates over DNS: every virtual host then
+	// uses the wildcard certificate MainCert (useACMEHost), and default.nix
+	// moves those with nested aliases to their shard certificate
+	// (certs.json's vhostCert).
+	DNS01          bool
+	MainCert       Value // the main certificate's name, the public address
 	SelfSignedCert Value
 	SelfSignedKey  Value
 	AliasProxy     bool // serve <alias>.<name>.<public>
@@ -47,7 +53,7 @@ type Container struct {
 	Name        Value   // shop
 	FQDN        Value   // shop.dev.example.com
 	Aliases     []Value // alias labels, registry order
-	AliasFQDNs  []Value // <alias>.<name>.<public>, registry order
+	AliasFQDNs  []Value // <alias>.<name>.<public> (flat style: <alias>--<name>.<public>), registry order
 	CertNames   []Value // Name, FQDN, AliasFQDNs: the self-signed certificate's names
 	URLs        []Value // https://FQDN/ and, with the alias proxy, https://<alias FQDN>/
 	ProxyPass   Value   // https://<name>
@@ -83,6 +89,25 @@ type Container struct {
 	SSHKeys   []Value // authorised for developer, incl. the bootstrap key when enabled
 	Labels    []Label // sorted by key
 	LastError Value
+	// Unit is the container's systemd unit, container@<name>.
+	Unit Value
+	// Limits are the container's effective resource limits (its own,
+	// else the host's defaults); nil when none is set.
+	Limits *Limits
+	// BasicAuthFile is the htpasswd file of a protected container
+	// (<StateDir>/htpasswd/<name>); empty when the container is public.
+	BasicAuthFile Value
+	// Protected is true when the vhosts ask for HTTP basic auth.
+	Protected bool
+}
+
+// Limits are systemd resource settings of container@<name>; a zero field
+// is not set.
+type Limits struct {
+	MemoryMax Value // systemd size or percentage, e.g. 2G
+	CPUWeight int
+	CPUQuota  Value // e.g. 200%
+	TasksMax  int
 }
 
 // Label is one free-form registry label.
@@ -93,7 +118,8 @@ type Label struct {
 
 // Status is the data of index.html.tmpl, the status page nginx serves to
 // anybody at https://<public address>/. It holds only what is public: the
-// containers' names, states and URLs. Owners, environments, deployment
+// containers' names, states, URLs and whether they ask for a password
+// (never who or which). Owners, environments, deployment
 // roots, labels and last errors (which may quote command output) are not
 // part of it, so no template, an admin's override included, can publish
 // them; `devhost status` and `devhost list` show them to those allowed.
@@ -107,4 +133,7 @@ type StatusContainer struct {
 	Name  Value
 	State Value   // running, stopped
 	URLs  []Value // as Container.URLs
+	// Protected is true when the container's virtual hosts ask for HTTP
+	// basic auth (devhost protect); the user name is not public.
+	Protected bool
 }

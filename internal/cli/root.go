@@ -100,7 +100,7 @@ var commands = []func(*Factory) *cobra.Command{
 	newCmdCheck,
 	newCmdMan,
 	newCmdVersion,
-	newCmdEnsure, newCmdDestroy, newCmdCleanup, newCmdKeep, newCmdStatus, newCmdCompat, newCmdImportLegacy,
+	newCmdEnsure, newCmdDestroy, newCmdCleanup, newCmdKeep, newCmdProtect, newCmdStatus, newCmdCompat, newCmdImportLegacy,
 }
 
 // Factory hands commands their dependencies lazily, so a command that does

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flyingcircusio/devhost/internal/lifecycle"
+	"github.com/flyingcircusio/devhost/internal/limits"
 )
 
 // statusOptions are the inputs of `devhost status`.
@@ -130,11 +131,28 @@ func printStatus(w io.Writer, s *lifecycle.Status) {
 	row("created", fmtTime(s.Created))
 	row("deployed", fmtTime(s.Deployed))
 	row("keep", fmt.Sprint(s.Keep))
+	if s.ExpiresAt != nil {
+		row("expires", fmtTime(*s.ExpiresAt)+" (destroyed by the cleanup after that)")
+	}
+	row("limits", fmtLimits(s.Limits))
+	if s.Protected {
+		row("protected", "HTTP basic auth, user "+s.ProtectUser)
+	}
 	if s.Pending {
 		row("pending", "a registry change awaits a host rebuild")
 	}
 	if s.Interrupted != "" {
 		row("interrupted", "an interrupted "+s.Interrupted+" will be undone by the next devhost command")
+	}
+	if c := s.Cert; c != nil {
+		v := c.State
+		if !c.ValidUntil.IsZero() {
+			v += " until " + fmtTime(c.ValidUntil)
+		}
+		if c.Reason != "" {
+			v += ": " + visible(c.Reason)
+		}
+		row("certificate", c.Name+" "+v)
 	}
 	if s.LastError != "" {
 		lines := strings.Split(visible(s.LastError), "\n")
@@ -143,6 +161,27 @@ func printStatus(w io.Writer, s *lifecycle.Status) {
 			fmt.Fprintf(w, "%-13s %s\n", "", l)
 		}
 	}
+}
+
+// fmtLimits is one line: "memory 2G, cpu weight 100, …" or "none".
+func fmtLimits(l limits.Limits) string {
+	var parts []string
+	if l.MemoryMax != "" {
+		parts = append(parts, "memory "+l.MemoryMax)
+	}
+	if l.CPUWeight != 0 {
+		parts = append(parts, fmt.Sprintf("cpu weight %d", l.CPUWeight))
+	}
+	if l.CPUQuota != "" {
+		parts = append(parts, "cpu quota "+l.CPUQuota)
+	}
+	if l.TasksMax != 0 {
+		parts = append(parts, fmt.Sprintf("tasks %d", l.TasksMax))
+	}
+	if parts == nil {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // visible makes every control character, invisible format character
@@ -184,6 +223,9 @@ func printHostStatus(w io.Writer, s *lifecycle.HostStatus) {
 	row("set is applied one", fmt.Sprint(s.SetMatchesApplied))
 	if len(s.Interrupted) > 0 {
 		row("interrupted ops", strings.Join(s.Interrupted, " "))
+	}
+	if s.Challenge != "" {
+		row("acme", fmt.Sprintf("%s, %d certificates issued in the last 7 days (Let's Encrypt allows %d)", s.Challenge, s.CertsLastWeek, lifecycle.CertLimit))
 	}
 	if s.LastFailure != nil {
 		row("last failure", fmt.Sprintf("%s (generations %d..%d, log %s)", fmtTime(s.LastFailure.Time), s.LastFailure.From+1, s.LastFailure.To, s.LastFailure.Log))

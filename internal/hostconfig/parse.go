@@ -27,18 +27,21 @@ func Default(publicAddress string) *Config {
 		GeneratedDir:  "/var/lib/devhost/generated",
 		ProfileDir:    "/nix/var/nix/profiles/per-container",
 		ContainersDir: DefaultContainersDir,
+		SystemProfile: DefaultSystemProfile,
 		AliasProxy:    true,
+		AliasStyle:    AliasNested,
 		Addresses: AddressPool{
 			Network:     netip.MustParsePrefix("10.233.0.0/16"),
 			HostAddress: netip.MustParseAddr("10.233.0.1"),
 		},
-		ACME:    ACME{Enable: true},
+		ACME:    ACME{Enable: true, Challenge: HTTP01, Shards: 10, CertDir: "/var/lib/acme"},
 		Cleanup: Cleanup{Enable: true, StopAfter: 7 * 24 * time.Hour, DestroyAfter: 30 * 24 * time.Hour, At: "03:00"},
 		Nginx: Nginx{
 			ServerNamesHashBucketSize: 128,
 			ServerNamesHashMaxSize:    4096,
 			ProxyTimeout:              300 * time.Second,
 			ClientMaxBodySize:         "100m",
+			Group:                     "nginx",
 		},
 		Access: Access{Groups: []string{"users", "service"}, AdminGroup: "wheel"},
 		Commands: Commands{
@@ -125,7 +128,7 @@ func isJSON(filename string, src []byte) bool {
 // ("/var/lib/devhost/" is /var/lib/devhost): the generated set writes them
 // into Nix, which takes only clean absolute paths.
 func (c *Config) resolvePaths(dir string) {
-	for _, p := range []*string{&c.StateDir, &c.GeneratedDir, &c.ProfileDir, &c.ContainersDir, &c.TemplateDir} {
+	for _, p := range []*string{&c.StateDir, &c.GeneratedDir, &c.ProfileDir, &c.ContainersDir, &c.TemplateDir, &c.SystemProfile} {
 		switch {
 		case *p == "":
 		case filepath.IsAbs(*p):
@@ -182,10 +185,10 @@ func attrSchema(names ...string) []hcl.AttributeSchema {
 }
 
 var (
-	blockNames = []string{"addresses", "channels", "acme", "cleanup", "nginx", "compat", "access", "commands"}
+	blockNames = []string{"addresses", "channels", "acme", "cleanup", "nginx", "compat", "access", "commands", "limits"}
 	topSchema  = &hcl.BodySchema{
 		Attributes: append([]hcl.AttributeSchema{{Name: "public_address", Required: true}},
-			attrSchema("state_dir", "generated_dir", "profile_dir", "containers_dir", "template_dir", "alias_proxy")...),
+			attrSchema("state_dir", "generated_dir", "profile_dir", "containers_dir", "template_dir", "system_profile", "alias_proxy", "alias_style")...),
 		Blocks: func() []hcl.BlockHeaderSchema {
 			s := make([]hcl.BlockHeaderSchema, len(blockNames))
 			for i, n := range blockNames {
@@ -197,14 +200,15 @@ var (
 	blockSchemas = map[string]*hcl.BodySchema{
 		"addresses": {Attributes: attrSchema("network", "host_address", "network6", "host_address6")},
 		"channels":  {Attributes: attrSchema("allowed_prefixes")},
-		"acme":      {Attributes: attrSchema("enable", "email", "staging", "server")},
+		"acme":      {Attributes: attrSchema("enable", "email", "staging", "server", "challenge", "dns_provider", "shards", "cert_dir")},
 		"cleanup":   {Attributes: attrSchema("enable", "stop_after", "destroy_after", "at")},
 		"nginx": {Attributes: attrSchema("server_names_hash_bucket_size", "server_names_hash_max_size",
-			"proxy_timeout", "client_max_body_size")},
+			"proxy_timeout", "client_max_body_size", "group")},
 		"compat": {Attributes: attrSchema("bootstrap_key")},
 		"access": {Attributes: attrSchema("groups", "admin_group", "max_containers_per_user", "reserved_names")},
 		"commands": {Attributes: attrSchema("rebuild", "nix_build", "nix_env", "nix_instantiate",
 			"nixos_container", "systemctl", "timeout")},
+		"limits": {Attributes: attrSchema("memory_max", "cpu_weight", "cpu_quota", "tasks_max")},
 	}
 )
 
@@ -338,7 +342,9 @@ func (d *decoder) decode(b hcl.Body) *Config {
 	top.str("profile_dir", &c.ProfileDir)
 	top.str("containers_dir", &c.ContainersDir)
 	top.str("template_dir", &c.TemplateDir)
+	top.str("system_profile", &c.SystemProfile)
 	top.boolean("alias_proxy", &c.AliasProxy)
+	top.decodeInto("alias_style", (*string)(&c.AliasStyle))
 
 	seen := map[string]*hcl.Block{}
 	hostAddressSet, hostAddress6Set := false, false
@@ -372,6 +378,10 @@ func (d *decoder) decode(b hcl.Body) *Config {
 			a.str("email", &c.ACME.Email)
 			a.boolean("staging", &c.ACME.Staging)
 			a.str("server", &c.ACME.Server)
+			a.decodeInto("challenge", (*string)(&c.ACME.Challenge))
+			a.str("dns_provider", &c.ACME.DNSProvider)
+			a.integer("shards", &c.ACME.Shards)
+			a.str("cert_dir", &c.ACME.CertDir)
 		case "cleanup":
 			a.boolean("enable", &c.Cleanup.Enable)
 			a.duration("stop_after", &c.Cleanup.StopAfter)
@@ -382,6 +392,7 @@ func (d *decoder) decode(b hcl.Body) *Config {
 			a.integer("server_names_hash_max_size", &c.Nginx.ServerNamesHashMaxSize)
 			a.duration("proxy_timeout", &c.Nginx.ProxyTimeout)
 			a.str("client_max_body_size", &c.Nginx.ClientMaxBodySize)
+			a.str("group", &c.Nginx.Group)
 		case "compat":
 			a.boolean("bootstrap_key", &c.Compat.BootstrapKey)
 		case "access":
@@ -394,6 +405,11 @@ func (d *decoder) decode(b hcl.Body) *Config {
 				a.list(key, argv)
 			}
 			a.duration("timeout", &c.Commands.Timeout)
+		case "limits":
+			a.str("memory_max", &c.Limits.MemoryMax)
+			a.integer("cpu_weight", &c.Limits.CPUWeight)
+			a.str("cpu_quota", &c.Limits.CPUQuota)
+			a.integer("tasks_max", &c.Limits.TasksMax)
 		}
 	}
 	if !hostAddressSet && c.Addresses.Network.IsValid() {

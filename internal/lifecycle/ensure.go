@@ -15,12 +15,15 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/channel"
+	"github.com/flyingcircusio/devhost/internal/limits"
+	"github.com/flyingcircusio/devhost/internal/progress"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
@@ -42,8 +45,19 @@ type EnsureRequest struct {
 	KeepProvision bool
 	// Force builds the container's system even when its inputs are
 	// unchanged (e.g. a channel URL that moved).
-	Force  bool
-	Caller Caller
+	Force bool
+	// SetLimits replaces the container's resource limits with Limits
+	// (unset fields: the host's defaults); without it they are kept, as
+	// for the compatibility CLI, which never sends any.
+	SetLimits bool
+	Limits    limits.Limits
+	// ExpireAfter, when positive, sets the container to expire that long
+	// from now; NeverExpire clears the expiry; neither keeps it.
+	ExpireAfter time.Duration
+	NeverExpire bool
+	Caller      Caller
+	// Progress, when set, is told the phases as they happen (nil: silent).
+	Progress progress.Reporter
 }
 
 // EnsureResult is what an ensure did.
@@ -64,6 +78,9 @@ type EnsureResult struct {
 	// HostKey is the container's ed25519 host key (empty until its sshd
 	// created one).
 	HostKey string
+	// Warnings are for the caller to show: a new container under http-01
+	// near Let's Encrypt's weekly limit.
+	Warnings []string
 }
 
 // BuildError is a container system that failed to build: the container
@@ -100,6 +117,8 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 	if err := req.Caller.CheckMember(h.Cfg.Access, "ensure containers"); err != nil {
 		return nil, err
 	}
+	pr := progress.Start(req.Progress, req.Name, nil)
+	pr.Phase(progress.Validated, "")
 	op, err := lock(ctx, h.paths().opLock(req.Name))
 	if err != nil {
 		return nil, err
@@ -209,6 +228,15 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		c.ServiceUser = req.ServiceUser
 		c.SSHKeys = slices.Clone(req.SSHKeys)
 		c.State = registry.Running
+		if req.SetLimits {
+			c.Limits = req.Limits
+		}
+		switch {
+		case req.NeverExpire:
+			c.ExpiresAt = time.Time{}
+		case req.ExpireAfter > 0:
+			c.ExpiresAt = now.Add(req.ExpireAfter).UTC().Truncate(time.Second)
+		}
 		if err := writeJSON(h.paths().intent(req.Name), in, 0o644); err != nil {
 			return err
 		}
@@ -256,11 +284,13 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 
 	// Phase 2, no lock: build the container's system.
 	if needBuild {
-		out, err := h.build(ctx, req.Name, ch, hasProv)
+		pr.Phase(progress.Building, "")
+		out, err := h.build(ctx, req.Name, ch, hasProv, pr.LogWriter(progress.Building))
 		if err != nil {
 			return nil, h.abort(ctx, in, &BuildError{Name: req.Name, Err: err})
 		}
 		res.Built, res.StorePath = true, out
+		pr.Phase(progress.Built, out)
 	}
 
 	// Phase 3, under the registry lock: install the profile, commit the
@@ -318,8 +348,10 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 			gen = w.Gen
 			return writeJSON(h.paths().wanted(), w, 0o644)
 		}
-		gen, err = h.bump()
-		return err
+		if gen, err = h.bump(); err != nil {
+			return err
+		}
+		return h.recordRequest("ensure", req.Name, gen, in.PrevEntry, &in)
 	})
 	if err != nil {
 		return nil, h.abort(ctx, in, err)
@@ -328,7 +360,9 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 	res.Container = c
 
 	// Phase 4: wait for (or run) the host rebuild.
+	stopWaiting := h.reportWaiting(ctx, pr, gen)
 	res.Apply, err = h.Apply(ctx, gen)
+	stopWaiting()
 	var re *RebuildError
 	if errors.As(err, &re) && hostUnchanged && h.appliedAsIs(c) {
 		// Someone else's change failed; this container's declaration was
@@ -336,23 +370,35 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		err = nil
 	}
 	if err != nil {
-		if errors.As(err, &re) {
-			if res.Created {
-				// The rollback unregistered it: remove its profile now.
-				h.purgeIfGone(ctx, req.Name)
-			} else {
-				h.noteError(ctx, req.Name, err)
-			}
+		if errors.As(err, &re) && res.Created {
+			// The rollback unregistered it: remove its profile now.
+			h.purgeIfGone(ctx, req.Name)
 		}
+		// An existing container's entry is back as it was before this
+		// request, byte for byte: the error goes to the caller (and is in
+		// the failure record), not into the entry.
 		return res, err
 	}
 
+	if res.Apply.Rebuilt {
+		pr.Phase(progress.Applied, "this request ran the host rebuild")
+	} else {
+		pr.Phase(progress.Applied, "")
+	}
+
 	// Phase 5: the container runs its current system.
+	pr.Phase(progress.Starting, "")
 	if res.Unit, err = h.startOrSwitch(ctx, req.Name, res.Built && !res.Created); err != nil {
 		h.noteError(ctx, req.Name, err)
 		return res, err
 	}
 	res.HostKey = h.hostKey(req.Name)
+	if res.Created {
+		if w := h.issuanceWarning(); w != "" {
+			res.Warnings = append(res.Warnings, w)
+		}
+	}
+	pr.Phase(progress.Done, "unit "+res.Unit)
 	return res, nil
 }
 
@@ -524,7 +570,7 @@ func buildInputs(channel string, conf, prov []byte) string {
 // configuration and the deployment's provision.nix. It returns the store
 // path; the result link under the build directory keeps it alive until
 // the profile references it.
-func (h *Host) build(ctx context.Context, name string, ch channel.Resolved, hasProv bool) (string, error) {
+func (h *Host) build(ctx context.Context, name string, ch channel.Resolved, hasProv bool, log *progress.LineWriter) (string, error) {
 	out := filepath.Join(h.paths().buildDir(name), "result")
 	prov := ""
 	if hasProv {
@@ -533,7 +579,14 @@ func (h *Host) build(ctx context.Context, name string, ch channel.Resolved, hasP
 	argv := append(append([]string(nil), h.Cfg.Commands.NixBuild...), "<nixpkgs/nixos>", "-A", "system")
 	argv = append(argv, evalArgs(ch, h.buildConfigPath(name), prov)...)
 	argv = append(argv, "-o", out)
-	res, err := h.Run.Run(ctx, runner.Cmd{Argv: argv, Env: []string{"NIX_PATH="}})
+	cmd := runner.Cmd{Argv: argv, Env: []string{"NIX_PATH="}}
+	if log != nil {
+		// Nix's log, line by line, as progress; the runner still keeps
+		// its bounded digest for the error.
+		cmd.Log = log
+		defer log.Flush()
+	}
+	res, err := h.Run.Run(ctx, cmd)
 	if err != nil {
 		return "", err
 	}

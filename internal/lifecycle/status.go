@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
@@ -43,6 +44,17 @@ type Status struct {
 	// Address6 and HostAddress6 are the IPv6 pair; empty without IPv6.
 	Address6     string `json:"address6,omitempty"`
 	HostAddress6 string `json:"host_address6,omitempty"`
+	// Cert is the state of the certificate serving the container's names
+	// (nil without ACME).
+	Cert *CertState `json:"certificate,omitempty"`
+	// Limits are the effective resource limits: the container's own,
+	// else the host's defaults ("" and 0: not set).
+	Limits limits.Limits `json:"limits"`
+	// ExpiresAt is when cleanup destroys the container (nil: never).
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// ProtectUser is the HTTP basic auth user of its vhosts ("": public).
+	ProtectUser string `json:"protect_user,omitempty"`
+	Protected   bool   `json:"protected"`
 }
 
 // Status reports on one container. It changes nothing.
@@ -63,6 +75,11 @@ func (h *Host) Status(ctx context.Context, name string) (*Status, error) {
 		Aliases: c.Aliases, URLs: h.URLs(c), Profile: h.ProfilePath(name),
 		Created: c.Created, Deployed: c.Deployed, Keep: c.Keep, LastError: c.LastError,
 		HostKey: h.hostKey(name), Active: "unknown",
+		Limits: c.Limits.Or(h.Cfg.Limits), ProtectUser: c.ProtectUser, Protected: c.ProtectUser != "",
+	}
+	if !c.ExpiresAt.IsZero() {
+		e := c.ExpiresAt.UTC()
+		s.ExpiresAt = &e
 	}
 	if c.Address6.IsValid() {
 		s.Address6, s.HostAddress6 = c.Address6.String(), h.Cfg.Addresses.HostAddress6.String()
@@ -88,6 +105,10 @@ func (h *Host) Status(ctx context.Context, name string) (*Status, error) {
 	if in, dead := h.interrupted(name); dead {
 		s.Interrupted = in.Op
 	}
+	if h.Cfg.ACME.Enable {
+		cs := h.CertState(ctx, h.certName(c))
+		s.Cert = &cs
+	}
 	argv := append(append([]string(nil), h.Cfg.Commands.Systemctl...), "is-active", unit(name))
 	res, err := h.Run.Run(ctx, runner.Cmd{Argv: argv})
 	var re *runner.Error
@@ -101,11 +122,10 @@ func (h *Host) Status(ctx context.Context, name string) (*Status, error) {
 
 // URLs are the container's public addresses.
 func (h *Host) URLs(c *registry.Container) []string {
-	fq := c.Name + "." + h.Cfg.PublicAddress
-	out := []string{"https://" + fq + "/"}
+	out := []string{"https://" + c.Name + "." + h.Cfg.PublicAddress + "/"}
 	if h.Cfg.AliasProxy {
 		for _, a := range c.Aliases {
-			out = append(out, "https://"+a+"."+fq+"/")
+			out = append(out, "https://"+generator.AliasFQDN(h.Cfg, a, c.Name)+"/")
 		}
 	}
 	return out
@@ -146,11 +166,24 @@ type HostStatus struct {
 	// Interrupted lists containers with an operation to be undone.
 	Interrupted []string `json:"interrupted"`
 	LastFailure *Failure `json:"last_failure,omitempty"`
+	// Challenge is the ACME challenge ("" without ACME); with http-01,
+	// CertsLastWeek counts the certificates issued in the last 7 days
+	// (Let's Encrypt allows CertLimit new ones per week).
+	Challenge     string `json:"acme_challenge,omitempty"`
+	CertsLastWeek int    `json:"certificates_last_7_days"`
 }
 
 // HostStatus reports on the devhost's lifecycle state. It changes nothing.
 func (h *Host) HostStatus() (*HostStatus, error) {
 	s := &HostStatus{Interrupted: []string{}}
+	if h.Cfg.ACME.Enable {
+		s.Challenge = string(h.Cfg.ACME.Challenge)
+		n, err := h.IssuedLastWeek()
+		if err != nil {
+			return nil, err
+		}
+		s.CertsLastWeek = n
+	}
 	files, err := os.ReadDir(h.Reg.Dir())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("registry: %w", err)

@@ -12,8 +12,11 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/names"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
@@ -36,6 +39,10 @@ func (h *Host) Validate(ctx context.Context, req *EnsureRequest, provName string
 		Name: req.Name, Owner: req.Caller.User, Environment: req.Environment, Root: req.Root,
 		ServiceUser: req.ServiceUser, Channel: req.Channel, Aliases: req.Aliases, SSHKeys: req.SSHKeys,
 		Address: h.Cfg.Addresses.First(), Address6: h.Cfg.Addresses.IPv6().First(), State: registry.Running, Created: h.now(),
+		Limits: req.Limits,
+	}
+	if req.ExpireAfter < 0 || req.ExpireAfter > limits.MaxExpireAfter {
+		add("Invalid expiry", fmt.Sprintf("--expire-after must be between 1m and %s.", hostconfig.FormatDuration(limits.MaxExpireAfter)))
 	}
 	if err := cand.Validate(); err != nil {
 		var de *diag.Error
@@ -56,9 +63,9 @@ func (h *Host) Validate(ctx context.Context, req *EnsureRequest, provName string
 			if names.Alias(a) != nil {
 				continue
 			}
-			if err := names.FQDN(a, req.Name, h.Cfg.PublicAddress); err != nil {
-				add("Alias too long", err.Error())
-			} else if err := names.ServerName(a+"."+req.Name+"."+h.Cfg.PublicAddress, bucket); err != nil {
+			if err := generator.CheckAlias(h.Cfg, a, req.Name); err != nil {
+				add("Invalid alias name", withHint(err))
+			} else if err := names.ServerName(generator.AliasFQDN(h.Cfg, a, req.Name), bucket); err != nil {
 				add("Server name too long for nginx", withHint(err))
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -54,6 +55,19 @@ func fastSeeds(t testing.TB) [][]byte {
 		{`deployed     = "2026-11-25T09:00:00Z"`, `address6 = ""`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `address6 = "fd00::g"`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `address6 = "10.0.0.1"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, "memory_max = \"2G\"\ncpu_weight = 50\ncpu_quota = \"200%\"\ntasks_max = 4096"},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 050`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 5.0`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 1e3`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 0`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `tasks_max = 99999999999`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `tasks_max = "4096"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `memory_max = "lots"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `expires_at = "2026-11-28T09:00:00Z"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `expires_at = ""`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `expires_at = "soon"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `protect_user = "customer"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `protect_user = "a:b"`},
 	} {
 		seeds = append(seeds, []byte(strings.Replace(validEntry, r.old, r.new, 1)))
 	}
@@ -105,6 +119,11 @@ func TestDecodeFastTakesWhatPutWrites(t *testing.T) {
 		c.Labels = map[string]string{"k": strings.ReplaceAll(strings.ReplaceAll(randText(), "\n", ""), "\t", "")}
 		c.Keep = i%2 == 0
 		if i%4 == 1 {
+			c.Limits = limits.Limits{MemoryMax: "2G", CPUWeight: 1 + i, CPUQuota: "150%", TasksMax: 100 * i}
+			c.ExpiresAt = c.Created.Add(time.Duration(i) * time.Hour)
+			c.ProtectUser = "customer"
+		}
+		if i%4 == 1 || i%4 == 2 { // with and without limits
 			c.Address6 = netip.MustParseAddr(fmt.Sprintf("fd00::%x", 2+i))
 		}
 		if i%3 == 0 {

@@ -126,6 +126,15 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 			add("ssh_keys", "Invalid SSH key", fmt.Sprintf("ssh_keys[%d]: %v; use one public key per entry, as in authorized_keys (\"ssh-ed25519 AAAA… comment\").", i, err))
 		}
 	}
+	for _, fe := range c.Limits.Problems() {
+		add(fe.Field, "Invalid "+fe.Field, fe.Error()+".")
+	}
+	if c.ProtectUser != "" {
+		// It becomes the user name of an htpasswd line "user:hash".
+		if err := names.User(c.ProtectUser); err != nil {
+			nameErr("protect_user", "Invalid protect_user", err)
+		}
+	}
 	if strings.ContainsRune(c.LastError, 0) {
 		add("last_error", "Invalid last_error", "It contains a NUL byte.")
 	}

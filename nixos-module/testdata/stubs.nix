@@ -57,6 +57,7 @@ let
       http2 = opt types.bool true;
       default = opt types.bool false;
       root = opt (types.nullOr types.path) null;
+      basicAuthFile = opt (types.nullOr types.path) null;
       extraConfig = opt types.lines "";
       locations = opt (types.attrsOf location) { };
     };
@@ -229,6 +230,21 @@ in
         email = opt (types.nullOr types.str) null;
         server = opt (types.nullOr types.str) null;
       };
+      # nixos/modules/security/acme (subset, NixOS 21.05 and later).
+      certs = opt (types.attrsOf (
+        types.submodule (
+          { name, ... }:
+          {
+            options = {
+              domain = opt types.str name;
+              extraDomainNames = opt (types.listOf types.str) [ ];
+              dnsProvider = opt (types.nullOr types.str) null;
+              credentialsFile = opt (types.nullOr types.path) null;
+              group = opt types.str "acme";
+            };
+          }
+        )
+      )) { };
     };
 
     security.sudo.extraRules = opt (types.listOf sudoRule) [ ];
