@@ -8,6 +8,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -297,8 +298,12 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 	// 3.–5. per host, several hosts at once (each waits minutes for its
 	// build and the shared host rebuild); the files all hosts share,
 	// known_hosts and ssh_config, are written one host at a time.
+	out, scriptOut := &lineMux{w: o.Progress}, &lineMux{w: o.ScriptOut}
+	if sameWriter(o.Progress, o.ScriptOut) {
+		scriptOut = out // one lock for one writer
+	}
 	u := &upRun{o: &o, env: env, compVars: compVars, kp: kp, sshKeys: sshKeys, nixSrc: nixSrc, ssh: ssh, cfgPath: cfgPath, khPath: khPath,
-		out: &lineMux{w: o.Progress}, scriptOut: &lineMux{w: o.ScriptOut}}
+		out: out, scriptOut: scriptOut}
 	devs := make([]Devhost, len(hosts))
 	for i, h := range hosts {
 		devs[i] = o.Devhost(h.Provisioner.Host.Value) // not concurrently: the caller may cache
@@ -482,6 +487,13 @@ func (m *lineMux) line(s string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	_, _ = io.WriteString(m.w, s+"\n")
+}
+
+// sameWriter reports whether a and b are the same writer, which then
+// needs one lineMux: two would each lock, and write to it at once.
+func sameWriter(a, b io.Writer) bool {
+	t := reflect.TypeOf(a)
+	return a != nil && t == reflect.TypeOf(b) && t.Comparable() && a == b
 }
 
 // writer returns a writer of lines prefixed with prefix.

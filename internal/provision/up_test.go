@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -343,6 +344,35 @@ func TestRsyncRSHAsRealRsyncSplitsIt(t *testing.T) {
 			argv := strings.Split(string(data), "\n")
 			require.GreaterOrEqual(t, len(argv), 3)
 			assert.Equal(t, []string{"-F", cfg, "abc0123def4"}, argv[:3])
+		})
+	}
+}
+
+// writerFunc is a writer of a type == cannot compare.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestSameWriter: Up gives Progress and ScriptOut one lock when they are
+// one writer (as the tests' shared strings.Builder); -race saw two
+// locks write to one builder at once.
+func TestSameWriter(t *testing.T) {
+	var a, b strings.Builder
+	f := writerFunc(func(p []byte) (int, error) { return len(p), nil })
+	tests := []struct {
+		name string
+		x, y io.Writer
+		want bool
+	}{
+		{"same", &a, &a, true},
+		{"different", &a, &b, false},
+		{"nil", nil, nil, false},
+		{"one nil", &a, nil, false},
+		{"uncomparable", f, f, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, sameWriter(tt.x, tt.y))
 		})
 	}
 }
