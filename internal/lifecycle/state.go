@@ -117,7 +117,7 @@ type RebuildIntent struct {
 	System string `json:"system,omitempty"`
 	// Mark is the value of DEVHOST_REBUILD in the rebuild command's
 	// environment, recorded before it starts (see rebuildMark).
-	Mark   string    `json:"mark,omitempty"`
+	Mark  string    `json:"mark,omitempty"`
 	Gen   uint64    `json:"gen"`
 	Log   string    `json:"log"`
 	Start time.Time `json:"start"`
