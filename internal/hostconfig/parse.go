@@ -50,6 +50,8 @@ func Default(publicAddress string) *Config {
 			NixosContainer: []string{"nixos-container"},
 			Systemctl:      []string{"systemctl"},
 			Timeout:        30 * time.Minute,
+
+			RebuildBatchWindow: 300 * time.Millisecond,
 		},
 	}
 }
@@ -394,6 +396,7 @@ func (d *decoder) decode(b hcl.Body) *Config {
 				a.list(key, argv)
 			}
 			a.duration("timeout", &c.Commands.Timeout)
+			a.duration("rebuild_batch_window", &c.Commands.RebuildBatchWindow)
 		}
 	}
 	if !hostAddressSet && c.Addresses.Network.IsValid() {

@@ -84,7 +84,7 @@ func (h *Host) Apply(ctx context.Context, gen uint64) (ApplyStats, error) {
 			st.Gen = a.Gen
 			return st, nil
 		}
-		rl, err := lock(ctx, h.paths().rebuildLock())
+		rl, err := h.lockRebuild(ctx)
 		if err != nil {
 			return st, err
 		}
@@ -94,6 +94,32 @@ func (h *Host) Apply(ctx context.Context, gen uint64) (ApplyStats, error) {
 			return st, err
 		}
 	}
+}
+
+// lockRebuild takes the rebuild lock. Found free (no rebuild runs), it is
+// held for the batch window before the rebuild reads the registry: the
+// requests committed meanwhile share this rebuild instead of each waiting
+// for one more. Found taken, it is waited for, and the requests committed
+// during that rebuild are batched already.
+func (h *Host) lockRebuild(ctx context.Context) (*fileLock, error) {
+	l, free, err := tryLock(h.paths().rebuildLock())
+	if err != nil {
+		return nil, err
+	}
+	if !free {
+		return lock(ctx, h.paths().rebuildLock())
+	}
+	if d := h.Cfg.Commands.RebuildBatchWindow; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			l.unlock()
+			return nil, ctx.Err()
+		}
+	}
+	return l, nil
 }
 
 // failureCovering finds a recorded failed rebuild that contained gen.

@@ -137,6 +137,7 @@ func testHostAt(t testing.TB, dir string) (*Host, *fakeRunner) {
 	cfg.ContainersDir = filepath.Join(dir, "containers")
 	cfg.SystemProfile = filepath.Join(dir, "system")
 	cfg.Commands.Rebuild = []string{"nixos-rebuild", "switch"}
+	cfg.Commands.RebuildBatchWindow = 0
 	tmpl, err := templates.Load("")
 	require.NoError(t, err)
 	fr := &fakeRunner{store: filepath.Join(dir, "store")}

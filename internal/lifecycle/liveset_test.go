@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -206,4 +207,32 @@ func checkSetEvaluates(t *testing.T, h *Host) {
 		names[i] = `"` + c.Name + `"`
 	}
 	assert.Equal(t, "["+strings.Join(names, ",")+"]", strings.TrimSpace(string(out)))
+}
+
+// A rebuild starting on an idle host holds the rebuild lock for the batch
+// window before it reads the registry: a request committed within it
+// shares that rebuild rather than waiting for another.
+func TestBatchWindowSharesTheFirstRebuild(t *testing.T) {
+	h, fr := testHost(t)
+	h.Cfg.Commands.RebuildBatchWindow = 2 * time.Second
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+		done <- err
+	}()
+	// Wait until shop's rebuild holds the lock (it is in its window).
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		l, free, err := tryLock(h.paths().rebuildLock())
+		require.NoError(t, err)
+		if !free {
+			break
+		}
+		l.unlock()
+	}
+	res, err := h.Ensure(ctx, EnsureRequest{Name: "blog", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+	assert.False(t, res.Apply.Rebuilt, "blog waited for a rebuild of its own")
+	assert.Equal(t, 1, fr.count("nixos-rebuild"))
 }
