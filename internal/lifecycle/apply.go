@@ -567,6 +567,31 @@ func (h *Host) bumpFresh() (uint64, error) {
 	return w.Gen, writeJSON(h.paths().wanted(), w, 0o644)
 }
 
+// pendingGen is the generation Sync waits for: the applied one when
+// nothing is to do, else one counted anew (bumpFresh) — something is
+// pending, a rebuild is forced, the registry differs from the live set, or
+// a full render was asked for.
+// Call under the registry lock.
+func (h *Host) pendingGen(full bool) (uint64, error) {
+	if !full {
+		w, err := h.readWanted()
+		if err != nil {
+			return 0, err
+		}
+		a, err := h.readApplied()
+		if err != nil {
+			return 0, err
+		}
+		if w.Gen <= a.Gen && !a.Forced {
+			p, err := h.planSet(false)
+			if err != nil || len(p.files) == 0 {
+				return a.Gen, err
+			}
+		}
+	}
+	return h.bumpFresh()
+}
+
 // errBusy marks a container whose operation lock another process holds.
 var errBusy = errors.New("another devhost command is working on this container")
 
@@ -604,7 +629,7 @@ func (h *Host) sync(ctx context.Context, caller Caller, full bool) (ApplyStats, 
 			}
 		}
 		var err error
-		gen, err = h.bumpFresh()
+		gen, err = h.pendingGen(full)
 		return err
 	})
 	if err != nil {

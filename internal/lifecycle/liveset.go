@@ -348,7 +348,7 @@ func (h *Host) commitSet(p *setPlan) error {
 }
 
 // undoSet patches the live set back to what the journal recorded, and
-// forgets the index entries of the containers it rendered (the next
+// invalidates the index entries of the containers it rendered (the next
 // rebuild compares them anew). Without a journal it does nothing. Call
 // with the rebuild lock held.
 func (h *Host) undoSet() error {
@@ -376,7 +376,12 @@ func (h *Host) undoSet() error {
 	var idx setIndex
 	if ok, err := readJSON(h.paths().setIndex(), &idx); err == nil && ok {
 		for _, n := range j.Names {
-			delete(idx.Entries, n)
+			// Kept, with no identity a file has: read again if the
+			// entry exists, its files removed if it does not.
+			if e, ok := idx.Entries[n]; ok {
+				e.ID = fileID{Size: -1}
+				idx.Entries[n] = e
+			}
 		}
 		if err := writeJSON(h.paths().setIndex(), idx, 0o644); err != nil {
 			return err
