@@ -94,13 +94,9 @@ func (r *Registry) Allocate(pool hostconfig.AddressPool, name string) (netip.Add
 	if !errors.Is(err, ErrNotFound) {
 		return netip.Addr{}, err
 	}
-	all, err := r.LoadAll()
+	used, err := r.usedAddresses()
 	if err != nil {
 		return netip.Addr{}, err
-	}
-	used := make(map[netip.Addr]bool, len(all))
-	for _, c := range all {
-		used[c.Address.Unmap()] = true
 	}
 	hw, err := r.readAllocState(pool)
 	if err != nil {
@@ -127,5 +123,5 @@ func (r *Registry) Allocate(pool hostconfig.AddressPool, name string) (netip.Add
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("registry: no address left for %q in %s (%d containers): destroy unused containers or enlarge addresses.network: %w",
-		name, pool.Network, len(all), ErrPoolExhausted)
+		name, pool.Network, len(used), ErrPoolExhausted)
 }

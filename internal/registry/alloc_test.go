@@ -117,3 +117,16 @@ func TestAllocateBadState(t *testing.T) {
 	var de *diag.Error
 	require.ErrorAs(t, err, &de)
 }
+
+// Allocate decodes only entries written since its address cache: an entry
+// changed behind its back (a hand edit takes the next fresh address) has a
+// new file identity and is read again, so that address is not handed out.
+func TestAllocateSeesEntriesChangedSinceItsCache(t *testing.T) {
+	r := Open(t.TempDir())
+	register(t, r, tinyPool, "a")                             // .2, cached
+	register(t, r, tinyPool, "b")                             // .3
+	require.NoError(t, r.Put(testContainer("a", "10.0.0.4"))) // a hand edit
+	assert.Equal(t, "10.0.0.5", register(t, r, tinyPool, "c"))
+	require.NoError(t, os.WriteFile(r.addrCachePath(), []byte("{broken"), 0o640))
+	assert.Equal(t, "10.0.0.6", register(t, r, tinyPool, "d"), "a broken cache is rebuilt")
+}
