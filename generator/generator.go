@@ -425,18 +425,25 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func containerData(cfg *hostconfig.Config, host *templates.Host, c *registry.Container) *templates.Container {
+// containerURLs are c's alias names and its public URLs.
+func containerURLs(cfg *hostconfig.Config, c *registry.Container) (aliasFQDNs, urls []string) {
 	fqdn := c.Name + "." + cfg.PublicAddress
-	aliasFQDNs := make([]string, len(c.Aliases))
+	aliasFQDNs = make([]string, len(c.Aliases))
 	for i, a := range c.Aliases {
 		aliasFQDNs[i] = AliasFQDN(cfg, a, c.Name)
 	}
-	urls := []string{"https://" + fqdn + "/"}
+	urls = []string{"https://" + fqdn + "/"}
 	if cfg.AliasProxy {
 		for _, a := range aliasFQDNs {
 			urls = append(urls, "https://"+a+"/")
 		}
 	}
+	return aliasFQDNs, urls
+}
+
+func containerData(cfg *hostconfig.Config, host *templates.Host, c *registry.Container) *templates.Container {
+	fqdn := c.Name + "." + cfg.PublicAddress
+	aliasFQDNs, urls := containerURLs(cfg, c)
 	keys := slices.Clone(c.SSHKeys)
 	if cfg.Compat.BootstrapKey && !slices.Contains(keys, BootstrapKey) {
 		keys = append(keys, BootstrapKey)

@@ -11,7 +11,9 @@ package templates
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html"
@@ -61,6 +63,9 @@ type Set struct {
 	root *template.Template
 	// Sources says where each template came from ("embedded" or a file).
 	Sources map[string]string
+	// Digest is a hash of every template's text: output rendered with
+	// another digest may differ.
+	Digest string
 }
 
 // Load parses the embedded templates, each replaced by the file of the same
@@ -105,7 +110,12 @@ func Load(overrideDir string) (*Set, error) {
 			return nil, fmt.Errorf("template %s (%s): %w", name, sources[name], err)
 		}
 	}
-	return &Set{root: root, Sources: sources}, nil
+	d := sha256.New()
+	for _, name := range Names() {
+		fmt.Fprintf(d, "%s %d\n", name, len(src[name]))
+		d.Write(src[name])
+	}
+	return &Set{root: root, Sources: sources, Digest: hex.EncodeToString(d.Sum(nil))}, nil
 }
 
 // Execute runs the template name with data and returns its output.

@@ -22,6 +22,7 @@ type applyOptions struct {
 	Caller    func() (lifecycle.Caller, error)
 	Show      bool
 	JSON      bool
+	Full      bool
 }
 
 func newCmdApply(f *Factory) *cobra.Command {
@@ -45,6 +46,13 @@ wrote is the desired state; each one the rebuild could not apply records
 the failure as its last_error, shown by devhost status) and the error names
 those containers. Fix the cause and run devhost apply again.
 
+A rebuild renders only the containers whose registry entries changed
+since the live set was written (and all of them after a change of the
+templates or the host configuration). With --full, every entry is rendered
+and the live set is made exactly that render: files that differ are
+rewritten, files the render does not have are removed. The result is the
+same set byte for byte; --full repairs a set someone changed by hand.
+
 devhost render previews the set without applying anything.`,
 		Example: `  # after adding an alias to /var/lib/devhost/containers/shop.hcl by hand
   sudo devhost apply
@@ -57,6 +65,7 @@ devhost render previews the set without applying anything.`,
 	}
 	cmd.Flags().BoolVar(&opts.Show, "show", false, "also print the tree of the live set's files and one generated file")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	cmd.Flags().BoolVar(&opts.Full, "full", false, "render every entry and make the live set exactly that render")
 	return cmd
 }
 
@@ -75,7 +84,11 @@ func applyRun(opts *applyOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := h.Sync(ctx, caller)
+	sync := h.Sync
+	if opts.Full {
+		sync = h.SyncFull
+	}
+	st, err := sync(ctx, caller)
 	if err != nil {
 		return lifecycleError(err)
 	}

@@ -52,6 +52,8 @@ func Default(publicAddress string) *Config {
 			NixosContainer: []string{"nixos-container"},
 			Systemctl:      []string{"systemctl"},
 			Timeout:        30 * time.Minute,
+
+			RebuildBatchWindow: 300 * time.Millisecond,
 		},
 	}
 }
@@ -405,6 +407,7 @@ func (d *decoder) decode(b hcl.Body) *Config {
 				a.list(key, argv)
 			}
 			a.duration("timeout", &c.Commands.Timeout)
+			a.duration("rebuild_batch_window", &c.Commands.RebuildBatchWindow)
 		case "limits":
 			a.str("memory_max", &c.Limits.MemoryMax)
 			a.integer("cpu_weight", &c.Limits.CPUWeight)

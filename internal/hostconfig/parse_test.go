@@ -115,6 +115,8 @@ func fullWant(dir string) *Config {
 			NixosContainer: []string{"nixos-container"},
 			Systemctl:      []string{"systemctl", "--no-ask-password"},
 			Timeout:        time.Hour,
+
+			RebuildBatchWindow: 300 * time.Millisecond,
 		},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/hashicorp/hcl/v2"
@@ -182,6 +183,9 @@ func (c *Config) validate(rng func(keys ...string) *hcl.Range) hcl.Diagnostics {
 	}
 	if c.Commands.Timeout <= 0 {
 		add("Invalid commands.timeout", "It must be positive, e.g. \"30m\".", rng("commands.timeout"))
+	}
+	if c.Commands.RebuildBatchWindow < 0 || c.Commands.RebuildBatchWindow > time.Minute {
+		add("Invalid commands.rebuild_batch_window", "It must be between 0 and 1m, e.g. \"300ms\".", rng("commands.rebuild_batch_window"))
 	}
 	return diags
 }

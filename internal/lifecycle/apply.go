@@ -84,7 +84,7 @@ func (h *Host) Apply(ctx context.Context, gen uint64) (ApplyStats, error) {
 			st.Gen = a.Gen
 			return st, nil
 		}
-		rl, err := lock(ctx, h.paths().rebuildLock())
+		rl, err := h.lockRebuild(ctx)
 		if err != nil {
 			return st, err
 		}
@@ -94,6 +94,32 @@ func (h *Host) Apply(ctx context.Context, gen uint64) (ApplyStats, error) {
 			return st, err
 		}
 	}
+}
+
+// lockRebuild takes the rebuild lock. Found free (no rebuild runs), it is
+// held for the batch window before the rebuild reads the registry: the
+// requests committed meanwhile share this rebuild instead of each waiting
+// for one more. Found taken, it is waited for, and the requests committed
+// during that rebuild are batched already.
+func (h *Host) lockRebuild(ctx context.Context) (*fileLock, error) {
+	l, free, err := tryLock(h.paths().rebuildLock())
+	if err != nil {
+		return nil, err
+	}
+	if !free {
+		return lock(ctx, h.paths().rebuildLock())
+	}
+	if d := h.Cfg.Commands.RebuildBatchWindow; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			l.unlock()
+			return nil, ctx.Err()
+		}
+	}
+	return l, nil
 }
 
 // failureCovering finds a recorded failed rebuild that contained gen.
@@ -128,13 +154,11 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 		return nil
 	}
 
-	// Snapshot under the registry lock.
+	// Snapshot under the registry lock: only what changed is read.
 	var (
-		w      Wanted
-		snap   map[string]string
-		builds map[string]BuildRecord
-		r      *Rendered
-		reqs   map[string]Request
+		w    Wanted
+		plan *setPlan
+		reqs map[string]Request
 	)
 	err = h.withRegistry(ctx, func() error {
 		var err error
@@ -144,67 +168,60 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 		if w.Gen < gen {
 			return fmt.Errorf("lifecycle: the wanted generation went back from %d to %d (was %s removed?); run `devhost status`", gen, w.Gen, h.paths().wanted())
 		}
-		if snap, r, err = h.renderRegistry(); err != nil {
-			return err
-		}
-		if builds, err = h.buildRecords(snap); err != nil {
+		_, full := os.Stat(h.paths().fullRequest())
+		if plan, err = h.planSet(full == nil); err != nil {
 			return err
 		}
 		if reqs, err = h.requests(a.Gen, w.Gen); err != nil {
 			return err
 		}
-		if r.HostDigest != w.Digest {
-			// A change that did not bump (it cannot happen through this
-			// package, but a person may edit an entry): count it.
-			w.Gen++
-			w.Digest = r.HostDigest
-			return writeJSON(h.paths().wanted(), w, 0o644)
-		}
-		return nil
+		return atomicfile.Remove(h.paths().fullRequest())
 	})
 	if err != nil {
 		return err
 	}
 
 	logPath := filepath.Join(h.paths().logDir(), fmt.Sprintf("rebuild-%s-gen%d.log", h.now().Format("20060102T150405.000Z"), w.Gen))
-	intent := RebuildIntent{PID: os.Getpid(), Gen: w.Gen, Digest: r.HostDigest, Log: logPath, Start: h.now(), Mark: rand.Text(), System: h.systemTarget()}
+	intent := RebuildIntent{PID: os.Getpid(), Gen: w.Gen, Log: logPath, Start: h.now(), Mark: rand.Text(), System: h.systemTarget()}
 	if err := writeJSON(h.paths().rebuildIntent(), intent, 0o644); err != nil {
 		return err
 	}
-	if err := h.Render.Write(r); err != nil {
+	if err := h.writeSet(plan); err != nil {
 		return err
 	}
-	st.Wrote = true
+	st.Wrote = len(plan.files) > 0
 	var runErr error
-	if r.HostDigest != a.HostDigest || a.Forced {
+	if plan.changesHost() || a.Forced {
 		st.Rebuilt = true
 		runErr = h.runLogged(ctx, intent, h.Cfg.Commands.Rebuild)
 	}
 	if runErr == nil {
-		next := Applied{Gen: w.Gen, Digest: r.Set.Digest(), HostDigest: r.HostDigest, Entries: snap, Builds: builds, Time: h.now()}
-		if err := writeJSON(h.paths().applied(), next, 0o644); err != nil {
+		if err := writeJSON(h.paths().applied(), Applied{Gen: w.Gen, Time: h.now()}, 0o644); err != nil {
+			return err
+		}
+		if err := h.commitSet(plan); err != nil {
 			return err
 		}
 		if err := atomicfile.Remove(h.paths().rebuildIntent()); err != nil {
 			return err
 		}
-		if err := h.clearMarks(ctx, snap); err != nil {
+		if err := h.clearMarks(ctx, plan.snap); err != nil {
 			return err
 		}
 		return h.sweep(ctx)
 	}
+	return h.rebuildFailed(ctx, a, w, plan, reqs, intent, runErr)
+}
 
-	// Failure: restore the applied set, undo the requests it covered, mark
-	// what it contained without a request. The failure is recorded first:
-	// a request covered by it must never be told it succeeded, even if
-	// this process dies while rolling back (the changes then stay in the
-	// registry and the next rebuild retries them).
-	ar, err := h.appliedRender(a)
-	if err != nil {
-		return err
-	}
-	f := Failure{From: a.Gen, To: w.Gen, Error: runErr.Error(), Log: logPath, Time: h.now(), RolledBack: sortedNames(reqs)}
-	for _, n := range sortedNames(changedHostParts(a.Entries, snap, ar, r)) {
+// rebuildFailed handles a failed rebuild of plan: it restores the applied
+// set, undoes the requests it covered, marks what it contained without a
+// request. The failure is recorded first: a request covered by it must
+// never be told it succeeded, even if this process dies while rolling back
+// (the changes then stay in the registry and the next rebuild retries
+// them). Call with the rebuild lock held.
+func (h *Host) rebuildFailed(ctx context.Context, a Applied, w Wanted, plan *setPlan, reqs map[string]Request, intent RebuildIntent, runErr error) error {
+	f := Failure{From: a.Gen, To: w.Gen, Error: runErr.Error(), Log: intent.Log, Time: h.now(), RolledBack: sortedNames(reqs)}
+	for _, n := range plan.hostChanged() {
 		if _, ok := reqs[n]; !ok {
 			f.Kept = append(f.Kept, n)
 		}
@@ -231,7 +248,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 			return err
 		}
 	}
-	if err := h.rollback(ctx, a, ar, snap, reqs, f); err != nil {
+	if err := h.rollback(ctx, a, plan.snap, reqs, f); err != nil {
 		return fmt.Errorf("%w; rolling back failed too: %w", &RebuildError{Failure: f}, err)
 	}
 	if err := atomicfile.Remove(h.paths().rebuildIntent()); err != nil {
@@ -334,35 +351,12 @@ func (h *Host) recordFailure(f Failure) error {
 	return writeJSON(h.paths().failures(), fs, 0o644)
 }
 
-// appliedRender renders the set of the last successful rebuild.
-func (h *Host) appliedRender(a Applied) (*Rendered, error) {
-	cs, err := h.decodeEntries(a.Entries)
-	if err != nil {
-		return nil, err
-	}
-	return h.Render.Render(cs)
-}
-
-// changedHostParts lists the containers whose host side differs between
-// the applied state and the snapshot.
-func changedHostParts(applied, snap map[string]string, ar, r *Rendered) map[string]bool {
-	out := map[string]bool{}
-	for _, m := range []map[string]string{applied, snap} {
-		for n := range m {
-			if ar.hostPart(n) != r.hostPart(n) {
-				out[n] = true
-			}
-		}
-	}
-	return out
-}
-
 // rollback undoes a failed rebuild of snap: the requests it covered (reqs)
 // are undone in the registry, with their profiles, unless their entries
 // changed since; the entries it contained without a request (f.Kept) stay
 // as they are and record the failure as their last error; the live set
 // becomes the applied one again.
-func (h *Host) rollback(ctx context.Context, a Applied, ar *Rendered, snap map[string]string, reqs map[string]Request, f Failure) error {
+func (h *Host) rollback(ctx context.Context, a Applied, snap map[string]string, reqs map[string]Request, f Failure) error {
 	return h.withRegistry(ctx, func() error {
 		for _, n := range sortedNames(reqs) {
 			if _, err := h.undoRequest(ctx, reqs[n]); err != nil {
@@ -372,7 +366,7 @@ func (h *Host) rollback(ctx context.Context, a Applied, ar *Rendered, snap map[s
 		if err := h.mark(f, snap); err != nil {
 			return err
 		}
-		if err := h.Render.Write(ar); err != nil {
+		if err := h.undoSet(); err != nil {
 			return err
 		}
 		gen, err := h.bump()
@@ -382,8 +376,8 @@ func (h *Host) rollback(ctx context.Context, a Applied, ar *Rendered, snap map[s
 		// When nothing but the rolled back changes was pending, the
 		// registry is the applied state again: say so, or it would look
 		// pending.
-		w, err := h.readWanted()
-		if err != nil || w.Digest != a.HostDigest {
+		p, err := h.planSet(false)
+		if err != nil || len(p.files) > 0 {
 			return err
 		}
 		a.Gen = gen
@@ -484,22 +478,6 @@ func (h *Host) restoreProfile(ctx context.Context, name string, rec BuildRecord)
 	return writeJSON(h.paths().buildRecord(name), rec, 0o644)
 }
 
-// buildRecords reads the build record of every entry in snap.
-func (h *Host) buildRecords(snap map[string]string) (map[string]BuildRecord, error) {
-	out := make(map[string]BuildRecord, len(snap))
-	for n := range snap {
-		var rec BuildRecord
-		ok, err := readJSON(h.paths().buildRecord(n), &rec)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out[n] = rec
-		}
-	}
-	return out, nil
-}
-
 // killGroupTimeout bounds the wait for a killed rebuild's processes.
 const killGroupTimeout = 30 * time.Second
 
@@ -538,9 +516,25 @@ func (h *Host) recoverRebuild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.Gen >= ri.Gen && a.Digest != "" {
-		// It died after recording its success: nothing is unknown.
+	if a.Gen >= ri.Gen && !a.Time.IsZero() {
+		// It died after recording its success: nothing is unknown. The
+		// set is the new one; the index of what it was written from may
+		// be the old one, so it goes (the next rebuild compares all).
+		if _, err := os.Stat(h.paths().setJournal()); err == nil {
+			if err := atomicfile.Remove(h.paths().setIndex()); err != nil {
+				return err
+			}
+			if err := atomicfile.Remove(h.paths().setJournal()); err != nil {
+				return err
+			}
+		}
 		return atomicfile.Remove(h.paths().rebuildIntent())
+	}
+	// The set goes back to the applied one (a patch it was writing, or
+	// had written, is undone), and the next rebuild runs whatever it
+	// finds, as the host's state is unknown.
+	if err := h.undoSet(); err != nil {
+		return err
 	}
 	a.Forced = true
 	if err := writeJSON(h.paths().applied(), a, 0o644); err != nil {
@@ -573,6 +567,31 @@ func (h *Host) bumpFresh() (uint64, error) {
 	return w.Gen, writeJSON(h.paths().wanted(), w, 0o644)
 }
 
+// pendingGen is the generation Sync waits for: the applied one when
+// nothing is to do, else one counted anew (bumpFresh) — something is
+// pending, a rebuild is forced, the registry differs from the live set, or
+// a full render was asked for.
+// Call under the registry lock.
+func (h *Host) pendingGen(full bool) (uint64, error) {
+	if !full {
+		w, err := h.readWanted()
+		if err != nil {
+			return 0, err
+		}
+		a, err := h.readApplied()
+		if err != nil {
+			return 0, err
+		}
+		if w.Gen <= a.Gen && !a.Forced {
+			p, err := h.planSet(false)
+			if err != nil || len(p.files) == 0 {
+				return a.Gen, err
+			}
+		}
+	}
+	return h.bumpFresh()
+}
+
 // errBusy marks a container whose operation lock another process holds.
 var errBusy = errors.New("another devhost command is working on this container")
 
@@ -583,6 +602,18 @@ var errBusy = errors.New("another devhost command is working on this container")
 // the live set is only ever written by a rebuild, from a registry
 // snapshot, under the rebuild lock.
 func (h *Host) Sync(ctx context.Context, caller Caller) (ApplyStats, error) {
+	return h.sync(ctx, caller, false)
+}
+
+// SyncFull is Sync with a rebuild that renders the whole registry and
+// makes the live set exactly that render (`devhost apply --full`), rather
+// than only the containers whose entries changed since the set was
+// written: for a set changed by hand, or to check that the two agree.
+func (h *Host) SyncFull(ctx context.Context, caller Caller) (ApplyStats, error) {
+	return h.sync(ctx, caller, true)
+}
+
+func (h *Host) sync(ctx context.Context, caller Caller, full bool) (ApplyStats, error) {
 	if !caller.Admin(h.Cfg.Access) {
 		return ApplyStats{}, &DeniedError{User: caller.User, What: "apply the registry",
 			Why: "only root and members of the admin group " + h.Cfg.Access.AdminGroup + " may"}
@@ -592,8 +623,13 @@ func (h *Host) Sync(ctx context.Context, caller Caller) (ApplyStats, error) {
 		if _, err := h.recoverOps(ctx); err != nil {
 			return err
 		}
+		if full {
+			if err := atomicfile.WriteFile(h.paths().fullRequest(), nil, 0o644); err != nil {
+				return err
+			}
+		}
 		var err error
-		gen, err = h.bumpFresh()
+		gen, err = h.pendingGen(full)
 		return err
 	})
 	if err != nil {

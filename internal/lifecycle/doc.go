@@ -36,15 +36,36 @@
 //
 // # Rebuilds
 //
-// Every registry change that alters the host side of the generated set
-// (default.nix and containers/) bumps a "wanted" generation under the
-// registry lock. A request waits until the "applied" generation reaches the
-// wanted one it saw after its change. The first waiter to take the rebuild
-// lock snapshots the registry, writes the set and runs the rebuild for
-// everything wanted at that moment; the others find their generation applied
-// when they get the lock. When the host side is unchanged (only a
-// container's system or the status page changed) the set is written without
-// running the rebuild command.
+// Every committed registry change bumps a "wanted" generation under the
+// registry lock; nothing is rendered there. A request waits until the
+// "applied" generation reaches the wanted one it saw after its change. The
+// first waiter to take the rebuild lock is the leader: when no rebuild ran
+// (the lock was free) it first holds the lock for the batch window
+// (commands.rebuild_batch_window, 300ms by default), so requests arriving
+// together share one rebuild, at the price of that delay for a lone
+// request; requests arriving while a rebuild runs are batched by the wait
+// anyway. The leader then gathers what is pending: under the registry lock
+// it lists the registry and compares each file's identity (inode, size,
+// mtime) with the set index (rebuild/index.json, what the live set was
+// written from) and reads only the entries that changed; it renders those,
+// compares their files, the index (default.nix, when names came or went)
+// and the status page with the live set, and patches only what differs:
+// each file through a temporary file and a rename, in an order that keeps
+// every state in between a set the host's evaluation can read (new files,
+// then default.nix, then removals), the changed directories fsynced once.
+// Before the patch, the previous content of every file it changes is
+// recorded in the set journal (rebuild/journal.json); the journal makes the
+// change whole: a failed rebuild patches the previous contents back, and
+// so does the next rebuild after a killed one. The live set outside a
+// journal's files is what the host applied; the applied state of a
+// container is its file in the live set (or the journal's previous
+// content while one exists), not a copy of the registry. Without an index,
+// under other templates or host configuration (the index records a render
+// key), or with an overridden default.nix, the leader renders everything
+// and makes the live set exactly that render; `devhost apply --full` asks
+// for that, and its output is byte for byte the incremental one. When no
+// host-side file (default.nix, containers/) changed, the rebuild command
+// does not run.
 //
 // A failure restores the host, not the registry. A failed rebuild is
 // recorded for the generations it covered before anything is undone. Then
@@ -84,8 +105,11 @@
 // declares the container (an ensure of the same name, which holds its op
 // lock, first has the removal applied and removes them itself, so a new
 // container never starts on the old one's root); or the registry-section
-// marker, which makes the next registry-lock holder render and count the
-// whole registry. Temporary
+// marker, which makes the next registry-lock holder count a generation
+// (the rebuild finds the change by its file's identity); or a set journal
+// of a killed rebuild, which the next rebuild patches back before it
+// starts (or, when the dead one recorded its success, drops with the set
+// index, so the next rebuild compares everything). Temporary
 // files of interrupted atomic writes are removed under the lock that guards
 // their directory. A rebuilder killed after recording its failure but
 // before rolling back leaves the failed changes in the registry, with

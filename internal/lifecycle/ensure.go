@@ -416,12 +416,8 @@ func (h *Host) leftovers(name string) (remains, declared bool, err error) {
 	if _, err := os.Stat(h.Reg.Path(name)); err == nil {
 		return false, false, nil
 	}
-	a, err := h.readApplied()
-	if err != nil {
-		return false, false, err
-	}
-	_, declared = a.Entries[name]
-	return true, declared, nil
+	declared, err = h.declared(name)
+	return true, declared, err
 }
 
 // settleDestroyed applies the removal of a destroyed container whose
@@ -771,10 +767,10 @@ func (h *Host) sameHostPart(prev string, c *registry.Container) bool {
 // appliedAsIs reports whether the last applied state declares c exactly as
 // it is now.
 func (h *Host) appliedAsIs(c *registry.Container) bool {
-	a, err := h.readApplied()
-	if err != nil {
+	applied, err := h.appliedFile(generator.HostFile(c.Name))
+	if err != nil || applied == nil {
 		return false
 	}
-	prev, ok := a.Entries[c.Name]
-	return ok && h.sameHostPart(prev, c)
+	r, err := h.Render.Render([]*registry.Container{c})
+	return err == nil && r.hostPart(c.Name) == string(applied)
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
-	"github.com/flyingcircusio/devhost/internal/inputfile"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
@@ -101,8 +100,8 @@ func ProfileGeneration(target string) int {
 // withRegistry runs f under the registry lock. A marker file exists while
 // f runs: finding it when taking the lock means the previous holder died
 // in the middle of a change, perhaps after changing the registry and
-// before counting the change; the whole set is then rendered and counted
-// (bump) first, so no change goes unnoticed.
+// before counting the change; a generation is then counted (bump) first,
+// whose rebuild finds the change by its file's identity.
 func (h *Host) withRegistry(ctx context.Context, f func() error) error {
 	unlock, err := h.Reg.Lock(ctx)
 	if err != nil {
@@ -130,43 +129,6 @@ func (h *Host) withRegistry(ctx context.Context, f func() error) error {
 		return fmt.Errorf("lifecycle: %w", err)
 	}
 	return nil
-}
-
-// snapshotEntries reads the registry files' bytes, leaving out containers
-// being created (their intent says New): they have no profile yet and must
-// not reach the host. Call under the registry lock.
-func (h *Host) snapshotEntries() (map[string]string, error) {
-	creating, err := h.creating()
-	if err != nil {
-		return nil, err
-	}
-	ents, err := os.ReadDir(h.Reg.Dir())
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]string{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("registry %s: %w", h.Reg.Dir(), err)
-	}
-	out := make(map[string]string, len(ents))
-	for _, e := range ents {
-		n := e.Name()
-		if e.IsDir() || strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".hcl") {
-			continue
-		}
-		name := strings.TrimSuffix(n, ".hcl")
-		if creating[name] {
-			continue
-		}
-		b, err := inputfile.ReadNoFollow(filepath.Join(h.Reg.Dir(), n), registry.MaxEntrySize)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("registry: %w", err)
-		}
-		out[name] = string(b)
-	}
-	return out, nil
 }
 
 // creating lists the containers whose creation is in progress.
@@ -227,49 +189,16 @@ func (h *Host) decodeEntries(snap map[string]string) ([]*registry.Container, err
 	return out, nil
 }
 
-// renderRegistry renders the set the registry describes now (minus
-// containers being created). Call under the registry lock.
-func (h *Host) renderRegistry() (map[string]string, *Rendered, error) {
-	snap, err := h.snapshotEntries()
-	if err != nil {
-		return nil, nil, err
-	}
-	cs, err := h.decodeEntries(snap)
-	if err != nil {
-		return nil, nil, err
-	}
-	r, err := h.Render.Render(cs)
-	if err != nil {
-		return nil, nil, err
-	}
-	return snap, r, nil
-}
-
-// bump records a registry change: when the host side of the set it
-// renders differs from the last wanted one, the generation goes up. It
-// returns the generation a request must see applied. Call under the
-// registry lock.
+// bump records a registry change: the wanted generation goes up, and a
+// request waits until a rebuild applied it. Nothing is rendered: the
+// rebuild finds what changed. Call under the registry lock.
 func (h *Host) bump() (uint64, error) {
-	gen, _, err := h.bumpChanged()
-	return gen, err
-}
-
-// bumpChanged is bump, also saying whether the generation went up.
-func (h *Host) bumpChanged() (gen uint64, changed bool, err error) {
-	_, r, err := h.renderRegistry()
-	if err != nil {
-		return 0, false, err
-	}
 	var w Wanted
 	if _, err := readJSON(h.paths().wanted(), &w); err != nil {
-		return 0, false, err
-	}
-	if r.HostDigest == w.Digest {
-		return w.Gen, false, nil
+		return 0, err
 	}
 	w.Gen++
-	w.Digest = r.HostDigest
-	return w.Gen, true, writeJSON(h.paths().wanted(), w, 0o644)
+	return w.Gen, writeJSON(h.paths().wanted(), w, 0o644)
 }
 
 func (h *Host) readApplied() (Applied, error) {

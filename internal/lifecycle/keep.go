@@ -58,7 +58,10 @@ func (h *Host) Keep(ctx context.Context, name string, on bool, caller Caller) (*
 		if err := h.Reg.Put(c); err != nil {
 			return err
 		}
-		if gen, changed, err = h.bumpChanged(); err != nil || !changed {
+		if changed = prev == nil || !h.sameHostPart(*prev, c); !changed {
+			return nil
+		}
+		if gen, err = h.bump(); err != nil {
 			return err
 		}
 		return h.recordRequest("keep", name, gen, prev, nil)

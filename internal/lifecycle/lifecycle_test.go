@@ -147,6 +147,7 @@ func testHostAt(t testing.TB, dir string) (*Host, *fakeRunner) {
 	cfg.SystemProfile = filepath.Join(dir, "system")
 	cfg.ACME.CertDir = filepath.Join(dir, "acme")
 	cfg.Commands.Rebuild = []string{"nixos-rebuild", "switch"}
+	cfg.Commands.RebuildBatchWindow = 0
 	tmpl, err := templates.Load("")
 	require.NoError(t, err)
 	fr := &fakeRunner{store: filepath.Join(dir, "store")}
@@ -634,9 +635,9 @@ func TestEnsureAfterKilledDestroyStartsAfresh(t *testing.T) {
 				want++ // the removal is applied before the new container
 			}
 			assert.Equal(t, want, fr.count("nixos-rebuild"))
-			a, err := h.readApplied()
+			declared, err := h.declared("shop")
 			require.NoError(t, err)
-			assert.Contains(t, a.Entries, "shop")
+			assert.True(t, declared, "the applied set declares the new container")
 		})
 	}
 }
@@ -790,53 +791,6 @@ func TestEnsureRightAfterKilledEnsureOfSameName(t *testing.T) {
 	})
 }
 
-// A rebuild killed while generator.Write deleted the previous set
-// (<dir>.old) leaves it half deleted, without default.nix; the next
-// rebuild must still write the live set. Something that is not a set's
-// stays refused.
-func TestWriteAfterInterruptedWrite(t *testing.T) {
-	tests := []struct {
-		name  string
-		files []string // in <dir>.old
-		ok    bool
-	}{
-		{"half-deleted previous set", []string{"containers/shop.nix", "gone/configuration.nix", "www/style.css"}, true},
-		{"empty directories of a set", []string{"containers/"}, true},
-		{"not a set", []string{"containers/shop.nix", "notes.txt"}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h, _ := testHost(t)
-			ctx := context.Background()
-			_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
-			require.NoError(t, err)
-			old := h.Cfg.GeneratedDir + ".old"
-			require.NoError(t, os.RemoveAll(old))
-			for _, f := range tt.files {
-				p := filepath.Join(old, f)
-				require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-				if !strings.HasSuffix(f, "/") {
-					require.NoError(t, os.WriteFile(p, []byte("x"), 0o644))
-				}
-			}
-			tmp := filepath.Join(filepath.Dir(h.Cfg.GeneratedDir), "."+filepath.Base(h.Cfg.GeneratedDir)+".new-123")
-			require.NoError(t, os.MkdirAll(tmp, 0o755))
-			_, err = h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Aliases: []string{"www"}, Caller: alice})
-			if !tt.ok {
-				require.ErrorContains(t, err, "not a generated set")
-				assert.FileExists(t, filepath.Join(old, "notes.txt"))
-				return
-			}
-			require.NoError(t, err)
-			assert.FileExists(t, filepath.Join(old, "default.nix"), "the previous set is <dir>.old again")
-			assert.NoDirExists(t, tmp)
-			live, err := ReadSet(h.Cfg.GeneratedDir)
-			require.NoError(t, err)
-			assert.Contains(t, string(live.Files["containers/shop.nix"]), "www.shop.dev.example.com")
-		})
-	}
-}
-
 // An ensure killed in phase 3 (entry written, intent not yet removed)
 // whose change a rebuild applied before recovery undid it: recovery must
 // count the undo, or the registry disagrees with the wanted and applied
@@ -884,15 +838,9 @@ func TestRecoveryCountsWhatItPutBack(t *testing.T) {
 	c, err := h.Reg.Get("shop")
 	require.NoError(t, err)
 	require.Empty(t, c.Aliases, "the interrupted change was not undone")
-	var r *Rendered
-	require.NoError(t, h.withRegistry(ctx, func() error {
-		var err error
-		_, r, err = h.renderRegistry()
-		return err
-	}))
 	w, err := h.readWanted()
 	require.NoError(t, err)
-	assert.Equal(t, r.HostDigest, w.Digest, "the undo was not counted")
+	assert.Greater(t, w.Gen, gen, "the undo was not counted")
 	hs, err := h.HostStatus()
 	require.NoError(t, err)
 	assert.True(t, hs.Pending, "the host runs the undone change and nothing is pending")

@@ -183,8 +183,13 @@ func (h *Host) changeProtection(ctx context.Context, op, name string, caller Cal
 		if err != nil {
 			return err
 		}
-		var changed bool
-		if gen, changed, err = h.bumpChanged(); err != nil || !wrote || !changed {
+		if !wrote || prev != nil && h.sameHostPart(*prev, c) {
+			// Nothing for the host: wait for what is pending anyway.
+			w, err := h.readWanted()
+			gen = w.Gen
+			return err
+		}
+		if gen, err = h.bump(); err != nil {
 			return err
 		}
 		// What a failed rebuild undoes.

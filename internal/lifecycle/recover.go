@@ -174,10 +174,12 @@ func (h *Host) sweep(ctx context.Context) error {
 				continue
 			}
 			name := strings.TrimSuffix(n, ".json")
-			if _, ok := a.Entries[name]; ok {
+			if _, err := os.Stat(h.Reg.Path(name)); err == nil {
 				continue
 			}
-			if _, err := os.Stat(h.Reg.Path(name)); err == nil {
+			if declared, err := h.declared(name); err != nil {
+				return err
+			} else if declared {
 				continue
 			}
 			l, ok, err := tryLock(h.paths().opLock(name))
@@ -230,7 +232,6 @@ func (h *Host) recoverPurges(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("lifecycle: %w", err)
 	}
-	var applied *Applied
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") {
@@ -242,15 +243,8 @@ func (h *Host) recoverPurges(ctx context.Context) error {
 			}
 			continue
 		}
-		if applied == nil {
-			a, err := h.readApplied()
-			if err != nil {
-				return err
-			}
-			applied = &a
-		}
-		if _, declared := applied.Entries[name]; declared {
-			continue // the next rebuild's sweep removes it
+		if declared, err := h.declared(name); err != nil || declared {
+			return err // declared: the next rebuild's sweep removes it
 		}
 		l, ok, err := tryLock(h.paths().opLock(name))
 		if err != nil {

@@ -10,7 +10,10 @@ import (
 // the protocol:
 //
 //	wanted.json        registry lock   the generation of the registry's content
-//	rebuild/applied.json   rebuild lock    the registry content of the last successful rebuild
+//	full               registry lock   `apply --full` asked for a rebuild that renders everything
+//	rebuild/applied.json   rebuild lock    the generation of the last successful rebuild
+//	rebuild/index.json     rebuild lock    what the live set was written from (file identities, status rows)
+//	rebuild/journal.json   rebuild lock    a change of the live set in progress: the files' previous contents
 //	rebuild/failures.json  rebuild lock    recent failed rebuilds and the generations they covered
 //	rebuild/marked.json    rebuild lock    entries a failed rebuild kept and marked (last_error)
 //	rebuild/intent.json    rebuild lock    a rebuild in progress (its holder's intent)
@@ -38,6 +41,9 @@ func (p paths) section() string           { return filepath.Join(p.root, "sectio
 func (p paths) wanted() string            { return filepath.Join(p.root, "wanted.json") }
 func (p paths) rebuildDir() string        { return filepath.Join(p.root, "rebuild") }
 func (p paths) applied() string           { return filepath.Join(p.root, "rebuild", "applied.json") }
+func (p paths) setIndex() string          { return filepath.Join(p.root, "rebuild", "index.json") }
+func (p paths) setJournal() string        { return filepath.Join(p.root, "rebuild", "journal.json") }
+func (p paths) fullRequest() string       { return filepath.Join(p.root, "full") }
 func (p paths) failures() string          { return filepath.Join(p.root, "rebuild", "failures.json") }
 func (p paths) marked() string            { return filepath.Join(p.root, "rebuild", "marked.json") }
 func (p paths) rebuildIntent() string     { return filepath.Join(p.root, "rebuild", "intent.json") }
@@ -54,28 +60,21 @@ func (p paths) request(name string) string     { return filepath.Join(p.root, "r
 func (p paths) buildDir(name string) string    { return filepath.Join(p.root, "build", name) }
 func (p paths) logDir() string                 { return filepath.Join(p.state, "log") }
 
-// Wanted is the generation counter of the registry content that matters
-// for the generated set. It is bumped, under the registry lock, by every
-// change whose generated set differs from the previous one; Entries says
-// at which generation each container's part last changed, so a request
-// that changed nothing knows which rebuild it still has to wait for.
+// Wanted is the generation counter of the registry's content. Every
+// committed change that may alter the generated set bumps it, under the
+// registry lock, without rendering anything: the rebuild that applies a
+// generation finds what changed itself (planSet).
 type Wanted struct {
-	Gen     uint64            `json:"gen"`
-	Digest  string            `json:"digest"` // of the generated set at Gen
-	Entries map[string]uint64 `json:"entries"`
+	Gen uint64 `json:"gen"`
 }
 
-// Applied is the registry content of the last successful rebuild: the state
-// a failed rebuild rolls back to. Entries are the registry files' bytes, so
-// a rollback restores comments a person wrote, too.
+// Applied is the generation of the last successful rebuild. What it
+// applied is the live generated set itself (with the set journal's
+// previous contents while a change of it is in progress): the state a
+// failed rebuild returns to.
 type Applied struct {
-	Gen        uint64            `json:"gen"`
-	Digest     string            `json:"digest"`      // of the generated set
-	HostDigest string            `json:"host_digest"` // of its host-side part
-	Entries    map[string]string `json:"entries"`
-	// Builds are the containers' build records (profiles) at that time.
-	Builds map[string]BuildRecord `json:"builds"`
-	Time   time.Time              `json:"time"`
+	Gen  uint64    `json:"gen"`
+	Time time.Time `json:"time"`
 	// Forced makes the next rebuild run even when the host-side digest is
 	// unchanged: set when a rebuild was interrupted, whose outcome on the
 	// host is unknown.
@@ -118,11 +117,10 @@ type RebuildIntent struct {
 	System string `json:"system,omitempty"`
 	// Mark is the value of DEVHOST_REBUILD in the rebuild command's
 	// environment, recorded before it starts (see rebuildMark).
-	Mark   string    `json:"mark,omitempty"`
-	Gen    uint64    `json:"gen"`
-	Digest string    `json:"digest"`
-	Log    string    `json:"log"`
-	Start  time.Time `json:"start"`
+	Mark  string    `json:"mark,omitempty"`
+	Gen   uint64    `json:"gen"`
+	Log   string    `json:"log"`
+	Start time.Time `json:"start"`
 }
 
 // Intent is an operation on one container in progress, written (under the

@@ -213,11 +213,10 @@ func (h *Host) HostStatus() (*HostStatus, error) {
 			s.RebuildRunning = true
 		}
 	}
-	live, err := ReadSet(h.Cfg.GeneratedDir)
-	if err != nil {
-		return nil, err
-	}
-	s.SetMatchesApplied = live != nil && live.Digest() == a.Digest || live == nil && a.Digest == ""
+	// The live set is the applied one unless a change of it is in
+	// progress (or was interrupted): then the set journal exists.
+	_, err = os.Stat(h.paths().setJournal())
+	s.SetMatchesApplied = errors.Is(err, fs.ErrNotExist)
 	ops, _ := os.ReadDir(h.paths().opsDir())
 	for _, e := range ops {
 		if n, ok := strings.CutSuffix(e.Name(), ".json"); ok && !strings.HasPrefix(n, ".") {

@@ -99,39 +99,36 @@ func (r *Registry) Allocate(pool hostconfig.AddressPool, name string) (netip.Add
 	if !errors.Is(err, ErrNotFound) {
 		return netip.Addr{}, err
 	}
-	all, err := r.LoadAll()
+	used, _, err := r.usedAddresses()
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	return r.allocate(pool, allocFile4, "addresses.network", name, all, address4)
+	return r.allocate(pool, allocFile4, "addresses.network", name, used)
 }
 
 // AllocateBoth is Allocate and Allocate6 for a new container, reading the
-// registry once (LoadAll is what an allocation costs). addr6 is invalid
-// when the pool has no IPv6.
+// registry's addresses once (usedAddresses is what an allocation costs).
+// addr6 is invalid when the pool has no IPv6.
 func (r *Registry) AllocateBoth(pool hostconfig.AddressPool, name string) (addr, addr6 netip.Addr, err error) {
 	if _, err := r.Get(name); err == nil {
 		return netip.Addr{}, netip.Addr{}, fmt.Errorf("registry: %q is registered already; its addresses are its own", name)
 	} else if !errors.Is(err, ErrNotFound) {
 		return netip.Addr{}, netip.Addr{}, err
 	}
-	all, err := r.LoadAll()
+	used, used6, err := r.usedAddresses()
 	if err != nil {
 		return netip.Addr{}, netip.Addr{}, err
 	}
-	if addr, err = r.allocate(pool, allocFile4, "addresses.network", name, all, address4); err != nil {
+	if addr, err = r.allocate(pool, allocFile4, "addresses.network", name, used); err != nil {
 		return netip.Addr{}, netip.Addr{}, err
 	}
 	if pool.HasIPv6() {
-		if addr6, err = r.allocate(pool.IPv6(), allocFile6, "addresses.network6", name, all, address6); err != nil {
+		if addr6, err = r.allocate(pool.IPv6(), allocFile6, "addresses.network6", name, used6); err != nil {
 			return netip.Addr{}, netip.Addr{}, err
 		}
 	}
 	return addr, addr6, nil
 }
-
-func address4(c *Container) netip.Addr { return c.Address }
-func address6(c *Container) netip.Addr { return c.Address6 }
 
 // Allocate6 is Allocate for the container's IPv6 address, from the pool's
 // network6 (an invalid address and no error when the pool has none). It
@@ -150,27 +147,20 @@ func (r *Registry) Allocate6(pool hostconfig.AddressPool, name string) (netip.Ad
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return netip.Addr{}, err
 	}
-	all, err := r.LoadAll()
+	_, used6, err := r.usedAddresses()
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	return r.allocate(pool.IPv6(), allocFile6, "addresses.network6", name, all, address6)
+	return r.allocate(pool.IPv6(), allocFile6, "addresses.network6", name, used6)
 }
 
-// allocate hands out the next address of pool for name among the
-// registered containers all, given which address of an entry belongs to
-// the pool's family (addrOf) and the file keeping the pool's high-water
-// mark. setting names the configuration key of the pool for the
-// exhaustion message.
-func (r *Registry) allocate(pool hostconfig.AddressPool, file, setting, name string, all []*Container, addrOf func(*Container) netip.Addr) (netip.Addr, error) {
+// allocate hands out the next address of pool for name, given the
+// addresses of the pool's family that registered containers hold (used)
+// and the file keeping the pool's high-water mark. setting names the
+// configuration key of the pool for the exhaustion message.
+func (r *Registry) allocate(pool hostconfig.AddressPool, file, setting, name string, used map[netip.Addr]bool) (netip.Addr, error) {
 	if !pool.Network.IsValid() || !pool.First().IsValid() {
 		return netip.Addr{}, fmt.Errorf("registry: address pool %s has no address for containers", pool.Network)
-	}
-	used := make(map[netip.Addr]bool, len(all))
-	for _, c := range all {
-		if a := addrOf(c); a.IsValid() {
-			used[a.Unmap()] = true
-		}
 	}
 	hw, err := r.readAllocState(file, pool)
 	if err != nil {
@@ -198,5 +188,5 @@ func (r *Registry) allocate(pool hostconfig.AddressPool, file, setting, name str
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("registry: no address left for %q in %s (%d containers): destroy unused containers or enlarge %s: %w",
-		name, pool.Network, len(all), setting, ErrPoolExhausted)
+		name, pool.Network, len(used), setting, ErrPoolExhausted)
 }

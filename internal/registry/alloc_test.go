@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -253,9 +254,6 @@ func TestAddress6UsedTwice(t *testing.T) {
 	src, _ := os.ReadFile(r.Path("b"))
 	assert.Equal(t, `"fd00::2"`, string(src[d.Subject.Start.Byte:d.Subject.End.Byte]))
 	assert.Len(t, all, 1)
-	// Allocation refuses while the registry is inconsistent.
-	_, err = r.Allocate6(pool6, "c")
-	require.ErrorAs(t, err, &de)
 }
 
 // TestConcurrentAllocationsAreUnique: ensures in separate handles (as in
@@ -329,4 +327,58 @@ func TestAllocateBoth(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "10.0.0.4", a.String())
 	assert.False(t, a6.IsValid(), "no network6, no IPv6 address")
+}
+
+// Allocate decodes only entries written since its address cache: an entry
+// changed behind its back (a hand edit takes the next fresh address) has a
+// new file identity and is read again, so that address is not handed out.
+func TestAllocateSeesEntriesChangedSinceItsCache(t *testing.T) {
+	r := Open(t.TempDir())
+	register(t, r, tinyPool, "a")                             // .2, cached
+	register(t, r, tinyPool, "b")                             // .3
+	require.NoError(t, r.Put(testContainer("a", "10.0.0.4"))) // a hand edit
+	assert.Equal(t, "10.0.0.5", register(t, r, tinyPool, "c"))
+	require.NoError(t, os.WriteFile(r.addrCachePath(), []byte("{broken"), 0o640))
+	assert.Equal(t, "10.0.0.6", register(t, r, tinyPool, "d"), "a broken cache is rebuilt")
+}
+
+// The address cache holds both families: an IPv6 address changed behind
+// its back is read again, and a cache written before it held IPv6
+// addresses (no has6) is not trusted for them, so no IPv6 address is
+// handed out twice.
+func TestAllocate6SeesEntriesChangedSinceItsCache(t *testing.T) {
+	r := Open(t.TempDir())
+	register6(t, r, pool6, "a") // ::2, cached
+	c, err := r.Get("a")
+	require.NoError(t, err)
+	c.Address6 = netip.MustParseAddr("fd00:1:2:3::3") // a hand edit
+	require.NoError(t, r.Put(c))
+	_, b6 := register6(t, r, pool6, "b")
+	assert.Equal(t, "fd00:1:2:3::4", b6)
+
+	// The cache as Allocate wrote it before IPv6, and a lost high-water
+	// mark: allocation starts at ::2 again and must see a and b.
+	src, err := os.ReadFile(r.addrCachePath())
+	require.NoError(t, err)
+	var old map[string]map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(src, &old))
+	for _, e := range old {
+		delete(e, "address6")
+		delete(e, "has6")
+	}
+	src, err = json.Marshal(old)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(r.addrCachePath(), src, 0o640))
+	require.NoError(t, os.Remove(r.allocPath(allocFile6)))
+	a6, err := r.Allocate6(pool6, "c")
+	require.NoError(t, err)
+	assert.Equal(t, "fd00:1:2:3::2", a6.String(), "a moved off ::2")
+	c = testContainer("c", "10.0.0.4")
+	c.Address6 = a6
+	require.NoError(t, r.Put(c))
+	require.NoError(t, os.WriteFile(r.addrCachePath(), src, 0o640))
+	require.NoError(t, os.Remove(r.allocPath(allocFile6)))
+	a6, err = r.Allocate6(pool6, "d")
+	require.NoError(t, err)
+	assert.Equal(t, "fd00:1:2:3::5", a6.String(), "::2 to ::4 are a's, b's and c's")
 }

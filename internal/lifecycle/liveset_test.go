@@ -1,0 +1,265 @@
+package lifecycle
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/generator"
+)
+
+// fullRender is the set generator.Generate makes of the whole registry.
+func fullRender(t *testing.T, h *Host) *generator.Set {
+	t.Helper()
+	cs, err := h.Reg.LoadAll()
+	require.NoError(t, err)
+	s, err := generator.Generate(h.Cfg, cs, h.Render.Templates)
+	require.NoError(t, err)
+	return s
+}
+
+func inode(t *testing.T, p string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// Changes applied one by one leave exactly the set a full render of the
+// registry gives, byte for byte, and `apply --full` changes nothing then.
+// A change rewrites only the files it changes: the other containers'
+// files keep their inodes (the whole set used to be rewritten and swapped).
+func TestIncrementalSetIsTheFullRender(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	for _, n := range []string{"shop", "blog", "wiki"} {
+		_, err := h.Ensure(ctx, EnsureRequest{Name: n, Channel: "https://example.org/c.tar.xz", Caller: alice})
+		require.NoError(t, err)
+	}
+	blog := inode(t, filepath.Join(h.Cfg.GeneratedDir, generator.HostFile("blog")))
+	blogConf := inode(t, filepath.Join(h.Cfg.GeneratedDir, generator.ConfigurationFile("blog")))
+
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Aliases: []string{"www"}, Caller: alice})
+	require.NoError(t, err)
+	_, err = h.Keep(ctx, "wiki", true, alice)
+	require.NoError(t, err)
+	_, err = h.Destroy(ctx, "wiki", alice)
+	require.NoError(t, err)
+
+	assert.Equal(t, blog, inode(t, filepath.Join(h.Cfg.GeneratedDir, generator.HostFile("blog"))), "an unchanged container's file was rewritten")
+	assert.Equal(t, blogConf, inode(t, filepath.Join(h.Cfg.GeneratedDir, generator.ConfigurationFile("blog"))))
+	live, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	want := fullRender(t, h)
+	assert.Equal(t, want.Paths(), live.Paths())
+	for _, p := range want.Paths() {
+		assert.Equal(t, string(want.Files[p]), string(live.Files[p]), p)
+	}
+	checkSetEvaluates(t, h)
+
+	rebuilds := fr.count("nixos-rebuild")
+	st, err := h.SyncFull(ctx, Caller{User: "root", Root: true})
+	require.NoError(t, err)
+	assert.False(t, st.Wrote, "a full render found differences")
+	assert.Equal(t, rebuilds, fr.count("nixos-rebuild"))
+}
+
+// `apply --full` repairs a set changed by hand: a changed file is written
+// again, a stray file removed; plain apply (incremental) does not look.
+func TestSyncFullRepairsTheSet(t *testing.T) {
+	h, _ := testHost(t)
+	ctx := context.Background()
+	root := Caller{User: "root", Root: true}
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	hostFile := filepath.Join(h.Cfg.GeneratedDir, generator.HostFile("shop"))
+	stray := filepath.Join(h.Cfg.GeneratedDir, "containers", "gone.nix")
+	require.NoError(t, os.WriteFile(hostFile, []byte("{ }\n"), 0o644))
+	require.NoError(t, os.WriteFile(stray, []byte("{ }\n"), 0o644))
+
+	_, err = h.Sync(ctx, root)
+	require.NoError(t, err)
+	b, err := os.ReadFile(hostFile)
+	require.NoError(t, err)
+	assert.Equal(t, "{ }\n", string(b), "plain apply renders only changed entries")
+
+	st, err := h.SyncFull(ctx, root)
+	require.NoError(t, err)
+	assert.True(t, st.Wrote)
+	assert.True(t, st.Rebuilt)
+	live, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	assert.Equal(t, fullRender(t, h).Files, live.Files)
+	assert.NoFileExists(t, stray)
+}
+
+// A template or host configuration change makes the next rebuild render
+// everything (the set index records the render key).
+func TestRenderKeyChangeRendersEverything(t *testing.T) {
+	h, _ := testHost(t)
+	ctx := context.Background()
+	for _, n := range []string{"shop", "blog"} {
+		_, err := h.Ensure(ctx, EnsureRequest{Name: n, Channel: "https://example.org/c.tar.xz", Caller: alice})
+		require.NoError(t, err)
+	}
+	h.Cfg.Nginx.ClientMaxBodySize = "7m"
+	st, err := h.Sync(ctx, Caller{User: "root", Root: true})
+	require.NoError(t, err)
+	assert.True(t, st.Rebuilt)
+	live, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	assert.Contains(t, string(live.Files[generator.HostFile("blog")]), "client_max_body_size 7m;")
+	assert.Equal(t, fullRender(t, h).Files, live.Files)
+}
+
+// Dropping network6 is a host configuration change like any other: the
+// entries keep their IPv6 addresses, but the next rebuild renders every
+// declaration without them (there is no host address for the links).
+func TestRenderKeyCoversIPv6(t *testing.T) {
+	h, _ := testHost(t)
+	ctx := context.Background()
+	h.Cfg.Addresses.Network6 = netip.MustParsePrefix("fd00:1::/64")
+	h.Cfg.Addresses.HostAddress6 = netip.MustParseAddr("fd00:1::1")
+	for _, n := range []string{"shop", "blog"} {
+		_, err := h.Ensure(ctx, EnsureRequest{Name: n, Channel: "https://example.org/c.tar.xz", Caller: alice})
+		require.NoError(t, err)
+	}
+	live, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	require.Contains(t, string(live.Files[generator.HostFile("blog")]), "localAddress6")
+
+	h.Cfg.Addresses.Network6, h.Cfg.Addresses.HostAddress6 = netip.Prefix{}, netip.Addr{}
+	st, err := h.Sync(ctx, Caller{User: "root", Root: true})
+	require.NoError(t, err)
+	assert.True(t, st.Rebuilt)
+	live, err = ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	assert.NotContains(t, string(live.Files[generator.HostFile("blog")]), "localAddress6")
+	assert.Equal(t, fullRender(t, h).Files, live.Files)
+}
+
+// A rebuild killed after patching part of the set leaves its journal; the
+// next rebuild patches the previous contents back before anything else,
+// forces the rebuild, and ends with the registry's set.
+func TestInterruptedPatchIsUndone(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	before, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+
+	// The dead rebuilder: its intent, its journal, a file it replaced, a
+	// file it added, and the temporary file of the write it was in.
+	require.NoError(t, writeJSON(h.paths().rebuildIntent(), RebuildIntent{Gen: 99, PID: 1}, 0o644))
+	idx := generator.IndexFile
+	prev := string(before.Files[idx])
+	require.NoError(t, writeJSON(h.paths().setJournal(), setJournal{Prev: map[string]*string{idx: &prev, "containers/half.nix": nil}}, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(h.Cfg.GeneratedDir, idx), []byte("half"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(h.Cfg.GeneratedDir, "containers", "half.nix"), []byte("{ }"), 0o644))
+	tmp := filepath.Join(h.Cfg.GeneratedDir, ".default.nix.tmp123")
+	require.NoError(t, os.WriteFile(tmp, []byte("x"), 0o644))
+
+	// Meanwhile the applied state is the journal's.
+	declared, err := h.declared("half")
+	require.NoError(t, err)
+	assert.False(t, declared)
+
+	l, err := lock(ctx, h.paths().rebuildLock())
+	require.NoError(t, err)
+	require.NoError(t, h.recoverRebuild(ctx))
+	l.unlock()
+	live, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	assert.Equal(t, before.Files, live.Files, "the set is the previous one again")
+	assert.NoFileExists(t, tmp)
+	assert.NoFileExists(t, h.paths().setJournal())
+	a, err := h.readApplied()
+	require.NoError(t, err)
+	assert.True(t, a.Forced)
+
+	rebuilds := fr.count("nixos-rebuild")
+	_, err = h.Sync(ctx, Caller{User: "root", Root: true})
+	require.NoError(t, err)
+	assert.Equal(t, rebuilds+1, fr.count("nixos-rebuild"), "the unknown outcome forces a rebuild")
+}
+
+// A failed rebuild patches the live set back from the journal: only the
+// files it changed, the others keep their inodes.
+func TestFailedRebuildRestoresOnlyChangedFiles(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "blog", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	before, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	blog := inode(t, filepath.Join(h.Cfg.GeneratedDir, generator.HostFile("blog")))
+
+	fr.mu.Lock()
+	fr.fail = map[string]error{"nixos-rebuild": assert.AnError}
+	fr.mu.Unlock()
+	_, err = h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	var re *RebuildError
+	require.ErrorAs(t, err, &re)
+	live, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	assert.Equal(t, before.Files, live.Files)
+	assert.Equal(t, blog, inode(t, filepath.Join(h.Cfg.GeneratedDir, generator.HostFile("blog"))))
+	assert.NoFileExists(t, h.paths().setJournal())
+}
+
+// checkSetEvaluates has real Nix evaluate the live set's index, which
+// imports every container's file: a patched set must be one whole set.
+func checkSetEvaluates(t *testing.T, h *Host) {
+	t.Helper()
+	if _, err := exec.LookPath("nix-instantiate"); err != nil {
+		t.Skip("nix-instantiate not found (CI installs nix-bin)")
+	}
+	expr := `builtins.attrNames (import ` + filepath.Join(h.Cfg.GeneratedDir, generator.IndexFile) + `).containers`
+	out, err := exec.Command("nix-instantiate", "--eval", "--strict", "--json", "-E", expr).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	cs, err := h.Reg.LoadAll()
+	require.NoError(t, err)
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = `"` + c.Name + `"`
+	}
+	assert.Equal(t, "["+strings.Join(names, ",")+"]", strings.TrimSpace(string(out)))
+}
+
+// A rebuild starting on an idle host holds the rebuild lock for the batch
+// window before it reads the registry: a request committed within it
+// shares that rebuild rather than waiting for another.
+func TestBatchWindowSharesTheFirstRebuild(t *testing.T) {
+	h, fr := testHost(t)
+	h.Cfg.Commands.RebuildBatchWindow = 2 * time.Second
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+		done <- err
+	}()
+	// Wait until shop's rebuild holds the lock (it is in its window).
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		l, free, err := tryLock(h.paths().rebuildLock())
+		require.NoError(t, err)
+		if !free {
+			break
+		}
+		l.unlock()
+	}
+	res, err := h.Ensure(ctx, EnsureRequest{Name: "blog", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+	assert.False(t, res.Apply.Rebuilt, "blog waited for a rebuild of its own")
+	assert.Equal(t, 1, fr.count("nixos-rebuild"))
+}
