@@ -18,7 +18,7 @@ const timeLayout = time.RFC3339
 // attribute names, in the order a new file lists them.
 var attrOrder = []string{
 	"name", "owner", "environment", "root", "service_user", "channel", "aliases", "address",
-	"state", "created", "deployed", "keep", "ssh_keys", "last_error", "labels",
+	"state", "created", "deployed", "keep", "ssh_keys", "shared_with", "shared_keys", "last_error", "labels",
 }
 
 var required = map[string]bool{"name": true, "owner": true, "channel": true, "address": true, "state": true, "created": true}
@@ -106,6 +106,8 @@ func decodeHCL(filename string, src []byte) (*Container, hcl.Diagnostics) {
 	}
 	decode("keep", &c.Keep)
 	decode("ssh_keys", &c.SSHKeys)
+	decode("shared_with", &c.SharedWith)
+	decode("shared_keys", &c.SharedKeys)
 	decode("last_error", &c.LastError)
 	decode("labels", &c.Labels)
 

@@ -87,7 +87,8 @@ func decodeFast(filename string, src []byte) (*Container, bool) {
 		!str("root", &c.Root) || !str("service_user", &c.ServiceUser) || !str("channel", &c.Channel) ||
 		!str("address", &address) || !str("state", &state) || !str("created", &created) ||
 		!str("deployed", &deployed) || !str("last_error", &c.LastError) ||
-		!list("aliases", &c.Aliases) || !list("ssh_keys", &c.SSHKeys) {
+		!list("aliases", &c.Aliases) || !list("ssh_keys", &c.SSHKeys) ||
+		!list("shared_with", &c.SharedWith) || !list("shared_keys", &c.SharedKeys) {
 		return nil, false
 	}
 	if v, ok := vals["keep"]; ok {

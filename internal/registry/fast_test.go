@@ -49,6 +49,8 @@ func fastSeeds(t testing.TB) [][]byte {
 		{`deployed     = "2026-11-25T09:00:00Z"`, `last_error = "line\nline\ttab \\ back"`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `/* block */ keep = false`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `ssh_keys = ["` + sshKey + `"]`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `shared_with = ["jane", "bob"]` + "\n" + `shared_keys = ["` + sharedKey + `"]`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `shared_with = ["alice"]`},
 	} {
 		seeds = append(seeds, []byte(strings.Replace(validEntry, r.old, r.new, 1)))
 	}
@@ -99,6 +101,10 @@ func TestDecodeFastTakesWhatPutWrites(t *testing.T) {
 		c.LastError = randText()
 		c.Labels = map[string]string{"k": strings.ReplaceAll(strings.ReplaceAll(randText(), "\n", ""), "\t", "")}
 		c.Keep = i%2 == 0
+		if i%4 == 1 {
+			c.SharedWith = []string{"jane", "bob"}
+			c.SharedKeys = []string{sharedKey}
+		}
 		if i%3 == 0 {
 			c.Deployed = time.Time{}
 			c.Aliases = nil
