@@ -356,7 +356,9 @@ func containerData(cfg *hostconfig.Config, host *templates.Host, c *registry.Con
 			urls = append(urls, "https://"+a+"/")
 		}
 	}
-	keys := slices.Clone(c.SSHKeys)
+	// The owner's environment keys, then the keys of the users the
+	// container is shared with (the lifecycle read them into the entry).
+	keys := slices.Concat(c.SSHKeys, c.SharedKeys)
 	if cfg.Compat.BootstrapKey && !slices.Contains(keys, BootstrapKey) {
 		keys = append(keys, BootstrapKey)
 	}

@@ -151,4 +151,3 @@ func TestReadFollowsLinksInsideTheHome(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{edKey + " shared:jane"}, got.Keys)
 }
-

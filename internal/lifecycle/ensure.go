@@ -62,6 +62,17 @@ type EnsureResult struct {
 	// HostKey is the container's ed25519 host key (empty until its sshd
 	// created one).
 	HostKey string
+	// Warnings are about the keys of users the container is shared with:
+	// lines skipped, files refused. They do not fail the ensure.
+	Warnings []string
+}
+
+// entryEdit is what Share changes in an existing entry instead of what an
+// EnsureRequest sets: everything else (channel, aliases, provision.nix,
+// keys, state, deployment time) stays as it is.
+type entryEdit struct {
+	what  string // for a refusal: "share", "unshare"
+	apply func(c *registry.Container) error
 }
 
 // BuildError is a container system that failed to build: the container
@@ -90,8 +101,16 @@ func (e *ForeignError) Error() string {
 func (h *Host) provisionPath(name string) string { return generator.ProvisionNixPath(h.Cfg, name) }
 
 // Ensure creates or updates a container and returns once it runs its
-// system with the host applying its declaration.
+// system with the host applying its declaration. The keys of the users it
+// is shared with are read again (a changed authorized_keys changes its
+// system).
 func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, error) {
+	return h.ensure(ctx, req, nil)
+}
+
+// ensure is Ensure, or with edit an update of an existing entry by edit
+// alone, built and switched the same way.
+func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (*EnsureResult, error) {
 	if err := checkName(req.Name); err != nil {
 		return nil, err
 	}
@@ -107,10 +126,13 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		return nil, err
 	}
 	// Validate checked the channel already; this is the value the build
-	// uses, checked again so that nothing unchecked reaches nix-build.
-	ch, err := h.ResolveChannel(req.Channel)
-	if err != nil {
-		return nil, fmt.Errorf("ensure %s: %w", req.Name, err)
+	// uses, checked again so that nothing unchecked reaches nix-build. An
+	// edit builds with the entry's channel, checked in phase 1.
+	var ch channel.Resolved
+	if edit == nil {
+		if ch, err = h.ResolveChannel(req.Channel); err != nil {
+			return nil, fmt.Errorf("ensure %s: %w", req.Name, err)
+		}
 	}
 
 	res := &EnsureResult{}
@@ -134,11 +156,18 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		if err != nil && !errors.Is(err, registry.ErrNotFound) {
 			return err
 		}
-		if old != nil {
-			if err := req.Caller.CheckOwner(h.Cfg.Access, "change", req.Name, old.Owner); err != nil {
+		switch {
+		case old != nil:
+			what := "change"
+			if edit != nil {
+				what = edit.what
+			}
+			if err := req.Caller.CheckOwner(h.Cfg.Access, what, req.Name, old.Owner); err != nil {
 				return err
 			}
-		} else {
+		case edit != nil:
+			return &NotFoundError{Name: req.Name}
+		default:
 			if err := h.clearLeftovers(ctx, req.Name); err != nil {
 				return err
 			}
@@ -164,15 +193,26 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 			c = &registry.Container{Name: req.Name, Owner: req.Caller.User, Address: addr, Created: now, State: registry.Running}
 		} else {
 			cp := *old
+			cp.SharedWith = slices.Clone(old.SharedWith)
 			c = &cp
 		}
-		c.Channel = req.Channel
-		c.Aliases = slices.Clone(req.Aliases)
-		c.Environment = req.Environment
-		c.Root = req.Root
-		c.ServiceUser = req.ServiceUser
-		c.SSHKeys = slices.Clone(req.SSHKeys)
-		c.State = registry.Running
+		if edit != nil {
+			if err := edit.apply(c); err != nil {
+				return err
+			}
+			if ch, err = h.ResolveChannel(c.Channel); err != nil {
+				return fmt.Errorf("%s %s: %w", edit.what, req.Name, err)
+			}
+		} else {
+			c.Channel = req.Channel
+			c.Aliases = slices.Clone(req.Aliases)
+			c.Environment = req.Environment
+			c.Root = req.Root
+			c.ServiceUser = req.ServiceUser
+			c.SSHKeys = slices.Clone(req.SSHKeys)
+			c.State = registry.Running
+		}
+		c.SharedKeys, res.Warnings = h.sharedKeys(c.SharedWith)
 		if err := writeJSON(h.paths().intent(req.Name), in, 0o644); err != nil {
 			return err
 		}
@@ -244,7 +284,9 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 				return err
 			}
 		}
-		c.Deployed = h.now()
+		if edit == nil {
+			c.Deployed = h.now()
+		}
 		c.LastError = ""
 		if err := h.Reg.Put(c); err != nil {
 			return err
@@ -311,7 +353,12 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		return res, err
 	}
 
-	// Phase 5: the container runs its current system.
+	// Phase 5: the container runs its current system. An edit leaves a
+	// stopped container stopped; it runs the new system when started.
+	if edit != nil && c.State == registry.Stopped {
+		res.Unit = "unchanged"
+		return res, nil
+	}
 	if res.Unit, err = h.startOrSwitch(ctx, req.Name, res.Built && !res.Created); err != nil {
 		h.noteError(ctx, req.Name, err)
 		return res, err
