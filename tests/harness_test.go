@@ -141,6 +141,7 @@ func (s *sandbox) env(user string) []string {
 		"DEVHOST_DOUBLE_GENERATED=" + s.path("generated"),
 		lifecycle.EnvTestUser + "=" + user,
 		lifecycle.EnvTestGroupFile + "=" + s.groupFile,
+		lifecycle.EnvTestHomes + "=" + s.path("homes"),
 	}
 	if ni, err := exec.LookPath("nix-instantiate"); err == nil {
 		env = append(env, "DEVHOST_DOUBLE_NIX_INSTANTIATE="+ni)

@@ -99,23 +99,26 @@ arguments changes nothing but the deployment time.`,
 
 // ensureJSON is `devhost ensure --json`; the keys are stable.
 type ensureJSON struct {
-	Name         string   `json:"name"`
-	Owner        string   `json:"owner"`
-	State        string   `json:"state"`
-	Created      bool     `json:"created"`
-	Built        bool     `json:"built"`
-	System       string   `json:"system,omitempty"`
-	Profile      string   `json:"profile"`
-	Generation   int      `json:"profile_generation"`
-	Address      string   `json:"address"`
-	HostAddress  string   `json:"host_address"`
-	Aliases      []string `json:"aliases"`
-	URLs         []string `json:"urls"`
-	Unit         string   `json:"unit"`
-	HostRebuilt  bool     `json:"host_rebuilt"`
-	AppliedGen   uint64   `json:"applied_generation"`
-	Deployed     string   `json:"deployed"`
-	HostKey      string   `json:"host_key"`
+	Name        string   `json:"name"`
+	Owner       string   `json:"owner"`
+	State       string   `json:"state"`
+	Created     bool     `json:"created"`
+	Built       bool     `json:"built"`
+	System      string   `json:"system,omitempty"`
+	Profile     string   `json:"profile"`
+	Generation  int      `json:"profile_generation"`
+	Address     string   `json:"address"`
+	HostAddress string   `json:"host_address"`
+	Aliases     []string `json:"aliases"`
+	URLs        []string `json:"urls"`
+	Unit        string   `json:"unit"`
+	HostRebuilt bool     `json:"host_rebuilt"`
+	AppliedGen  uint64   `json:"applied_generation"`
+	Deployed    string   `json:"deployed"`
+	HostKey     string   `json:"host_key"`
+	// Warnings are about the keys of the users the container is shared
+	// with (also printed to stderr).
+	Warnings     []string `json:"warnings"`
 	ChannelInUse string   `json:"channel"`
 }
 
@@ -151,6 +154,7 @@ func ensureRun(opts *ensureOptions) error {
 		return lifecycleError(err)
 	}
 	c := res.Container
+	printWarnings(opts.IO.ErrOut, res.Warnings)
 	if opts.JSON {
 		out := ensureJSON{
 			Name: c.Name, Owner: c.Owner, State: string(c.State), Created: res.Created, Built: res.Built, System: res.StorePath,
@@ -158,7 +162,7 @@ func ensureRun(opts *ensureOptions) error {
 			Address: c.Address.String(), HostAddress: h.Cfg.Addresses.HostAddress.String(),
 			Aliases: nonNil(c.Aliases), URLs: h.URLs(c), Unit: res.Unit, HostRebuilt: res.Apply.Rebuilt,
 			AppliedGen: res.Apply.Gen, Deployed: c.Deployed.UTC().Format(time.RFC3339), HostKey: res.HostKey,
-			ChannelInUse: c.Channel,
+			ChannelInUse: c.Channel, Warnings: nonNil(res.Warnings),
 		}
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
@@ -237,9 +241,10 @@ func lifecycleError(err error) error {
 		fe *lifecycle.ForeignError
 		be *lifecycle.BuildError
 		ne *lifecycle.NameError
+		se *lifecycle.ShareError
 	)
 	switch {
-	case errors.As(err, &de), errors.As(err, &nf), errors.As(err, &fe), errors.As(err, &be), errors.As(err, &ne):
+	case errors.As(err, &de), errors.As(err, &nf), errors.As(err, &fe), errors.As(err, &be), errors.As(err, &ne), errors.As(err, &se):
 		return &InputError{Err: err}
 	}
 	return err

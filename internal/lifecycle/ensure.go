@@ -165,6 +165,15 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 			if err := req.Caller.CheckOwner(h.Cfg.Access, what, req.Name, old.Owner); err != nil {
 				return err
 			}
+			if edit != nil {
+				// Before the intent: a refused edit leaves no trace.
+				cp := *old
+				cp.SharedWith = slices.Clone(old.SharedWith)
+				c = &cp
+				if err := edit.apply(c); err != nil {
+					return err
+				}
+			}
 		case edit != nil:
 			return &NotFoundError{Name: req.Name}
 		default:
@@ -191,15 +200,11 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 				return err
 			}
 			c = &registry.Container{Name: req.Name, Owner: req.Caller.User, Address: addr, Created: now, State: registry.Running}
-		} else {
+		} else if edit == nil {
 			cp := *old
-			cp.SharedWith = slices.Clone(old.SharedWith)
 			c = &cp
 		}
 		if edit != nil {
-			if err := edit.apply(c); err != nil {
-				return err
-			}
 			if ch, err = h.ResolveChannel(c.Channel); err != nil {
 				return fmt.Errorf("%s %s: %w", edit.what, req.Name, err)
 			}

@@ -89,6 +89,14 @@ func (h *Host) sharedKeys(users []string) (keys, warnings []string) {
 	return keys, warnings
 }
 
+// ShareError is a share or unshare the caller got wrong (an unknown user,
+// the owner); nothing was changed.
+type ShareError struct{ Err error }
+
+func (e *ShareError) Error() string { return e.Err.Error() }
+
+func (e *ShareError) Unwrap() error { return e.Err }
+
 // Share lets users log into container name as developer with the keys they
 // log into the devhost with, deploy it and keep it (on=true), or takes that
 // away (on=false). Only the owner or an administrator may. The container's
@@ -106,32 +114,30 @@ func (h *Host) Share(ctx context.Context, name string, users []string, on bool, 
 		return nil, err
 	}
 	if len(users) == 0 {
-		return nil, errors.New("name at least one user")
+		return nil, &ShareError{Err: errors.New("name at least one user")}
 	}
 	for _, u := range users {
 		if err := names.User(u); err != nil {
-			return nil, err
-		}
-		if on {
-			// Refuse a typo before anything changes: a user the devhost
-			// does not know has no keys to log in with.
-			if _, err := h.accounts().Account(u); err != nil {
-				return nil, fmt.Errorf("share %s with %q: %w", name, u, err)
-			}
+			return nil, &ShareError{Err: err}
 		}
 	}
 	return h.ensure(ctx, EnsureRequest{Name: name, Caller: caller, KeepProvision: true}, &entryEdit{what: verb, apply: func(c *registry.Container) error {
 		if on {
 			for _, u := range users {
 				if u == c.Owner {
-					return fmt.Errorf("%q owns container %q already", u, name)
+					return &ShareError{Err: fmt.Errorf("%q owns container %q already", u, name)}
+				}
+				// Refuse a typo before anything changes: a user the
+				// devhost does not know has no keys to log in with.
+				if _, err := h.accounts().Account(u); err != nil {
+					return &ShareError{Err: fmt.Errorf("share %s with %q: %w", name, u, err)}
 				}
 				if !slices.Contains(c.SharedWith, u) {
 					c.SharedWith = append(c.SharedWith, u)
 				}
 			}
 			if len(c.SharedWith) > registry.MaxShared {
-				return fmt.Errorf("container %q would be shared with %d users; at most %d are allowed", name, len(c.SharedWith), registry.MaxShared)
+				return &ShareError{Err: fmt.Errorf("container %q would be shared with %d users; at most %d are allowed", name, len(c.SharedWith), registry.MaxShared)}
 			}
 			return nil
 		}
