@@ -213,6 +213,8 @@ let
     "ensure"
     "destroy"
     "keep"
+    "share"
+    "unshare"
     "status"
   ];
   sudoCommand = command: {
@@ -513,7 +515,8 @@ in
       ];
       description = ''
         Unix groups whose members may create, update, keep and destroy
-        containers (`sudo devhost ensure|destroy|keep|status`). Groups that
+        containers and share them (`sudo devhost
+        ensure|destroy|keep|share|unshare|status`). Groups that
         do not exist yet are created.
       '';
     };

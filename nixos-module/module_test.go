@@ -295,7 +295,7 @@ func TestEnabledWithoutGeneratedSet(t *testing.T) {
 				cmds = append(cmds, c.Command)
 			}
 			var want []string
-			for _, sub := range []string{"ensure", "destroy", "keep", "status"} {
+			for _, sub := range []string{"ensure", "destroy", "keep", "share", "unshare", "status"} {
 				want = append(want, standInPackage+"/bin/devhost "+sub, standInPackage+"/bin/devhost "+sub+" *")
 			}
 			if tt.fcBuild {
