@@ -91,6 +91,7 @@ Exit status: 0 success, 1 the input is wrong, 2 devhost or a command it ran fail
 // commands lists the constructors of devhost's top-level commands.
 var commands = []func(*Factory) *cobra.Command{
 	newCmdUp,
+	newCmdConnect,
 	newCmdReserve,
 	newCmdDebug,
 	newCmdList,

@@ -38,7 +38,7 @@ func SSHConfigPaths(root, env string) (config, knownHosts string) {
 // SSHConfig is the content of ssh_config_<env>.
 type SSHConfig struct {
 	Hosts        []SSHHost
-	IdentityFile string // the environment's private key
+	IdentityFile string // the environment's private key; "" for the user's own keys
 	KnownHosts   string // the environment's known-hosts file
 	// Includes are files included for every host after the specific blocks,
 	// in order (batou: ~/.ssh/config, then <root>/ssh_config), as written
@@ -67,17 +67,21 @@ func (c SSHConfig) Render() []byte {
 		if h.HostKey != "" {
 			strict = "yes"
 		}
+		// Without an identity file (`devhost connect`) ssh offers the
+		// user's own keys, the ones they log into the devhost with.
+		identity := ""
+		if c.IdentityFile != "" {
+			identity = "\n    IdentityFile " + configArg(c.IdentityFile, true) + "\n    IdentitiesOnly yes"
+		}
 		blocks = append(blocks, fmt.Sprintf(`
 Host %s
     HostName %s
     ProxyJump %s
-    User developer
-    IdentityFile %s
-    IdentitiesOnly yes
+    User developer%s
     StrictHostKeyChecking %s
     UserKnownHostsFile %s
     HostKeyAlias %s
-`, names, h.Real, h.Devhost, configArg(c.IdentityFile, true), strict, configArg(c.KnownHosts, true), h.Real))
+`, names, h.Real, h.Devhost, identity, strict, configArg(c.KnownHosts, true), h.Real))
 	}
 	for _, inc := range c.Includes {
 		blocks = append(blocks, "Host *\n  Include "+configArg(inc, false))
