@@ -41,8 +41,8 @@ and a running container switched to it; the host is not rebuilt.
 
 A colleague writes an ssh_config for the container on their laptop with
 ` + "`devhost connect NAME --devhost HOST`" + `.`,
-		Example: `  sudo devhost share shop jane.doe bob
-  sudo devhost share shop jane.doe --json`,
+		Example: `  sudo devhost share shop jane bob
+  sudo devhost share shop jane --json`,
 		Args:              minArgs(2),
 		ValidArgsFunction: completeContainers(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -64,7 +64,7 @@ func newCmdUnshare(f *Factory) *cobra.Command {
 leave the container's configuration, which is rebuilt and switched to.
 Only the owner or a member of the admin group may unshare. Users the
 container is not shared with are ignored.`,
-		Example:           `  sudo devhost unshare shop jane.doe`,
+		Example:           `  sudo devhost unshare shop jane`,
 		Args:              minArgs(2),
 		ValidArgsFunction: completeContainers(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
