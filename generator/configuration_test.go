@@ -54,6 +54,10 @@ type evaluatedConfiguration struct {
 	Script      string
 	NginxIf     bool
 	NginxVhost  []string
+	// StateVersion is system.stateVersion's value under its mkDefault;
+	// Release is the lib's release, the fallback for an entry without one.
+	StateVersion string
+	Release      string
 }
 
 // TestContainerConfigurationEvaluates calls every container's
@@ -107,6 +111,8 @@ func TestContainerConfigurationEvaluates(t *testing.T) {
       script = base.systemd.services.devhost-selfsigned-cert.script;
       nginxIf = ng.condition;
       nginxVhost = builtins.attrNames ng.content.services.nginx.virtualHosts;
+      stateVersion = base.system.stateVersion.content;
+      release = lib.trivial.release;
     };
 in {
 `, lib)
@@ -132,6 +138,11 @@ in {
 			assert.Empty(t, g.Imports, c.Name)
 		}
 		assert.Equal(t, c.Name, g.HostName)
+		if c.StateVersion != "" {
+			assert.Equal(t, c.StateVersion, g.StateVersion, "the recorded state version, not the channel's release")
+		} else {
+			assert.Equal(t, g.Release, g.StateVersion, "no recorded state version: the channel's release")
+		}
 		assert.True(t, g.IsContainer)
 		assert.Equal(t, []int{22, 80, 443}, g.Ports)
 		assert.True(t, g.SSHD)

@@ -211,7 +211,7 @@ func Generate(cfg *hostconfig.Config, cs []*registry.Container, t *templates.Set
 		}
 		indexNix = bytes.Clone(buf.Bytes())
 		buf.Reset()
-		if err := t.ExecuteTo(&buf, templates.IndexHTML, idx); err != nil {
+		if err := t.ExecuteTo(&buf, templates.IndexHTML, statusData(idx)); err != nil {
 			indexErr = fmt.Errorf("generate %s: %w", StatusFile, err)
 			return
 		}
@@ -231,6 +231,15 @@ func Generate(cfg *hostconfig.Config, cs []*registry.Container, t *templates.Set
 	set.Files[IndexFile] = indexNix
 	set.Files[StatusFile] = statusHTML
 	return set, nil
+}
+
+// statusData is the public part of idx, for the status page.
+func statusData(idx *templates.Index) *templates.Status {
+	s := &templates.Status{PublicAddress: idx.Host.PublicAddress, Containers: make([]templates.StatusContainer, len(idx.Containers))}
+	for i, c := range idx.Containers {
+		s.Containers[i] = templates.StatusContainer{Name: c.Name, State: c.State, URLs: c.URLs}
+	}
+	return s
 }
 
 // check validates what Generate relies on: the host configuration, every
@@ -385,6 +394,7 @@ func containerData(cfg *hostconfig.Config, host *templates.Host, c *registry.Con
 		ServiceUser:   templates.V(c.ServiceUser),
 		ServiceHome:   templates.V(home),
 		Channel:       templates.V(c.Channel),
+		StateVersion:  templates.V(c.StateVersion),
 		LocalAddress:  templates.V(c.Address.String()),
 		ProfilePath:   templates.V(ProfilePath(cfg, c.Name)),
 		ProvisionPath: templates.V(ProvisionNixPath(cfg, c.Name)),

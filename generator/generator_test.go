@@ -1,9 +1,13 @@
 package generator
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -282,26 +286,72 @@ func TestBadOverrideTemplate(t *testing.T) {
 	assert.False(t, errors.Is(err, os.ErrNotExist))
 }
 
+// TestStatusPage renders the public status page from a registry whose
+// entries carry owners, environments, deployment roots, labels and last
+// errors, parses the HTML, and finds each container's name, state and URLs
+// in it, and none of the private values, in text or attributes.
 func TestStatusPage(t *testing.T) {
 	cfg := testConfig("/x")
 	cs := containers(t, 4)
+	for i, c := range cs {
+		c.Owner = fmt.Sprintf("owner%dsecret", i)
+		c.Environment = fmt.Sprintf("env%dsecret", i)
+		c.LastError = fmt.Sprintf("error: /etc/shadow line%d root:$6$hash <b>x</b>", i)
+		c.Labels["private"] = fmt.Sprintf("label%dsecret", i)
+	}
 	set, err := Generate(cfg, cs, loadTemplates(t))
 	require.NoError(t, err)
-	page := string(set.Files[StatusFile])
-	assert.NotContains(t, page, "<script>")
-	assert.Contains(t, page, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;")
+	texts, attrs := parseHTML(t, set.Files[StatusFile])
+	page := strings.Join(texts, "\n") + "\n" + strings.Join(attrs, "\n")
 	for _, c := range cs {
-		assert.Contains(t, page, `<a href="https://`+c.Name+`.dev.example.com/">`)
-		assert.Contains(t, page, "<td>"+c.Owner+"</td>")
+		assert.Contains(t, texts, c.Name)
+		assert.Contains(t, texts, string(c.State))
+		assert.Contains(t, attrs, "https://"+c.Name+".dev.example.com/")
 		for _, a := range c.Aliases {
-			assert.Contains(t, page, "https://"+a+"."+c.Name+".dev.example.com/")
+			assert.Contains(t, texts, "https://"+a+"."+c.Name+".dev.example.com/")
 		}
-		if c.Deployed.IsZero() {
-			continue
+		for what, private := range map[string]string{
+			"owner": c.Owner, "environment": c.Environment, "root": c.Root, "last error": c.LastError,
+			"label": c.Labels["private"], "ssh key": c.SSHKeys[0], "channel": c.Channel, "address": c.Address.String(),
+		} {
+			assert.NotContains(t, page, private, "the public status page shows %s's %s", c.Name, what)
 		}
-		assert.Contains(t, page, c.Deployed.UTC().Format("2006-01-02T15:04:05Z"))
+		assert.NotContains(t, page, "/etc/shadow")
 	}
-	assert.Contains(t, page, "never")
+	raw := string(set.Files[StatusFile])
+	assert.NotContains(t, raw, "secret")
+	assert.NotContains(t, raw, "<script>")
+}
+
+// parseHTML parses an HTML page (encoding/xml in its lenient HTML mode)
+// and returns its text nodes (trimmed, non-empty) and attribute values.
+func parseHTML(t *testing.T, page []byte) (texts, attrs []string) {
+	t.Helper()
+	d := xml.NewDecoder(bytes.NewReader(page))
+	d.Strict = false
+	d.AutoClose = xml.HTMLAutoClose
+	d.Entity = xml.HTMLEntity
+	elements := 0
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			elements++
+			for _, a := range tok.Attr {
+				attrs = append(attrs, a.Value)
+			}
+		case xml.CharData:
+			if s := strings.TrimSpace(string(tok)); s != "" {
+				texts = append(texts, s)
+			}
+		}
+	}
+	require.Greater(t, elements, 10, "not an HTML page")
+	return texts, attrs
 }
 
 func TestCheckReportsFile(t *testing.T) {

@@ -62,6 +62,9 @@ func containers(t testing.TB, n int) []*registry.Container {
 			Labels:      map[string]string{"note": `<script>alert("x")</script> ${x} '' \`, "team": "shop"},
 			LastError:   "\"; rm -rf / #\n${builtins.abort \"x\"}",
 		}
+		if i%2 == 0 {
+			c.StateVersion = "20.09"
+		}
 		if i%2 == 1 {
 			c.Aliases = []string{"www", "admin-" + fmt.Sprint(i)}
 			c.ServiceUser = ""

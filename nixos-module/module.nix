@@ -143,6 +143,12 @@ let
     access = {
       inherit (cfg) groups;
       admin_group = cfg.adminGroup;
+      max_containers_per_user = cfg.maxContainersPerUser;
+      # Names the host resolves besides its containers: a container may not
+      # take one (its hosts entry would redirect the host's lookups).
+      reserved_names = lib.subtractLists (lib.concatLists (lib.attrValues generated.hosts)) (
+        lib.unique ([ config.networking.hostName ] ++ lib.concatLists (lib.attrValues config.networking.hosts))
+      );
     };
     # devhost runs these as root through sudo, which keeps the caller's
     # PATH (NixOS sets no secure_path): every program is absolute and runs
@@ -179,6 +185,16 @@ let
   # public address changes.
   selfSignedDir = "${cfg.stateDir}/selfsigned";
   publicName = if cfg.publicAddress == null then "localhost" else cfg.publicAddress;
+
+  # nginx' server_names_hash_bucket_size must hold the longest server name,
+  # <alias>.<name>.<publicAddress> with a 63-character alias and an
+  # 11-character container name: nginx stores a name with a pointer and its
+  # length, 8-byte aligned, and a bucket ends with one more pointer
+  # (ngx_hash_init). devhost computes the same (names.NginxBucketSize) and
+  # checks every name against the configured size at ensure.
+  longestServerName = 63 + 1 + 11 + 1 + builtins.stringLength publicName;
+  bucketNeeded = 8 + (longestServerName + 2 + 7) / 8 * 8 + 8;
+  derivedBucketSize = lib.findFirst (b: b >= bucketNeeded) 65536 (map pow2 (lib.range 5 16));
   selfSignedNames = [
     publicName
     "*.${publicName}"
@@ -207,8 +223,12 @@ let
   '';
 
   exe = "${cfg.package}/bin/devhost";
-  # What the groups may run as root. Each subcommand is listed with and
-  # without arguments, since sudoers' "*" does not match an empty argument list.
+  # What the groups may run as root: every command the laptop side
+  # (devhost up, devhost reserve --devhost), the batou plugin and batou
+  # 2.3–2.5's provisioner run on the devhost, and nothing an administrator
+  # alone may do (cleanup, apply, render, import-legacy). Each subcommand
+  # is listed with and without arguments, since sudoers' "*" does not match
+  # an empty argument list.
   userCommands = [
     "ensure"
     "destroy"
@@ -217,6 +237,19 @@ let
     "unshare"
     "status"
   ];
+  # Commands allowed with exactly these arguments: `reserve` also has
+  # laptop-side flags (--devhost, --ssh names the ssh program), which as
+  # root would run a program of the caller's choosing.
+  userExactCommands = [
+    "reserve"
+    "reserve --json"
+  ];
+  # batou 2.3–2.5 run `sudo fc-build-dev-container ensure|destroy …`.
+  compatCommands = [
+    "ensure"
+    "destroy"
+  ];
+  compatExe = "${cfg.package}/bin/fc-build-dev-container";
   sudoCommand = command: {
     inherit command;
     options = [ "NOPASSWD" ];
@@ -337,13 +370,18 @@ in
 
     containersDir = lib.mkOption {
       type = types.strMatching "/[^[:cntrl:]]*";
-      default = "/var/lib/nixos-containers";
+      # NixOS' own rule (nixos-containers.nix): hosts first installed
+      # before 22.05 keep /var/lib/containers, so an old role's host that
+      # is migrated keeps finding its containers there.
+      default = if lib.versionOlder config.system.stateVersion "22.05" then "/var/lib/containers" else "/var/lib/nixos-containers";
+      defaultText = lib.literalExpression ''if lib.versionOlder config.system.stateVersion "22.05" then "/var/lib/containers" else "/var/lib/nixos-containers"'';
       description = ''
         Where NixOS keeps the containers' root directories
         (`<containersDir>/NAME`): devhost reads a container's SSH host key
         there and removes the directory when the container is destroyed.
-        NixOS' container units use `/var/lib/nixos-containers`; change it
-        only together with them.
+        The default is the directory NixOS' container units use, which
+        depends on {option}`system.stateVersion` as it does in NixOS;
+        change it only together with them.
       '';
     };
 
@@ -464,10 +502,13 @@ in
     nginx = {
       serverNamesHashBucketSize = lib.mkOption {
         type = types.ints.positive;
-        default = 128;
+        default = derivedBucketSize;
+        defaultText = lib.literalMD "the smallest power of two that holds the longest possible server name, `ALIAS.NAME.<publicAddress>` (a 63-character alias, an 11-character name): 128 for a public address of up to 34 characters";
+        example = 256;
         description = ''
-          nginx' `server_names_hash_bucket_size`: must exceed the longest
-          server name (`ALIAS.NAME.<publicAddress>` gets long); a power of two.
+          nginx' `server_names_hash_bucket_size`: must hold the longest
+          server name; a power of two. `devhost ensure` refuses a name that
+          does not fit.
         '';
       };
       serverNamesHashMaxSize = lib.mkOption {
@@ -514,10 +555,12 @@ in
         "service"
       ];
       description = ''
-        Unix groups whose members may create, update, keep and destroy
-        containers and share them (`sudo devhost
-        ensure|destroy|keep|share|unshare|status`). Groups that
-        do not exist yet are created.
+        Unix groups whose members may reserve names for, create, update,
+        keep, destroy and share containers (`sudo devhost
+        reserve|ensure|destroy|keep|share|unshare|status`, and with
+        {option}`${opt}.compatibility.fcBuildDevContainer` `sudo
+        fc-build-dev-container ensure|destroy`). Groups that do not exist yet
+        are created.
       '';
     };
 
@@ -525,6 +568,17 @@ in
       type = types.strMatching "[a-z_][a-z0-9_-]*";
       default = "wheel";
       description = "Members may run every `devhost` command as root (e.g. `devhost cleanup --dry-run`).";
+    };
+
+    maxContainersPerUser = lib.mkOption {
+      type = types.nullOr types.ints.positive;
+      default = null;
+      example = 5;
+      description = ''
+        How many containers one user may own; `null` for no limit. Members
+        of {option}`${opt}.adminGroup` are exempt. `devhost ensure` of a
+        new container beyond it fails and lists the user's containers.
+      '';
     };
 
     capacity = lib.mkOption {
@@ -653,9 +707,12 @@ in
     };
     environment.systemPackages = [ cfg.package ];
 
+    # Registry entries are private (0640): the admin group reads them
+    # (`devhost list` without sudo), others do not. The setgid bit gives new
+    # entries the directory's group.
     systemd.tmpfiles.rules = [
       "d ${cfg.stateDir} 0755 root root -"
-      "d ${cfg.stateDir}/containers 0750 root ${cfg.adminGroup} -"
+      "d ${cfg.stateDir}/containers 2750 root ${cfg.adminGroup} -"
     ];
 
     users.groups = lib.genAttrs (lib.filter (g: g != "users" && g != "wheel") cfg.groups) (_: { });
@@ -744,8 +801,9 @@ in
               (sudoCommand "${exe} ${c}")
               (sudoCommand "${exe} ${c} *")
             ]) userCommands
-            ++ lib.optional cfg.compatibility.fcBuildDevContainer (
-              sudoCommand "${cfg.package}/bin/fc-build-dev-container"
+            ++ map (c: sudoCommand "${exe} ${c}") userExactCommands
+            ++ lib.optionals cfg.compatibility.fcBuildDevContainer (
+              map (c: sudoCommand "${compatExe} ${c} *") compatCommands
             );
         }
         {

@@ -4,8 +4,8 @@ package templates
 // Value): a template can output them only through an escaping function.
 // Booleans and integers print as valid Nix and HTML and are plain Go types.
 
-// Index is the data of default.nix.tmpl and index.html.tmpl: the host and
-// every container, sorted by name.
+// Index is the data of default.nix.tmpl: the host and every container,
+// sorted by name.
 type Index struct {
 	Host       *Host
 	Containers []*Container
@@ -56,6 +56,9 @@ type Container struct {
 	ServiceUser Value // may be empty
 	ServiceHome Value // /srv/<ServiceUser> (empty when ServiceUser is)
 	Channel     Value
+	// StateVersion is the container's system.stateVersion, recorded when
+	// it was created; empty for an entry from before devhost recorded it.
+	StateVersion Value
 	// LocalAddress is the container's own address.
 	LocalAddress Value
 	// ProfilePath is <ProfileDir>/<name>/system, the container's system
@@ -82,4 +85,22 @@ type Container struct {
 type Label struct {
 	Key   Value
 	Value Value
+}
+
+// Status is the data of index.html.tmpl, the status page nginx serves to
+// anybody at https://<public address>/. It holds only what is public: the
+// containers' names, states and URLs. Owners, environments, deployment
+// roots, labels and last errors (which may quote command output) are not
+// part of it, so no template, an admin's override included, can publish
+// them; `devhost status` and `devhost list` show them to those allowed.
+type Status struct {
+	PublicAddress Value
+	Containers    []StatusContainer // sorted by name
+}
+
+// StatusContainer is one container on the status page.
+type StatusContainer struct {
+	Name  Value
+	State Value   // running, stopped
+	URLs  []Value // as Container.URLs
 }

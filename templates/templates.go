@@ -41,7 +41,8 @@ const (
 	// ConfigurationNix renders <name>/configuration.nix, the container's own
 	// NixOS system (data: Container).
 	ConfigurationNix = "configuration.nix.tmpl"
-	// IndexHTML renders www/index.html, the status page (data: Index).
+	// IndexHTML renders www/index.html, the public status page (data:
+	// Status, which holds nothing private).
 	IndexHTML = "index.html.tmpl"
 )
 

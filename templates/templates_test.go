@@ -45,15 +45,16 @@ func TestEmbeddedTemplatesExecute(t *testing.T) {
 	require.NoError(t, err)
 	c := sample()
 	idx := &Index{Host: c.Host, Containers: []*Container{c}}
+	status := &Status{PublicAddress: c.Host.PublicAddress, Containers: []StatusContainer{{Name: c.Name, State: c.State, URLs: c.URLs}}}
 	for name, data := range map[string]any{
-		DefaultNix: idx, IndexHTML: idx, ContainerNix: c, ConfigurationNix: c, VhostNix: c,
+		DefaultNix: idx, IndexHTML: status, ContainerNix: c, ConfigurationNix: c, VhostNix: c,
 	} {
 		out, err := s.Execute(name, data)
 		require.NoError(t, err, name)
 		assert.NotContains(t, string(out), secret, "%s pastes a value unescaped", name)
 		assert.Equal(t, "embedded", s.Sources[name])
 	}
-	out, err := s.Execute(IndexHTML, idx)
+	out, err := s.Execute(IndexHTML, status)
 	require.NoError(t, err)
 	assert.Contains(t, string(out), "sh&#34;op${x}", "HTML-escaped")
 	out, err = s.Execute(ContainerNix, c)
@@ -108,11 +109,11 @@ func TestUnescapedValueFails(t *testing.T) {
 }
 
 func TestOverride(t *testing.T) {
-	dir := override(t, map[string]string{IndexHTML: `custom {{ html .Host.PublicAddress }}`})
+	dir := override(t, map[string]string{IndexHTML: `custom {{ html .PublicAddress }}`})
 	s, err := Load(dir)
 	require.NoError(t, err)
 	c := sample()
-	out, err := s.Execute(IndexHTML, &Index{Host: c.Host})
+	out, err := s.Execute(IndexHTML, &Status{PublicAddress: c.Host.PublicAddress})
 	require.NoError(t, err)
 	assert.Equal(t, "custom dev.example.com", string(out))
 	assert.Equal(t, filepath.Join(dir, IndexHTML), s.Sources[IndexHTML])
@@ -175,4 +176,21 @@ func TestNixList(t *testing.T) {
 	require.Error(t, err)
 	_, err = nixList(4, Vs([]string{"\x00"}))
 	require.ErrorIs(t, err, nixlit.ErrNUL)
+}
+
+// TestStatusOverrideCannotReachPrivateData: the status page's data has no
+// owner, environment, root, labels or last error, so an admin's override
+// that asks for one fails instead of publishing it.
+func TestStatusOverrideCannotReachPrivateData(t *testing.T) {
+	c := sample()
+	status := &Status{PublicAddress: c.Host.PublicAddress, Containers: []StatusContainer{{Name: c.Name, State: c.State, URLs: c.URLs}}}
+	for _, field := range []string{"Owner", "Environment", "Root", "Labels", "LastError", "Host"} {
+		t.Run(field, func(t *testing.T) {
+			s, err := Load(override(t, map[string]string{IndexHTML: `{{ range .Containers }}{{ html .` + field + ` }}{{ end }}`}))
+			require.NoError(t, err)
+			_, err = s.Execute(IndexHTML, status)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "can't evaluate field "+field)
+		})
+	}
 }

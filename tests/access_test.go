@@ -113,7 +113,7 @@ func TestCompatibilityCLIFileChannel(t *testing.T) {
 	t.Parallel()
 	dir := channeltest.Dir(t) // skips unless running as root
 	nixos := filepath.Join(dir, "channels", "nixos")
-	require.NoError(t, os.MkdirAll(nixos, 0o755))
+	writeChannelLib(t, nixos, "24.11")
 	require.NoError(t, os.Symlink(nixos, filepath.Join(dir, "channels", "current")))
 	s := newSandbox(t, sandboxOpts{prefixes: []string{"file://" + dir + "/channels/"}})
 	r := s.runArgv0("alice", "fc-build-dev-container", "ensure", "shop", "file://"+dir+"/channels/current", "www")

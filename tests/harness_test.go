@@ -113,15 +113,40 @@ commands {
   rebuild        = [%q, "switch"]
   nix_build      = [%q]
   nix_env        = [%q]
+  nix_instantiate = [%q]
   systemctl      = [%q]
   timeout        = %q
 }
 `, prefixes, o.bootstrapKey, filepath.Join(binDir, "nixos-rebuild"), filepath.Join(binDir, "nix-build"),
-		filepath.Join(binDir, "nix-env"), filepath.Join(binDir, "systemctl"), timeout)
+		filepath.Join(binDir, "nix-env"), filepath.Join(binDir, "nix-instantiate"), filepath.Join(binDir, "systemctl"), timeout)
 	require.NoError(t, os.WriteFile(s.cfgPath, []byte(cfg), 0o644))
 	require.NoError(t, os.WriteFile(s.groupFile, []byte(
 		"users:x:100:alice,bob,carol,dave\nservice:x:900:svc\nwheel:x:10:carol\nnogroup:x:65534:mallory\n"), 0o644))
 	return s
+}
+
+// localChannel makes a file:// channel named nixos-<release> in dir (a
+// channeltest.Dir, which the channel policy accepts) whose nixpkgs lib says
+// it is release: all of nixpkgs devhost evaluates before the build, which
+// the nix-build double stands in for.
+func localChannel(t testing.TB, dir, release string) string {
+	ch := filepath.Join(dir, "nixos-"+release)
+	writeChannelLib(t, ch, release)
+	return "file://" + ch
+}
+
+// writeChannelLib gives the channel directory ch a nixpkgs lib of release.
+func writeChannelLib(t testing.TB, ch, release string) {
+	require.NoError(t, os.MkdirAll(filepath.Join(ch, "lib"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(ch, "lib", "default.nix"),
+		[]byte("{ trivial.release = \""+release+"\"; }\n"), 0o644))
+}
+
+// configuration is the container's generated configuration.nix.
+func (s *sandbox) configuration(name string) string {
+	b, err := os.ReadFile(generator.ConfigurationPath(s.config(), name))
+	require.NoError(s.t, err)
+	return string(b)
 }
 
 func (s *sandbox) path(p ...string) string { return filepath.Join(append([]string{s.dir}, p...)...) }

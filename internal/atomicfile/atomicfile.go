@@ -50,6 +50,30 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 	return SyncDir(dir)
 }
 
+// PrivateDir makes dir a directory with at most the permissions perm: it
+// creates it (and missing parents) with perm, or takes every permission
+// beyond perm from an existing one, keeping its setgid and sticky bits. A
+// directory that an earlier version created more open is closed on the next
+// write into it, and so are the files in it, whatever their own modes.
+func PrivateDir(dir string, perm os.FileMode) error {
+	if err := os.MkdirAll(dir, perm); err != nil {
+		return fmt.Errorf("directory %s: %w", dir, err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("directory %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("directory %s: not a directory (%s)", dir, fi.Mode().Type())
+	}
+	if fi.Mode().Perm()&^perm != 0 {
+		if err := os.Chmod(dir, fi.Mode()&(os.ModeSetgid|os.ModeSticky|perm)); err != nil {
+			return fmt.Errorf("directory %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
 // Remove removes path durably; a missing file is not an error.
 func Remove(path string) error {
 	if err := os.Remove(path); err != nil {

@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"syscall"
 
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
 	"github.com/flyingcircusio/devhost/internal/lifecycle"
 	"github.com/flyingcircusio/devhost/internal/runner"
 	"github.com/flyingcircusio/devhost/templates"
@@ -31,7 +32,7 @@ func (f *Factory) Lifecycle() (*lifecycle.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := templates.Load(cfg.TemplateDir)
+	tmpl, err := loadTemplates(cfg, f.IO.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +95,20 @@ func checkTrustedConfig(path string, env func(string) string) error {
 		return &InputError{Err: fmt.Errorf("host configuration %s is not owned by root or is writable by others; through sudo devhost only uses a configuration only root can change", path)}
 	}
 	return nil
+}
+
+// loadTemplates loads the templates with the host configuration's
+// template_dir overrides. When root runs devhost for a sudo user, that
+// directory must be root's alone, like the configuration
+// (hostconfig.CheckRootOnly: it, every parent, every link on the way and
+// every file in it): its templates write the Nix the host evaluates as root.
+func loadTemplates(cfg *hostconfig.Config, env func(string) string) (*templates.Set, error) {
+	if cfg.TemplateDir != "" && forSudoUser(env) {
+		if err := hostconfig.CheckRootOnly(cfg.TemplateDir); err != nil {
+			return nil, &InputError{Err: fmt.Errorf("template_dir: %w; through sudo devhost only uses templates only root can change", err)}
+		}
+	}
+	return templates.Load(cfg.TemplateDir)
 }
 
 // journalLogger logs through syslog (/dev/log, which journald reads), so a

@@ -77,7 +77,7 @@ admin's devhost ensure). Only root and the admin group may import.`,
 
 func importLegacyRun(opts *importLegacyOptions) error {
 	ctx := orBackground(opts.Context)
-	if err := names.User(opts.Owner); err != nil {
+	if err := names.Login(opts.Owner); err != nil {
 		return &InputError{Err: fmt.Errorf("--owner: %w", err)}
 	}
 	if opts.Channel != "" {

@@ -95,7 +95,7 @@ func renderRun(opts *renderOptions) error {
 	if err != nil {
 		return err
 	}
-	tmpl, err := templates.Load(cfg.TemplateDir)
+	tmpl, err := loadTemplates(cfg, opts.IO.Env)
 	if err != nil {
 		return &InputError{Err: fmt.Errorf("render: %w", err)}
 	}

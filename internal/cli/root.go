@@ -92,6 +92,7 @@ Exit status: 0 success, 1 the input is wrong, 2 devhost or a command it ran fail
 var commands = []func(*Factory) *cobra.Command{
 	newCmdUp,
 	newCmdConnect,
+	newCmdSync,
 	newCmdReserve,
 	newCmdDebug,
 	newCmdList,

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -136,8 +139,39 @@ func printStatus(w io.Writer, s *lifecycle.Status) {
 		row("interrupted", "an interrupted "+s.Interrupted+" will be undone by the next devhost command")
 	}
 	if s.LastError != "" {
-		row("last error", s.LastError)
+		lines := strings.Split(visible(s.LastError), "\n")
+		row("last error", lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(w, "%-13s %s\n", "", l)
+		}
 	}
+}
+
+// visible makes every control character, invisible format character
+// (bidirectional overrides…) and invalid UTF-8 byte of s visible in Go's
+// escape notation (\x1b, \r, \x00, \u202e), and a backslash \\, so
+// that text from a failed command cannot move the cursor, rewrite the
+// terminal's title or hide part of itself. Newlines stay, as line breaks.
+func visible(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\n':
+			b.WriteByte('\n')
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == ' ' || unicode.IsPrint(r):
+			b.WriteString(s[i : i+size])
+		default:
+			q := strconv.QuoteRune(r) // '\x1b', '\r', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 func printHostStatus(w io.Writer, s *lifecycle.HostStatus) {

@@ -108,7 +108,13 @@ func Write(w io.Writer, diags hcl.Diagnostics, files map[string][]byte, color bo
 	return err
 }
 
+// snippetWidth bounds the part of a source line a snippet shows: a line of
+// 200,000 brackets is shown around the range, not in full.
+const snippetWidth = 120
+
 // snippet writes the source line of r and a caret line under the range.
+// A long line is cut to snippetWidth bytes around the range's start, with
+// "…" where something was left out.
 func snippet(b *strings.Builder, r hcl.Range, src []byte) {
 	if src == nil || r.Start.Byte < 0 || r.Start.Byte > len(src) {
 		return
@@ -118,15 +124,35 @@ func snippet(b *strings.Builder, r hcl.Range, src []byte) {
 	if i := bytes.IndexByte(src[r.Start.Byte:], '\n'); i >= 0 {
 		lineEnd = r.Start.Byte + i
 	}
-	line := strings.TrimRight(string(src[lineStart:lineEnd]), "\r")
-	fmt.Fprintf(b, "  %4d: %s\n", r.Start.Line, visible(line))
+	from, to, cutHead, cutTail := lineStart, lineEnd, "", ""
+	if lineEnd-lineStart > snippetWidth {
+		from = max(lineStart, r.Start.Byte-snippetWidth/2)
+		for from > lineStart && !utf8.RuneStart(src[from]) {
+			from--
+		}
+		to = min(lineEnd, from+snippetWidth)
+		for to < lineEnd && !utf8.RuneStart(src[to]) {
+			to++
+		}
+		if from > lineStart {
+			cutHead = "…"
+		}
+		if to < lineEnd {
+			cutTail = "…"
+		}
+	}
+	line := strings.TrimRight(string(src[from:to]), "\r")
+	fmt.Fprintf(b, "  %4d: %s%s%s\n", r.Start.Line, cutHead, visible(line), cutTail)
 	end := r.End.Byte
-	if end <= r.Start.Byte || end > lineStart+len(line) {
-		end = lineStart + len(line)
+	if end <= r.Start.Byte || end > from+len(line) {
+		end = from + len(line)
 	}
 	// Keep tabs so the carets line up under the same characters.
 	var pad strings.Builder
-	for _, ch := range string(src[lineStart:r.Start.Byte]) {
+	if cutHead != "" {
+		pad.WriteByte(' ')
+	}
+	for _, ch := range string(src[from:r.Start.Byte]) {
 		if ch == '\t' {
 			pad.WriteByte('\t')
 		} else {

@@ -2,6 +2,7 @@ package diag
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
@@ -79,4 +80,17 @@ func TestWriteShowsNoControlCharacters(t *testing.T) {
 		"                       ^^^\n"+
 		"  hint: line\none \ufffd1m \ufffd2m\n", out.String())
 	assert.Equal(t, "f.cfg:2:16: error: invalid \ufffd[2Jvalue (line\none \ufffd1m \ufffd2m)", Line(d))
+}
+
+// A snippet of a very long line shows the part around the range.
+func TestWriteCutsLongLines(t *testing.T) {
+	src := "x = " + strings.Repeat("[", 200_000) + "bad" + strings.Repeat("]", 200_000) + "\n"
+	d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "wrong", Subject: rng(t, src, "bad")}
+	var out bytes.Buffer
+	require.NoError(t, Write(&out, hcl.Diagnostics{d}, map[string][]byte{"f.cfg": []byte(src)}, false))
+	lines := strings.Split(out.String(), "\n")
+	require.Len(t, lines, 4)
+	want := "     1: …" + strings.Repeat("[", snippetWidth/2) + "bad" + strings.Repeat("]", snippetWidth/2-3) + "…"
+	assert.Equal(t, want, lines[1])
+	assert.Equal(t, "        "+strings.Repeat(" ", 1+snippetWidth/2)+"^^^", lines[2])
 }

@@ -289,8 +289,9 @@ func (b *builder) hostCommon(h *Host, v view) {
 	if o := v.get("provision-aliases"); o != nil {
 		switch {
 		case h.Provisioner != nil:
+			vl := newValueLines(o)
 			for _, sp := range pyFields(o.Value) {
-				h.Aliases = append(h.Aliases, Alias{Name: o.Value[sp.a:sp.b], Range: valueRange(o, sp)})
+				h.Aliases = append(h.Aliases, Alias{Name: o.Value[sp.a:sp.b], Range: vl.rng(sp)})
 			}
 		case h.ProvisionerRef.Value == "" || h.ProvisionerRef.Value == "none":
 			b.warnf(o.NameRange, "Aliases are public names of a provisioned container; remove them or give the host a provisioner.",
@@ -328,16 +329,17 @@ func inherit(own, env Setting) Setting {
 func (b *builder) components(o *rawconfig.Option) []Component {
 	var out []Component
 	index := map[string]int{}
+	vl := newValueLines(o)
 	for _, sp := range asList(o.Value) {
 		item := o.Value[sp.a:sp.b]
 		e := parseComponent(item)
-		r := valueRange(o, sp)
+		r := vl.rng(sp)
 		if e.name == "" {
 			// Point at the comma that leaves the empty entry.
 			if v := o.Value; sp.a == sp.b && sp.a > 0 && v[sp.a-1] == ',' {
-				r = valueRange(o, span{sp.a - 1, sp.a})
+				r = vl.rng(span{sp.a - 1, sp.a})
 			} else if sp.a == sp.b && sp.a < len(v) && v[sp.a] == ',' {
-				r = valueRange(o, span{sp.a, sp.a + 1})
+				r = vl.rng(span{sp.a, sp.a + 1})
 			}
 			b.warnf(r, "Remove the empty entry (a trailing comma leaves one).",
 				"empty component name in the component list; batou will report a missing component")
@@ -363,6 +365,7 @@ func (b *builder) resolver() {
 		return
 	}
 	for _, o := range newView(b.f, sec).opts {
+		vl := newValueLines(o)
 		off := 0
 		for _, line := range strings.Split(o.Value, "\n") {
 			sp := pyStrip(o.Value, span{off, off + len(line)})
@@ -371,7 +374,7 @@ func (b *builder) resolver() {
 			if ip == "" {
 				continue
 			}
-			r := valueRange(o, sp)
+			r := vl.rng(sp)
 			switch {
 			case strings.Contains(ip, "."):
 				b.env.Resolver = append(b.env.Resolver, ResolverEntry{Name: o.Name, Address: ip, Range: r})

@@ -76,6 +76,41 @@ func TestBuildDiagnostics(t *testing.T) {
 				`environment.cfg:1:1 error: [provisioner:default] has no host`,
 				`environment.cfg:1:1 error: [provisioner:default] has no channel`,
 				`environment.cfg:3:1 error: [provisioner:other] has no method`,
+				`environment.cfg:3:1 error: [provisioner:other] has no channel`,
+			}},
+		{name: "every mistake of a provisioner section at once",
+			cfg: "[provisioner:default]\nmethod = devhots\nhost = Dev_Host\nchannel = http://x.org/a b\n" +
+				"[provisioner:vm]\nmethod = fc-nixos-dev-vm\n",
+			want: []string{
+				`environment.cfg:2:10 error: unknown provisioner method "devhots"`,
+				`environment.cfg:3:8 error: invalid domain "Dev_Host"`,
+				`environment.cfg:4:11 error: invalid channel URL`,
+				`environment.cfg:6:10 error: unknown provisioner method "fc-nixos-dev-vm"`,
+			}},
+		{name: "host names that ssh_config would read as patterns",
+			cfg: provDefault + "[hosts]\n* = a\nweb,db = a\n[host:a?b]\ncomponents = a\nprovision-dynamic-hostname = True\n" +
+				"[host:!neg]\ncomponents = a\nprovision-dynamic-hostname = True\n" +
+				"[host:not provisioned]\ncomponents = a\nprovisioner = none\n",
+			hostmap: `{"a?b": "abc", "!neg": "def"}`,
+			want: []string{
+				`environment.cfg:6:1 error: invalid host name "*": it contains '*'`,
+				`environment.cfg:6:1 error: invalid container name "*"`,
+				`environment.cfg:7:1 error: invalid host name "web,db": it contains ','`,
+				`environment.cfg:7:1 error: invalid container name "web,db"`,
+				`environment.cfg:8:7 error: invalid host name "a?b"`,
+				`environment.cfg:11:7 error: invalid host name "!neg"`,
+			}},
+		{name: "a real name from hostmap.json that ssh_config would read as a pattern",
+			cfg:     provDefault + "[host:web]\ncomponents = a\nprovision-dynamic-hostname = True\n",
+			hostmap: `{"web": "*"}`,
+			want:    []string{`hostmap.json:1:9 error: invalid container name "*"`}},
+		{name: "component attributes up cannot export",
+			cfg: "[DEFAULT]\ndata-team = web\n" + provDefault + "[host:web]\ncomponents = a\n" +
+				"[component:a]\nfoo-bar = 1\nok = fine\nnul = a\x00b\n[component:my-app]\nx = 1\n",
+			want: []string{
+				`environment.cfg:10:1 error: attribute "foo-bar" of component "a" cannot be passed to provision.sh`,
+				`environment.cfg:12:7 error: value of attribute "nul" of component "a" contains a NUL byte`,
+				`environment.cfg:14:1 error: attribute "x" of component "my-app" cannot be passed to provision.sh`,
 			}},
 		{name: "bad channel and devhost",
 			cfg:  "[provisioner:default]\nmethod = devhost\nhost = Dev_Host\nchannel = http://x.org/c\n",

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 	"github.com/flyingcircusio/devhost/internal/names"
 )
 
@@ -35,6 +36,9 @@ type HostMap struct {
 	// Exists tells whether the file existed when read.
 	Exists  bool
 	entries []HostMapEntry
+	// index maps each key to its entry, so that reading a big file and
+	// looking up every host stay linear.
+	index map[string]int
 }
 
 // HostMapEntry is one entry; the ranges are zero for entries not read from
@@ -51,12 +55,19 @@ func (m *HostMap) entry(key string) *HostMapEntry {
 	if m == nil {
 		return nil
 	}
-	for i := range m.entries {
-		if m.entries[i].Key == key {
-			return &m.entries[i]
-		}
+	if i, ok := m.index[key]; ok {
+		return &m.entries[i]
 	}
 	return nil
+}
+
+// add appends a new entry.
+func (m *HostMap) add(e HostMapEntry) {
+	if m.index == nil {
+		m.index = map[string]int{}
+	}
+	m.index[e.Key] = len(m.entries)
+	m.entries = append(m.entries, e)
 }
 
 // Get returns the real name recorded for a name in the environment.
@@ -74,7 +85,7 @@ func (m *HostMap) Set(key, value string) {
 		e.Value = value
 		return
 	}
-	m.entries = append(m.entries, HostMapEntry{Key: key, Value: value})
+	m.add(HostMapEntry{Key: key, Value: value})
 }
 
 // Needed reports whether batou keeps the file: only when some name differs
@@ -93,7 +104,7 @@ func (m *HostMap) Needed() bool {
 // position and its last value.
 func ReadHostMap(path, name string) (*HostMap, []byte, hcl.Diagnostics) {
 	m := &HostMap{Path: path, Name: name}
-	src, err := os.ReadFile(path)
+	src, err := inputfile.Read(path, MaxHostMap)
 	if errors.Is(err, fs.ErrNotExist) {
 		return m, nil, nil
 	}
@@ -155,8 +166,7 @@ func (m *HostMap) parse(src []byte) hcl.Diagnostics {
 			e.Value, e.ValueRange = val, ix.rng(va, vb)
 			continue
 		}
-		m.entries = append(m.entries, HostMapEntry{Key: key, Value: val,
-			KeyRange: ix.rng(ka, kb), ValueRange: ix.rng(va, vb)})
+		m.add(HostMapEntry{Key: key, Value: val, KeyRange: ix.rng(ka, kb), ValueRange: ix.rng(va, vb)})
 	}
 	if _, err := dec.Token(); err != nil {
 		return fail(next(dec.InputOffset()), jsonWhat(err))

@@ -6,8 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/rawconfig"
 )
 
 func spans(s string, sps []span) []string {
@@ -112,5 +115,46 @@ func TestPyInt(t *testing.T) {
 	for _, in := range []string{"", "3.0", "1__0", "_1", "1_", "+-1", "ten"} {
 		_, ok := pyInt(in)
 		assert.False(t, ok, in)
+	}
+}
+
+// naiveValueRange is the obvious mapping (scan every line for each span),
+// the oracle for valueLines.rng.
+func naiveValueRange(opt *rawconfig.Option, sp span) hcl.Range {
+	if len(opt.Lines) == 0 {
+		return opt.NameRange
+	}
+	var start, end hcl.Pos
+	gotStart, gotEnd := false, false
+	off := 0
+	for _, l := range opt.Lines {
+		lo, hi := off, off+len(l.Text)
+		if !gotStart && sp.a >= lo && sp.a <= hi {
+			start, gotStart = linePos(l, sp.a-lo, false), true
+		}
+		if gotStart && !gotEnd && sp.b >= lo && sp.b <= hi {
+			end, gotEnd = linePos(l, sp.b-lo, true), true
+		}
+		off = hi + 1
+	}
+	if !gotStart || !gotEnd || sp.a > sp.b {
+		return wholeValue(opt)
+	}
+	return hcl.Range{Filename: opt.NameRange.Filename, Start: start, End: end}
+}
+
+// TestValueLinesEverySpan maps every span of continued values (with blank
+// lines, an empty first line, multi-byte text) and compares with the oracle.
+func TestValueLinesEverySpan(t *testing.T) {
+	src := "[s]\na = x, y\nb =\n  one\n\n  tw\u00e9 three,\n\n  \u00fcber\nc = \nd = solo\n"
+	f, err := rawconfig.Parse("environment.cfg", []byte(src))
+	require.NoError(t, err)
+	for _, o := range f.Sections[0].Options {
+		vl := newValueLines(o)
+		for a := 0; a <= len(o.Value)+1; a++ {
+			for b := 0; b <= len(o.Value)+1; b++ {
+				require.Equal(t, naiveValueRange(o, span{a, b}), vl.rng(span{a, b}), "%s %d %d", o.Name, a, b)
+			}
+		}
 	}
 }

@@ -13,8 +13,24 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 	"github.com/flyingcircusio/devhost/internal/names"
 	"github.com/flyingcircusio/devhost/internal/rawconfig"
+)
+
+// The most devhost reads of each file of an environment. Real files are far
+// smaller; the limits keep a wrong file (a disk image, a log) from being
+// read whole into memory.
+const (
+	// MaxConfig bounds environment.cfg: about 300,000 lines of options.
+	MaxConfig = 8 << 20
+	// MaxHostMap bounds hostmap.json, which holds names only.
+	MaxHostMap = 1 << 20
+	// MaxProvisionNix is what the devhost's ensure accepts for
+	// provision.nix (lifecycle.MaxProvision).
+	MaxProvisionNix = 1 << 20
+	// MaxProvisionSh bounds provision.sh, a script.
+	MaxProvisionSh = 1 << 20
 )
 
 // Options tune Load.
@@ -56,7 +72,7 @@ func Load(ctx context.Context, root, name string, opts Options) (*Environment, h
 	dir := filepath.Join(root, "environments", name)
 	cfgPath := filepath.Join(dir, "environment.cfg")
 	cfgName := shown("environment.cfg")
-	src, err := os.ReadFile(cfgPath)
+	src, err := inputfile.Read(cfgPath, MaxConfig)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, hcl.Diagnostics{missingEnvironment(root, name, cfgName)}
 	}
@@ -83,13 +99,14 @@ func Load(ctx context.Context, root, name string, opts Options) (*Environment, h
 	env.Root, env.Dir, env.files = root, dir, files
 
 	env.Provision = Provision{NixFile: shown("provision.nix"), ShFile: shown("provision.sh")}
-	nixSrc, nixErr := os.ReadFile(filepath.Join(dir, "provision.nix"))
-	shSrc, shErr := os.ReadFile(filepath.Join(dir, "provision.sh"))
+	nixSrc, nixErr := inputfile.Read(filepath.Join(dir, "provision.nix"), MaxProvisionNix)
+	shSrc, shErr := inputfile.Read(filepath.Join(dir, "provision.sh"), MaxProvisionSh)
 	env.Provision.NixExists, env.Provision.ShExists = nixErr == nil, shErr == nil
 	env.Provision.NixCopied = env.Provision.NixExists && !strings.Contains(string(shSrc), "provision.nix")
-	for _, e := range []error{nixErr, shErr} {
+	for i, e := range []error{nixErr, shErr} {
 		if e != nil && !errors.Is(e, fs.ErrNotExist) {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "cannot read provisioning code", Detail: e.Error()})
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
+				Summary: fmt.Sprintf("cannot read %s", []string{env.Provision.NixFile, env.Provision.ShFile}[i]), Detail: e.Error()})
 		}
 	}
 	if len(env.Provisioned()) > 0 {

@@ -1,6 +1,7 @@
 package environment
 
 import (
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -32,33 +33,50 @@ func linePos(l rawconfig.ValueLine, k int, end bool) hcl.Pos {
 	return p
 }
 
-// valueRange maps the byte span sp of opt.Value (whose lines are joined
-// with "\n") to the source range it came from (an empty span to a point,
-// e.g. the empty item after a trailing comma). An unmapped span falls back
-// to the whole value, and a value without lines to the option's name.
-func valueRange(opt *rawconfig.Option, sp span) hcl.Range {
-	if len(opt.Lines) == 0 {
-		return opt.NameRange
+// valueLines maps byte spans of an option's Value (whose lines are joined
+// with "\n") to the source ranges they came from. It is made once per
+// option, so that mapping every item of a list continued over many lines
+// stays linear.
+type valueLines struct {
+	opt *rawconfig.Option
+	// off[i] is the offset of line i in Value; line i covers the offsets
+	// off[i] to off[i]+len(Text), its end included.
+	off []int
+}
+
+func newValueLines(opt *rawconfig.Option) valueLines {
+	v := valueLines{opt: opt, off: make([]int, len(opt.Lines))}
+	o := 0
+	for i, l := range opt.Lines {
+		v.off[i] = o
+		o += len(l.Text) + 1
 	}
-	var (
-		start, end       hcl.Pos
-		gotStart, gotEnd bool
-	)
-	off := 0
-	for _, l := range opt.Lines {
-		lo, hi := off, off+len(l.Text)
-		if !gotStart && sp.a >= lo && sp.a <= hi {
-			start, gotStart = linePos(l, sp.a-lo, false), true
-		}
-		if gotStart && !gotEnd && sp.b >= lo && sp.b <= hi {
-			end, gotEnd = linePos(l, sp.b-lo, true), true
-		}
-		off = hi + 1
+	return v
+}
+
+// line is the index of the line covering offset k, or -1.
+func (v valueLines) line(k int) int {
+	i := sort.Search(len(v.off), func(i int) bool { return v.off[i] > k }) - 1
+	if i < 0 || k > v.off[i]+len(v.opt.Lines[i].Text) {
+		return -1
 	}
-	if !gotStart || !gotEnd || sp.a > sp.b {
-		return wholeValue(opt)
+	return i
+}
+
+// rng is the range of sp (an empty span gives a point, e.g. the empty item
+// after a trailing comma). An unmapped span falls back to the whole value,
+// and a value without lines to the option's name.
+func (v valueLines) rng(sp span) hcl.Range {
+	if len(v.opt.Lines) == 0 {
+		return v.opt.NameRange
 	}
-	return hcl.Range{Filename: opt.NameRange.Filename, Start: start, End: end}
+	a, b := v.line(sp.a), v.line(sp.b)
+	if a < 0 || b < 0 || sp.a > sp.b {
+		return wholeValue(v.opt)
+	}
+	la, lb := v.opt.Lines[a], v.opt.Lines[b]
+	return hcl.Range{Filename: v.opt.NameRange.Filename,
+		Start: linePos(la, sp.a-v.off[a], false), End: linePos(lb, sp.b-v.off[b], true)}
 }
 
 // wholeValue is the range from the first to the last non-empty value line,

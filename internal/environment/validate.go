@@ -85,6 +85,9 @@ func (b *builder) validate() {
 		if !h.Provisioned() {
 			continue
 		}
+		if err := names.Host(h.Name); err != nil {
+			b.nameError(h.NameRange, err, fmt.Sprintf("devhost up writes the host's name into ssh_config_%s as a Host pattern, where ssh reads wildcards, negations, separators and quotes; rename the host.", b.env.Name))
+		}
 		if h.RealName != "" {
 			ctx := "The host's name is the container's name because provision-dynamic-hostname is not True; rename the host or set provision-dynamic-hostname = True to let the devhost choose a name."
 			if h.Dynamic {
@@ -106,6 +109,32 @@ func (b *builder) validate() {
 			}
 		}
 		b.validateAliases(h)
+	}
+	if len(b.env.Provisioned()) > 0 {
+		b.validateOverrides()
+	}
+}
+
+// validateOverrides applies OverrideVariable to every [component:NAME]
+// option, as devhost up does when it exports them to provision.sh. An
+// option of [DEFAULT] appears in every such section; it is reported once.
+func (b *builder) validateOverrides() {
+	seen := map[hcl.Pos]bool{}
+	for _, o := range b.env.Overrides {
+		for _, opt := range o.Options {
+			_, _, err := b.env.OverrideVariable(o, opt)
+			if err == nil || seen[opt.NameRange.Start] {
+				continue
+			}
+			seen[opt.NameRange.Start] = true
+			r := opt.NameRange
+			summary := fmt.Sprintf("attribute %q of component %q cannot be passed to provision.sh", opt.Name, o.Component)
+			if errors.Is(err, ErrNULValue) {
+				r = wholeValue(opt)
+				summary = fmt.Sprintf("value of attribute %q of component %q contains a NUL byte", opt.Name, o.Component)
+			}
+			b.errorf(r, "devhost up exports every attribute of [component:…] to provision.sh and refuses this one: "+err.Error()+".", "%s", summary)
+		}
 	}
 }
 
@@ -135,34 +164,50 @@ func (b *builder) validateAliases(h *Host) {
 	}
 }
 
+// validateProvisioner reports every mistake of a provisioner section at
+// once: the method, the host and the channel are checked independently.
+// Host and channel are required only of the methods devhost knows (and
+// when the method is missing, as it is meant to be one of them); with
+// another method their values are still checked when given.
 func (b *builder) validateProvisioner(p *Provisioner) {
 	known := strings.Join(quoteAll(KnownMethods()), ", ")
+	required := true
 	switch {
 	case !p.Method.Set:
 		b.errorf(p.Section.Range, "Add method = "+MethodFCContainer+" (devhost knows "+known+").",
 			"[provisioner:%s] has no method", p.Name)
-		return
 	case p.Method.Value != MethodFCContainer && p.Method.Value != MethodDevhost:
 		detail := "devhost provisions containers with the methods " + known + "."
 		if p.Method.Value == "fc-nixos-dev-vm" {
 			detail += " fc-nixos-dev-vm creates virtual machines on a VM devhost, which devhost does not manage."
 		}
 		b.errorf(p.Method.Range, detail, "unknown provisioner method %q", p.Method.Value)
-		return
+		required = false
 	}
-	if !p.Host.Set {
+	switch {
+	case p.Host.Set:
+		if err := names.Domain(p.Host.Value); err != nil {
+			b.nameError(p.Host.Range, err, "host is the devhost's public address; containers are public below it.")
+		}
+	case required:
 		b.errorf(p.Section.Range, "Add host = <the devhost's public address>, e.g. host = dev.example.com.",
 			"[provisioner:%s] has no host", p.Name)
-	} else if err := names.Domain(p.Host.Value); err != nil {
-		b.nameError(p.Host.Range, err, "host is the devhost's public address; containers are public below it.")
 	}
-	if !p.Channel.Set {
+	switch {
+	case p.Channel.Set:
+		b.validateChannel(p)
+	case required:
 		b.errorf(p.Section.Range, "Add channel = <URL of the NixOS channel for the containers>.",
 			"[provisioner:%s] has no channel", p.Name)
-	} else if _, err := channel.Parse(p.Channel.Value); err != nil {
-		// The grammar also keeps the channel one word for the shell that
-		// batou's own container provisioner (2.3 to 2.5) passes it through
-		// unquoted on the devhost (no ';', '&', blank or quote).
+	}
+}
+
+// validateChannel checks the channel against the one grammar the devhost
+// uses. The grammar also keeps the channel one word for the shell that
+// batou's own container provisioner (2.3 to 2.5) passes it through
+// unquoted on the devhost (no ';', '&', blank or quote).
+func (b *builder) validateChannel(p *Provisioner) {
+	if _, err := channel.Parse(p.Channel.Value); err != nil {
 		b.nameError(p.Channel.Range, err, "The devhost hands the channel to Nix as root, where '=', '?', '#' or '%' would make it mean a second place, so it may only hold URL characters with one meaning.")
 	}
 }

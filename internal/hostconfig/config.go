@@ -137,6 +137,16 @@ type Compat struct {
 type Access struct {
 	Groups     []string // default ["users", "service"]
 	AdminGroup string   // default "wheel"
+	// MaxContainersPerUser limits how many containers one user owns
+	// (0, the default: no limit). Admins are exempt.
+	MaxContainersPerUser int
+	// ReservedNames are host names no container may take besides the
+	// built-in ones (names.Reserved) and the host's own name: the NixOS
+	// module lists the host's networking.hostName and its other
+	// networking.hosts names. A container's name resolves to it on the
+	// devhost, so a container named like another host would redirect the
+	// host's own connections to that host.
+	ReservedNames []string
 }
 
 // Commands are the argv prefixes of external commands; tests point them at

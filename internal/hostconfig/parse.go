@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -15,6 +14,8 @@ import (
 	hcljson "github.com/hashicorp/hcl/v2/json"
 
 	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/hclinput"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 )
 
 // Default returns the configuration a file containing only public_address
@@ -52,12 +53,16 @@ func Default(publicAddress string) *Config {
 	}
 }
 
+// MaxSize bounds the host configuration file.
+const MaxSize = 1 << 20
+
 // Load reads and validates the host configuration at path. Problems with
 // the file's content are returned as a *diag.Error carrying the file's bytes,
 // so the command line can show them with a snippet; a file that cannot be
 // read is an ordinary wrapped error (errors.Is(err, fs.ErrNotExist) works).
 func Load(path string) (*Config, error) {
-	src, err := os.ReadFile(path)
+	// The NixOS module's file is a symbolic link into the store: follow it.
+	src, err := inputfile.Read(path, MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("host configuration: %w", err)
 	}
@@ -76,9 +81,13 @@ func Parse(filename string, src []byte) (*Config, error) {
 		diags hcl.Diagnostics
 	)
 	if isJSON(filename, src) {
-		file, diags = hcljson.Parse(src, filename)
+		if diags = hclinput.CheckJSON(filename, src, MaxSize); !diags.HasErrors() {
+			file, diags = hcljson.Parse(src, filename)
+		}
 	} else {
-		file, diags = hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+		if diags = hclinput.CheckNative(filename, src, MaxSize); !diags.HasErrors() {
+			file, diags = hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+		}
 	}
 	if diags.HasErrors() {
 		return nil, diag.NewError(diags, files)
@@ -193,7 +202,7 @@ var (
 		"nginx": {Attributes: attrSchema("server_names_hash_bucket_size", "server_names_hash_max_size",
 			"proxy_timeout", "client_max_body_size")},
 		"compat": {Attributes: attrSchema("bootstrap_key")},
-		"access": {Attributes: attrSchema("groups", "admin_group")},
+		"access": {Attributes: attrSchema("groups", "admin_group", "max_containers_per_user", "reserved_names")},
 		"commands": {Attributes: attrSchema("rebuild", "nix_build", "nix_env", "nix_instantiate",
 			"nixos_container", "systemctl", "timeout")},
 	}
@@ -376,6 +385,8 @@ func (d *decoder) decode(b hcl.Body) *Config {
 		case "access":
 			a.list("groups", &c.Access.Groups)
 			a.str("admin_group", &c.Access.AdminGroup)
+			a.integer("max_containers_per_user", &c.Access.MaxContainersPerUser)
+			a.list("reserved_names", &c.Access.ReservedNames)
 		case "commands":
 			for key, argv := range c.Commands.all() {
 				a.list(key, argv)

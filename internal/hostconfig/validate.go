@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -121,6 +122,14 @@ func (c *Config) validate(rng func(keys ...string) *hcl.Range) hcl.Diagnostics {
 	for _, g := range c.Access.Groups {
 		if err := names.User(g); err != nil {
 			nameErr("Invalid access.groups entry", err, rng("access.groups"))
+		}
+	}
+	if c.Access.MaxContainersPerUser < 0 {
+		add("Invalid access.max_containers_per_user", "It must be a positive number of containers, or left out (null) for no limit.", rng("access.max_containers_per_user"))
+	}
+	for _, n := range c.Access.ReservedNames {
+		if n == "" || strings.ContainsFunc(n, unicode.IsControl) {
+			add("Invalid access.reserved_names entry", fmt.Sprintf("%q is not a host name; list host names such as \"devhost01\".", n), rng("access.reserved_names"))
 		}
 	}
 	if err := names.User(c.Access.AdminGroup); err != nil {

@@ -144,7 +144,7 @@ func ResolveCaller(p Process, sys Users) (Caller, error) {
 			if name == "root" {
 				return Caller{User: "root", Root: true}, nil
 			}
-			if err := names.User(name); err != nil {
+			if err := names.Login(name); err != nil {
 				return Caller{}, fmt.Errorf("%s: %w", EnvTestUser, err)
 			}
 			users := sys
@@ -164,7 +164,7 @@ func ResolveCaller(p Process, sys Users) (Caller, error) {
 	}
 	switch {
 	case name != "":
-		if err := names.User(name); err != nil {
+		if err := names.Login(name); err != nil {
 			return Caller{}, fmt.Errorf("SUDO_USER: %w", err)
 		}
 		if name == "root" {
@@ -177,7 +177,7 @@ func ResolveCaller(p Process, sys Users) (Caller, error) {
 		if name, err = p.Current(); err != nil {
 			return Caller{}, fmt.Errorf("current user: %w", err)
 		}
-		if err := names.User(name); err != nil {
+		if err := names.Login(name); err != nil {
 			return Caller{}, fmt.Errorf("invoking user: %w", err)
 		}
 	}

@@ -185,7 +185,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 
 // runRebuild runs the host rebuild command with its output in logPath.
 func (h *Host) runRebuild(ctx context.Context, logPath string) error {
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+	if err := atomicfile.PrivateDir(filepath.Dir(logPath), privateDirPerm); err != nil {
 		return fmt.Errorf("rebuild log: %w", err)
 	}
 	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -250,7 +250,7 @@ func (h *Host) rollback(ctx context.Context, a Applied, snap map[string]string, 
 				continue // changed since the snapshot
 			}
 			if old, ok := a.Entries[n]; ok {
-				if err := atomicfile.WriteFile(h.Reg.Path(n), []byte(old), 0o644); err != nil {
+				if err := h.Reg.WriteEntry(n, []byte(old)); err != nil {
 					return err
 				}
 				if err := h.restoreProfile(ctx, n, a.Builds[n]); err != nil {

@@ -1,9 +1,11 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -134,6 +136,15 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 			return nil, fmt.Errorf("ensure %s: %w", req.Name, err)
 		}
 	}
+	// A new container (or one recorded before devhost kept state
+	// versions) takes its channel's NixOS release as system.stateVersion.
+	// Evaluated before the registry lock: an https channel is downloaded.
+	var release string
+	if prev, err := h.Reg.Get(req.Name); edit == nil && (err != nil || prev.StateVersion == "") {
+		if release, err = h.channelRelease(ctx, ch); err != nil {
+			return nil, err
+		}
+	}
 
 	res := &EnsureResult{}
 	var (
@@ -183,6 +194,9 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 			if err := h.checkNotForeign(req.Name); err != nil {
 				return err
 			}
+			if err := h.checkQuota(req.Caller); err != nil {
+				return err
+			}
 			if owner := h.reservedBy(req.Name); owner != "" {
 				if err := req.Caller.CheckOwner(h.Cfg.Access, "use the reserved name", req.Name, owner); err != nil {
 					return err
@@ -205,11 +219,22 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 			c = &cp
 		}
 		if edit != nil {
+			// An edit keeps the entry's channel and state version (an
+			// entry without one gets it from the next ensure).
 			if ch, err = h.ResolveChannel(c.Channel); err != nil {
 				return fmt.Errorf("%s %s: %w", edit.what, req.Name, err)
 			}
 		} else {
 			c.Channel = req.Channel
+			if c.StateVersion == "" {
+				// Kept across channel changes; set once.
+				if release == "" { // the entry changed since it was read
+					if release, err = h.channelRelease(ctx, ch); err != nil {
+						return err
+					}
+				}
+				c.StateVersion = release
+			}
 			c.Aliases = slices.Clone(req.Aliases)
 			c.Environment = req.Environment
 			c.Root = req.Root
@@ -234,7 +259,7 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 		}
 		if prov != nil {
 			hasProv = true
-			if err := atomicfile.WriteFile(h.provisionPath(req.Name), prov, 0o644); err != nil {
+			if err := writePrivate(h.provisionPath(req.Name), prov); err != nil {
 				return err
 			}
 		} else if err := atomicfile.Remove(h.provisionPath(req.Name)); err != nil {
@@ -245,7 +270,7 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 			return err
 		}
 		conf := r.configuration(req.Name)
-		if err := atomicfile.WriteFile(h.buildConfigPath(req.Name), conf, 0o644); err != nil {
+		if err := writePrivate(h.buildConfigPath(req.Name), conf); err != nil {
 			return err
 		}
 		// The resolved location: a file:// channel whose profile moved
@@ -517,10 +542,9 @@ func (h *Host) setLastError(name string, cause error) error {
 		}
 		return err
 	}
-	msg := cause.Error()
-	if len(msg) > 4000 {
-		msg = "…" + msg[len(msg)-4000:]
-	}
+	// Keep the start too: it names what failed and where (Nix's
+	// "at /…/provision.nix:12:3").
+	msg := runner.Shorten(cause.Error(), 4000)
 	c.LastError = strings.ToValidUTF8(strings.ReplaceAll(msg, "\x00", ""), "?")
 	return h.Reg.Put(c)
 }
@@ -565,6 +589,34 @@ func (h *Host) build(ctx context.Context, name string, ch channel.Resolved, hasP
 	return path, nil
 }
 
+// releaseExpr is the NixOS release of the nixpkgs on the search path,
+// what NixOS' system.stateVersion defaults to.
+const releaseExpr = "(import <nixpkgs/lib>).trivial.release"
+
+// channelRelease evaluates the NixOS release of the channel ("24.11") with
+// the same search path and restrictions as the container's build.
+func (h *Host) channelRelease(ctx context.Context, ch channel.Resolved) (string, error) {
+	argv := append(append([]string(nil), h.Cfg.Commands.NixInstantiate...), "--eval", "--json", "--expr", releaseExpr)
+	argv = append(argv, evalArgs(ch, "", "")...)
+	res, err := h.Run.Run(ctx, runner.Cmd{Argv: argv, Env: []string{"NIX_PATH="}})
+	if err != nil {
+		return "", fmt.Errorf("determine the NixOS release of channel %s (the new container's system.stateVersion): %w", ch.Channel(), err)
+	}
+	var rel string
+	if err := json.Unmarshal(bytes.TrimSpace(res.Stdout), &rel); err != nil || !registry.ValidStateVersion(rel) {
+		return "", fmt.Errorf("channel %s: %s printed %q as its NixOS release, not a release like \"24.11\"", ch.Channel(), argv[0], truncate(res.Stdout, 80))
+	}
+	return rel, nil
+}
+
+// truncate is b, cut to at most n bytes.
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
 // ResolveChannel parses s and checks it by the host's channel policy.
 func (h *Host) ResolveChannel(s string) (channel.Resolved, error) {
 	c, err := channel.Parse(s)
@@ -577,14 +629,18 @@ func (h *Host) ResolveChannel(s string) (channel.Resolved, error) {
 // evalArgs are the search path and restrictions of a container's build
 // (its command runs with NIX_PATH emptied): the channel as <nixpkgs>, the
 // generated configuration as <nixos-config> and, when prov is not "",
-// provision.nix as <devhost-provision>. Restricted evaluation allows
+// provision.nix as <devhost-provision>; conf "" leaves out the
+// configuration (an evaluation of the channel alone). Restricted evaluation allows
 // every path on the search path, and Nix adds NIX_PATH (inherited from
 // whoever ran devhost) and nix.conf's nix-path to the -I entries: the
 // host's nixos-config, say, which a provision.nix could then read. Both
 // are emptied, so only these entries are searched and readable. The
 // channel's entries come from the checked channel, never from a raw URL.
 func evalArgs(ch channel.Resolved, conf, prov string) []string {
-	args := append(ch.NixArgs(), "-I", "nixos-config="+conf)
+	args := ch.NixArgs()
+	if conf != "" {
+		args = append(args, "-I", "nixos-config="+conf)
+	}
 	if prov != "" {
 		args = append(args, "-I", "devhost-provision="+prov)
 	}

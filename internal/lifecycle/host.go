@@ -13,8 +13,10 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
@@ -116,7 +118,7 @@ func (h *Host) withRegistry(ctx context.Context, f func() error) error {
 			return err
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(marker), 0o755); err != nil {
+	if err := atomicfile.PrivateDir(h.paths().root, privateDirPerm); err != nil {
 		return fmt.Errorf("lifecycle: %w", err)
 	}
 	// No fsync: the marker guards against a killed process, not a crash
@@ -158,7 +160,7 @@ func (h *Host) snapshotEntries() (map[string]string, error) {
 		if creating[name] {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(h.Reg.Dir(), n))
+		b, err := inputfile.ReadNoFollow(filepath.Join(h.Reg.Dir(), n), registry.MaxEntrySize)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

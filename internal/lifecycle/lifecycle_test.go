@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,9 @@ type fakeRunner struct {
 	onBuild func()
 	// before, when set, runs before every command (outside the mutex).
 	before func(argv []string)
+	// releases is the NixOS release nix-instantiate evaluates for a
+	// channel (by its search path entry nixpkgs=…); "24.11" when absent.
+	releases map[string]string
 }
 
 func (f *fakeRunner) Run(ctx context.Context, c runner.Cmd) (runner.Result, error) {
@@ -58,6 +62,14 @@ func (f *fakeRunner) Run(ctx context.Context, c runner.Cmd) (runner.Result, erro
 		return runner.Result{ExitCode: 1}, err
 	}
 	switch c.Argv[0] {
+	case "nix-instantiate":
+		rel := "24.11"
+		for _, a := range c.Argv {
+			if ch, ok := strings.CutPrefix(a, "nixpkgs="); ok && f.releases[ch] != "" {
+				rel = f.releases[ch]
+			}
+		}
+		return runner.Result{Stdout: []byte(strconv.Quote(rel) + "\n")}, nil
 	case "nix-build":
 		p := filepath.Join(f.store, fmt.Sprintf("%d-system", len(f.calls)))
 		if err := os.MkdirAll(p, 0o755); err != nil {
@@ -110,7 +122,13 @@ func (f *fakeRunner) count(prog string) int {
 
 func testHost(t testing.TB) (*Host, *fakeRunner) {
 	t.Helper()
-	dir := t.TempDir()
+	return testHostAt(t, t.TempDir())
+}
+
+// testHostAt is testHost keeping its state under dir, which processes
+// running at the same time can share.
+func testHostAt(t testing.TB, dir string) (*Host, *fakeRunner) {
+	t.Helper()
 	cfg := hostconfig.Default("dev.example.com")
 	cfg.StateDir = filepath.Join(dir, "state")
 	cfg.GeneratedDir = filepath.Join(dir, "generated")
@@ -208,7 +226,7 @@ func TestPlanCleanup(t *testing.T) {
 func TestResolveCaller(t *testing.T) {
 	dir := t.TempDir()
 	gf := filepath.Join(dir, "group")
-	require.NoError(t, os.WriteFile(gf, []byte("users:x:100:alice,bob\nwheel:x:10:carol\n"), 0o644))
+	require.NoError(t, os.WriteFile(gf, []byte("users:x:100:alice,bob,jane.doe\nwheel:x:10:carol\n"), 0o644))
 	sys := GroupFile{Path: gf}
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	current := func() (string, error) { return "dave", nil }
@@ -231,6 +249,11 @@ func TestResolveCaller(t *testing.T) {
 		{"unprivileged", Process{EUID: 1000, Env: env(nil), Current: current}, Caller{User: "dave"}, ""},
 		{"unprivileged SUDO_USER is not trusted", Process{EUID: 1000, Env: env(map[string]string{"SUDO_USER": "carol"}), Current: current}, Caller{User: "dave"}, ""},
 		{"hostile SUDO_USER", Process{EUID: 0, Env: env(map[string]string{"SUDO_USER": "../etc"})}, Caller{}, "SUDO_USER"},
+		// A login name with a dot, valid on NixOS.
+		{"SUDO_USER with a dot", Process{EUID: 0, Env: env(map[string]string{"SUDO_USER": "jane.doe"})},
+			Caller{User: "jane.doe", Groups: []string{"users"}}, ""},
+		{"unprivileged with a dot", Process{EUID: 1000, Env: env(nil), Current: func() (string, error) { return "jane.doe", nil }},
+			Caller{User: "jane.doe", Groups: []string{"users"}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -843,4 +866,133 @@ func TestRecoveryCountsWhatItPutBack(t *testing.T) {
 	hs, err := h.HostStatus()
 	require.NoError(t, err)
 	assert.True(t, hs.Pending, "the host runs the undone change and nothing is pending")
+}
+
+// A container's system.stateVersion is its first channel's NixOS release,
+// evaluated with the build's restrictions, and stays when the channel moves
+// to a newer release: NixOS reads the state on disk with it.
+func TestStateVersionRecordedAtCreationAndKept(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	const (
+		old   = "https://example.org/nixos-20.09/c.tar.xz"
+		newer = "https://example.org/nixos-24.11/c.tar.xz"
+	)
+	fr.releases = map[string]string{old: "20.09", newer: "24.11"}
+	var built []string // the configuration.nix of every build
+	fr.before = func(argv []string) {
+		for _, a := range argv {
+			if p, ok := strings.CutPrefix(a, "nixos-config="); ok && argv[0] == "nix-build" {
+				b, err := os.ReadFile(p)
+				require.NoError(t, err)
+				built = append(built, string(b))
+			}
+		}
+	}
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: old, Caller: alice})
+	require.NoError(t, err)
+	c, err := h.Reg.Get("shop")
+	require.NoError(t, err)
+	assert.Equal(t, "20.09", c.StateVersion)
+	require.Len(t, built, 1)
+	assert.Contains(t, built[0], `system.stateVersion = lib.mkDefault "20.09";`)
+	assert.Equal(t, [][]string{{"nix-instantiate", "--eval", "--json", "--expr", "(import <nixpkgs/lib>).trivial.release",
+		"-I", "nixpkgs=" + old, "-I", old, "--option", "allowed-uris", old,
+		"--option", "restrict-eval", "true", "--option", "nix-path", ""}},
+		callsOf(fr, "nix-instantiate"), "evaluated like the build: restricted, no inherited search path")
+
+	_, err = h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: newer, Caller: alice})
+	require.NoError(t, err)
+	c, err = h.Reg.Get("shop")
+	require.NoError(t, err)
+	assert.Equal(t, newer, c.Channel)
+	assert.Equal(t, "20.09", c.StateVersion, "kept across the channel change")
+	require.Len(t, built, 2)
+	assert.Contains(t, built[1], `system.stateVersion = lib.mkDefault "20.09";`)
+	assert.Len(t, callsOf(fr, "nix-instantiate"), 1, "a recorded state version is not evaluated again")
+}
+
+// An entry written before devhost recorded state versions gets the release
+// of the channel of its next ensure, once.
+func TestStateVersionRecordedForOldEntry(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	ch := "https://example.org/nixos-22.11/c.tar.xz"
+	fr.releases = map[string]string{ch: "22.11"}
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: ch, Caller: alice})
+	require.NoError(t, err)
+	c, err := h.Reg.Get("shop")
+	require.NoError(t, err)
+	c.StateVersion = ""
+	require.NoError(t, h.Reg.Put(c))
+
+	_, err = h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: ch, Aliases: []string{"www"}, Caller: alice})
+	require.NoError(t, err)
+	c, err = h.Reg.Get("shop")
+	require.NoError(t, err)
+	assert.Equal(t, "22.11", c.StateVersion)
+	assert.Len(t, callsOf(fr, "nix-instantiate"), 2)
+}
+
+// A channel whose evaluation fails or prints no release creates nothing.
+func TestStateVersionUnknownCreatesNothing(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		release string
+		fail    error
+		want    string
+	}{
+		{name: "evaluation fails", fail: errors.New("error: file 'nixpkgs/lib' was not found"), want: "was not found"},
+		{name: "not a release", release: `20.09"; evil = "`, want: "not a release"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, fr := testHost(t)
+			ch := "https://example.org/c.tar.xz"
+			fr.releases = map[string]string{ch: tt.release}
+			if tt.fail != nil {
+				fr.fail = map[string]error{"nix-instantiate": tt.fail}
+			}
+			_, err := h.Ensure(context.Background(), EnsureRequest{Name: "shop", Channel: ch, Caller: alice})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			_, err = h.Reg.Get("shop")
+			assert.ErrorIs(t, err, registry.ErrNotFound)
+			assert.Zero(t, fr.count("nix-build"))
+		})
+	}
+}
+
+func callsOf(f *fakeRunner, prog string) [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out [][]string
+	for _, c := range f.calls {
+		if c[0] == prog {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// TestValidateProvisionPositionAfterALongLine: real nix-instantiate quotes
+// the 64 KiB line of the syntax error after its position; the position
+// still reaches the diagnostic (before, only the last 64 KiB of its output
+// were kept, which held the quoted line but not the position).
+func TestValidateProvisionPositionAfterALongLine(t *testing.T) {
+	if _, err := exec.LookPath("nix-instantiate"); err != nil {
+		t.Skip("nix-instantiate not found: cannot check provision.nix parsing (CI installs nix-bin)")
+	}
+	h, _ := testHost(t)
+	h.Run = &runner.Exec{Timeout: time.Minute}
+	src := []byte("{ config, ... }:\n{\n  environment.etc.x.text = \"" + strings.Repeat("a", 64<<10) + "\"; y = ;\n}\n")
+	req := &EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice, Provision: src}
+	err := h.Validate(context.Background(), req, "provision.nix")
+	var de *diag.Error
+	require.ErrorAs(t, err, &de)
+	d := de.Diags[0]
+	assert.Contains(t, d.Summary, "syntax error")
+	require.NotNil(t, d.Subject)
+	assert.Equal(t, 3, d.Subject.Start.Line)
+	assert.Equal(t, byte(';'), src[d.Subject.Start.Byte])
+	assert.Less(t, len(d.Detail)+len(d.Summary), 4<<10)
 }

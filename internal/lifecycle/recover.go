@@ -113,7 +113,7 @@ func (h *Host) undo(ctx context.Context, in Intent) error {
 			return err
 		}
 	case in.PrevEntry != nil:
-		if err := atomicfile.WriteFile(h.Reg.Path(name), []byte(*in.PrevEntry), 0o644); err != nil {
+		if err := h.Reg.WriteEntry(name, []byte(*in.PrevEntry)); err != nil {
 			return err
 		}
 	}
@@ -122,7 +122,7 @@ func (h *Host) undo(ctx context.Context, in Intent) error {
 		if err := atomicfile.Remove(prov); err != nil {
 			return err
 		}
-	} else if err := atomicfile.WriteFile(prov, []byte(*in.PrevProvision), 0o644); err != nil {
+	} else if err := writePrivate(prov, []byte(*in.PrevProvision)); err != nil {
 		return err
 	}
 	cur := h.profileTarget(name)

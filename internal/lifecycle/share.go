@@ -48,7 +48,9 @@ type HomeDirs struct{ Dir string }
 
 // Account returns <Dir>/<user> and its owner.
 func (d HomeDirs) Account(name string) (authkeys.Account, error) {
-	if err := names.User(name); err != nil {
+	// A login name has no '/' and cannot be "." or "..": it starts with a
+	// letter or '_'.
+	if err := names.Login(name); err != nil {
 		return authkeys.Account{}, err
 	}
 	home := filepath.Join(d.Dir, name)
@@ -117,7 +119,7 @@ func (h *Host) Share(ctx context.Context, name string, users []string, on bool, 
 		return nil, &ShareError{Err: errors.New("name at least one user")}
 	}
 	for _, u := range users {
-		if err := names.User(u); err != nil {
+		if err := names.Login(u); err != nil {
 			return nil, &ShareError{Err: err}
 		}
 	}

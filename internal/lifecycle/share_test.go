@@ -215,3 +215,44 @@ func TestColleagueMayKeepNotShareOrDestroy(t *testing.T) {
 	assert.ErrorIs(t, err, ErrDenied)
 	assert.Equal(t, []string{"jane"}, mustGet(t, h, "shop").SharedWith)
 }
+
+// Any NixOS login name may be shared with: jane.doe's home is found and
+// her keys are commented with her login name.
+func TestShareWithDottedLoginName(t *testing.T) {
+	h, _, homes := shareHost(t)
+	writeKeys(t, homes, "jane.doe", janeKey+" jane@laptop")
+	ctx := context.Background()
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	_, err = h.Share(ctx, "shop", []string{"jane.doe"}, true, alice)
+	require.NoError(t, err)
+	c := mustGet(t, h, "shop")
+	assert.Equal(t, []string{"jane.doe"}, c.SharedWith)
+	assert.Equal(t, []string{janeKey + " shared:jane.doe"}, c.SharedKeys)
+	assert.Contains(t, h.stagedKeys(t, "shop"), janeKey+" shared:jane.doe")
+}
+
+// Sharing an entry written before devhost recorded state versions builds
+// with the entry's channel and leaves its state version to the next
+// ensure: share never evaluates (or downloads) a channel.
+func TestShareOfEntryWithoutStateVersion(t *testing.T) {
+	h, fr, _ := shareHost(t)
+	ctx := context.Background()
+	ch := "https://example.org/nixos-22.11/c.tar.xz"
+	fr.releases = map[string]string{ch: "22.11"}
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: ch, Caller: alice})
+	require.NoError(t, err)
+	c := mustGet(t, h, "shop")
+	c.StateVersion = ""
+	require.NoError(t, h.Reg.Put(c))
+	evals := len(callsOf(fr, "nix-instantiate"))
+
+	res, err := h.Share(ctx, "shop", []string{"jane"}, true, alice)
+	require.NoError(t, err)
+	assert.True(t, res.Built)
+	assert.Len(t, callsOf(fr, "nix-instantiate"), evals, "share evaluates no channel")
+	c = mustGet(t, h, "shop")
+	assert.Empty(t, c.StateVersion)
+	assert.Equal(t, ch, c.Channel)
+	assert.Equal(t, []string{"jane"}, c.SharedWith)
+}

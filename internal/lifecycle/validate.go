@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -43,10 +44,22 @@ func (h *Host) Validate(ctx context.Context, req *EnsureRequest, provName string
 		}
 		diags = append(diags, de.Diags...)
 	}
-	for _, a := range req.Aliases {
-		if names.Alias(a) == nil && names.Container(req.Name) == nil {
+	if names.Container(req.Name) == nil {
+		if names.Reserved(req.Name, h.hostNames()...) {
+			add("Reserved container name", fmt.Sprintf("%q is a name of this host or of a host it reaches: the devhost resolves container names to their containers, so this one would redirect the host's own connections. Choose another name.", req.Name))
+		}
+		bucket := h.Cfg.Nginx.ServerNamesHashBucketSize
+		if err := names.ServerName(req.Name+"."+h.Cfg.PublicAddress, bucket); err != nil {
+			add("Server name too long for nginx", withHint(err))
+		}
+		for _, a := range req.Aliases {
+			if names.Alias(a) != nil {
+				continue
+			}
 			if err := names.FQDN(a, req.Name, h.Cfg.PublicAddress); err != nil {
 				add("Alias too long", err.Error())
+			} else if err := names.ServerName(a+"."+req.Name+"."+h.Cfg.PublicAddress, bucket); err != nil {
+				add("Server name too long for nginx", withHint(err))
 			}
 		}
 	}
@@ -71,6 +84,18 @@ func (h *Host) Validate(ctx context.Context, req *EnsureRequest, provName string
 		}
 	}
 	return diag.NewError(diags, files)
+}
+
+// hostNames are the names a container may not take besides the built-in
+// ones: the host's own name, the first label of its public address, and
+// what the host configuration reserves (the module lists the host's
+// networking.hostName and networking.hosts names).
+func (h *Host) hostNames() []string {
+	out := append([]string{h.Cfg.PublicAddress}, h.Cfg.Access.ReservedNames...)
+	if hn, err := os.Hostname(); err == nil {
+		out = append(out, hn)
+	}
+	return out
 }
 
 // withHint is err's message followed by its hint, when it is a

@@ -77,3 +77,36 @@ func TestEnvironment(t *testing.T) {
 		assert.ErrorIs(t, Environment(bad), ErrInvalid, bad)
 	}
 }
+
+func TestReserved(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		others []string
+		want   bool
+	}{
+		{"nixos", nil, true},
+		{"wpad", nil, true},
+		{"localhost", nil, true},
+		{"shop", nil, false},
+		{"dev01", []string{"dev01.example.com"}, true},
+		{"dev01", []string{"DEV01"}, true},
+		{"example", []string{"dev01.example.com"}, false},
+	} {
+		assert.Equal(t, tt.want, Reserved(tt.name, tt.others...), "%s %v", tt.name, tt.others)
+	}
+}
+
+// TestNginxBucketSize follows ngx_hash_init: a bucket holds a name of n
+// bytes when 8 + align8(n+2) + 8 <= size.
+func TestNginxBucketSize(t *testing.T) {
+	for n, want := range map[int]int{1: 32, 14: 32, 15: 64, 46: 64, 47: 128, 110: 128, 111: 256, 253: 512} {
+		assert.Equal(t, want, NginxBucketSize(n), "n=%d", n)
+	}
+	long := LongestServerName("dev.example.com")
+	assert.Equal(t, 63+1+11+1+15, long)
+	assert.Equal(t, 128, NginxBucketSize(long))
+	assert.NoError(t, ServerName(strings.Repeat("a", 110), 128))
+	err := ServerName(strings.Repeat("a", 111), 128)
+	assert.ErrorIs(t, err, ErrInvalid)
+	assert.Contains(t, err.Error(), "256")
+}

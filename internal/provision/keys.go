@@ -14,7 +14,12 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 )
+
+// maxKey bounds the private key file devhost reads (an ed25519 key in
+// OpenSSH format has about 400 bytes; an RSA one a few KiB).
+const maxKey = 64 << 10
 
 // KeyPair is an environment's ssh key: the private half lives in the
 // deployment root (mode 0600) and is named by IdentityFile in
@@ -47,7 +52,7 @@ func EnsureKey(root, env string, rotate bool) (KeyPair, error) {
 	priv, pub := KeyPaths(root, env)
 	kp := KeyPair{PrivatePath: priv, PublicPath: pub}
 	if !rotate {
-		data, err := os.ReadFile(priv)
+		data, err := inputfile.Read(priv, maxKey)
 		switch {
 		case err == nil:
 			fi, err := os.Stat(priv)

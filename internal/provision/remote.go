@@ -134,6 +134,7 @@ func (d *SSHDevhost) runAs(ctx context.Context, what string, argv []string, stdi
 	remote := Join(argv)
 	args := append(append([]string{}, d.Options...), "--", d.Host, remote)
 	cmd := exec.CommandContext(ctx, orDefault(d.SSH, "ssh"), args...)
+	cmd.Env = childEnv(nil) // the process' environment without the secret variables
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
@@ -162,15 +163,26 @@ func (d *SSHDevhost) runAs(ctx context.Context, what string, argv []string, stdi
 func (d *SSHDevhost) program() string { return orDefault(d.Program, "devhost") }
 
 // fallBack reports whether err says the devhost has no devhost command, and
-// then switches to the compatibility CLI (with AutoCompat).
-func (d *SSHDevhost) fallBack(err error) bool {
+// then switches to the compatibility CLI (with AutoCompat). The shell says
+// "command not found" (127) when nothing runs it through sudo; real sudo
+// cannot match a command it cannot find against its rules, so a user whose
+// rules name only fc-build-dev-container (the old devhost's) hears "a
+// password is required" instead: then a look for the command without sudo
+// (`command -v devhost`) decides.
+func (d *SSHDevhost) fallBack(ctx context.Context, err error) bool {
 	var re *RemoteError
 	if d.Compat || !d.AutoCompat || !errors.As(err, &re) || re.Status == 255 {
 		return false
 	}
 	msg := re.Stderr
 	p := d.program()
-	if re.Status != 127 && !strings.Contains(msg, p+": command not found") && !strings.Contains(msg, p+": not found") {
+	missing := re.Status == 127 || strings.Contains(msg, p+": command not found") || strings.Contains(msg, p+": not found")
+	if !missing && strings.Contains(msg, "sudo: a password is required") {
+		_, perr := d.runAs(ctx, "look for "+p, []string{"command", "-v", p}, nil)
+		var pre *RemoteError
+		missing = errors.As(perr, &pre) && pre.Status != 255
+	}
+	if !missing {
 		return false
 	}
 	d.Compat = true
@@ -198,7 +210,7 @@ func (d *SSHDevhost) Reserve(ctx context.Context) (string, error) {
 		return environment.SuggestName(nil, func(n string) bool { return taken[n] })
 	}
 	out, err := d.run(ctx, "reserve a name", []string{d.program(), "reserve", "--json"}, nil)
-	if d.fallBack(err) {
+	if d.fallBack(ctx, err) {
 		return d.Reserve(ctx)
 	}
 	if err != nil {
@@ -247,7 +259,7 @@ func (d *SSHDevhost) Ensure(ctx context.Context, req EnsureRequest) (EnsureResul
 	}
 	argv = append(argv, "--json")
 	out, err := d.run(ctx, what, argv, req.ProvisionNix)
-	if d.fallBack(err) {
+	if d.fallBack(ctx, err) {
 		return d.Ensure(ctx, req)
 	}
 	if err != nil {
@@ -285,7 +297,7 @@ func (d *SSHDevhost) Destroy(ctx context.Context, name string) error {
 		argv = []string{"fc-build-dev-container", "destroy", name}
 	}
 	_, err := d.run(ctx, "destroy container "+name, argv, nil)
-	if d.fallBack(err) {
+	if d.fallBack(ctx, err) {
 		return d.Destroy(ctx, name)
 	}
 	var re *RemoteError

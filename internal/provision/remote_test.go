@@ -95,6 +95,42 @@ esac`)
 	assert.Contains(t, err.Error(), "the devhost refused: sudo: devhost: command not found")
 }
 
+// TestSSHDevhostFallsBackBehindSudo: real sudo cannot match a command it
+// cannot find against the old devhost's rules (fc-build-dev-container
+// only) and answers "a password is required"; a look for devhost without
+// sudo tells a missing command from a refusal.
+func TestSSHDevhostFallsBackBehindSudo(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		probe   string // how `command -v devhost` ends
+		compat  bool
+		refusal bool
+	}{
+		{"devhost missing", "exit 1", true, false},
+		{"devhost there, the user may not run it", "echo /run/current-system/sw/bin/devhost", false, true},
+		{"devhost unreachable", "exit 255", false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ssh, log := fakeSSH(t, `case "$cmd" in
+"sudo -n -- devhost destroy abc") echo "sudo: a password is required" >&2; exit 1;;
+"command -v devhost") `+tt.probe+`;;
+"sudo -n -- fc-build-dev-container destroy abc") exit 0;;
+*) exit 3;;
+esac`)
+			d := &SSHDevhost{SSH: ssh, Host: "dev.example.com", AutoCompat: true}
+			err := d.Destroy(context.Background(), "abc")
+			assert.Equal(t, tt.compat, d.Compat)
+			if tt.refusal {
+				assert.ErrorContains(t, err, "a password is required")
+			} else {
+				assert.NoError(t, err)
+			}
+			data, _ := os.ReadFile(log)
+			assert.Contains(t, string(data), "\ncommand -v devhost\n", "looked for devhost without sudo")
+		})
+	}
+}
+
 func TestRemoteErrorMessages(t *testing.T) {
 	tests := []struct {
 		err  RemoteError

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"text/template"
 	"time"
+
+	"github.com/flyingcircusio/devhost/internal/secrets"
 )
 
 // Script is one run of an environment's provision.sh for one container.
@@ -39,7 +41,10 @@ type Script struct {
 	// Env is the complete environment of the script: the caller's, plus
 	// PROVISION_*, SSH_CONFIG, RSYNC_RSH and COMPONENT_* (secrets included:
 	// they travel in the process environment, which only the user can read,
-	// never in the script file or on a command line).
+	// never in the script file or on a command line). The variables of the
+	// secrets' own handling (secrets.Scrub: BATOU_AGE_IDENTITY_PASSPHRASE…)
+	// are removed: neither the script nor the ssh and rsync it runs get them.
+	// nil is the process' environment, scrubbed the same way.
 	Env []string
 	// TempDir is where the private directory for the wrapper is made
 	// ("" = os.TempDir()).
@@ -160,6 +165,15 @@ func (s *Script) Wrapper(statusFile string) ([]byte, error) {
 	return b.Bytes(), err
 }
 
+// childEnv is the environment of a program devhost up starts: env (nil:
+// the process' own) without the secret variables (secrets.Scrub).
+func childEnv(env []string) []string {
+	if env == nil {
+		env = os.Environ()
+	}
+	return secrets.Scrub(env)
+}
+
 func orDefault(s, def string) string {
 	if s == "" {
 		return def
@@ -196,7 +210,7 @@ func (s *Script) Run(ctx context.Context, stdout, stderr io.Writer) (err error) 
 	}
 	cmd := exec.CommandContext(ctx, orDefault(s.Bash, "bash"), wrapper)
 	cmd.Dir = s.EnvDir
-	cmd.Env = s.Env
+	cmd.Env = childEnv(s.Env)
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 )
 
 // SSHHost is one provisioned host as ssh_config_<env> names it.
@@ -133,9 +134,12 @@ func WriteSSHConfig(path string, c SSHConfig) error {
 
 // ReadSSHHosts returns the hosts of an existing ssh_config_<env> written by
 // devhost (for `up --host` runs that update one block and keep the others),
-// reading the Host/HostName/ProxyJump lines of each block.
+// reading the Host/HostName/ProxyJump lines of each block. Like the
+// known-hosts file it is read only as a regular file of at most
+// MaxKnownHosts bytes: a named pipe in its place must not hang up, sync or
+// connect.
 func ReadSSHHosts(path string) ([]SSHHost, error) {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.Read(path, MaxKnownHosts)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -170,6 +174,10 @@ func ReadSSHHosts(path string) ([]SSHHost, error) {
 	return hosts, sc.Err()
 }
 
+// MaxKnownHosts bounds the known-hosts file devhost reads: one line per
+// container, and what ssh itself adds.
+const MaxKnownHosts = 1 << 20
+
 // KnownHosts is a per-environment known-hosts file: one line per
 // container, "<real name> <key type> <base64>".
 type KnownHosts map[string]string // real name → "ssh-ed25519 AAAA…"
@@ -178,7 +186,7 @@ type KnownHosts map[string]string // real name → "ssh-ed25519 AAAA…"
 // empty.
 func ReadKnownHosts(path string) (KnownHosts, error) {
 	kh := KnownHosts{}
-	data, err := os.ReadFile(path)
+	data, err := inputfile.Read(path, MaxKnownHosts)
 	if errors.Is(err, fs.ErrNotExist) {
 		return kh, nil
 	}

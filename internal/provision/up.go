@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/flyingcircusio/devhost/internal/environment"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 )
 
 // Options of one `devhost up` run.
@@ -44,7 +43,8 @@ type Options struct {
 	// SSH, Bash and Rsync are the programs used ("" = from PATH).
 	SSH, Bash, Rsync string
 	// Home is the user's home directory (~/.ssh/config is included when it
-	// exists); BaseEnv the environment provision.sh inherits.
+	// exists); BaseEnv the environment provision.sh, ssh and rsync
+	// inherit, less the secret variables (secrets.Scrub).
 	Home    string
 	BaseEnv []string
 	// TempDir is where the wrapper's private directory is made.
@@ -100,29 +100,26 @@ func (e *RebuildError) Error() string {
 	return fmt.Sprintf("container %s (%s): rebuild inside the container failed with exit status %d (--strict)", e.Host, e.Name, e.Status)
 }
 
-var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
 // componentVars returns the COMPONENT_<COMPONENT>_<ATTRIBUTE> variables of
 // every override and secret of the environment, upper-cased as batou does.
 func componentVars(env *environment.Environment, secrets map[string]map[string]string) ([]string, error) {
 	vals := map[string]string{}
 	var order []string
-	set := func(comp, attr, val string) error {
-		k := strings.ToUpper("COMPONENT_" + comp + "_" + attr)
-		if !varName.MatchString(k) {
-			return &InputError{Err: fmt.Errorf("[component:%s] %s: %s is not a valid shell variable name, so provision.sh cannot see it (batou refuses it too); rename the component or attribute", comp, attr, k)}
-		}
+	set := func(k, val string) {
 		if _, ok := vals[k]; !ok {
 			order = append(order, k)
 		}
 		vals[k] = val
-		return nil
 	}
 	overridden := map[[2]string]bool{}
 	for _, o := range env.Overrides {
 		for _, opt := range o.Options {
-			if err := set(o.Component, opt.Name, opt.Value); err != nil {
-				return nil, err
+			k, export, err := env.OverrideVariable(o, opt)
+			if err != nil {
+				return nil, &InputError{Err: err}
+			}
+			if export {
+				set(k, opt.Value)
 			}
 			overridden[[2]string{o.Component, opt.Name}] = true
 		}
@@ -143,9 +140,11 @@ func componentVars(env *environment.Environment, secrets map[string]map[string]s
 				// batou's DuplicateOverride: the deployment would fail.
 				return nil, &InputError{Err: fmt.Errorf("secrets: [component:%s] %s is also set in environment.cfg; batou refuses an attribute given twice (DuplicateOverride): remove one of them", c, a)}
 			}
-			if err := set(c, a, secrets[c][a]); err != nil {
-				return nil, err
+			k, err := environment.ComponentVariable(c, a, secrets[c][a])
+			if err != nil {
+				return nil, &InputError{Err: fmt.Errorf("secrets: %w", err)}
 			}
+			set(k, secrets[c][a])
 		}
 	}
 	out := make([]string, 0, len(order))
@@ -279,7 +278,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 	}
 	var nixSrc []byte
 	if env.Provision.NixExists {
-		if nixSrc, err = os.ReadFile(filepath.Join(env.Dir, "provision.nix")); err != nil {
+		if nixSrc, err = inputfile.Read(filepath.Join(env.Dir, "provision.nix"), environment.MaxProvisionNix); err != nil {
 			return nil, fmt.Errorf("provision.nix: %w", err)
 		}
 	}
@@ -378,6 +377,7 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 func (o *Options) rebuildInside(ctx context.Context, ssh, cfgPath string, h *environment.Host, name string) (string, error) {
 	remote := "command -v fc-manage >/dev/null 2>&1 || exit 100; exec sudo -n -i fc-manage -c"
 	cmd := exec.CommandContext(ctx, ssh, "-F", cfgPath, name, remote)
+	cmd.Env = childEnv(o.BaseEnv)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		o.progress("%s: container %s rebuilt itself (fc-manage -c)", h.Name, name)

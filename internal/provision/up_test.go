@@ -232,6 +232,20 @@ func TestUpFailures(t *testing.T) {
 		assert.Empty(t, dev.reserved)
 		assert.NoFileExists(t, filepath.Join(opts.Env.Dir, "hostmap.json"))
 	})
+	t.Run("secret up cannot export", func(t *testing.T) {
+		// check cannot see secrets; up refuses them before anything is
+		// touched, with the rule check applies to environment.cfg.
+		for attr, val := range map[string]string{"foo-bar": "x", "token": "a\x00b"} {
+			opts, dev, _, _ := upFixture(t, "true\n")
+			opts.Secrets["shop"] = map[string]string{attr: val}
+			_, err := Up(context.Background(), opts)
+			var ie *InputError
+			require.ErrorAs(t, err, &ie, attr)
+			assert.Contains(t, err.Error(), "secrets: [component:shop] "+attr)
+			assert.Empty(t, dev.reserved)
+			assert.NoFileExists(t, filepath.Join(opts.Env.Dir, "hostmap.json"))
+		}
+	})
 	t.Run("provision.sh fails", func(t *testing.T) {
 		opts, _, _, _ := upFixture(t, "true\nRUN 'exit 3'\n")
 		_, err := Up(context.Background(), opts)

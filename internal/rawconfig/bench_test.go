@@ -111,14 +111,7 @@ func BenchmarkParseLines(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
 		src := realisticFile(n)
 		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
-			b.SetBytes(int64(len(src)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := Parse("bench.cfg", src); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/line")
+			benchParse(b, src, n)
 			b.StopTimer()
 			best := time.Duration(math.MaxInt64)
 			for range 20 {
@@ -134,20 +127,58 @@ func BenchmarkParseLines(b *testing.B) {
 	}
 }
 
-// BenchmarkVsCPython reads the same generated 10,000-line file with CPython
+// BenchmarkParseContinued reads one value continued over 1,000, 10,000
+// and 40,000 lines: ns/line stays flat when Parse is linear (it was
+// quadratic: 21 s for 40,000 lines). TestParseGrowsLinearly checks the same
+// without timing.
+func BenchmarkParseContinued(b *testing.B) {
+	for _, n := range []int{1000, 10000, 40000} {
+		src := growthShapes["continued value"](n)
+		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) { benchParse(b, src, n) })
+	}
+}
+
+// benchParse parses src (of n lines) back to back and reports ns/line.
+func benchParse(b *testing.B, src []byte, n int) {
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("bench.cfg", src); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/line")
+}
+
+// BenchmarkVsCPython reads the same generated file with CPython
 // (testdata/bench_cpython.py: RawConfigParser().read(path), as batou does)
-// and with os.ReadFile + Parse.
+// and with os.ReadFile + Parse: a realistic 10,000-line environment, and
+// one value continued over 40,000 lines.
 //
 // Both sides are timed the same way: the best wall-clock time of one read
 // out of vsReads, each read started from a collected heap (gc.collect() /
 // runtime.GC() outside the timed part), which is how batou and devhost read
 // the file: once per process. x-faster is CPython's time over Go's; the
-// target is at least 20. The ns/op of the benchmark loop itself is the
-// steady state of back-to-back reads, garbage collection included.
+// target is at least 20 for the realistic file and at least 1 for every
+// file. The ns/op of the benchmark loop itself is the steady state of
+// back-to-back reads, garbage collection included.
 func BenchmarkVsCPython(b *testing.B) {
 	py := python3(b)
+	files := []struct {
+		name string
+		src  []byte
+	}{
+		{"realistic-10k", realisticFile(10000)},
+		{"continued-40k", growthShapes["continued value"](40000)},
+	}
+	for _, file := range files {
+		b.Run(file.name, func(b *testing.B) { benchVsCPython(b, py, file.src) })
+	}
+}
+
+func benchVsCPython(b *testing.B, py string, src []byte) {
 	path := filepath.Join(b.TempDir(), "environment.cfg")
-	if err := os.WriteFile(path, realisticFile(10000), 0o600); err != nil {
+	if err := os.WriteFile(path, src, 0o600); err != nil {
 		b.Fatal(err)
 	}
 	out, err := exec.Command(py, "testdata/bench_cpython.py", path, strconv.Itoa(vsReads)).Output()

@@ -118,12 +118,16 @@ func newArena[T any](first int) arena[T] {
 
 // reserve makes room for one more element after the last keep elements,
 // which must stay contiguous with it: a new chunk starts with a copy of
-// them.
+// them. That chunk has room for at least as many elements again, so an
+// object that keeps growing at the end of the arena (a value continued
+// over many lines, a section with many options) is copied a logarithmic
+// number of times, as append would: a chunk of just keep+1 elements would
+// be full at once and copy all of them again for the next element.
 func (a *arena[T]) reserve(keep int) {
 	if len(a.buf) < cap(a.buf) {
 		return
 	}
-	size := max(a.next, keep+1)
+	size := max(a.next, 2*keep+1)
 	buf := make([]T, keep, size)
 	copy(buf, a.buf[len(a.buf)-keep:])
 	a.buf = buf

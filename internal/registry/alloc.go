@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"os"
 	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
@@ -36,7 +35,7 @@ func (r *Registry) allocPath() string { return filepath.Join(r.stateDir, "addres
 
 func (r *Registry) readAllocState(pool hostconfig.AddressPool) (netip.Addr, error) {
 	path := r.allocPath()
-	src, err := os.ReadFile(path)
+	src, err := readEntry(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return netip.Addr{}, nil
 	}

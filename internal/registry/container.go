@@ -14,6 +14,7 @@
 //	root         = "/home/alice/shop"
 //	service_user = "s-shop"
 //	channel      = "https://hydra.flyingcircus.io/build/116563/download/1/nixexprs.tar.xz"
+//	state_version = "24.11"
 //	aliases      = ["shop", "admin"]
 //	address      = "10.233.0.2"
 //	state        = "running"
@@ -62,7 +63,7 @@ type Container struct {
 	Labels      map[string]string // free-form
 	// SSHKeys are public keys authorised for the user developer.
 	SSHKeys []string
-	// SharedWith are the users (names.User) besides the owner who may log
+	// SharedWith are the users (login names, names.Login) besides the owner who may log
 	// into the container as developer, deploy it and keep it; order kept,
 	// no duplicates, never the owner.
 	SharedWith []string
@@ -74,4 +75,9 @@ type Container struct {
 	SharedKeys []string
 	// LastError is the last failure of an operation on this container.
 	LastError string
+	// StateVersion is the container's system.stateVersion: the NixOS
+	// release of its channel when it was created, kept when the channel
+	// changes, since NixOS reads the state on disk with it. Empty in
+	// entries from before devhost recorded it; the next ensure records one.
+	StateVersion string
 }

@@ -9,15 +9,20 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/flyingcircusio/devhost/internal/hclinput"
 )
+
+// MaxEntrySize bounds a registry entry file. An entry is a few hundred
+// bytes; last_error is cut to a few KiB.
+const MaxEntrySize = 256 << 10
 
 // timeLayout is how times are written: RFC 3339 in UTC, whole seconds.
 const timeLayout = time.RFC3339
 
 // attribute names, in the order a new file lists them.
 var attrOrder = []string{
-	"name", "owner", "environment", "root", "service_user", "channel", "aliases", "address",
+	"name", "owner", "environment", "root", "service_user", "channel", "state_version", "aliases", "address",
 	"state", "created", "deployed", "keep", "ssh_keys", "shared_with", "shared_keys", "last_error", "labels",
 }
 
@@ -35,6 +40,9 @@ var entrySchema = func() *hcl.BodySchema {
 // must be <name>.hcl; every problem found is returned, each with its
 // position, and the Container is nil when there is any.
 func Decode(filename string, src []byte) (*Container, hcl.Diagnostics) {
+	if len(src) > MaxEntrySize {
+		return nil, hclinput.CheckNative(filename, src, MaxEntrySize)
+	}
 	if c, ok := decodeFast(filename, src); ok {
 		return c, nil
 	}
@@ -44,11 +52,11 @@ func Decode(filename string, src []byte) (*Container, hcl.Diagnostics) {
 // decodeHCL is Decode with HCL's own parser: every syntax HCL accepts, and
 // positioned diagnostics for every problem.
 func decodeHCL(filename string, src []byte) (*Container, hcl.Diagnostics) {
-	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	body, diags := parseNative(filename, src)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	content, cdiags := file.Body.Content(entrySchema)
+	content, cdiags := body.Content(entrySchema)
 	diags = append(diags, cdiags...)
 
 	c := &Container{}
@@ -77,6 +85,7 @@ func decodeHCL(filename string, src []byte) (*Container, hcl.Diagnostics) {
 	decode("root", &c.Root)
 	decode("service_user", &c.ServiceUser)
 	decode("channel", &c.Channel)
+	decode("state_version", &c.StateVersion)
 	decode("aliases", &c.Aliases)
 	var s string
 	if decode("address", &s) {

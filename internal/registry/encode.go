@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"time"
 
@@ -15,15 +14,20 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
-	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/hclinput"
 )
 
 // header starts every new registry file.
 const header = "# devhost registry entry. Comments and layout survive devhost's edits;\n" +
 	"# run `devhost list` after editing by hand to check the file.\n"
 
+// parseNative parses a registry file with HCL's parser, once its size
+// and nesting depth are known to be safe for it.
 func parseNative(filename string, src []byte) (*hclsyntax.Body, hcl.Diagnostics) {
+	if diags := hclinput.CheckNative(filename, src, MaxEntrySize); diags.HasErrors() {
+		return nil, diags
+	}
 	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, diags
@@ -77,6 +81,8 @@ func (c *Container) values() map[string]cty.Value {
 		"shared_keys":  stringList(c.SharedKeys),
 		"last_error":   cty.StringVal(c.LastError),
 		"labels":       labels,
+
+		"state_version": cty.StringVal(c.StateVersion),
 	}
 }
 
@@ -163,6 +169,10 @@ func render(path string, old []byte, c *Container) ([]byte, error) {
 		f := hclwrite.NewEmptyFile()
 		b := f.Body()
 		for _, n := range attrOrder {
+			if n == "state_version" && isZero(vals[n]) {
+				// Unknown (an import's): the next ensure records it.
+				continue
+			}
 			b.SetAttributeRaw(n, tokens(vals[n]))
 		}
 		return append([]byte(header), hclwrite.Format(f.Bytes())...), nil
@@ -230,7 +240,7 @@ func (r *Registry) Put(c *Container) error {
 		return err
 	}
 	path := r.Path(c.Name)
-	old, err := os.ReadFile(path)
+	old, err := readEntry(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("registry %s: %w", path, err)
 	}
@@ -253,8 +263,8 @@ func (r *Registry) Put(c *Container) error {
 			Detail:   fmt.Sprintf("%s has the problems above, which devhost's change would keep; fix them by hand (or delete the file) and retry.", path),
 		}), map[string][]byte{path: data})
 	}
-	if bytes.Equal(data, old) {
+	if bytes.Equal(data, old) && !looser(path) {
 		return nil
 	}
-	return atomicfile.WriteFile(path, data, 0o644)
+	return r.WriteEntry(c.Name, data)
 }

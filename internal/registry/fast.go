@@ -85,6 +85,7 @@ func decodeFast(filename string, src []byte) (*Container, bool) {
 	var address, state, created, deployed string
 	if !str("name", &c.Name) || !str("owner", &c.Owner) || !str("environment", &c.Environment) ||
 		!str("root", &c.Root) || !str("service_user", &c.ServiceUser) || !str("channel", &c.Channel) ||
+		!str("state_version", &c.StateVersion) ||
 		!str("address", &address) || !str("state", &state) || !str("created", &created) ||
 		!str("deployed", &deployed) || !str("last_error", &c.LastError) ||
 		!list("aliases", &c.Aliases) || !list("ssh_keys", &c.SSHKeys) ||

@@ -17,6 +17,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 	"github.com/flyingcircusio/devhost/internal/names"
 )
 
@@ -42,6 +43,39 @@ func (r *Registry) Dir() string { return filepath.Join(r.stateDir, "containers")
 
 // Path is the file of container name.
 func (r *Registry) Path(name string) string { return filepath.Join(r.Dir(), name+".hcl") }
+
+// Entries hold owners, deployment roots and last errors (which may quote
+// what a failed command printed), so they are private: readable by root and
+// by the directory's group (the NixOS module makes that the admin group and
+// sets the directory's setgid bit, so new entries get that group), by
+// nobody else. The directory itself is 0750: its listing holds only
+// container names, which are public anyway (the status page shows them),
+// but without search permission for others, an entry an older devhost
+// wrote 0644 is unreadable too until its next write tightens it.
+const (
+	EntryPerm os.FileMode = 0o640
+	DirPerm   os.FileMode = 0o750
+)
+
+// WriteEntry atomically replaces name's entry with src, mode EntryPerm,
+// and restricts the registry directory to DirPerm (creating it when
+// missing). Put writes through it; so do those that put an entry's earlier
+// bytes back (rollbacks), since those bytes are as private as the entry.
+func (r *Registry) WriteEntry(name string, src []byte) error {
+	if err := names.Container(name); err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	if err := atomicfile.PrivateDir(r.Dir(), DirPerm); err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	return atomicfile.WriteFile(r.Path(name), src, EntryPerm)
+}
+
+// looser reports whether path exists with permissions beyond EntryPerm.
+func looser(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode().Perm()&^EntryPerm != 0
+}
 
 // Lock takes the registry's exclusive lock (flock on
 // <stateDir>/registry.lock), waiting until it is free or ctx ends. It
@@ -146,11 +180,17 @@ func (r *Registry) LoadAll() ([]*Container, error) {
 			defer wg.Done()
 			for i := range next {
 				path := filepath.Join(r.Dir(), files[i])
-				src, err := os.ReadFile(path)
-				if err != nil {
-					if !errors.Is(err, fs.ErrNotExist) { // deleted meanwhile: skip
-						results[i].err = fmt.Errorf("registry %s: %w", path, err)
-					}
+				src, err := readEntry(path)
+				switch {
+				case errors.Is(err, fs.ErrNotExist): // deleted meanwhile: skip
+					continue
+				case errors.As(err, new(*inputfile.NotRegularError)) || errors.As(err, new(*inputfile.TooLargeError)):
+					// One bad file is reported like an invalid entry:
+					// the others are still returned.
+					results[i].diags = unreadable(path, err)
+					continue
+				case err != nil:
+					results[i].err = fmt.Errorf("registry %s: %w", path, err)
 					continue
 				}
 				c, diags := Decode(path, src)
@@ -183,7 +223,7 @@ func (r *Registry) LoadAll() ([]*Container, error) {
 		}
 		key := res.c.Address.Unmap().As16()
 		if other := byAddr[key]; other != nil {
-			src, _ := os.ReadFile(path)
+			src, _ := readEntry(path)
 			srcs[path] = src
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
@@ -199,6 +239,22 @@ func (r *Registry) LoadAll() ([]*Container, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, diag.NewError(diags, srcs)
+}
+
+// readEntry reads a registry file: a regular file (never a symbolic link,
+// never a FIFO that would block the command) of at most MaxEntrySize bytes.
+func readEntry(path string) ([]byte, error) {
+	return inputfile.ReadNoFollow(path, MaxEntrySize)
+}
+
+// unreadable is the diagnostic for an entry file readEntry refuses.
+func unreadable(path string, err error) hcl.Diagnostics {
+	return hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Registry entry cannot be read",
+		Detail:   err.Error() + ".",
+		Subject:  &hcl.Range{Filename: path, Start: hcl.InitialPos, End: hcl.InitialPos},
+	}}
 }
 
 // addressRange finds the address attribute's value in src for a diagnostic.
@@ -221,7 +277,7 @@ func (r *Registry) Get(name string) (*Container, error) {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	path := r.Path(name)
-	src, err := os.ReadFile(path)
+	src, err := readEntry(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("registry: %q: %w", name, ErrNotFound)
 	}

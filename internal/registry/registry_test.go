@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -32,12 +33,14 @@ func testContainer(name string, addr string) *Container {
 		ServiceUser: "s-shop",
 		Channel:     "https://hydra.flyingcircus.io/build/116563/download/1/nixexprs.tar.xz",
 		Aliases:     []string{"shop", "admin"},
-		Address:     netip.MustParseAddr(addr),
-		State:       Running,
-		Created:     time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC),
-		Deployed:    time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC),
-		SSHKeys:     []string{sshKey},
-		Labels:      map[string]string{"team": "shop"},
+		// The release of the channel the container was created with.
+		StateVersion: "24.11",
+		Address:      netip.MustParseAddr(addr),
+		State:        Running,
+		Created:      time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC),
+		Deployed:     time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC),
+		SSHKeys:      []string{sshKey},
+		Labels:       map[string]string{"team": "shop"},
 	}
 }
 
@@ -77,13 +80,30 @@ func TestPutGetRoundTrip(t *testing.T) {
 
 	src, err := os.ReadFile(r.Path("web"))
 	require.NoError(t, err)
-	assert.Contains(t, string(src), `created      = "2026-11-20T10:00:00Z"`)
-	assert.Contains(t, string(src), `aliases      = ["shop", "admin"]`)
-	assert.Contains(t, string(src), `labels       = { a = "\"$${x}\"", "app.tier" = "web", team = "shop" }`)
+	assert.Contains(t, string(src), `created       = "2026-11-20T10:00:00Z"`)
+	assert.Contains(t, string(src), `aliases       = ["shop", "admin"]`)
+	assert.Contains(t, string(src), `labels        = { a = "\"$${x}\"", "app.tier" = "web", team = "shop" }`)
+	assert.Contains(t, string(src), `state_version = "24.11"`)
 }
 
 // TestPutKeepsCommentsAndLayout: a machine edit of one attribute changes that
 // attribute's value and nothing else, byte for byte.
+// TestOwnerWithDot: an owner whose login name has a dot (valid on NixOS)
+// is stored and read back.
+func TestOwnerWithDot(t *testing.T) {
+	r := Open(t.TempDir())
+	c := testContainer("web", "10.233.0.2")
+	c.Owner = "jane.doe"
+	require.NoError(t, r.Put(c))
+	got, err := r.Get("web")
+	require.NoError(t, err)
+	assert.Equal(t, "jane.doe", got.Owner)
+	all, err := r.LoadAll()
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	assert.Equal(t, "jane.doe", all[0].Owner)
+}
+
 func TestPutKeepsCommentsAndLayout(t *testing.T) {
 	orig := `# web shop for the Q4 campaign -- ask alice before destroying!
 name="web"
@@ -150,6 +170,32 @@ labels = {
 	}
 }
 
+// An entry written before devhost recorded state versions reads as one
+// without; recording it later appends the line and changes nothing else.
+func TestStateVersionAddedToOldEntry(t *testing.T) {
+	r := Open(t.TempDir())
+	c := testContainer("web", "10.233.0.2")
+	c.StateVersion = ""
+	require.NoError(t, r.Put(c))
+	old, err := os.ReadFile(r.Path("web"))
+	require.NoError(t, err)
+	// What older devhost versions wrote: no state_version line at all.
+	old = regexp.MustCompile(`(?m)^state_version.*\n`).ReplaceAll(old, nil)
+	require.NoError(t, os.WriteFile(r.Path("web"), old, 0o644))
+	got, err := r.Get("web")
+	require.NoError(t, err)
+	assert.Empty(t, got.StateVersion)
+
+	got.StateVersion = "20.09"
+	require.NoError(t, r.Put(got))
+	src, err := os.ReadFile(r.Path("web"))
+	require.NoError(t, err)
+	assert.Equal(t, string(old)+"state_version = \"20.09\"\n", string(src))
+	again, err := r.Get("web")
+	require.NoError(t, err)
+	assert.Equal(t, "20.09", again.StateVersion)
+}
+
 func TestPutUnchangedDoesNotWrite(t *testing.T) {
 	r := Open(t.TempDir())
 	c := testContainer("web", "10.233.0.2")
@@ -208,6 +254,9 @@ func TestPutRejectsInvalid(t *testing.T) {
 		{"label value", func(c *Container) { c.Labels = map[string]string{"a": "b\nc"} }, "Invalid label value"},
 		{"environment", func(c *Container) { c.Environment = "dev; rm" }, "Invalid environment"},
 		{"root relative", func(c *Container) { c.Root = "home/alice" }, "Invalid root"},
+		{"state version word", func(c *Container) { c.StateVersion = "unstable" }, "Invalid state_version"},
+		{"state version nix", func(c *Container) { c.StateVersion = `24.11"; x = "` }, "Invalid state_version"},
+		{"state version patch", func(c *Container) { c.StateVersion = "24.11.1234" }, "Invalid state_version"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -535,4 +584,17 @@ func TestOldChannelIsReportedNotDropped(t *testing.T) {
 	b, err := os.ReadFile(r.Path("web"))
 	require.NoError(t, err)
 	assert.Equal(t, src, string(b), "the entry is left for its admin to fix")
+}
+
+// A container may be shared with any NixOS login name (jane.doe).
+func TestSharedWithLoginName(t *testing.T) {
+	r := Open(t.TempDir())
+	c := testContainer("web", "10.233.0.2")
+	c.SharedWith = []string{"jane.doe", "_bob"}
+	c.SharedKeys = []string{sharedKey + ".doe"}
+	require.NoError(t, r.Put(c))
+	got, err := r.Get("web")
+	require.NoError(t, err)
+	assert.Equal(t, c.SharedWith, got.SharedWith)
+	assert.Equal(t, c.SharedKeys, got.SharedKeys)
 }

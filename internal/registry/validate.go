@@ -28,6 +28,8 @@ var (
 	// labelKey keeps label keys usable as HCL identifiers, Nix attribute
 	// names and systemd/Prometheus-style labels without quoting surprises.
 	labelKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,62}$`)
+	// stateVersion is a NixOS release as lib.trivial.release names it.
+	stateVersion = regexp.MustCompile(`^[0-9]{2}\.[0-9]{2}$`)
 )
 
 // Validate checks everything a registry entry must satisfy before it is
@@ -37,6 +39,10 @@ var (
 func (c *Container) Validate() error {
 	return diag.NewError(c.check(noRange), nil)
 }
+
+// ValidStateVersion reports whether v is a NixOS release as
+// system.stateVersion takes it ("24.11").
+func ValidStateVersion(v string) bool { return stateVersion.MatchString(v) }
 
 // check validates c; rng gives the range of an attribute's value in the
 // file it came from, or nil.
@@ -60,7 +66,7 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 		// /etc/hosts; this one would make localhost resolve to it there.
 		add("name", "Reserved container name", "\"localhost\" would name this container in the host's /etc/hosts; choose another name.")
 	}
-	if err := names.User(c.Owner); err != nil {
+	if err := names.Login(c.Owner); err != nil {
 		nameErr("owner", "Invalid owner", err)
 	}
 	if c.Environment != "" && !environmentName.MatchString(c.Environment) {
@@ -78,6 +84,12 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 	}
 	if _, err := channel.Parse(c.Channel); err != nil {
 		nameErr("channel", "Invalid channel", err)
+	}
+	if c.StateVersion != "" && !ValidStateVersion(c.StateVersion) {
+		add("state_version", "Invalid state_version", fmt.Sprintf("%q is not a NixOS release; write it like \"24.11\" (the release the container was created with), or remove the line and the next ensure records its channel's release.", c.StateVersion))
+	}
+	if len(c.Aliases) > names.MaxAliases {
+		add("aliases", "Too many aliases", fmt.Sprintf("%d aliases are listed; at most %d fit the container's certificate (Let's Encrypt: 100 names, one of them the container's own). Remove some.", len(c.Aliases), names.MaxAliases))
 	}
 	seen := map[string]bool{}
 	for _, a := range c.Aliases {
@@ -113,7 +125,7 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 	}
 	shared := map[string]bool{}
 	for _, u := range c.SharedWith {
-		switch err := names.User(u); {
+		switch err := names.Login(u); {
 		case err != nil:
 			nameErr("shared_with", "Invalid user in shared_with", err)
 		case u == c.Owner:

@@ -45,7 +45,7 @@ type Cmd struct {
 // Result is what a finished program left behind.
 type Result struct {
 	Stdout   []byte // at most MaxStdout bytes
-	Stderr   []byte // the last MaxStderr bytes
+	Stderr   []byte // a digest: the first and last lines, long lines cut in the middle
 	ExitCode int    // -1 when it did not exit normally
 	Duration time.Duration
 }
@@ -53,17 +53,16 @@ type Result struct {
 // MaxStdout bounds the captured standard output (store paths, JSON).
 const MaxStdout = 4 << 20
 
-// MaxStderr is how much of the end of standard error is kept: Nix puts the
-// error that matters last.
-const MaxStderr = 64 << 10
-
 // Error reports a program that failed: non-zero exit, killed, or timed out.
 type Error struct {
 	Argv     []string
 	ExitCode int
 	TimedOut bool
-	Err      error  // the underlying error from os/exec
-	Tail     string // the end of its standard error (or output), for people
+	Err      error // the underlying error from os/exec
+	// Tail is a short digest of its standard error (or output), for
+	// people: the first and last lines, each cut in the middle when long,
+	// so that both Nix's message with its position and the end survive.
+	Tail string
 }
 
 func (e *Error) Error() string {
@@ -158,7 +157,7 @@ func (x *Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 	}
 	cmd.Stdin = c.Stdin
 	stdout := &capped{max: MaxStdout}
-	stderr := &tail{max: MaxStderr}
+	stderr := newDigest()
 	if c.Log != nil {
 		lw := &syncWriter{w: c.Log}
 		cmd.Stdout = io.MultiWriter(stdout, lw)
@@ -179,10 +178,11 @@ func (x *Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 	if err != nil {
 		e := &Error{Argv: c.Argv, ExitCode: res.ExitCode, Err: err,
 			TimedOut: errors.Is(ctx.Err(), context.DeadlineExceeded)}
-		e.Tail = string(lastLines(res.Stderr, 40))
-		if strings.TrimSpace(e.Tail) == "" {
-			e.Tail = string(lastLines(res.Stdout, 40))
+		out := res.Stderr
+		if len(bytes.TrimSpace(out)) == 0 {
+			out = res.Stdout
 		}
+		e.Tail = string(shortDigest(out))
 		return res, e
 	}
 	return res, nil
@@ -230,6 +230,14 @@ func lastLines(b []byte, n int) []byte {
 	return b[i+1:]
 }
 
+// shortDigest is the digest of b kept in an Error: a few lines, each cut
+// to a few hundred bytes.
+func shortDigest(b []byte) []byte {
+	d := &digest{headLines: 10, tailLines: 30, keep: 160}
+	_, _ = d.Write(bytes.TrimRight(b, "\n"))
+	return d.Bytes()
+}
+
 // capped keeps the first max bytes written.
 type capped struct {
 	buf bytes.Buffer
@@ -248,27 +256,6 @@ func (c *capped) Write(p []byte) (int, error) {
 }
 
 func (c *capped) Bytes() []byte { return c.buf.Bytes() }
-
-// tail keeps the last max bytes written.
-type tail struct {
-	buf []byte
-	max int
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 2*t.max {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) Bytes() []byte {
-	if len(t.buf) > t.max {
-		return t.buf[len(t.buf)-t.max:]
-	}
-	return t.buf
-}
 
 // syncWriter serialises writes of stdout and stderr to one log.
 type syncWriter struct {

@@ -88,14 +88,6 @@ func TestLastLines(t *testing.T) {
 	assert.Empty(t, string(lastLines(nil, 3)))
 }
 
-func TestTailKeepsEnd(t *testing.T) {
-	tl := &tail{max: 4}
-	for _, s := range []string{"abc", "defgh", "ij"} {
-		_, _ = tl.Write([]byte(s))
-	}
-	assert.Equal(t, "ghij", string(tl.Bytes()))
-}
-
 // TestPathChoosesCommands: with Path set, a command named without a slash
 // comes from that PATH, not from this process' PATH (which sudo hands over
 // from the caller), and the command inherits that PATH.

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,7 +31,16 @@ import (
 	"filippo.io/age/armor"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/flyingcircusio/devhost/internal/inputfile"
 	"github.com/flyingcircusio/devhost/internal/rawconfig"
+)
+
+// MaxFile bounds the secrets file devhost reads, and its cleartext: they
+// hold environment values, not data. MaxIdentity bounds an identity (key)
+// file.
+const (
+	MaxFile     = 8 << 20
+	MaxIdentity = 1 << 20
 )
 
 // Secrets are the decrypted values of an environment.
@@ -61,6 +71,43 @@ type Options struct {
 	GPG string
 	// Env is gpg's environment (GNUPGHOME…); nil inherits the process'.
 	Env []string
+}
+
+// secretVars are the variables that hold a secret or say where one is:
+// batou's own (BATOU_AGE_IDENTITY_PASSPHRASE, the passphrase or its
+// 1Password reference; BATOU_AGE_IDENTITIES, which keys decrypt the
+// environment's secrets) and the 1Password CLI's credentials, which `op
+// read` of such a reference uses. batou reads no gpg passphrase variable:
+// gpg asks its agent.
+var secretVars = []string{"BATOU_AGE_IDENTITY_PASSPHRASE", "BATOU_AGE_IDENTITIES", "OP_SERVICE_ACCOUNT_TOKEN", "OP_CONNECT_TOKEN"}
+
+// secretPrefixes are prefixes of such variables (op's OP_SESSION_<account>).
+var secretPrefixes = []string{"OP_SESSION_"}
+
+// Scrub returns env ("KEY=value" entries) without the variables that hold
+// a secret of devhost's or batou's secret handling (see secretVars), for
+// the programs devhost up starts: provision.sh, ssh and rsync need none of
+// them, and a script or an ssh SendEnv could pass them on. Everything else
+// stays (SSH_AUTH_SOCK: ssh needs the agent). The result is never nil, so
+// it can be an exec.Cmd's Env without falling back to the process'.
+func Scrub(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !isSecretVar(k) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func isSecretVar(k string) bool {
+	for _, p := range secretPrefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return slices.Contains(secretVars, k)
 }
 
 // PassphraseFromEnv turns BATOU_AGE_IDENTITY_PASSPHRASE into Options'
@@ -125,14 +172,16 @@ func Load(ctx context.Context, envDir string, o Options) (*Secrets, error) {
 			envDir, len(matches), strings.Join(baseNames(matches), ", "))
 	}
 	s.File = matches[0]
+	// Read once, whatever the kind: a named pipe or device in its place
+	// would hang devhost up (or gpg).
+	data, err := inputfile.Read(s.File, MaxFile)
+	if err != nil {
+		return nil, fmt.Errorf("secrets: %w", err)
+	}
 	var clear []byte
 	switch ext := strings.TrimPrefix(filepath.Base(s.File), "secrets.cfg."); ext {
 	case "age":
 		s.Kind = ext
-		data, err := os.ReadFile(s.File)
-		if err != nil {
-			return nil, fmt.Errorf("secrets: %w", err)
-		}
 		ids, err := o.identities()
 		if err != nil {
 			return nil, err
@@ -146,12 +195,12 @@ func Load(ctx context.Context, envDir string, o Options) (*Secrets, error) {
 		if err != nil {
 			return nil, err
 		}
-		if clear, err = decryptDiffable(s.File, ids); err != nil {
+		if clear, err = decryptDiffable(s.File, data, ids); err != nil {
 			return nil, err
 		}
 	case "gpg":
 		s.Kind = ext
-		if clear, err = o.decryptGPG(ctx, s.File); err != nil {
+		if clear, err = o.decryptGPG(ctx, s.File, data); err != nil {
 			return nil, err
 		}
 	default:
@@ -227,7 +276,7 @@ func (o Options) identities() ([]age.Identity, error) {
 		if strings.HasPrefix(p, "~/") && o.Home != "" {
 			p = filepath.Join(o.Home, p[2:])
 		}
-		data, err := os.ReadFile(p)
+		data, err := inputfile.Read(p, MaxIdentity)
 		if err != nil {
 			if explicit || !errors.Is(err, os.ErrNotExist) {
 				tried = append(tried, fmt.Sprintf("%s (%v)", p, err))
@@ -291,17 +340,25 @@ func decryptAge(data []byte, ids []age.Identity) ([]byte, error) {
 		}
 		return nil, err
 	}
-	return io.ReadAll(dr)
+	return readCleartext(dr)
+}
+
+// readCleartext reads at most MaxFile bytes of decrypted secrets.
+func readCleartext(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFile {
+		return nil, fmt.Errorf("the decrypted file is larger than %s, the most devhost reads", inputfile.Size(MaxFile))
+	}
+	return b, nil
 }
 
 // decryptDiffable decrypts secrets.cfg.age-diffable: an INI file whose
 // values (outside [batou]) are each base64 of an age file, and returns the
 // cleartext file with the same sections and options.
-func decryptDiffable(path string, ids []age.Identity) ([]byte, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("secrets: %w", err)
-	}
+func decryptDiffable(path string, src []byte, ids []age.Identity) ([]byte, error) {
 	f, err := rawconfig.Parse(filepath.Base(path), src)
 	if err != nil {
 		return nil, fmt.Errorf("secrets %s: %w", path, err)
@@ -350,8 +407,9 @@ func writeOption(b *bytes.Buffer, name, val string) {
 	}
 }
 
-// decryptGPG runs `gpg --decrypt FILE`, as batou does.
-func (o Options) decryptGPG(ctx context.Context, path string) ([]byte, error) {
+// decryptGPG runs `gpg --decrypt` as batou does (which names the file);
+// the file's contents, already read, go to gpg's standard input.
+func (o Options) decryptGPG(ctx context.Context, path string, data []byte) ([]byte, error) {
 	progs := []string{"gpg", "gpg2"}
 	if o.GPG != "" {
 		progs = []string{o.GPG}
@@ -366,12 +424,17 @@ func (o Options) decryptGPG(ctx context.Context, path string) ([]byte, error) {
 	if prog == "" {
 		return nil, fmt.Errorf("secrets %s: no gpg program found (tried %s); install GnuPG", path, strings.Join(progs, ", "))
 	}
-	cmd := exec.CommandContext(ctx, prog, "--decrypt", path)
+	cmd := exec.CommandContext(ctx, prog, "--decrypt")
 	cmd.Env = o.Env
+	cmd.Stdin = bytes.NewReader(data)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("secrets %s: gpg --decrypt failed (%w): %s", path, err, strings.TrimSpace(stderr.String()))
 	}
-	return stdout.Bytes(), nil
+	clear, err := readCleartext(&stdout)
+	if err != nil {
+		return nil, fmt.Errorf("secrets %s: %w", path, err)
+	}
+	return clear, nil
 }

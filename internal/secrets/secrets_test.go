@@ -271,3 +271,17 @@ func TestBadCleartextHidesValues(t *testing.T) {
 	assert.Contains(t, err.Error(), "line 1")
 	assert.NotContains(t, err.Error(), "hunter2")
 }
+
+func TestScrub(t *testing.T) {
+	env := []string{
+		"PATH=/usr/bin", "HOME=/home/a", "SSH_AUTH_SOCK=/run/agent", "LANG=C.UTF-8",
+		"BATOU_AGE_IDENTITY_PASSPHRASE=hunter2", "BATOU_AGE_IDENTITIES=/home/a/.ssh/id_ed25519",
+		"OP_SESSION_my=tok", "OP_SERVICE_ACCOUNT_TOKEN=ops_x", "OP_CONNECT_TOKEN=c",
+		"COMPONENT_REDIS_PASSWORD=kept-for-provision.sh", "BATOU_AGE_IDENTITY_PASSPHRASEX=other", "NOEQUALS",
+	}
+	assert.Equal(t, []string{
+		"PATH=/usr/bin", "HOME=/home/a", "SSH_AUTH_SOCK=/run/agent", "LANG=C.UTF-8",
+		"COMPONENT_REDIS_PASSWORD=kept-for-provision.sh", "BATOU_AGE_IDENTITY_PASSPHRASEX=other", "NOEQUALS",
+	}, Scrub(env))
+	assert.NotNil(t, Scrub(nil), "nil would make exec inherit the whole environment")
+}

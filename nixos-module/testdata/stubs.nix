@@ -197,6 +197,7 @@ in
     )) { };
     containers = opt (types.attrsOf container) { };
 
+    networking.hostName = opt types.str "nixos";
     networking.hosts = opt (types.attrsOf (types.listOf types.str)) { };
     networking.nat = {
       enable = opt types.bool false;
@@ -228,6 +229,10 @@ in
     };
 
     security.sudo.extraRules = opt (types.listOf sudoRule) [ ];
+
+    # nixos/modules/misc/version.nix: NixOS' default is the release of
+    # the nixpkgs the host is built from.
+    system.stateVersion = opt types.str lib.trivial.release;
 
     nix.nixPath = opt (types.listOf types.str) [ ];
     nix.package = opt types.package (standIn "nix");

@@ -22,7 +22,6 @@ in
         };
       }
     )) { };
-    system.stateVersion = opt types.str "25.11";
     # nixos/lib/testing/nixos-test-base.nix: off in test nodes unless set.
     system.switch.enable = opt types.bool false;
     system.includeBuildDependencies = opt types.bool false;

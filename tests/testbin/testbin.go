@@ -23,11 +23,18 @@ func Devhost(dir string) Target {
 	return Target{Out: filepath.Join(dir, "devhost"), Pkg: module + "/cmd/devhost", Tags: "devhosttest"}
 }
 
-// Doubles are the recording doubles of nix-build, nix-env, nixos-rebuild
+// Release is the devhost binary in dir as shipped (no devhosttest tag):
+// for tests that run it through real sudo, where it learns the caller from
+// SUDO_USER and the system's groups alone.
+func Release(dir string) Target {
+	return Target{Out: filepath.Join(dir, "devhost"), Pkg: module + "/cmd/devhost"}
+}
+
+// Doubles are the recording doubles of nix-build, nix-env, nix-instantiate, nixos-rebuild
 // and systemctl, each under its real name in dir.
 func Doubles(dir string) []Target {
 	var ts []Target
-	for _, d := range []string{"nix-build", "nix-env", "nixos-rebuild", "systemctl"} {
+	for _, d := range []string{"nix-build", "nix-env", "nix-instantiate", "nixos-rebuild", "systemctl"} {
 		ts = append(ts, Target{Out: filepath.Join(dir, d), Pkg: module + "/tests/doubles/" + d})
 	}
 	return ts

@@ -2,12 +2,25 @@
 //
 // The devhost is a real OpenSSH sshd on 127.0.0.1 (a free port, a
 // throwaway host key, its own authorized keys) running the real devhost
-// binary (built with the devhosttest tag) through a sudo double, with the
-// lifecycle's test doubles for nix-build, nix-env and nixos-rebuild, and
-// containerctl (./containerctl) for systemctl.
+// binary (as shipped, without the devhosttest tag) through real sudo
+// (Debian's /usr/bin/sudo, setuid root) with the lifecycle's test doubles
+// for nix-build, nix-env and nixos-rebuild, and containerctl
+// (./containerctl) for systemctl.
+//
+// The laptop logs in as a real unprivileged user, jane.doe, a member of
+// the devhost group "users". The sshd's /etc is the machine's with a
+// read-only overlay: the sudoers file is exactly what NixOS' own sudo
+// module (DEVHOST_E2E_NIXOS, nixos/modules/security/sudo.nix) makes of the
+// devhost module's security.sudo.extraRules (testdata/sudoers.nix, checked
+// with visudo -c), /etc/devhost/devhost.hcl is the host configuration, and
+// passwd, group and shadow hold the test's people (sudo_test.go). So
+// devhost learns its caller from the SUDO_USER real sudo sets and that
+// user's real groups, and a command the module does not allow is refused
+// by sudo itself. The namespaces are mount and network only: the user
+// namespace is the machine's, so sudo stays setuid root.
 //
 // The stand-in for a container: the sshd runs in a private mount namespace
-// (unshare -m) whose /etc/hosts and /etc/passwd are the test's own files.
+// (unshare -m) whose /etc/hosts is the test's own file.
 // The sshd also has its own network namespace (unshare -n) in which the
 // whole pool 10.100.0.0/24 is local (ip route add local … dev lo), so
 // containers' addresses are real, reachable addresses; the laptop side
@@ -22,8 +35,8 @@
 // keys are really checked (StrictHostKeyChecking yes).
 //
 // It needs root (sshd, mount namespaces); it is skipped, with the reason,
-// when sshd, rsync, unshare or root are missing. CI installs openssh-server
-// and runs it as root.
+// when sshd, rsync, unshare, sudo, Nix, NIXPKGS_LIB, DEVHOST_E2E_NIXOS or
+// root are missing. CI installs openssh-server and sudo and runs it as root.
 package up
 
 import (
@@ -67,7 +80,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	targets := append([]testbin.Target{
-		testbin.Devhost(dir),
+		testbin.Release(dir),
 		{Out: filepath.Join(dir, "containerctl"), Pkg: "github.com/flyingcircusio/devhost/tests/up/containerctl"},
 	}, testbin.Doubles(filepath.Join(dir, "doubles"))...)
 	if err := testbin.Build(targets); err != nil {
@@ -86,6 +99,7 @@ type e2e struct {
 	port   int
 	netns  string // the sshd's network namespace, where the laptop side runs too
 	deploy string // deployment root
+	user   string // whom the laptop logs in as on the devhost
 	home   string
 	tmp    string // TMPDIR of devhost up: where its wrapper lives
 	env    []string
@@ -162,15 +176,11 @@ func runCmd(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-// sudoDouble drops sudo's options and runs the command: the sessions are
-// root (devhost side) or uid 0 "developer" (containers) already.
-const sudoDouble = `#!/bin/sh
-# Whom sudo was run by, as real sudo tells devhost with SUDO_USER; the test
-# build of devhost reads DEVHOST_TEST_USER instead.
-if [ -n "$E2E_SANDBOX" ] && [ -f "$E2E_SANDBOX/sudo-user" ]; then
-  DEVHOST_TEST_USER=$(cat "$E2E_SANDBOX/sudo-user") DEVHOST_TEST_GROUP_FILE="$E2E_SANDBOX/group"
-  export DEVHOST_TEST_USER DEVHOST_TEST_GROUP_FILE
-fi
+// containerSudo is sudo inside the stand-in containers, where the session
+// is uid 0 "developer" already (a NixOS container's developer may run
+// everything with sudo): it drops sudo's options and runs the command. The
+// devhost's own sudo is the real one.
+const containerSudo = `#!/bin/sh
 while :; do
   case "$1" in
     -n|-i|-E|-H) shift ;;
@@ -196,7 +206,7 @@ func newE2E(t *testing.T, o e2eOpts) *e2e {
 		// creates it on boot).
 		require.NoError(t, os.MkdirAll("/run/sshd", 0o755))
 	}
-	e := &e2e{t: t, base: rootOwnedTemp(t), port: sshPort, home: t.TempDir(), tmp: t.TempDir(),
+	e := &e2e{t: t, base: rootOwnedTemp(t), port: sshPort, user: member, home: t.TempDir(), tmp: t.TempDir(),
 		secret: "age-secret-" + fmt.Sprint(time.Now().UnixNano()), plain: "also-not-real"}
 	b := e.path
 
@@ -214,22 +224,52 @@ func newE2E(t *testing.T, o e2eOpts) *e2e {
 	hostKey := strings.Join(strings.Fields(string(hostPub))[:2], " ")
 	write(t, b("keys", "devhost_known_hosts"), fmt.Sprintf("[127.0.0.1]:%d %s\n", e.port, hostKey), 0o644)
 
-	// The devhost's programs: devhost (and its compatibility name), sudo
-	// and nixos-container doubles. The containers' /usr/local/bin: sudo
-	// and an fc-manage double that records its runs in the container.
-	require.NoError(t, os.MkdirAll(b("bin"), 0o755))
-	require.NoError(t, os.Symlink(filepath.Join(binDir, "devhost"), b("bin", "devhost")))
-	require.NoError(t, os.Symlink(filepath.Join(binDir, "devhost"), b("bin", "fc-build-dev-container")))
-	write(t, b("bin", "sudo"), sudoDouble, 0o755)
-	write(t, b("bin", "nixos-container"), "#!/bin/sh\n[ \"$1\" = list ] || exit 2\ncd "+b("state", "containers")+" 2>/dev/null || exit 0\nfor f in *.hcl; do [ -e \"$f\" ] && echo \"${f%.hcl}\"; done\nexit 0\n", 0o755)
-	write(t, b("cbin", "sudo"), sudoDouble, 0o755)
+	// The devhost package as the module's sudo rules name it: devhost and
+	// its compatibility name (a second link to the same file, as the
+	// package installs it) in <pkg>/bin. A nixos-container double lists the
+	// containers. The containers' /usr/local/bin: sudo and an fc-manage
+	// double that records its runs in the container.
+	require.NoError(t, os.MkdirAll(b("pkg", "bin"), 0o755))
+	data, err := os.ReadFile(filepath.Join(binDir, "devhost"))
+	require.NoError(t, err)
+	write(t, b("pkg", "bin", "devhost"), string(data), 0o755)
+	require.NoError(t, os.Link(b("pkg", "bin", "devhost"), b("pkg", "bin", "fc-build-dev-container")))
+	write(t, b("bin", "nixos-container"), "#!/bin/sh\n[ \"$1\" = list ] || exit 2\ncd "+b("containers")+" 2>/dev/null || exit 0\nfor f in *; do [ -d \"$f\" ] && echo \"$f\"; done\nexit 0\n", 0o755)
+	write(t, b("cbin", "sudo"), containerSudo, 0o755)
 	write(t, b("cbin", "fc-manage"), "#!/bin/sh\necho \"fc-manage $*\" >> /fc-manage.log\nif [ -e /etc/local/nixos/fail-rebuild ]; then echo 'error: attribute missing' >&2; exit 1; fi\necho 'building the system configuration...'\n", 0o755)
 
-	write(t, b("devhost.hcl"), fmt.Sprintf(`public_address = "dev.example.com"
-state_dir     = "state"
-generated_dir = "generated"
-profile_dir   = "profiles"
-containers_dir = "containers"
+	// The host's programs devhost runs as root: the doubles, told where
+	// to record by a wrapper each (sudo hands devhost, and so its
+	// commands, none of the session's environment).
+	doubleEnv := strings.Join([]string{
+		"DEVHOST_DOUBLE_RECORD=" + b("record.jsonl"),
+		"DEVHOST_DOUBLE_STATE=" + b("double"),
+		"DEVHOST_DOUBLE_GENERATED=" + b("generated"),
+		"E2E_SANDBOX=" + e.base,
+		"E2E_SYSTEMCTL=" + filepath.Join(binDir, "doubles", "systemctl"),
+		"E2E_SERVICE_USERS=s-shop",
+		"DEVHOST_CONFIG=" + b("etc", "devhost", "devhost.hcl"), // for containerctl
+		"DEVHOST_DOUBLE_NIX_INSTANTIATE=" + realNixInstantiate(),
+	}, " ")
+	for name, prog := range map[string]string{
+		"nixos-rebuild":   filepath.Join(binDir, "doubles", "nixos-rebuild"),
+		"nix-build":       filepath.Join(binDir, "doubles", "nix-build"),
+		"nix-env":         filepath.Join(binDir, "doubles", "nix-env"),
+		"nix-instantiate": filepath.Join(binDir, "doubles", "nix-instantiate"),
+		"systemctl":       filepath.Join(binDir, "containerctl"),
+	} {
+		write(t, b("sbin", name), "#!/bin/sh\nexport "+doubleEnv+"\nexec "+prog+" \"$@\"\n", 0o755)
+	}
+
+	// The sshd's /etc is the machine's with a layer over it (etc/):
+	// /etc/devhost/devhost.hcl, the module's sudoers, and the accounts.
+	moduleSudoers(t, b("pkg"), b("etc"))
+	accounts(t, b("etc"), b("home"))
+	write(t, b("etc", "devhost", "devhost.hcl"), fmt.Sprintf(`public_address = "dev.example.com"
+state_dir     = %q
+generated_dir = %q
+profile_dir   = %q
+containers_dir = %q
 addresses {
   network      = "10.100.0.0/24"
   host_address = "10.100.0.1"
@@ -245,43 +285,27 @@ commands {
   rebuild   = [%q, "switch"]
   nix_build = [%q]
   nix_env   = [%q]
+  nix_instantiate = [%q]
   systemctl = [%q]
   timeout   = "2m"
 }
-`, o.bootstrapKey, filepath.Join(binDir, "doubles", "nixos-rebuild"), filepath.Join(binDir, "doubles", "nix-build"),
-		filepath.Join(binDir, "doubles", "nix-env"), filepath.Join(binDir, "containerctl")), 0o644)
-
-	// The sshd's own /etc/passwd (root's shell without rc files, the
-	// containers' user developer) and /etc/hosts.
-	passwd, err := os.ReadFile("/etc/passwd")
+`, b("state"), b("generated"), b("profiles"), b("containers"), o.bootstrapKey,
+		b("sbin", "nixos-rebuild"), b("sbin", "nix-build"), b("sbin", "nix-env"), b("sbin", "nix-instantiate"), b("sbin", "systemctl")), 0o644)
+	// /etc/hosts: bind-mounted over the layer, since containerctl adds
+	// the containers' lines in place.
+	// The machine's name resolves, as sudo wants it to.
+	hostname, err := os.Hostname()
 	require.NoError(t, err)
-	var pw []string
-	for _, l := range strings.Split(strings.TrimSpace(string(passwd)), "\n") {
-		if f := strings.Split(l, ":"); len(f) == 7 && f[0] == "root" {
-			f[6] = "/bin/sh"
-			l = strings.Join(f, ":")
-		}
-		pw = append(pw, l)
-	}
-	pw = append(pw, "developer:x:0:0:developer:/root:/bin/sh")
-	write(t, b("passwd"), strings.Join(pw, "\n")+"\n", 0o644)
-	write(t, b("hosts"), "127.0.0.1 localhost\n", 0o644)
+	write(t, b("hosts"), "127.0.0.1 localhost "+hostname+"\n", 0o644)
 
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "ListenAddress 127.0.0.1:%d\n", e.port)
 	for i := firstAddr; i <= lastAddr; i++ {
 		fmt.Fprintf(&cfg, "ListenAddress 10.100.0.%d:%d\n", i, e.port)
 	}
-	env := []string{
-		"PATH=" + b("bin") + ":/usr/bin:/bin",
-		"DEVHOST_CONFIG=" + b("devhost.hcl"),
-		"DEVHOST_DOUBLE_RECORD=" + b("record.jsonl"),
-		"DEVHOST_DOUBLE_STATE=" + b("double"),
-		"DEVHOST_DOUBLE_GENERATED=" + b("generated"),
-		"E2E_SANDBOX=" + e.base,
-		"E2E_SYSTEMCTL=" + filepath.Join(binDir, "doubles", "systemctl"),
-		"E2E_SERVICE_USERS=s-shop",
-	}
+	// A session's PATH finds devhost as /run/current-system/sw/bin does on
+	// NixOS, and /usr/bin/sudo (Debian's, setuid root).
+	env := []string{"PATH=" + b("pkg", "bin") + ":" + b("bin") + ":/usr/bin:/bin"}
 	fmt.Fprintf(&cfg, `HostKey %s
 PidFile none
 UsePAM no
@@ -304,9 +328,14 @@ SetEnv %s
 	write(t, b("sshd_config"), cfg.String(), 0o644)
 	runCmd(t, sshd, "-t", "-f", b("sshd_config"))
 
+	// The namespace's /etc: a read-only overlay of etc/ on the machine's
+	// /etc (so /etc/devhost, which the machine lacks, can exist there), and
+	// the hosts file bind-mounted on top. Only mount and network
+	// namespaces: the user namespace is the machine's, so /usr/bin/sudo
+	// stays setuid root for the sessions.
 	cmd := exec.Command("unshare", "-m", "-n", "--propagation", "private", "--", "sh", "-c",
-		`ip link set lo up && ip route add local "$6" dev lo && mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/passwd && exec "$3" -D -f "$4" -E "$5"`,
-		"sh", b("hosts"), b("passwd"), sshd, b("sshd_config"), b("sshd.log"), poolNet)
+		`ip link set lo up && ip route add local "$6" dev lo && mount -t overlay overlay -o "lowerdir=$2:/etc" /etc && mount --bind "$1" /etc/hosts && exec "$3" -D -f "$4" -E "$5"`,
+		"sh", b("hosts"), b("etc"), sshd, b("sshd_config"), b("sshd.log"), poolNet)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
@@ -373,7 +402,7 @@ func (e *e2e) deployment() {
 func (e *e2e) writeLocalSSHConfig(port int, key string) {
 	write(e.t, filepath.Join(e.deploy, "ssh_config"), fmt.Sprintf(`Host dev.example.com
     HostName 127.0.0.1
-    User root
+    User %s
     IdentityFile %s
     UserKnownHostsFile %s
     StrictHostKeyChecking yes
@@ -383,7 +412,7 @@ Host *
     BatchMode yes
     ConnectTimeout 5
     LogLevel ERROR
-`, key, e.path("keys", "devhost_known_hosts"), port), 0o644)
+`, e.user, key, e.path("keys", "devhost_known_hosts"), port), 0o644)
 }
 
 func copyTree(t *testing.T, src, dst string) {
@@ -576,7 +605,7 @@ func TestUpShopEndToEnd(t *testing.T) {
 		// the reservation (ensure consumes it).
 		c, err := reg.Get(n)
 		require.NoError(t, err)
-		assert.Equal(t, "root", c.Owner)
+		assert.Equal(t, member, c.Owner, "the caller sudo names")
 		assert.NoFileExists(t, e.path("state", "reservations", n+".json"))
 	}
 
@@ -709,11 +738,12 @@ Host %s %s
 	t.Run("name reserved by someone else", func(t *testing.T) {
 		hmPath := filepath.Join(e.deploy, "environments", "dev", "hostmap.json")
 		defer write(t, hmPath, string(raw), 0o644)
-		defer os.Remove(e.path("sudo-user"))
-		write(t, e.path("state", "reservations", "b0b0b0b0b0b.json"), `{"name":"b0b0b0b0b0b","owner":"bob","created":"2026-11-25T00:00:00Z"}`+"\n", 0o644)
+		// alice, another member, deploys with jane.doe's reservation.
+		defer func() { e.user = member; e.writeLocalSSHConfig(e.port, e.path("keys", "user")) }()
+		e.user = otherMember
+		e.writeLocalSSHConfig(e.port, e.path("keys", "user"))
+		write(t, e.path("state", "reservations", "b0b0b0b0b0b.json"), `{"name":"b0b0b0b0b0b","owner":"`+member+`","created":"2026-11-25T00:00:00Z"}`+"\n", 0o644)
 		write(t, hmPath, `{"web": "b0b0b0b0b0b", "db": "`+db+`", "legacy": "legacy"}`, 0o644)
-		write(t, e.path("group"), "users:x:100:alice,bob\n", 0o644)
-		write(t, e.path("sudo-user"), "alice\n", 0o644)
 		r := e.up("dev", "--host", "web")
 		assert.Equal(t, 1, r.code, r.stderr)
 		assert.Contains(t, r.stderr, `cannot ensure container b0b0b0b0b0b: the devhost refused`)
@@ -734,6 +764,7 @@ Host %s %s
 		left, _ := os.ReadDir(e.tmp)
 		assert.Empty(t, left, "wrapper removed")
 	})
+	t.Run("sudo rules", func(t *testing.T) { e.sudoRules(t, web) })
 	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
 		t.Run("interrupted by "+sig.String(), func(t *testing.T) { e.interrupted(t, sig) })
 	}
@@ -770,6 +801,81 @@ func (e *e2e) interrupted(t *testing.T, sig os.Signal) {
 	left, _ := os.ReadDir(e.tmp)
 	assert.Empty(t, left, "wrapper removed")
 	assert.Equal(t, hmBefore, readOr(filepath.Join(e.deploy, "environments", "dev", "hostmap.json")))
+}
+
+// sudoRules: with exactly the module's sudoers, a member may run what
+// devhost up and batou run and nothing an administrator alone may do; a
+// non-member may run nothing; an administrator may run everything. A
+// refusal is sudo's own and changes nothing.
+func (e *e2e) sudoRules(t *testing.T, web string) {
+	const refused = "sudo: a password is required"
+	allowed := []struct {
+		user string
+		argv []string
+	}{
+		{member, []string{"devhost", "status", web}},
+		{member, []string{"devhost", "reserve"}},
+		{member, []string{"devhost", "keep", web}},
+		{admin, []string{"devhost", "cleanup", "--dry-run"}},
+		{admin, []string{"devhost", "list"}},
+		{admin, []string{"devhost", "keep", web, "--off"}},
+	}
+	for _, c := range allowed {
+		r := e.onDevhost(c.user, append([]string{"sudo", "-n", "--"}, c.argv...)...)
+		assert.Equal(t, 0, r.code, "%s: sudo %v:\n%s", c.user, c.argv, r.stderr)
+	}
+	denied := []struct {
+		user string
+		argv []string
+	}{
+		{outsider, []string{"devhost", "reserve", "--json"}},
+		{outsider, []string{"devhost", "ensure", "x", "--channel", "https://example.com/c"}},
+		{outsider, []string{"devhost", "status", web}},
+		{outsider, []string{"fc-build-dev-container", "destroy", web}},
+		{member, []string{"devhost", "cleanup"}},
+		{member, []string{"devhost", "cleanup", "--dry-run"}},
+		{member, []string{"devhost", "apply"}},
+		{member, []string{"devhost", "render"}},
+		{member, []string{"devhost", "import-legacy", "/var/lib/containers"}},
+		{member, []string{"devhost", "list"}},
+		// reserve's laptop-side flags would run the caller's program as root.
+		{member, []string{"devhost", "reserve", "--devhost", "dev.example.com", "--ssh", "/bin/sh"}},
+		{member, []string{"fc-build-dev-container", "--config", "/tmp/x.hcl", "ensure", "x", "y"}},
+		{member, []string{"fc-build-dev-container"}},
+	}
+	before := snapshot(t, e.path("state"), e.path("containers"))
+	for _, c := range denied {
+		r := e.onDevhost(c.user, append([]string{"sudo", "-n", "--"}, c.argv...)...)
+		assert.Equal(t, 1, r.code, "%s: sudo %v", c.user, c.argv)
+		assert.Contains(t, r.stderr, refused, "%s: sudo %v", c.user, c.argv)
+	}
+	assert.Equal(t, before, snapshot(t, e.path("state"), e.path("containers")), "a refused command changed nothing")
+}
+
+// onDevhost runs argv (words without shell syntax) on the devhost over ssh
+// as user, with the laptop's key.
+func (e *e2e) onDevhost(user string, argv ...string) result {
+	e.t.Helper()
+	cmd := exec.Command("nsenter", "--net="+e.netns, "--", "ssh", "-F", filepath.Join(e.deploy, "ssh_config"), "-l", user, "dev.example.com", strings.Join(argv, " "))
+	cmd.Env = e.env
+	return runResult(e.t, cmd)
+}
+
+// runResult runs cmd and returns its output and exit status; failing to
+// start it fails the test.
+func runResult(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return r
 }
 
 func (e *e2e) ssh(host, command string) (string, error) {
@@ -835,16 +941,7 @@ func (e *e2e) batou(python string, args ...string) (result, map[string]string) {
 		"PATH=" + filepath.Join(e.home, "bin") + ":" + binDir + ":" + os.Getenv("PATH"),
 		"HOME=" + e.home, "TMPDIR=" + e.tmp, "LANG=C.UTF-8",
 	}, "DEVHOST="+filepath.Join(binDir, "devhost"))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else {
-		require.NoError(e.t, err)
-	}
+	r := runResult(e.t, cmd)
 	names := map[string]string{}
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	_ = json.Unmarshal([]byte(lines[len(lines)-1]), &names)
@@ -900,7 +997,7 @@ func TestBatou25BuiltinProvisioner(t *testing.T) {
 	// devhost up against the same devhost turned into an old one (only
 	// fc-build-dev-container is left): devhost notices and speaks the
 	// compatibility CLI, with batou's key.
-	require.NoError(t, os.Remove(e.path("bin", "devhost")))
+	require.NoError(t, os.Remove(e.path("pkg", "bin", "devhost")))
 	require.NoError(t, os.Remove(filepath.Join(e.path("containers", app), "srv/s-shop/greeting")))
 	ur := e.up("dev", "--identity", "insecure-private.key")
 	t.Logf("devhost up (old devhost):\n%s%s", ur.stderr, ur.stdout)
@@ -965,4 +1062,11 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// realNixInstantiate is the real nix-instantiate the nix-instantiate double
+// hands local channels to ("" when there is none: the double then refuses).
+func realNixInstantiate() string {
+	p, _ := exec.LookPath("nix-instantiate")
+	return p
 }

@@ -1,0 +1,241 @@
+package nixosmodule_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/registry"
+	"github.com/flyingcircusio/devhost/templates"
+)
+
+// needNixOS returns nix-instantiate and a real NixOS tree: NIXOS_NIXPKGS,
+// else ../shared/nixpkgs-20.09 beside the checkout (where CI and the
+// development machines keep it; README.devhost.md there says what it is).
+func needNixOS(t testing.TB) (nix, nixpkgs string) {
+	t.Helper()
+	nix, err := exec.LookPath("nix-instantiate")
+	if err != nil {
+		t.Skip("nix-instantiate not found: install Nix (Debian: nix-bin) to evaluate a NixOS host")
+	}
+	nixpkgs = os.Getenv("NIXOS_NIXPKGS")
+	if nixpkgs == "" {
+		nixpkgs = filepath.Join("..", "..", "shared", "nixpkgs-20.09")
+	}
+	if _, err := os.Stat(filepath.Join(nixpkgs, "nixos", "lib", "eval-config.nix")); err != nil {
+		t.Skipf("no NixOS tree at %s (set NIXOS_NIXPKGS to a nixpkgs checkout of NixOS 20.09): the whole-host evaluation needs one", nixpkgs)
+	}
+	abs, err := filepath.Abs(nixpkgs)
+	require.NoError(t, err)
+	return nix, abs
+}
+
+// hostResult mirrors what testdata/nixos-host.nix returns.
+type hostResult struct {
+	DrvPath          string   `json:"drvPath"`
+	FailedAssertions []string `json:"failedAssertions"`
+	Containers       map[string]struct {
+		Path           string `json:"path"`
+		PrivateNetwork bool   `json:"privateNetwork"`
+		HostAddress    string `json:"hostAddress"`
+		LocalAddress   string `json:"localAddress"`
+		AutoStart      bool   `json:"autoStart"`
+	} `json:"containers"`
+	ContainerUnits     map[string]unitDeps `json:"containerUnits"`
+	ContainerUnitFiles []string            `json:"containerUnitFiles"`
+	NginxUnit          unitDeps            `json:"nginxUnit"`
+	VirtualHosts       map[string]struct {
+		ServerAliases []string `json:"serverAliases"`
+		EnableACME    bool     `json:"enableACME"`
+		ForceSSL      bool     `json:"forceSSL"`
+		ProxyPass     string   `json:"proxyPass"`
+	} `json:"virtualHosts"`
+	Certs map[string]struct {
+		Domain       string   `json:"domain"`
+		ExtraDomains []string `json:"extraDomains"`
+		Email        string   `json:"email"`
+	} `json:"certs"`
+	Hosts        map[string][]string `json:"hosts"`
+	CleanupTimer struct {
+		WantedBy    []string       `json:"wantedBy"`
+		TimerConfig map[string]any `json:"timerConfig"`
+	} `json:"cleanupTimer"`
+	CleanupService string `json:"cleanupService"`
+	ContainersDir  string `json:"containersDir"`
+	ContainerRoot  string `json:"containerRoot"`
+}
+
+type unitDeps struct {
+	WantedBy []string `json:"wantedBy"`
+	After    []string `json:"after"`
+	Wants    []string `json:"wants"`
+}
+
+// renderSet writes the generated set of cs for cfg into a new directory.
+func renderSet(t testing.TB, cfg *hostconfig.Config, cs []*registry.Container) string {
+	t.Helper()
+	tmpl, err := templates.Load("")
+	require.NoError(t, err)
+	set, err := generator.Generate(cfg, cs, tmpl)
+	require.NoError(t, err)
+	dir := filepath.Join(t.TempDir(), "generated")
+	require.NoError(t, generator.Write(dir, set))
+	return dir
+}
+
+// evalHost evaluates testdata/nixos-host.nix with an empty NIX_PATH and
+// returns its output and its stderr, which ends with Nix's evaluation
+// statistics (NIX_SHOW_STATS).
+func evalHost(t testing.TB, nix, nixpkgs, gen string, extra ...string) ([]byte, []byte) {
+	t.Helper()
+	harness, err := filepath.Abs(filepath.Join("testdata", "nixos-host.nix"))
+	require.NoError(t, err)
+	args := append([]string{"--eval", "--strict", "--json", harness,
+		"--arg", "nixpkgsPath", nixpkgs, "--argstr", "generatedDir", gen}, extra...)
+	cmd := exec.Command(nix, args...)
+	cmd.Env = append(os.Environ(), "NIX_PATH=", "NIX_SHOW_STATS=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "nix-instantiate: %s", stderr.String())
+	return stdout.Bytes(), stderr.Bytes()
+}
+
+// TestWholeNixOSHost evaluates a whole NixOS 20.09 host importing the
+// devhost module and the set the generator renders from the bundled example
+// registry: the real nixos-containers, nginx, ACME, networking and systemd
+// modules must accept what the set declares, and the system's derivation
+// must instantiate with no failed assertion.
+func TestWholeNixOSHost(t *testing.T) {
+	nix, nixpkgs := needNixOS(t)
+	cfg, err := hostconfig.Load(filepath.Join("..", "examples", "devhost.hcl"))
+	require.NoError(t, err)
+	cs, err := registry.Open(cfg.StateDir).LoadAll()
+	require.NoError(t, err)
+	require.NotEmpty(t, cs)
+	out, _ := evalHost(t, nix, nixpkgs, renderSet(t, cfg, cs), "--argstr", "publicAddress", cfg.PublicAddress)
+	var r hostResult
+	require.NoError(t, json.Unmarshal(out, &r))
+
+	assert.Empty(t, r.FailedAssertions)
+	assert.True(t, strings.HasPrefix(r.DrvPath, "/nix/store/") && strings.HasSuffix(r.DrvPath, ".drv"), r.DrvPath)
+	// NixOS 20.09 keeps containers in /var/lib/containers, and so does
+	// devhost on a host of that state version.
+	assert.Equal(t, "/var/lib/containers/%i", r.ContainerRoot)
+	assert.Equal(t, "/var/lib/containers", r.ContainersDir)
+
+	wantHosts := map[string][]string{}
+	var autoStart []string
+	for _, c := range cs {
+		got, ok := r.Containers[c.Name]
+		require.True(t, ok, c.Name)
+		assert.Equal(t, generator.ProfilePath(cfg, c.Name), got.Path, c.Name)
+		assert.True(t, got.PrivateNetwork, c.Name)
+		assert.Equal(t, c.Address.String(), got.LocalAddress, c.Name)
+		assert.Equal(t, cfg.Addresses.HostAddress.String(), got.HostAddress, c.Name)
+		assert.Equal(t, c.State == registry.Running, got.AutoStart, c.Name)
+		assert.Contains(t, r.ContainerUnitFiles, "container@"+c.Name+".service")
+		if c.State == registry.Running {
+			autoStart = append(autoStart, "container@"+c.Name+".service")
+			assert.Contains(t, r.ContainerUnits["container@"+c.Name].WantedBy, "machines.target", c.Name)
+		}
+		wantHosts[c.Address.String()] = []string{c.Name}
+
+		fqdn := c.Name + "." + cfg.PublicAddress
+		vh, ok := r.VirtualHosts[fqdn]
+		require.True(t, ok, fqdn)
+		var aliases []string
+		for _, a := range c.Aliases {
+			aliases = append(aliases, a+"."+fqdn)
+		}
+		assert.Equal(t, aliases, nilIfEmpty(vh.ServerAliases), fqdn)
+		assert.True(t, vh.EnableACME && vh.ForceSSL, fqdn)
+		assert.Equal(t, "https://"+c.Name, vh.ProxyPass, fqdn)
+		cert, ok := r.Certs[fqdn]
+		require.True(t, ok, "an ACME certificate for %s", fqdn)
+		assert.Equal(t, fqdn, cert.Domain)
+		assert.ElementsMatch(t, aliases, cert.ExtraDomains, fqdn)
+		assert.Equal(t, "admin@example.com", cert.Email)
+	}
+	assert.Len(t, r.Containers, len(cs))
+	for addr, names := range wantHosts {
+		assert.Equal(t, names, r.Hosts[addr], addr)
+	}
+	for _, u := range autoStart {
+		assert.Contains(t, r.NginxUnit.After, u, "nginx starts after the running containers")
+		assert.Contains(t, r.NginxUnit.Wants, u)
+	}
+	assert.Contains(t, r.VirtualHosts, cfg.PublicAddress, "the status page")
+	assert.Equal(t, []string{"timers.target"}, r.CleanupTimer.WantedBy)
+	assert.Equal(t, "*-*-* "+cfg.Cleanup.At+":00", r.CleanupTimer.TimerConfig["OnCalendar"])
+	assert.True(t, strings.HasSuffix(r.CleanupService, "/bin/devhost cleanup"), r.CleanupService)
+}
+
+func nilIfEmpty(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
+}
+
+// manyContainers is n registry entries, every third stopped, every other
+// one with two aliases.
+func manyContainers(n int) []*registry.Container {
+	cs := make([]*registry.Container, n)
+	addr := netip.MustParseAddr("10.233.0.2")
+	for i := range cs {
+		c := &registry.Container{Name: fmt.Sprintf("c%d", i), Owner: "alice", Channel: "https://hydra.example.org/c.tar.xz",
+			StateVersion: "20.09", Address: addr, State: registry.Running, Created: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+		if i%2 == 1 {
+			c.Aliases = []string{"www", "api"}
+		}
+		if i%3 == 2 {
+			c.State = registry.Stopped
+		}
+		cs[i] = c
+		addr = addr.Next()
+	}
+	return cs
+}
+
+// BenchmarkWholeNixOSHost measures instantiating the system's derivation
+// of a NixOS 20.09 host with n devhost containers: wall time per
+// evaluation, and Nix's own figures (NIX_SHOW_STATS) as metrics.
+func BenchmarkWholeNixOSHost(b *testing.B) {
+	nix, nixpkgs := needNixOS(b)
+	cfg, err := hostconfig.Load(filepath.Join("..", "examples", "devhost.hcl"))
+	require.NoError(b, err)
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			gen := renderSet(b, cfg, manyContainers(n))
+			var stats struct {
+				CPUTime float64 `json:"cpuTime"`
+				GC      struct {
+					HeapSize   float64 `json:"heapSize"`
+					TotalBytes float64 `json:"totalBytes"`
+				} `json:"gc"`
+			}
+			for b.Loop() {
+				out, errOut := evalHost(b, nix, nixpkgs, gen, "--arg", "drvOnly", "true")
+				require.Contains(b, string(out), ".drv")
+				if i := bytes.IndexByte(errOut, '{'); i >= 0 {
+					require.NoError(b, json.Unmarshal(errOut[i:], &stats))
+				}
+			}
+			b.ReportMetric(stats.CPUTime, "nix-cpu-s")
+			b.ReportMetric(stats.GC.HeapSize/(1<<20), "nix-heap-MiB")
+			b.ReportMetric(stats.GC.TotalBytes/(1<<20), "nix-alloc-MiB")
+		})
+	}
+}

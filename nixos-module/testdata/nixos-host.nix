@@ -1,0 +1,88 @@
+# Evaluates a whole NixOS host with the devhost module and a generated set,
+# in a real NixOS (the nixpkgs tree at nixpkgsPath, e.g. NixOS 20.09), and
+# returns what the tests look at. compat-20.09.nix back-fills what that
+# release lacks, and only here.
+#
+#   nix-instantiate --eval --strict --json nixos-host.nix \
+#     --arg nixpkgsPath /path/to/nixpkgs --arg generatedDir /path/to/generated
+{
+  nixpkgsPath,
+  generatedDir,
+  publicAddress ? "dev.example.com",
+  acme ? true,
+  # Only the derivation of the whole system (for the time measurements).
+  drvOnly ? false,
+}:
+let
+  compat = import ./compat-20.09.nix;
+  lib = (import (nixpkgsPath + "/lib")).extend compat.lib;
+  system = import (nixpkgsPath + "/nixos/lib/eval-config.nix") {
+    inherit lib;
+    system = "x86_64-linux";
+    modules = [
+      compat.module
+      ../default.nix
+      (
+        { pkgs, ... }:
+        {
+          # The devhost package: a real derivation of this nixpkgs, so that
+          # the system's derivation can be instantiated (never built).
+          nixpkgs.overlays = [
+            (self: super: {
+              devhost = super.writeShellScriptBin "devhost" "exit 0";
+            })
+          ];
+          boot.loader.grub.enable = false;
+          fileSystems."/".device = "/dev/disk/by-label/nixos";
+          system.stateVersion = "20.09";
+          networking.hostName = "devhost";
+          flyingcircus.roles.devhost = {
+            enable = true;
+            inherit publicAddress generatedDir;
+            acme = {
+              enable = acme;
+              acceptTerms = true;
+              email = "admin@example.com";
+            };
+          };
+        }
+      )
+    ];
+  };
+  c = system.config;
+  unit = u: { inherit (u) wantedBy after wants; };
+in
+if drvOnly then
+  { drvPath = c.system.build.toplevel.drvPath; }
+else
+  {
+    drvPath = c.system.build.toplevel.drvPath;
+    failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) c.assertions);
+    containers = lib.mapAttrs (_: ct: {
+      path = toString ct.path;
+      inherit (ct) privateNetwork hostAddress localAddress autoStart;
+    }) c.containers;
+    containerUnits = lib.mapAttrs (_: unit) (lib.filterAttrs (n: _: lib.hasPrefix "container@" n) c.systemd.services);
+    containerUnitFiles = builtins.attrNames (lib.filterAttrs (n: _: lib.hasPrefix "container@" n) c.systemd.units);
+    nginxUnit = unit c.systemd.services.nginx;
+    virtualHosts = lib.mapAttrs (_: v: {
+      inherit (v) serverAliases enableACME forceSSL;
+      proxyPass = v.locations."/".proxyPass;
+    }) c.services.nginx.virtualHosts;
+    certs = lib.mapAttrs (_: cert: {
+      inherit (cert) domain email;
+      extraDomains = builtins.attrNames cert.extraDomains;
+    }) c.security.acme.certs;
+    hosts = c.networking.hosts;
+    etcHosts = c.environment.etc.hosts.text or "";
+    cleanupTimer = {
+      inherit (c.systemd.timers.devhost-cleanup) wantedBy timerConfig;
+    };
+    cleanupService = c.systemd.services.devhost-cleanup.serviceConfig.ExecStart;
+    containersDir =
+      (builtins.fromJSON (builtins.unsafeDiscardStringContext c.environment.etc."devhost/devhost.hcl".text))
+      .containers_dir;
+    # Where this NixOS' container units keep the containers' roots.
+    containerRoot = c.systemd.services."container@".environment.root or null;
+    stateVersion = c.system.stateVersion;
+  }
