@@ -28,8 +28,9 @@ func newCmdConnect(f *Factory) *cobra.Command {
 		Use:   "connect NAME [--devhost HOST]",
 		Short: "Write an ssh_config for a container shared with you (on your laptop)",
 		Long: `Ask the devhost HOST for container NAME's host key (` + "`sudo devhost status --json NAME`" + `
-over ssh) and write ssh_config_NAME and ssh_known_hosts_NAME in the current
-directory: ProxyJump through the devhost, user developer, your own ssh keys
+over ssh, with the current directory's ssh_config when there is one, as
+devhost up does) and write ssh_config_NAME and ssh_known_hosts_NAME in the
+current directory: ProxyJump through the devhost, user developer, your own ssh keys
 (the ones you log into the devhost with), the container's host key pinned
 (StrictHostKeyChecking yes). Then ` + "`ssh -F ssh_config_NAME NAME`" + ` logs you in,
 provided the owner ran ` + "`devhost share NAME YOU`" + `.
@@ -87,7 +88,13 @@ func connectRun(opts *connectOptions) error {
 	if sshProg == "" {
 		sshProg = "ssh"
 	}
-	d := &provision.SSHDevhost{SSH: sshProg, Host: host}
+	// The devhost is reached the way ssh_config_NAME reaches it (it
+	// includes the directory's ssh_config), as up and reserve do.
+	var sshOpts []string
+	if p := filepath.Join(dir, "ssh_config"); fileExists(p) {
+		sshOpts = []string{"-F", p}
+	}
+	d := &provision.SSHDevhost{SSH: sshProg, Options: sshOpts, Host: host}
 	c, err := provision.Connect(ctx, d, opts.Name, dir, getenv("HOME"))
 	if err != nil {
 		return err
