@@ -8,7 +8,7 @@
 
 public_address = "dev.example.com"
 state_dir      = "state"     # the registry: state/containers/<name>.hcl
-generated_dir  = "generated" # the live set `devhost apply` writes; previews: `devhost render --out DIR`
+generated_dir  = "generated" # the live set `devhost apply` writes; `devhost render` only previews
 alias_proxy    = true        # also serve <alias>.<name>.dev.example.com
 
 addresses {

@@ -97,6 +97,7 @@ state_dir     = "state"
 generated_dir = "generated"
 profile_dir   = "profiles"
 containers_dir = "containers"
+system_profile = "system"
 addresses {
   network      = "10.100.0.0/16"
   host_address = "10.100.0.1"
@@ -164,6 +165,7 @@ func (s *sandbox) env(user string) []string {
 		"DEVHOST_DOUBLE_CONTROL=" + s.control,
 		"DEVHOST_DOUBLE_STATE=" + s.path("double"),
 		"DEVHOST_DOUBLE_GENERATED=" + s.path("generated"),
+		"DEVHOST_DOUBLE_SYSTEM_PROFILE=" + s.path("system"),
 		lifecycle.EnvTestUser + "=" + user,
 		lifecycle.EnvTestGroupFile + "=" + s.groupFile,
 		lifecycle.EnvTestHomes + "=" + s.path("homes"),

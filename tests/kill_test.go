@@ -7,10 +7,12 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyingcircusio/devhost/tests/doubles/double"
@@ -21,7 +23,9 @@ import (
 // builds, profile installs, rebuilds and everything between). After each
 // kill the next command must leave registry, generated set, profiles and
 // build records in agreement, with nothing pending, and no container but
-// the killed command's own may have changed.
+// the killed command's own may have changed. Every rebuild leaves a
+// sleeping grandchild: none may be alive when a rebuild starts, nor after
+// the next command.
 func TestKillAtRandomMoments(t *testing.T) {
 	t.Parallel()
 	total := 200
@@ -64,7 +68,7 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 	s.setControl(map[string]double.Control{
 		"nix-build":     {SleepMS: 50},
 		"nix-env":       {SleepMS: 5},
-		"nixos-rebuild": {SleepMS: 80},
+		"nixos-rebuild": {SleepMS: 80, Grandchild: true},
 	})
 	phases = map[string]int{}
 	names := []string{"ka", "kb", "kc"}
@@ -117,9 +121,34 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 		}
 		delay := time.Duration(rng.Int64N(int64(typical[kind]) * 11 / 10))
 		began := time.Now()
-		timer := time.AfterFunc(delay, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
+		// One run in four is killed while its host rebuild runs (once the
+		// rebuild double started its grandchild), the others at a random
+		// moment.
+		var inRebuild atomic.Bool
+		stop := make(chan struct{})
+		if rng.IntN(4) == 0 {
+			delay = -1
+			gcs := len(double.Grandchildren(s.path("double")))
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(2 * time.Millisecond):
+					}
+					if len(double.Grandchildren(s.path("double"))) > gcs {
+						inRebuild.Store(true)
+						_ = cmd.Process.Signal(syscall.SIGKILL)
+						return
+					}
+				}
+			}()
+		} else {
+			timer := time.AfterFunc(delay, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
+			defer timer.Stop()
+		}
 		err := cmd.Wait()
-		timer.Stop()
+		close(stop)
 		cancel()
 		if err == nil {
 			typical[kind] = (3*typical[kind] + time.Since(began)) / 4
@@ -131,7 +160,10 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 				killed++
 				recs := s.records("")
 				phase := "before any command"
-				if len(recs) > nrec {
+				switch {
+				case inRebuild.Load():
+					phase = "the host rebuild (targeted)"
+				case len(recs) > nrec:
 					phase = recs[len(recs)-1].Tool
 				}
 				phases[phase]++
@@ -145,6 +177,9 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 			t.Logf("run %d: %v killed=%v err=%v stderr=%s", i, args, wasKilled, err, errb.String())
 		}
 		s.checkConsistent()
+		for _, g := range double.Grandchildren(s.path("double")) {
+			require.Falsef(t, g.Alive(), "run %d (%v, killed %v after %s): grandchild %d of a rebuild is alive", i, args, wasKilled, delay, g.PID)
+		}
 		after := exists()
 		for _, n := range append(names, "canary") {
 			if n == name && (wasKilled || args[0] != "keep") {
@@ -164,5 +199,58 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 		// The doubles' state (unit files, store) is not devhost's.
 		_ = os.Remove(s.path("double", "units", "container@"+name+".service"))
 	}
+	for _, rb := range s.records("nixos-rebuild") {
+		if n, ok := rb.Extra["grandchildren_alive"]; ok { // absent before the first grandchild
+			require.EqualValues(t, 0, n, "a rebuild started while a killed rebuild's grandchild ran")
+		}
+	}
 	return killed, phases
+}
+
+// TestKilledRebuildLeavesNoGrandchild: devhost killed with SIGKILL while
+// its host rebuild runs. The rebuild command dies with it, but what the
+// command started (here a sleeping grandchild, as a real rebuild's nix
+// builds or activation scripts would be) must not keep running while the
+// next rebuild starts: the rebuild runs in a process group of its own,
+// recorded in the rebuild intent, and the next rebuild kills that group
+// and waits for it first. What a rebuild that ended normally left in its
+// group is killed as well.
+func TestKilledRebuildLeavesNoGrandchild(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t, sandboxOpts{})
+	s.ok("alice", "ensure", "canary", "--channel", channel)
+	s.setControl(map[string]double.Control{"nixos-rebuild": {Grandchild: true, SleepMS: 60_000}})
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd, _, errb := s.command(ctx, "alice", "devhost", "ensure", "shop", "--channel", channel)
+	require.NoError(t, cmd.Start())
+	// Wait until the rebuild runs and has started its grandchild.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(double.Grandchildren(s.path("double"))) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	gs := double.Grandchildren(s.path("double"))
+	require.Len(t, gs, 1, "the rebuild never started: %s", errb.String())
+	t.Cleanup(func() {
+		if gs[0].Alive() {
+			_ = syscall.Kill(gs[0].PID, syscall.SIGKILL)
+		}
+	})
+	require.True(t, gs[0].Alive(), "the grandchild died with devhost: the test proves nothing")
+
+	// The next rebuild (the killed one's outcome is unknown: it runs).
+	s.setControl(map[string]double.Control{"nixos-rebuild": {Grandchild: true}})
+	s.ok("alice", "ensure", "canary", "--channel", channel)
+	rebuilds := s.records("nixos-rebuild")
+	last := rebuilds[len(rebuilds)-1]
+	assert.EqualValues(t, 0, last.Extra["grandchildren_alive"], "a grandchild of the killed rebuild ran while the next rebuild started")
+	assert.False(t, gs[0].Alive())
+	// The next rebuild's own grandchild went with its group when it ended.
+	gs = double.Grandchildren(s.path("double"))
+	require.Len(t, gs, 2)
+	assert.False(t, gs[1].Alive(), "a rebuild that ended left a grandchild running")
+	s.checkConsistent()
 }

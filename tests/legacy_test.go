@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/tests/doubles/double"
 )
 
 // oldContainer makes what the old devhost left of a container: its
@@ -167,5 +168,47 @@ func TestImportLegacyChecksEncChannel(t *testing.T) {
 		require.NotNil(t, c, name)
 		assert.Equal(t, channel, c.Channel, name)
 	}
+	s.checkConsistent()
+}
+
+// TestImportSurvivesFailedRebuild: an import whose rebuild fails keeps the
+// imported entries (they are the admin's desired state), marked with the
+// failure and named in the error, and the old containers' profiles stay;
+// so does a later failing ensure of another container. The next apply
+// applies them. The old code unregistered them again.
+func TestImportSurvivesFailedRebuild(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t, sandboxOpts{})
+	s.ok("alice", "ensure", "shop", "--channel", channel)
+	longAgo := time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)
+	s.oldContainer(t, `{"name": "web1", "ip": "10.100.3.2", "aliases": ["www"], "enabled": true}`,
+		"web1", "https://hydra.example.org/build/7/download/1/nixexprs.tar.xz", true, longAgo)
+	s.setControl(map[string]double.Control{"nixos-rebuild": {Fail: true, Message: "error: hash mismatch (double)"}})
+
+	r := s.runAs("root", "import-legacy", "--dir", s.path("etc-devhost"), "--containers-dir", s.path("old-containers"),
+		"--etc-containers", s.path("etc-containers"), "--owner", "alice", "--channel", channel)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "kept in the registry but not applied (their entries record the failure as last_error; fix the cause, then run `devhost apply`): web1\n")
+	assert.Contains(t, r.stderr, "hash mismatch")
+	web1 := s.entry("web1")
+	require.NotNil(t, web1, "the failed rebuild unregistered the imported container")
+	assert.Contains(t, web1.LastError, "hash mismatch")
+	prof := generator.ProfilePath(s.config(), "web1")
+	_, err := os.Stat(prof)
+	require.NoError(t, err, "the old container's profile is gone")
+
+	// Another request fails on the same rebuild: only it is undone.
+	r = s.runAs("alice", "ensure", "fresh", "--channel", channel)
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "rolled back, as the requests that changed them failed: fresh\n")
+	assert.Nil(t, s.entry("fresh"))
+	require.NotNil(t, s.entry("web1"))
+
+	s.setControl(nil)
+	s.ok("root", "apply")
+	assert.True(t, setNames(s.successfulRebuilds()[1])["web1"])
+	assert.Empty(t, s.entry("web1").LastError)
+	_, err = os.Stat(prof)
+	require.NoError(t, err)
 	s.checkConsistent()
 }

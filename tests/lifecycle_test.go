@@ -15,6 +15,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/channel/channeltest"
+	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/tests/doubles/double"
 )
 
@@ -273,12 +274,20 @@ func TestRebuildFailureRollsBack(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "profile of the rolled back container left behind")
 	s.checkConsistent()
 
-	// A change of an existing container: the entry goes back.
+	// A change of an existing container: the entry goes back, byte for
+	// byte; the error says which container and why.
+	entry := registry.Open(s.config().StateDir).Path("keepme")
+	src, err := os.ReadFile(entry)
+	require.NoError(t, err)
 	r = s.runArgv0("alice", "fc-build-dev-container", "ensure", "keepme", channel, "www admin")
 	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "rolled back, as the requests that changed them failed: keepme\n")
+	assert.Contains(t, r.stderr, "The option `foo' does not exist")
+	got, err := os.ReadFile(entry)
+	require.NoError(t, err)
+	assert.Equal(t, string(src), string(got))
 	after := s.entry("keepme")
 	assert.Equal(t, []string{"www"}, after.Aliases)
-	assert.Contains(t, after.LastError, "host rebuild failed")
 	assert.Equal(t, before.Address, after.Address)
 	// Its system was built with the new aliases, then put back.
 	target, err := os.Readlink(generator.ProfilePath(s.config(), "keepme"))

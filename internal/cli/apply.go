@@ -13,8 +13,7 @@ import (
 	"github.com/flyingcircusio/devhost/internal/registry"
 )
 
-// applyOptions are the inputs of `devhost apply` (and of `devhost render`
-// without --out).
+// applyOptions are the inputs of `devhost apply`.
 type applyOptions struct {
 	IO        *IOStreams
 	Context   context.Context
@@ -25,12 +24,8 @@ type applyOptions struct {
 	JSON      bool
 }
 
-func newApplyOptions(f *Factory) *applyOptions {
-	return &applyOptions{IO: f.IO, Registry: f.Registry, Lifecycle: f.Lifecycle, Caller: f.Caller}
-}
-
 func newCmdApply(f *Factory) *cobra.Command {
-	opts := newApplyOptions(f)
+	opts := &applyOptions{IO: f.IO, Registry: f.Registry, Lifecycle: f.Lifecycle, Caller: f.Caller}
 	cmd := &cobra.Command{
 		Use:   "apply",
 		Short: "Apply the registry to the host, e.g. after hand-editing an entry (admin)",
@@ -44,10 +39,13 @@ are cleaned up first.
 
 Only root and members of the admin group may apply. An invalid registry
 entry is reported with its file and position and nothing changes (exit
-status 1); a failed rebuild exits with 2 after rolling back.
+status 1). A failed rebuild exits with 2: the host gets its previous
+generated set back, the registry entries stay as they are (what an admin
+wrote is the desired state; each one the rebuild could not apply records
+the failure as its last_error, shown by devhost status) and the error names
+those containers. Fix the cause and run devhost apply again.
 
-devhost render without --out does the same; devhost render --out DIR only
-writes a preview.`,
+devhost render previews the set without applying anything.`,
 		Example: `  # after adding an alias to /var/lib/devhost/containers/shop.hcl by hand
   sudo devhost apply
   sudo devhost apply --json | jq .rebuilt`,
@@ -62,9 +60,8 @@ writes a preview.`,
 	return cmd
 }
 
-// applyResult is `devhost apply --json` (and `devhost render --json`
-// without --out): render's keys, describing the live set, plus what the
-// apply did. The keys are stable.
+// applyResult is `devhost apply --json`: render's keys, describing the
+// live set, plus what the apply did. The keys are stable.
 type applyResult struct {
 	renderResult
 	Generation uint64 `json:"generation"`

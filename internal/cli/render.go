@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,58 +25,55 @@ type renderOptions struct {
 	Config   func() (*hostconfig.Config, error)
 	Registry func() (*registry.Registry, error)
 	Abs      func(string) string
-	Out      string // --out; "" means apply to the live set (applyRun)
+	Out      string // --out; "" means print the set to stdout
 	Show     bool
 	JSON     bool
-	// Apply is `devhost apply`, which render without --out runs.
-	Apply *applyOptions
 }
 
 func newCmdRender(f *Factory) *cobra.Command {
-	opts := &renderOptions{IO: f.IO, Config: f.HostConfig, Registry: f.Registry, Abs: f.abs, Apply: newApplyOptions(f)}
+	opts := &renderOptions{IO: f.IO, Config: f.HostConfig, Registry: f.Registry, Abs: f.abs}
 	cmd := &cobra.Command{
 		Use:   "render [--out DIR]",
-		Short: "Regenerate the Nix files of all containers from the registry",
-		Long: `Regenerate the generated set from the registry and the host configuration:
-default.nix (imported by the devhost NixOS module), one containers/<name>.nix
-per container (its container declaration, nginx virtual host and hosts entry),
-<name>/configuration.nix (the container's own NixOS system) and the status page
-www/index.html.
+		Short: "Preview the Nix files of all containers, generated from the registry",
+		Long: `Generate the set of Nix files the registry and the host configuration
+describe: default.nix (imported by the devhost NixOS module), one
+containers/<name>.nix per container (its container declaration, nginx
+virtual host and hosts entry), <name>/configuration.nix (the container's own
+NixOS system) and the status page www/index.html.
 
-With --out DIR the set is only written to DIR, as a whole: a new directory
-is swapped in atomically, the previous one is kept as <DIR>.old. DIR must
-not exist yet, be empty, or hold a set written before; any other directory
-is refused and left alone. Nothing is rebuilt and the live set is not
-touched; anyone may preview a set this way.
+render only renders. It never writes the live set (generated_dir), never
+rebuilds the host and never changes a registry entry; anyone who may read
+the registry may run it. devhost apply is the verb that applies.
 
-Without --out, render is devhost apply: the live set (generated_dir) is
-regenerated and applied through the same locked, coalesced host rebuild
-that ensure and destroy use, and the command says whether a rebuild ran.
-That needs root or the admin group.
+Without --out every file of the set is printed to standard output, each
+after a "==> PATH <==" line, in the order of --json's files, so the
+output can be paged, searched or compared with the live set.
+
+With --out DIR the set is written to DIR, as a whole: a new directory is
+swapped in atomically, the previous one is kept as <DIR>.old. DIR must not
+exist yet, be empty, or hold a set written before; any other directory is
+refused and left alone.
 
 When any registry entry is invalid, every problem is reported with its file
 and position, nothing is written (the previous set stays as it was) and the
 command exits with status 1.
 
---show prints the tree of files and one generated file; --json prints the
-directory, digests and files for scripts (without --out also the applied
-generation and whether the host was rebuilt).`,
+--show prints the tree of files and one generated file instead; --json
+prints the directory (empty without --out), digests and files for
+scripts.`,
 		Example: `  # the bundled example registry, into a temporary directory
   devhost render --config examples/devhost.hcl --out "$(mktemp -d)" --show
-  devhost render --out /tmp/preview --json | jq -r .host_digest
-  # on a devhost: regenerate /var/lib/devhost/generated and rebuild if needed
-  sudo devhost render`,
+  # the host side of one container, without writing anything
+  devhost render --config examples/devhost.hcl | sed -n '/^==> containers\/web.nix <==$/,/^==> /p'
+  devhost render --json | jq -r .host_digest
+  # on a devhost, after hand-editing an entry: preview, then apply
+  devhost render --show && sudo devhost apply`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.Out == "" {
-				a := opts.Apply
-				a.Context, a.Show, a.JSON = cmd.Context(), opts.Show, opts.JSON
-				return applyRun(a)
-			}
 			return renderRun(opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Out, "out", "", "only write the generated set to this directory (default: apply to the live set, as devhost apply)")
+	cmd.Flags().StringVar(&opts.Out, "out", "", "write the generated set to this directory (default: print it to standard output)")
 	cmd.Flags().BoolVar(&opts.Show, "show", false, "print the tree of files and one generated file")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	return cmd
@@ -112,17 +110,17 @@ func renderRun(opts *renderOptions) error {
 		}
 		return fmt.Errorf("render: %w", err)
 	}
-	if opts.Out == "" {
-		// Never the live set: that is written only by the lifecycle's
-		// rebuild, under its lock (applyRun).
-		return errors.New("render: no --out directory")
-	}
-	out := opts.Abs(opts.Out)
-	if err := generator.Write(out, set); err != nil {
-		if errors.Is(err, generator.ErrNotASet) {
-			return &InputError{Err: fmt.Errorf("render: %w", err)}
+	// Never the live set: that is written only by the lifecycle's
+	// rebuild, under its lock (devhost apply).
+	out := ""
+	if opts.Out != "" {
+		out = opts.Abs(opts.Out)
+		if err := generator.Write(out, set); err != nil {
+			if errors.Is(err, generator.ErrNotASet) {
+				return &InputError{Err: fmt.Errorf("render: %w", err)}
+			}
+			return fmt.Errorf("render: %w", err)
 		}
-		return fmt.Errorf("render: %w", err)
 	}
 
 	switch {
@@ -135,17 +133,39 @@ func renderRun(opts *renderOptions) error {
 		}
 	case opts.Show:
 		showSet(opts.IO.Out, out, set, cs)
+	case out == "":
+		printSet(opts.IO.Out, set)
 	default:
 		fmt.Fprintf(opts.IO.Out, "%s: %d container(s), %d files, digest %s\n", out, len(cs), len(set.Files), set.Digest()[:12])
 	}
 	return nil
 }
 
+// printSet writes every file of set, each after a "==> PATH <==" line
+// (as head(1) separates files), ending every file with a newline.
+func printSet(w io.Writer, set *generator.Set) {
+	bw := bufio.NewWriter(w)
+	for _, p := range set.Paths() {
+		b := set.Files[p]
+		fmt.Fprintf(bw, "==> %s <==\n", p)
+		_, _ = bw.Write(b)
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			_ = bw.WriteByte('\n')
+		}
+	}
+	_ = bw.Flush()
+}
+
 // showSet prints the tree of set's files in dir and one generated file:
 // the host side of the first container with aliases (it shows the most),
-// else of the first container, else the index.
+// else of the first container, else the index. dir is "" for a set that
+// was not written: paths are then relative to the set.
 func showSet(w io.Writer, dir string, set *generator.Set, cs []*registry.Container) {
-	fmt.Fprintf(w, "%s\n%s", dir, tree(set.Paths()))
+	top := dir
+	if dir == "" {
+		top = "(generated set, not written; --out DIR writes it)"
+	}
+	fmt.Fprintf(w, "%s\n%s", top, tree(set.Paths()))
 	show := generator.IndexFile
 	for _, c := range cs {
 		if _, ok := set.Files[generator.HostFile(c.Name)]; !ok {

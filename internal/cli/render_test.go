@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -224,31 +224,65 @@ func TestApply(t *testing.T) {
 	assert.Contains(t, string(live.Files["containers/web.nix"]), "shop.web.dev.example.com")
 }
 
-// `devhost render` without --out is `devhost apply`: for a user who is
-// not in the admin group it is refused (exit 1) and writes nothing, where
-// the old render wrote the live set directly. As root the test plays
-// "nobody" through sudo, who may not even name a host configuration of
-// their own (TestApply covers the admin check for such a caller).
-func TestRenderWithoutOutApplies(t *testing.T) {
-	env := map[string]string{}
-	want := "may not apply the registry"
-	if os.Geteuid() == 0 {
-		if _, err := user.Lookup("nobody"); err != nil {
-			t.Skip("runs as root and there is no user nobody to play through sudo")
-		}
-		env["SUDO_USER"] = "nobody"
-		want = "through sudo devhost reads only"
+// TestRenderWithoutOutOnlyRenders is issue 10's finding: on a fresh
+// clone, `devhost render --config examples/devhost.hcl` (no --out, no
+// nixos-rebuild) applied the registry, and the failed rebuild deleted all
+// four example entries. render only renders: without --out it prints every
+// file of the set, exactly as --out writes it, and changes no file.
+func TestRenderWithoutOutOnlyRenders(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.CopyFS(dir, os.DirFS("../../examples")))
+	before := snapshot(t, dir)
+	require.NotEmpty(t, before)
+	config := filepath.Join(dir, "devhost.hcl")
+
+	code, stdout, stderr := renderMain(t, "render", "--config", config)
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, before, snapshot(t, dir), "render changed files (registry, lifecycle state or live set)")
+
+	out := filepath.Join(t.TempDir(), "set")
+	code, _, stderr = renderMain(t, "render", "--config", config, "--out", out)
+	require.Equal(t, 0, code, stderr)
+	files := snapshot(t, out)
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
 	}
-	s := newRenderSandbox(t, "generated_dir = \"gen\"\naccess {\n  admin_group = \"nosuchgroup\"\n}\n")
+	slices.Sort(paths)
+	var want strings.Builder
+	for _, p := range paths {
+		want.WriteString("==> " + p + " <==\n" + files[p])
+		if !strings.HasSuffix(files[p], "\n") {
+			want.WriteString("\n")
+		}
+	}
+	assert.Equal(t, want.String(), stdout, "stdout is the set --out writes")
+
+	// --show and --json work without --out as well, and write nothing.
+	code, stdout, stderr = renderMain(t, "render", "--config", config, "--show")
+	require.Equal(t, 0, code, stderr)
+	assert.True(t, strings.HasPrefix(stdout, "(generated set, not written; --out DIR writes it)\n├── containers/\n"), stdout)
+	assert.Contains(t, stdout, "\n==> containers/")
+	code, stdout, stderr = renderMain(t, "render", "--config", config, "--json")
+	require.Equal(t, 0, code, stderr)
+	var res renderResult
+	require.NoError(t, json.Unmarshal([]byte(stdout), &res), stdout)
+	assert.Empty(t, res.Dir)
+	assert.Equal(t, paths, res.Files)
+	assert.Equal(t, 4, res.Containers)
+	assert.Equal(t, before, snapshot(t, dir))
+}
+
+// TestRenderNeedsNoAdmin: render is a preview anyone may run; it never
+// reaches the lifecycle (no admin check, no live set, no rebuild).
+func TestRenderNeedsNoAdmin(t *testing.T) {
+	s := newRenderSandbox(t, "generated_dir = \"gen\"\naccess {\n  admin_group = \"nosuchgroup\"\n}\ncommands {\n  rebuild = [\"/nonexistent/rebuild\"]\n}\n")
 	s.put(t, "web", "10.233.0.2", nil)
-	var out, errOut bytes.Buffer
-	io := &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, Dir: t.TempDir(),
-		Env: func(k string) string { return env[k] }}
-	code := Main([]string{"devhost", "--config", s.config, "render"}, io)
-	assert.Equal(t, ExitInput, code, errOut.String())
-	assert.Contains(t, errOut.String(), want)
-	assert.Empty(t, out.String())
-	assert.NoDirExists(t, filepath.Join(s.dir, "gen"))
+	before := snapshot(t, s.dir)
+	code, stdout, stderr := renderMain(t, "--config", s.config, "render")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "==> containers/web.nix <==\n")
+	assert.Equal(t, before, snapshot(t, s.dir))
 }
 
 // TestRenderInvalidEntryKeepsPreviousSet: a broken registry entry is
@@ -325,6 +359,8 @@ func TestRenderAndApplyHelp(t *testing.T) {
 		code, stdout, stderr := renderMain(t, verb, "--help")
 		require.Equal(t, 0, code, stderr)
 		assert.Contains(t, stdout, "Examples:\n  ", verb)
-		assert.Contains(t, stdout, "sudo devhost "+verb, verb)
+		assert.Contains(t, stdout, "sudo devhost apply", verb)
 	}
+	_, stdout, _ := renderMain(t, "render", "--help")
+	assert.NotContains(t, stdout, "sudo devhost render", "render is a preview, never run as root")
 }

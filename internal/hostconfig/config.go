@@ -11,6 +11,9 @@ import (
 // DefaultPath is where the NixOS module writes the host configuration.
 const DefaultPath = "/etc/devhost/devhost.hcl"
 
+// DefaultSystemProfile is NixOS' system profile.
+const DefaultSystemProfile = "/nix/var/nix/profiles/system"
+
 // DefaultContainersDir is where NixOS keeps the containers' root
 // directories (/var/lib/nixos-containers/<name>).
 const DefaultContainersDir = "/var/lib/nixos-containers"
@@ -42,6 +45,11 @@ type Config struct {
 	ContainersDir string
 	// TemplateDir, when set, holds admin overrides of the embedded templates.
 	TemplateDir string
+	// SystemProfile is the host's system profile, which the rebuild command
+	// switches. When a failed rebuild moved it (activation failed after the
+	// switch), devhost points it back at the previous system and activates
+	// that again. Default DefaultSystemProfile; "" turns that off.
+	SystemProfile string
 
 	Addresses  AddressPool
 	Channels   ChannelPolicy

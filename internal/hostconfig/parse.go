@@ -27,6 +27,7 @@ func Default(publicAddress string) *Config {
 		GeneratedDir:  "/var/lib/devhost/generated",
 		ProfileDir:    "/nix/var/nix/profiles/per-container",
 		ContainersDir: DefaultContainersDir,
+		SystemProfile: DefaultSystemProfile,
 		AliasProxy:    true,
 		Addresses: AddressPool{
 			Network:     netip.MustParsePrefix("10.233.0.0/16"),
@@ -125,7 +126,7 @@ func isJSON(filename string, src []byte) bool {
 // ("/var/lib/devhost/" is /var/lib/devhost): the generated set writes them
 // into Nix, which takes only clean absolute paths.
 func (c *Config) resolvePaths(dir string) {
-	for _, p := range []*string{&c.StateDir, &c.GeneratedDir, &c.ProfileDir, &c.ContainersDir, &c.TemplateDir} {
+	for _, p := range []*string{&c.StateDir, &c.GeneratedDir, &c.ProfileDir, &c.ContainersDir, &c.TemplateDir, &c.SystemProfile} {
 		switch {
 		case *p == "":
 		case filepath.IsAbs(*p):
@@ -185,7 +186,7 @@ var (
 	blockNames = []string{"addresses", "channels", "acme", "cleanup", "nginx", "compat", "access", "commands"}
 	topSchema  = &hcl.BodySchema{
 		Attributes: append([]hcl.AttributeSchema{{Name: "public_address", Required: true}},
-			attrSchema("state_dir", "generated_dir", "profile_dir", "containers_dir", "template_dir", "alias_proxy")...),
+			attrSchema("state_dir", "generated_dir", "profile_dir", "containers_dir", "template_dir", "system_profile", "alias_proxy")...),
 		Blocks: func() []hcl.BlockHeaderSchema {
 			s := make([]hcl.BlockHeaderSchema, len(blockNames))
 			for i, n := range blockNames {
@@ -338,6 +339,7 @@ func (d *decoder) decode(b hcl.Body) *Config {
 	top.str("profile_dir", &c.ProfileDir)
 	top.str("containers_dir", &c.ContainersDir)
 	top.str("template_dir", &c.TemplateDir)
+	top.str("system_profile", &c.SystemProfile)
 	top.boolean("alias_proxy", &c.AliasProxy)
 
 	seen := map[string]*hcl.Block{}

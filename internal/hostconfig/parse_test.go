@@ -83,6 +83,7 @@ func fullWant(dir string) *Config {
 		ProfileDir:    filepath.Join(dir, "profiles"),
 		ContainersDir: filepath.Join(dir, "containers"),
 		TemplateDir:   filepath.Join(dir, "templates"),
+		SystemProfile: DefaultSystemProfile,
 		AliasProxy:    false,
 		Addresses:     AddressPool{Network: netip.MustParsePrefix("10.99.0.0/20"), HostAddress: netip.MustParseAddr("10.99.0.254")},
 		Channels:      ChannelPolicy{AllowedPrefixes: []string{"https://hydra.flyingcircus.io/", "file:///nix/"}},

@@ -2,10 +2,12 @@ package lifecycle
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,17 +16,41 @@ import (
 )
 
 // RebuildError is a failed host rebuild, reported to every request whose
-// change it contained. Those changes were rolled back.
+// change it contained. The host got its previous generated set back; the
+// requests' changes were rolled back, changes without a request (hand
+// edits, imports) stay in the registry, marked with the failure.
 type RebuildError struct {
 	Failure Failure
 }
 
 func (e *RebuildError) Error() string {
-	msg := "host rebuild failed; the containers it changed were rolled back to their last applied state"
-	if e.Failure.Log != "" {
-		msg += " (log: " + e.Failure.Log + ")"
+	f := e.Failure
+	msg := "host rebuild failed; the host is back on its previously applied set"
+	if f.Log != "" {
+		msg += " (log: " + f.Log + ")"
 	}
-	return msg + ":\n" + e.Failure.Error
+	if len(f.RolledBack) > 0 {
+		msg += "\nrolled back, as the requests that changed them failed: " + nameList(f.RolledBack)
+	}
+	if f.System != "" {
+		msg += "\n" + f.System
+	}
+	if len(f.Kept) > 0 {
+		msg += "\nkept in the registry but not applied (their entries record the failure as last_error; fix the cause, then run `devhost apply`): " + nameList(f.Kept)
+	}
+	return msg + "\nwhy:\n" + f.Error
+}
+
+// maxListed bounds the names an error lists: a changed template changes
+// every container's declaration.
+const maxListed = 20
+
+// nameList joins names, at most maxListed of them.
+func nameList(names []string) string {
+	if len(names) <= maxListed {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:maxListed], ", "), len(names)-maxListed)
 }
 
 // ApplyStats says what waiting for a generation took.
@@ -88,7 +114,7 @@ func (h *Host) failureCovering(gen uint64) (*Failure, error) {
 // generation was applied (or failed) while this process waited for the
 // lock. Call with the rebuild lock held.
 func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) error {
-	if err := h.recoverRebuild(); err != nil {
+	if err := h.recoverRebuild(ctx); err != nil {
 		return err
 	}
 	a, err := h.readApplied()
@@ -108,6 +134,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 		snap   map[string]string
 		builds map[string]BuildRecord
 		r      *Rendered
+		reqs   map[string]Request
 	)
 	err = h.withRegistry(ctx, func() error {
 		var err error
@@ -121,6 +148,9 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 			return err
 		}
 		if builds, err = h.buildRecords(snap); err != nil {
+			return err
+		}
+		if reqs, err = h.requests(a.Gen, w.Gen); err != nil {
 			return err
 		}
 		if r.HostDigest != w.Digest {
@@ -137,7 +167,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	}
 
 	logPath := filepath.Join(h.paths().logDir(), fmt.Sprintf("rebuild-%s-gen%d.log", h.now().Format("20060102T150405.000Z"), w.Gen))
-	intent := RebuildIntent{PID: os.Getpid(), Gen: w.Gen, Digest: r.HostDigest, Log: logPath, Start: h.now()}
+	intent := RebuildIntent{PID: os.Getpid(), Gen: w.Gen, Digest: r.HostDigest, Log: logPath, Start: h.now(), Mark: rand.Text(), System: h.systemTarget()}
 	if err := writeJSON(h.paths().rebuildIntent(), intent, 0o644); err != nil {
 		return err
 	}
@@ -148,7 +178,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	var runErr error
 	if r.HostDigest != a.HostDigest || a.Forced {
 		st.Rebuilt = true
-		runErr = h.runRebuild(ctx, logPath)
+		runErr = h.runLogged(ctx, intent, h.Cfg.Commands.Rebuild)
 	}
 	if runErr == nil {
 		next := Applied{Gen: w.Gen, Digest: r.Set.Digest(), HostDigest: r.HostDigest, Entries: snap, Builds: builds, Time: h.now()}
@@ -158,15 +188,27 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 		if err := atomicfile.Remove(h.paths().rebuildIntent()); err != nil {
 			return err
 		}
+		if err := h.clearMarks(ctx, snap); err != nil {
+			return err
+		}
 		return h.sweep(ctx)
 	}
 
-	// Failure: roll back what this rebuild changed, restore the applied set.
-	// The failure is recorded first: a request covered by it must never
-	// be told it succeeded, even if this process dies while rolling back
-	// (the changes then stay in the registry and the next rebuild retries
-	// them).
-	f := Failure{From: a.Gen, To: w.Gen, Error: runErr.Error(), Log: logPath, Time: h.now()}
+	// Failure: restore the applied set, undo the requests it covered, mark
+	// what it contained without a request. The failure is recorded first:
+	// a request covered by it must never be told it succeeded, even if
+	// this process dies while rolling back (the changes then stay in the
+	// registry and the next rebuild retries them).
+	ar, err := h.appliedRender(a)
+	if err != nil {
+		return err
+	}
+	f := Failure{From: a.Gen, To: w.Gen, Error: runErr.Error(), Log: logPath, Time: h.now(), RolledBack: sortedNames(reqs)}
+	for _, n := range sortedNames(changedHostParts(a.Entries, snap, ar, r)) {
+		if _, ok := reqs[n]; !ok {
+			f.Kept = append(f.Kept, n)
+		}
+	}
 	if err := h.recordFailure(f); err != nil {
 		return err
 	}
@@ -174,7 +216,22 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	// caller is a common cause of the failure): a cancelled context would
 	// fail its nix-env and leave the failed changes in place.
 	ctx = context.WithoutCancel(ctx)
-	if err := h.rollback(ctx, a, snap, r); err != nil {
+	if what, err := h.restoreSystem(ctx, intent); what != "" || err != nil {
+		f.System = what
+		if err != nil {
+			// The host's state is unknown: the next rebuild runs even
+			// when the host side looks unchanged.
+			f.System = fmt.Sprintf("the failed rebuild switched the host's system, and switching back to %s failed too (the next rebuild runs in any case): %v", intent.System, err)
+			a.Forced = true
+			if err := writeJSON(h.paths().applied(), a, 0o644); err != nil {
+				return err
+			}
+		}
+		if err := h.updateFailure(f); err != nil {
+			return err
+		}
+	}
+	if err := h.rollback(ctx, a, ar, snap, reqs, f); err != nil {
 		return fmt.Errorf("%w; rolling back failed too: %w", &RebuildError{Failure: f}, err)
 	}
 	if err := atomicfile.Remove(h.paths().rebuildIntent()); err != nil {
@@ -183,8 +240,15 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 	return h.sweep(ctx)
 }
 
-// runRebuild runs the host rebuild command with its output in logPath.
-func (h *Host) runRebuild(ctx context.Context, logPath string) error {
+// runLogged runs argv, the host rebuild command or the activation of the
+// previous system, with its output in the intent's log. The command runs
+// in a process group of its own, recorded in the intent as soon as it
+// started: when this process is killed, its direct child dies with it
+// (parent-death signal), and the next rebuild kills what the child started
+// before it begins (recoverRebuild). What a command that ended leaves in
+// its group is killed at once.
+func (h *Host) runLogged(ctx context.Context, intent RebuildIntent, argv []string) error {
+	logPath := intent.Log
 	if err := atomicfile.PrivateDir(filepath.Dir(logPath), privateDirPerm); err != nil {
 		return fmt.Errorf("rebuild log: %w", err)
 	}
@@ -193,14 +257,69 @@ func (h *Host) runRebuild(ctx context.Context, logPath string) error {
 		return fmt.Errorf("rebuild log: %w", err)
 	}
 	defer func() { _ = lf.Close() }()
-	fmt.Fprintf(lf, "# %s: %s\n", h.now().Format(time.RFC3339), strings.Join(h.Cfg.Commands.Rebuild, " "))
-	_, err = h.Run.Run(ctx, runner.Cmd{Argv: h.Cfg.Commands.Rebuild, Log: lf})
+	fmt.Fprintf(lf, "# %s: %s\n", h.now().Format(time.RFC3339), strings.Join(argv, " "))
+	started := func(pgid int) error {
+		intent.PGID = pgid
+		return writeJSON(h.paths().rebuildIntent(), intent, 0o644)
+	}
+	_, err = h.Run.Run(ctx, runner.Cmd{Argv: argv, Env: []string{rebuildMark(intent.Mark)}, Log: lf, Started: started, KillGroupAfter: true})
 	if err != nil {
 		fmt.Fprintf(lf, "# failed: %v\n", err)
 		return err
 	}
 	fmt.Fprintf(lf, "# succeeded\n")
 	return nil
+}
+
+// systemTarget is the store path the host's system profile points at (""
+// when none is configured or it does not resolve).
+func (h *Host) systemTarget() string {
+	if h.Cfg.SystemProfile == "" {
+		return ""
+	}
+	p, err := filepath.EvalSymlinks(h.Cfg.SystemProfile)
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// restoreSystem puts the host's previous system back when the failed
+// rebuild switched the system profile away from it (the new system was
+// built and installed, then its activation failed): the profile gets a
+// generation pointing at the previous system, which is activated again,
+// as `nixos-rebuild switch --rollback` does. It says what it did ("" when
+// the profile did not move, as after an evaluation or build error).
+func (h *Host) restoreSystem(ctx context.Context, intent RebuildIntent) (string, error) {
+	if intent.System == "" || h.systemTarget() == intent.System {
+		return "", nil
+	}
+	argv := append(append([]string(nil), h.Cfg.Commands.NixEnv...), "-p", h.Cfg.SystemProfile, "--set", intent.System)
+	if _, err := h.Run.Run(ctx, runner.Cmd{Argv: argv}); err != nil {
+		return "", fmt.Errorf("point %s back at %s: %w", h.Cfg.SystemProfile, intent.System, err)
+	}
+	ri := intent
+	ri.Log = strings.TrimSuffix(intent.Log, ".log") + "-restore.log"
+	if err := h.runLogged(ctx, ri, []string{filepath.Join(intent.System, "bin", "switch-to-configuration"), "switch"}); err != nil {
+		return "", fmt.Errorf("activate %s again (log: %s): %w", intent.System, ri.Log, err)
+	}
+	return fmt.Sprintf("the failed rebuild had switched the host's system; it runs the previous one again, %s (log: %s)", intent.System, ri.Log), nil
+}
+
+// updateFailure replaces the recorded failure of the same generations
+// with f. Call with the rebuild lock held.
+func (h *Host) updateFailure(f Failure) error {
+	var fs []Failure
+	if _, err := readJSON(h.paths().failures(), &fs); err != nil {
+		return err
+	}
+	for i := len(fs) - 1; i >= 0; i-- {
+		if fs[i].From == f.From && fs[i].To == f.To {
+			fs[i] = f
+			return writeJSON(h.paths().failures(), fs, 0o644)
+		}
+	}
+	return h.recordFailure(f)
 }
 
 func (h *Host) recordFailure(f Failure) error {
@@ -215,50 +334,43 @@ func (h *Host) recordFailure(f Failure) error {
 	return writeJSON(h.paths().failures(), fs, 0o644)
 }
 
-// rollback puts back, in the registry, every container whose host side
-// the failed snapshot changed compared to the applied state, unless the
-// entry changed again since the snapshot (a later request owns it then).
-// Profiles of those containers go back to their applied generation, and
-// the live set becomes the applied one again.
-func (h *Host) rollback(ctx context.Context, a Applied, snap map[string]string, r *Rendered) error {
-	appliedCs, err := h.decodeEntries(a.Entries)
+// appliedRender renders the set of the last successful rebuild.
+func (h *Host) appliedRender(a Applied) (*Rendered, error) {
+	cs, err := h.decodeEntries(a.Entries)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ar, err := h.Render.Render(appliedCs)
-	if err != nil {
-		return err
+	return h.Render.Render(cs)
+}
+
+// changedHostParts lists the containers whose host side differs between
+// the applied state and the snapshot.
+func changedHostParts(applied, snap map[string]string, ar, r *Rendered) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range []map[string]string{applied, snap} {
+		for n := range m {
+			if ar.hostPart(n) != r.hostPart(n) {
+				out[n] = true
+			}
+		}
 	}
-	names := map[string]bool{}
-	for n := range snap {
-		names[n] = true
-	}
-	for n := range a.Entries {
-		names[n] = true
-	}
+	return out
+}
+
+// rollback undoes a failed rebuild of snap: the requests it covered (reqs)
+// are undone in the registry, with their profiles, unless their entries
+// changed since; the entries it contained without a request (f.Kept) stay
+// as they are and record the failure as their last error; the live set
+// becomes the applied one again.
+func (h *Host) rollback(ctx context.Context, a Applied, ar *Rendered, snap map[string]string, reqs map[string]Request, f Failure) error {
 	return h.withRegistry(ctx, func() error {
-		for n := range names {
-			if ar.hostPart(n) == r.hostPart(n) {
-				continue
-			}
-			cur, err := readOptional(h.Reg.Path(n))
-			if err != nil {
+		for _, n := range sortedNames(reqs) {
+			if _, err := h.undoRequest(ctx, reqs[n]); err != nil {
 				return err
 			}
-			snapSrc, inSnap := snap[n]
-			if (cur == nil) != !inSnap || cur != nil && string(cur) != snapSrc {
-				continue // changed since the snapshot
-			}
-			if old, ok := a.Entries[n]; ok {
-				if err := h.Reg.WriteEntry(n, []byte(old)); err != nil {
-					return err
-				}
-				if err := h.restoreProfile(ctx, n, a.Builds[n]); err != nil {
-					return err
-				}
-			} else if err := atomicfile.Remove(h.Reg.Path(n)); err != nil {
-				return err
-			}
+		}
+		if err := h.mark(f, snap); err != nil {
+			return err
 		}
 		if err := h.Render.Write(ar); err != nil {
 			return err
@@ -276,6 +388,80 @@ func (h *Host) rollback(ctx context.Context, a Applied, snap map[string]string, 
 		}
 		a.Gen = gen
 		return writeJSON(h.paths().applied(), a, 0o644)
+	})
+}
+
+// markPrefix starts the last error mark writes, so that clearMarks
+// clears only its own marks, never another error a container recorded.
+const markPrefix = "host rebuild of "
+
+// mark records f as the last error of the entries it kept that are still
+// as the failed rebuild saw them (snap; a later request's entry is not
+// this failure's), and remembers them (rebuild/marked.json) so the next
+// successful rebuild clears the marks again. Call under the registry lock,
+// holding the rebuild lock.
+func (h *Host) mark(f Failure, snap map[string]string) error {
+	if len(f.Kept) == 0 {
+		return nil
+	}
+	var marked []string
+	if _, err := readJSON(h.paths().marked(), &marked); err != nil {
+		return err
+	}
+	// setLastError keeps the end of a long message; the start must stay.
+	cause := f.Error
+	if len(cause) > 3000 {
+		cause = "…" + strings.ToValidUTF8(cause[len(cause)-3000:], "")
+	}
+	why := fmt.Errorf(markPrefix+"%s failed; this entry is kept but not applied, the host runs its previous declaration (log: %s): %s",
+		f.Time.UTC().Format(time.RFC3339), f.Log, cause)
+	for _, n := range f.Kept {
+		cur, err := readOptional(h.Reg.Path(n))
+		if err != nil {
+			return err
+		}
+		if src, ok := snap[n]; !ok || cur == nil || string(cur) != src {
+			continue
+		}
+		if err := h.setLastError(n, why); err != nil {
+			return err
+		}
+		if !slices.Contains(marked, n) {
+			marked = append(marked, n)
+		}
+	}
+	return writeJSON(h.paths().marked(), marked, 0o644)
+}
+
+// clearMarks clears the last error mark wrote into entries that the
+// successful rebuild of snap applied as they are. Call holding the
+// rebuild lock.
+func (h *Host) clearMarks(ctx context.Context, snap map[string]string) error {
+	var marked []string
+	if ok, err := readJSON(h.paths().marked(), &marked); err != nil || !ok {
+		return err
+	}
+	return h.withRegistry(ctx, func() error {
+		for _, n := range marked {
+			cur, err := readOptional(h.Reg.Path(n))
+			if err != nil {
+				return err
+			}
+			if cur == nil || string(cur) != snap[n] {
+				continue // gone, or changed since: not what was applied
+			}
+			c, err := h.Reg.Get(n)
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(c.LastError, markPrefix) {
+				c.LastError = ""
+				if err := h.Reg.Put(c); err != nil {
+					return err
+				}
+			}
+		}
+		return atomicfile.Remove(h.paths().marked())
 	})
 }
 
@@ -314,10 +500,24 @@ func (h *Host) buildRecords(snap map[string]string) (map[string]BuildRecord, err
 	return out, nil
 }
 
-// recoverRebuild handles a rebuild whose process died: its outcome on the
-// host is unknown, so the next rebuild runs even when the host side looks
+// killGroupTimeout bounds the wait for a killed rebuild's processes.
+const killGroupTimeout = 30 * time.Second
+
+// rebuildMark is the environment entry the rebuild command and what it
+// starts carry: the next rebuild finds them by it even when this process
+// died before it could record the command's process group.
+func rebuildMark(mark string) string {
+	if mark == "" {
+		return ""
+	}
+	return "DEVHOST_REBUILD=" + mark
+}
+
+// recoverRebuild handles a rebuild whose process died: what is left of
+// its command's process group is killed, and as its outcome on the host
+// is unknown, the next rebuild runs even when the host side looks
 // unchanged. Call with the rebuild lock held.
-func (h *Host) recoverRebuild() error {
+func (h *Host) recoverRebuild(ctx context.Context) error {
 	if err := removeStaleTemps(h.paths().rebuildDir()); err != nil {
 		return err
 	}
@@ -325,6 +525,14 @@ func (h *Host) recoverRebuild() error {
 	ok, err := readJSON(h.paths().rebuildIntent(), &ri)
 	if err != nil || !ok {
 		return err
+	}
+	if ri.PGID > 1 || ri.Mark != "" {
+		// Its process died, perhaps killed, and its child with it; a
+		// grandchild may still run and must be gone before the next
+		// rebuild starts.
+		if err := runner.KillGroup(ctx, ri.PGID, rebuildMark(ri.Mark), killGroupTimeout); err != nil {
+			return fmt.Errorf("lifecycle: the interrupted rebuild of generation %d: %w", ri.Gen, err)
+		}
 	}
 	a, err := h.readApplied()
 	if err != nil {

@@ -97,6 +97,7 @@ func (h *Host) Cleanup(ctx context.Context, now time.Time, caller Caller) (Clean
 	var (
 		plan CleanupPlan
 		gen  uint64
+		prev = map[string]*string{} // entries before the cleanup changed them
 	)
 	err := h.withRegistry(ctx, func() error {
 		if _, err := h.recoverOps(ctx); err != nil {
@@ -130,6 +131,9 @@ func (h *Host) Cleanup(ctx context.Context, now time.Time, caller Caller) (Clean
 				it.Skipped = err.Error()
 				continue
 			}
+			if prev[it.Name], err = h.entryBytes(it.Name); err != nil {
+				return err
+			}
 			if it.Action == ActionDestroy {
 				if err := atomicfile.WriteFile(h.paths().purgeMarker(it.Name), nil, 0o644); err != nil {
 					return err
@@ -143,8 +147,15 @@ func (h *Host) Cleanup(ctx context.Context, now time.Time, caller Caller) (Clean
 				return err
 			}
 		}
-		gen, err = h.bumpFresh()
-		return err
+		if gen, err = h.bumpFresh(); err != nil {
+			return err
+		}
+		for _, n := range sortedNames(prev) {
+			if err := h.recordRequest("cleanup", n, gen, prev[n], nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return plan, st, err

@@ -79,14 +79,20 @@ func (h *Host) Destroy(ctx context.Context, name string, caller Caller) (*Destro
 			return err
 		}
 		res.Container = c
+		prev, err := h.entryBytes(name)
+		if err != nil {
+			return err
+		}
 		if err := atomicfile.WriteFile(h.paths().purgeMarker(name), nil, 0o644); err != nil {
 			return err
 		}
 		if err := h.Reg.Delete(name); err != nil {
 			return err
 		}
-		gen, err = h.bump()
-		return err
+		if gen, err = h.bump(); err != nil {
+			return err
+		}
+		return h.recordRequest("destroy", name, gen, prev, nil)
 	})
 	if err != nil {
 		return nil, err

@@ -354,8 +354,10 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 			gen = w.Gen
 			return writeJSON(h.paths().wanted(), w, 0o644)
 		}
-		gen, err = h.bump()
-		return err
+		if gen, err = h.bump(); err != nil {
+			return err
+		}
+		return h.recordRequest("ensure", req.Name, gen, in.PrevEntry, &in)
 	})
 	if err != nil {
 		return nil, h.abort(ctx, in, err)
@@ -372,14 +374,13 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 		err = nil
 	}
 	if err != nil {
-		if errors.As(err, &re) {
-			if res.Created {
-				// The rollback unregistered it: remove its profile now.
-				h.purgeIfGone(ctx, req.Name)
-			} else {
-				h.noteError(ctx, req.Name, err)
-			}
+		if errors.As(err, &re) && res.Created {
+			// The rollback unregistered it: remove its profile now.
+			h.purgeIfGone(ctx, req.Name)
 		}
+		// An existing container's entry is back as it was before this
+		// request, byte for byte: the error goes to the caller (and is in
+		// the failure record), not into the entry.
 		return res, err
 	}
 

@@ -42,7 +42,8 @@ type ImportOptions struct {
 	// EtcContainersDir, when set, is where nixos-container keeps the
 	// imperative containers' <name>.conf (/etc/containers): an imported
 	// container's file is renamed to <name>.conf.pre-devhost so the
-	// declaration's file can take its place (and back if the rebuild fails).
+	// declaration's file can take its place (and back if the entry is gone
+	// again when the import ends).
 	EtcContainersDir string
 }
 
@@ -149,11 +150,15 @@ func (h *Host) Import(ctx context.Context, items []ImportItem, caller Caller, op
 		return results, st, err
 	}
 	st, err = h.Apply(ctx, gen)
-	if err == nil {
+	var re *RebuildError
+	if err == nil || errors.As(err, &re) {
 		// Only now do the old profiles become devhost's (a build record
-		// lets destroy and the sweep remove them): a rolled back import
-		// must never make the sweep delete an old container.
-		err = h.withRegistry(ctx, func() error {
+		// lets destroy and the sweep remove them). A failed rebuild keeps
+		// the imported entries (they are the admin's desired state, marked
+		// with the failure), so they are devhost's as well; an import that
+		// failed before its entries were written must never make the sweep
+		// delete an old container.
+		werr := h.withRegistry(ctx, func() error {
 			for _, res := range results {
 				if !res.Imported || res.Profile == "" {
 					continue
@@ -168,10 +173,15 @@ func (h *Host) Import(ctx context.Context, items []ImportItem, caller Caller, op
 			}
 			return nil
 		})
+		if werr != nil {
+			err = errors.Join(err, werr)
+		}
 	}
 	if err != nil {
-		// Put the old containers' files back for those the rollback
-		// unregistered again.
+		// Put the old containers' files back for those no longer
+		// registered. A failed rebuild keeps the entries, and with them
+		// the files out of the declarations' way for the next apply; the
+		// old containers keep running meanwhile.
 		for _, conf := range moved {
 			name := filepath.Base(conf[:len(conf)-len(".conf")])
 			if _, serr := os.Stat(h.Reg.Path(name)); serr != nil {

@@ -52,12 +52,18 @@ func (h *Host) Keep(ctx context.Context, name string, on bool, caller Caller) (*
 		if c.Keep == on {
 			return nil
 		}
+		prev, err := h.entryBytes(name)
+		if err != nil {
+			return err
+		}
 		c.Keep = on
 		if err := h.Reg.Put(c); err != nil {
 			return err
 		}
-		gen, changed, err = h.bumpChanged()
-		return err
+		if gen, changed, err = h.bumpChanged(); err != nil || !changed {
+			return err
+		}
+		return h.recordRequest("keep", name, gen, prev, nil)
 	})
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,6 +135,7 @@ func testHostAt(t testing.TB, dir string) (*Host, *fakeRunner) {
 	cfg.GeneratedDir = filepath.Join(dir, "generated")
 	cfg.ProfileDir = filepath.Join(dir, "profiles")
 	cfg.ContainersDir = filepath.Join(dir, "containers")
+	cfg.SystemProfile = filepath.Join(dir, "system")
 	cfg.Commands.Rebuild = []string{"nixos-rebuild", "switch"}
 	tmpl, err := templates.Load("")
 	require.NoError(t, err)
@@ -493,9 +495,14 @@ func TestOthersFailureDoesNotFailUnchangedEnsure(t *testing.T) {
 	_, err = h.Ensure(ctx, EnsureRequest{Name: "other", Channel: "https://example.org/c.tar.xz", Caller: alice})
 	require.NoError(t, err)
 
-	// A change of "other" is pending (committed and counted, not applied).
+	// A request's change of "other" is pending (committed and counted,
+	// not applied).
 	require.NoError(t, h.withRegistry(ctx, func() error {
 		c, err := h.Reg.Get("other")
+		if err != nil {
+			return err
+		}
+		prev, err := h.entryBytes("other")
 		if err != nil {
 			return err
 		}
@@ -503,8 +510,11 @@ func TestOthersFailureDoesNotFailUnchangedEnsure(t *testing.T) {
 		if err := h.Reg.Put(c); err != nil {
 			return err
 		}
-		_, err = h.bump()
-		return err
+		gen, err := h.bump()
+		if err != nil {
+			return err
+		}
+		return h.recordRequest("ensure", "other", gen, prev, nil)
 	}))
 	fr.fail = map[string]error{"nixos-rebuild": errors.New("boom")}
 	// shop's ensure changes nothing of its own: it runs the pending
@@ -995,4 +1005,179 @@ func TestValidateProvisionPositionAfterALongLine(t *testing.T) {
 	assert.Equal(t, 3, d.Subject.Start.Line)
 	assert.Equal(t, byte(';'), src[d.Subject.Start.Byte])
 	assert.Less(t, len(d.Detail)+len(d.Summary), 4<<10)
+}
+
+// TestFailedRebuildUndoesOnlyFailedRequests is decision 7: a failed host
+// rebuild restores the host (the previously applied live set), undoes the
+// requests it covered (an existing container's entry, provision.nix and
+// profile go back byte for byte; a new container's entry goes), and keeps
+// what an admin wrote (a hand-edited alias, a hand-written entry) as it
+// is, marked with the failure. The error names both groups and why. The
+// next successful rebuild applies the kept entries and clears the marks.
+// The old code rolled the hand edits back as well.
+func TestFailedRebuildUndoesOnlyFailedRequests(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	root := Caller{User: "root", Root: true}
+	shopReq := EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Provision: []byte("{ ... }: { }\n"), Caller: alice}
+	_, err := h.Ensure(ctx, shopReq)
+	require.NoError(t, err)
+	_, err = h.Ensure(ctx, EnsureRequest{Name: "db", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+
+	// shop carries a comment an admin wrote, applied.
+	shopPath := h.Reg.Path("shop")
+	src, err := os.ReadFile(shopPath)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(shopPath, append([]byte("# the shop of the demo, ask carol\n"), src...), 0o644))
+	_, err = h.Sync(ctx, root)
+	require.NoError(t, err)
+	shopBefore, err := os.ReadFile(shopPath)
+	require.NoError(t, err)
+	provBefore, err := os.ReadFile(h.provisionPath("shop"))
+	require.NoError(t, err)
+	profileBefore := h.profileTarget("shop")
+	liveBefore, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+
+	// Not applied yet: an alias added to db by hand, an entry written by
+	// hand (as an import writes one).
+	dbPath := h.Reg.Path("db")
+	dbSrc, err := os.ReadFile(dbPath)
+	require.NoError(t, err)
+	dbEdited := regexp.MustCompile(`(?m)^(aliases\s*= )\[\]`).ReplaceAllString(string(dbSrc), `$1["admin"] # added by hand`)
+	require.NotEqual(t, string(dbSrc), dbEdited, "fixture changed: %s", dbSrc)
+	require.NoError(t, os.WriteFile(dbPath, []byte(dbEdited), 0o644))
+	require.NoError(t, h.withRegistry(ctx, func() error {
+		addr, err := h.Reg.Allocate(h.Cfg.Addresses, "legacy")
+		if err != nil {
+			return err
+		}
+		return h.Reg.Put(&registry.Container{Name: "legacy", Owner: "bob", Channel: "https://example.org/c.tar.xz",
+			Address: addr, State: registry.Running, Created: h.now(), Deployed: h.now()})
+	}))
+	legacyBefore, err := os.ReadFile(h.Reg.Path("legacy"))
+	require.NoError(t, err)
+
+	// shop's owner changes shop, someone creates fresh: the rebuild fails.
+	fr.fail = map[string]error{"nixos-rebuild": errors.New("error: attribute 'admin' missing")}
+	shopReq.Aliases, shopReq.Provision = []string{"www"}, []byte("{ ... }: { services.nginx.enable = true; }\n")
+	_, err = h.Ensure(ctx, shopReq)
+	var re *RebuildError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, []string{"shop"}, re.Failure.RolledBack)
+	assert.Equal(t, []string{"db", "legacy"}, re.Failure.Kept)
+	assert.Contains(t, err.Error(), "rolled back, as the requests that changed them failed: shop\n")
+	assert.Contains(t, err.Error(), "kept in the registry but not applied")
+	assert.Contains(t, err.Error(), "db, legacy")
+	assert.Contains(t, err.Error(), "attribute 'admin' missing")
+
+	_, err = h.Ensure(ctx, EnsureRequest{Name: "fresh", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, []string{"fresh"}, re.Failure.RolledBack)
+	assert.Equal(t, []string{"db", "legacy"}, re.Failure.Kept)
+
+	// The host: its previous live set.
+	live, err := ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	assert.Equal(t, liveBefore.HostDigest(), live.HostDigest())
+	// The failed requests: undone, byte for byte.
+	got, err := os.ReadFile(shopPath)
+	require.NoError(t, err)
+	assert.Equal(t, string(shopBefore), string(got))
+	got, err = os.ReadFile(h.provisionPath("shop"))
+	require.NoError(t, err)
+	assert.Equal(t, string(provBefore), string(got))
+	assert.Equal(t, profileBefore, h.profileTarget("shop"))
+	_, err = h.Reg.Get("fresh")
+	assert.ErrorIs(t, err, registry.ErrNotFound)
+	// What the admin wrote: as written, plus the mark.
+	for name, want := range map[string]string{"db": dbEdited, "legacy": string(legacyBefore)} {
+		got, err := os.ReadFile(h.Reg.Path(name))
+		require.NoError(t, err)
+		c, err := h.Reg.Get(name)
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(c.LastError, "host rebuild of "), c.LastError)
+		assert.Contains(t, c.LastError, "attribute 'admin' missing")
+		assert.Equal(t, withoutLastError(want), withoutLastError(string(got)), "%s: only last_error may differ", name)
+	}
+
+	// Fixed: the next apply applies them and clears the marks.
+	fr.fail = nil
+	st, err := h.Sync(ctx, root)
+	require.NoError(t, err)
+	assert.True(t, st.Rebuilt)
+	live, err = ReadSet(h.Cfg.GeneratedDir)
+	require.NoError(t, err)
+	assert.Contains(t, string(live.Files["containers/db.nix"]), "admin.db.dev.example.com")
+	assert.Contains(t, live.Files, "containers/legacy.nix")
+	for _, name := range []string{"db", "legacy"} {
+		got, err := os.ReadFile(h.Reg.Path(name))
+		require.NoError(t, err)
+		c, err := h.Reg.Get(name)
+		require.NoError(t, err)
+		assert.Empty(t, c.LastError, name)
+		if name == "db" {
+			assert.Equal(t, dbEdited, string(got), "the mark is gone, the admin's bytes stay")
+		}
+	}
+}
+
+// withoutLastError drops the last_error line of a registry entry.
+func withoutLastError(src string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(src, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "last_error ") {
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+// A long rebuild error still leaves a mark the next successful rebuild
+// recognises and clears (the entry keeps only the end of long errors).
+func TestMarkOfLongErrorIsCleared(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	root := Caller{User: "root", Root: true}
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	c, err := h.Reg.Get("shop")
+	require.NoError(t, err)
+	c.Aliases = []string{"www"}
+	require.NoError(t, h.Reg.Put(c))
+
+	fr.fail = map[string]error{"nixos-rebuild": errors.New(strings.Repeat("error: while evaluating ü\n", 1000))}
+	_, err = h.Sync(ctx, root)
+	var re *RebuildError
+	require.ErrorAs(t, err, &re)
+	c, err = h.Reg.Get("shop")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(c.LastError, "host rebuild of "), c.LastError[:40])
+	assert.LessOrEqual(t, len(c.LastError), 4000)
+
+	fr.fail = nil
+	_, err = h.Sync(ctx, root)
+	require.NoError(t, err)
+	c, err = h.Reg.Get("shop")
+	require.NoError(t, err)
+	assert.Empty(t, c.LastError)
+	assert.Equal(t, []string{"www"}, c.Aliases)
+}
+
+func TestNameList(t *testing.T) {
+	many := make([]string, 25)
+	for i := range many {
+		many[i] = fmt.Sprintf("c%d", i)
+	}
+	for _, tt := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"a"}, "a"},
+		{[]string{"a", "b"}, "a, b"},
+		{many, strings.Join(many[:20], ", ") + " and 5 more"},
+	} {
+		assert.Equal(t, tt.want, nameList(tt.in))
+	}
 }

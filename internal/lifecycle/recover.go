@@ -23,7 +23,7 @@ type Recovered struct {
 // op lock can be taken has no living owner. Call under the registry lock.
 func (h *Host) recoverOps(ctx context.Context) (Recovered, error) {
 	var rec Recovered
-	if err := h.recoverRebuildIfIdle(); err != nil {
+	if err := h.recoverRebuildIfIdle(ctx); err != nil {
 		return rec, err
 	}
 	// Temporary files of atomic writes whose process died: every file in
@@ -150,23 +150,24 @@ func (h *Host) undo(ctx context.Context, in Intent) error {
 	return os.RemoveAll(h.paths().buildDir(name))
 }
 
-// sweep purges containers devhost built (they have a build record) that
-// are neither in the registry nor in the applied state: a destroy whose
-// process died after the rebuild, or a creation a failed rebuild rolled
-// back. Containers being worked on (op lock held) are left alone.
+// sweep drops the records of applied requests and purges containers
+// devhost built (they have a build record) that are neither in the
+// registry nor in the applied state: a destroy whose process died after
+// the rebuild, or a creation a failed rebuild rolled back. Containers
+// being worked on (op lock held) are left alone.
 func (h *Host) sweep(ctx context.Context) error {
 	a, err := h.readApplied()
 	if err != nil {
 		return err
 	}
 	ents, err := os.ReadDir(filepath.Dir(h.paths().buildRecord("x")))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("lifecycle: %w", err)
 	}
 	return h.withRegistry(ctx, func() error {
+		if err := h.dropAppliedRequests(a.Gen); err != nil {
+			return err
+		}
 		for _, e := range ents {
 			n := e.Name()
 			if !strings.HasSuffix(n, ".json") || strings.HasPrefix(n, ".") {
@@ -267,13 +268,13 @@ func (h *Host) recoverPurges(ctx context.Context) error {
 // recoverRebuildIfIdle settles the intent of a rebuild whose process died,
 // when no rebuild runs now (the rebuild lock is only tried, never waited
 // for, so this is safe under the registry lock).
-func (h *Host) recoverRebuildIfIdle() error {
+func (h *Host) recoverRebuildIfIdle(ctx context.Context) error {
 	l, ok, err := tryLock(h.paths().rebuildLock())
 	if err != nil || !ok {
 		return err
 	}
 	defer l.unlock()
-	return h.recoverRebuild()
+	return h.recoverRebuild(ctx)
 }
 
 // removeStaleTemps removes the ".<name>.tmp*" files atomic writes leave

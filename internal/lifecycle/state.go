@@ -12,6 +12,7 @@ import (
 //	wanted.json        registry lock   the generation of the registry's content
 //	rebuild/applied.json   rebuild lock    the registry content of the last successful rebuild
 //	rebuild/failures.json  rebuild lock    recent failed rebuilds and the generations they covered
+//	rebuild/marked.json    rebuild lock    entries a failed rebuild kept and marked (last_error)
 //	rebuild/intent.json    rebuild lock    a rebuild in progress (its holder's intent)
 //	rebuild.lock       (the rebuild lock: one rebuild process at a time)
 //	section            registry lock   exists while a registry-lock holder changes things
@@ -20,6 +21,7 @@ import (
 //	builds/<name>.json registry lock   what the container's profile was built from
 //	build/<name>/      container op lock   inputs of a container build in progress
 //	purge/<name>       registry lock   a destroyed container whose remains are still to be removed
+//	requests/<name>.json registry lock a request's committed change no rebuild applied yet (Request)
 //	../log/            one log file per rebuild
 //
 // Lock order: container op lock, then rebuild lock, then registry lock. A
@@ -37,6 +39,7 @@ func (p paths) wanted() string            { return filepath.Join(p.root, "wanted
 func (p paths) rebuildDir() string        { return filepath.Join(p.root, "rebuild") }
 func (p paths) applied() string           { return filepath.Join(p.root, "rebuild", "applied.json") }
 func (p paths) failures() string          { return filepath.Join(p.root, "rebuild", "failures.json") }
+func (p paths) marked() string            { return filepath.Join(p.root, "rebuild", "marked.json") }
 func (p paths) rebuildIntent() string     { return filepath.Join(p.root, "rebuild", "intent.json") }
 func (p paths) rebuildLock() string       { return filepath.Join(p.root, "rebuild.lock") }
 func (p paths) opsDir() string            { return filepath.Join(p.root, "ops") }
@@ -46,6 +49,8 @@ func (p paths) buildRecord(name string) string {
 	return filepath.Join(p.root, "builds", name+".json")
 }
 func (p paths) purgeMarker(name string) string { return filepath.Join(p.root, "purge", name) }
+func (p paths) requestDir() string             { return filepath.Join(p.root, "requests") }
+func (p paths) request(name string) string     { return filepath.Join(p.root, "requests", name+".json") }
 func (p paths) buildDir(name string) string    { return filepath.Join(p.root, "build", name) }
 func (p paths) logDir() string                 { return filepath.Join(p.state, "log") }
 
@@ -85,6 +90,15 @@ type Failure struct {
 	Error string    `json:"error"`
 	Log   string    `json:"log"`
 	Time  time.Time `json:"time"`
+	// RolledBack are the containers whose requests' changes it undid.
+	RolledBack []string `json:"rolled_back,omitempty"`
+	// Kept are the containers whose changes it contained without a
+	// request (an admin's hand edit, an import): they stay in the
+	// registry, marked with the failure, and are not applied.
+	Kept []string `json:"kept,omitempty"`
+	// System says what became of the host's system when the failed
+	// rebuild had switched it ("" when it had not).
+	System string `json:"system,omitempty"`
 }
 
 // maxFailures bounds failures.json; a waiter older than that many failed
@@ -95,7 +109,16 @@ const maxFailures = 100
 // outcome is recorded. Found with the rebuild lock free, it means the
 // rebuilding process died: the host's state is unknown.
 type RebuildIntent struct {
-	PID    int       `json:"pid"`
+	PID int `json:"pid"`
+	// PGID is the process group of the rebuild command, recorded once it
+	// started: the next rebuild kills what is left of it.
+	PGID int `json:"pgid,omitempty"`
+	// System is the store path of the host's system before the rebuild,
+	// which a failed rebuild that switched it puts back.
+	System string `json:"system,omitempty"`
+	// Mark is the value of DEVHOST_REBUILD in the rebuild command's
+	// environment, recorded before it starts (see rebuildMark).
+	Mark   string    `json:"mark,omitempty"`
 	Gen    uint64    `json:"gen"`
 	Digest string    `json:"digest"`
 	Log    string    `json:"log"`

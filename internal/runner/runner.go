@@ -40,6 +40,16 @@ type Cmd struct {
 	// Log, when set, receives stdout and stderr as they are produced (e.g.
 	// the rebuild log file under <state>/log/).
 	Log io.Writer
+	// Started, when set, is called once the program runs, with its process
+	// id, which is also the id of the process group it and everything it
+	// starts run in (on Linux). The host rebuild records it, so that the
+	// next rebuild can kill what a killed devhost left running (KillGroup).
+	// An error from Started kills the program and is returned.
+	Started func(pgid int) error
+	// KillGroupAfter kills what is left of the program's process group
+	// once the program exited (grandchildren it left behind), and waits
+	// until it is gone.
+	KillGroupAfter bool
 }
 
 // Result is what a finished program left behind.
@@ -169,7 +179,21 @@ func (x *Exec) Run(ctx context.Context, c Cmd) (Result, error) {
 	cmd.WaitDelay = 10 * time.Second
 
 	start := time.Now()
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil && c.Started != nil {
+		if serr := c.Started(cmd.Process.Pid); serr != nil {
+			_ = killGroup(cmd.Process.Pid)
+			_ = cmd.Wait()
+			return Result{ExitCode: -1}, fmt.Errorf("runner: %s: %w", c.Argv[0], serr)
+		}
+	}
+	if err == nil {
+		err = cmd.Wait()
+		if c.KillGroupAfter {
+			// Best effort: the program's own result is what counts.
+			_ = KillGroup(context.WithoutCancel(ctx), cmd.Process.Pid, "", 30*time.Second)
+		}
+	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1, Duration: time.Since(start)}
 	if cmd.ProcessState != nil {
 		res.ExitCode = cmd.ProcessState.ExitCode()
@@ -278,4 +302,43 @@ func withPath(env []string, path string) []string {
 		}
 	}
 	return append(out, "PATH="+path)
+}
+
+// KillGroup kills, with SIGKILL, every process of the process group pgid
+// (when pgid > 1) and every process whose environment holds the entry
+// mark ("NAME=value"; when not empty), and waits until none is left
+// (zombies, which only wait for their parent to reap them, do not count),
+// for at most timeout. devhost uses it for a host rebuild whose devhost was
+// killed: its direct child died with devhost (parent-death signal), but a
+// grandchild would keep running, and perhaps writing, while the next
+// rebuild starts. The mark, set in the command's environment before it
+// starts, also finds what a command started before its group could be
+// recorded.
+func KillGroup(ctx context.Context, pgid int, mark string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		if pgid > 1 {
+			if err := killGroup(pgid); err != nil {
+				return fmt.Errorf("runner: kill process group %d: %w", pgid, err)
+			}
+		}
+		pids, err := groupMembers(pgid, mark)
+		if err != nil {
+			return fmt.Errorf("runner: process group %d: %w", pgid, err)
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, pid := range pids {
+			if err := killPid(pid); err != nil {
+				return fmt.Errorf("runner: kill %d: %w", pid, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("runner: processes %v of an earlier command are still alive after SIGKILL: %w", pids, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }

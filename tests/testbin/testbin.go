@@ -30,11 +30,12 @@ func Release(dir string) Target {
 	return Target{Out: filepath.Join(dir, "devhost"), Pkg: module + "/cmd/devhost"}
 }
 
-// Doubles are the recording doubles of nix-build, nix-env, nix-instantiate, nixos-rebuild
-// and systemctl, each under its real name in dir.
+// Doubles are the recording doubles of nix-build, nix-env, nix-instantiate,
+// nixos-rebuild, systemctl and a system's switch-to-configuration, each
+// under its real name in dir.
 func Doubles(dir string) []Target {
 	var ts []Target
-	for _, d := range []string{"nix-build", "nix-env", "nix-instantiate", "nixos-rebuild", "systemctl"} {
+	for _, d := range []string{"nix-build", "nix-env", "nix-instantiate", "nixos-rebuild", "systemctl", "switch-to-configuration"} {
 		ts = append(ts, Target{Out: filepath.Join(dir, d), Pkg: module + "/tests/doubles/" + d})
 	}
 	return ts
