@@ -81,19 +81,9 @@ func connectRun(opts *connectOptions) error {
 	if err := names.Domain(host); err != nil {
 		return &InputError{Err: fmt.Errorf("connect: --devhost: %w", err)}
 	}
-	sshProg := opts.SSH
-	if sshProg == "" {
-		sshProg = getenv("DEVHOST_SSH")
-	}
-	if sshProg == "" {
-		sshProg = "ssh"
-	}
 	// The devhost is reached the way ssh_config_NAME reaches it (it
-	// includes the directory's ssh_config), as up and reserve do.
-	var sshOpts []string
-	if p := filepath.Join(dir, "ssh_config"); fileExists(p) {
-		sshOpts = []string{"-F", p}
-	}
+	// includes the directory's ssh_config).
+	sshProg, sshOpts := devhostSSH(opts.SSH, getenv, dir)
 	d := &provision.SSHDevhost{SSH: sshProg, Options: sshOpts, Host: host}
 	c, err := provision.Connect(ctx, d, opts.Name, dir, getenv("HOME"))
 	if err != nil {

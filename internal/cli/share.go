@@ -25,8 +25,7 @@ type shareOptions struct {
 }
 
 func newCmdShare(f *Factory) *cobra.Command {
-	opts := &shareOptions{IO: f.IO, Lifecycle: f.Lifecycle, Caller: f.Caller, On: true}
-	cmd := &cobra.Command{
+	return shareCmd(f, true, &cobra.Command{
 		Use:   "share NAME USER...",
 		Short: "Let colleagues log into a container as developer with their own keys (through sudo)",
 		Long: `Share container NAME with the devhost users USER...: they may log into it as
@@ -41,37 +40,34 @@ and a running container switched to it; the host is not rebuilt.
 
 A colleague writes an ssh_config for the container on their laptop with
 ` + "`devhost connect NAME --devhost HOST`" + `.`,
-		Example: `  sudo devhost share shop jane bob
-  sudo devhost share shop jane --json`,
-		Args:              minArgs(2),
-		ValidArgsFunction: completeContainers(f),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Context = cmd.Context()
-			opts.Name, opts.Users = args[0], args[1:]
-			return shareRun(opts)
-		},
-	}
-	cmd.Flags().BoolVar(&opts.JSON, "json", false, `print {"name": …, "shared_with": […], "unit": …, "warnings": […]}`)
-	return cmd
+		Example: `  sudo devhost share shop jane.doe bob
+  sudo devhost share shop jane.doe --json`,
+	})
 }
 
 func newCmdUnshare(f *Factory) *cobra.Command {
-	opts := &shareOptions{IO: f.IO, Lifecycle: f.Lifecycle, Caller: f.Caller}
-	cmd := &cobra.Command{
+	return shareCmd(f, false, &cobra.Command{
 		Use:   "unshare NAME USER...",
 		Short: "Take back a colleague's access to a container (through sudo)",
 		Long: `Remove USER... from the users container NAME is shared with: their keys
 leave the container's configuration, which is rebuilt and switched to.
 Only the owner or a member of the admin group may unshare. Users the
 container is not shared with are ignored.`,
-		Example:           `  sudo devhost unshare shop jane`,
-		Args:              minArgs(2),
-		ValidArgsFunction: completeContainers(f),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Context = cmd.Context()
-			opts.Name, opts.Users = args[0], args[1:]
-			return shareRun(opts)
-		},
+		Example: `  sudo devhost unshare shop jane.doe`,
+	})
+}
+
+// shareCmd completes cmd as share (on) or unshare: NAME USER..., the
+// container names completed, --json (the only flag: the module's sudo rules
+// allow both with any arguments).
+func shareCmd(f *Factory, on bool, cmd *cobra.Command) *cobra.Command {
+	opts := &shareOptions{IO: f.IO, Lifecycle: f.Lifecycle, Caller: f.Caller, On: on}
+	cmd.Args = minArgs(2)
+	cmd.ValidArgsFunction = completeContainers(f)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		opts.Context = cmd.Context()
+		opts.Name, opts.Users = args[0], args[1:]
+		return shareRun(opts)
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, `print {"name": …, "shared_with": […], "unit": …, "warnings": […]}`)
 	return cmd
