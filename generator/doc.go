@@ -10,6 +10,7 @@
 // /var/lib/devhost/generated) holding:
 //
 //	default.nix                 the index the NixOS module imports
+//	certs.json                  dns-01 only: the certificate plan default.nix reads (planCerts)
 //	containers/<name>.nix       host side of one container, merged by default.nix
 //	<name>/configuration.nix    the container's own NixOS system
 //	www/index.html              the status page
@@ -31,7 +32,8 @@
 //	  virtualHosts."<name>.<public>" = {   # usable as-is as services.nginx.virtualHosts.<host>
 //	    serverAliases = [ "<alias>.<name>.<public>" … ];   # only with the alias proxy on
 //	    forceSSL = true;
-//	    enableACME = <acme.enable>;
+//	    enableACME = <acme.enable>;    # http-01; with dns-01 instead:
+//	    useACMEHost = "<public>";       # or its shard "<public>-shard-NN" when it has nested aliases
 //	    # only when ACME is off; the NixOS module provides this pair:
 //	    sslCertificate = "<StateDir>/selfsigned/cert.pem";
 //	    sslCertificateKey = "<StateDir>/selfsigned/key.pem";
@@ -49,6 +51,7 @@
 //	    locations."/".tryFiles = "/index.html =404";   # nothing else in the set is served
 //	  };
 //	  hosts."<localAddress>" = [ "<name>" ];   # for networking.hosts: nginx resolves https://<name> while the container is down
+//	  certs."<cert>" = { domain; extraDomainNames; };   # dns-01 only, else { }: for security.acme.certs
 //	  cleanup = { enable = <cleanup.enable>; at = "03:00"; };
 //	}
 //

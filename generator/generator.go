@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -124,7 +125,7 @@ func (s *Set) ContainerDigest(name string) string {
 // IsHostFile reports whether p (relative to the set) is read by the host's
 // evaluation of default.nix.
 func IsHostFile(p string) bool {
-	return p == IndexFile || strings.HasPrefix(p, "containers/")
+	return p == IndexFile || p == CertsFile || strings.HasPrefix(p, "containers/")
 }
 
 func (s *Set) digest(include func(string) bool) string {
@@ -149,6 +150,15 @@ func (s *Set) digest(include func(string) bool) string {
 // input gives the same bytes. An invalid configuration or container is
 // reported as a *diag.Error naming every problem, and nothing is generated.
 func Generate(cfg *hostconfig.Config, cs []*registry.Container, t *templates.Set) (*Set, error) {
+	return GenerateAfter(cfg, cs, t, nil)
+}
+
+// GenerateAfter is Generate for a set that follows one whose wildcard
+// shards held prev (ReadShards of the live set; nil when unknown): in dns-01
+// mode a shard keeps its names while it needs none it lacks (planCerts), so
+// that a removed container reissues no certificate. Without dns-01 prev is
+// ignored.
+func GenerateAfter(cfg *hostconfig.Config, cs []*registry.Container, t *templates.Set, prev Shards) (*Set, error) {
 	if cfg == nil || t == nil {
 		return nil, errors.New("generate: no host configuration or templates")
 	}
@@ -165,7 +175,14 @@ func Generate(cfg *hostconfig.Config, cs []*registry.Container, t *templates.Set
 		idx.Containers[i] = containerData(cfg, host, c)
 	}
 
-	set := &Set{Files: make(map[string][]byte, 2*len(sorted)+2)}
+	set := &Set{Files: make(map[string][]byte, 2*len(sorted)+3)}
+	if host.DNS01 {
+		b, err := json.MarshalIndent(planCerts(cfg, sorted, prev), "", " ")
+		if err != nil {
+			return nil, fmt.Errorf("generate %s: %w", CertsFile, err)
+		}
+		set.Files[CertsFile] = append(b, '\n')
+	}
 	// The containers' files are independent: render them in parallel
 	// (templates are safe for concurrent use), each into its own slot, so
 	// the result does not depend on scheduling.
@@ -297,8 +314,8 @@ func check(cfg *hostconfig.Config, cs []*registry.Container) hcl.Diagnostics {
 			}
 		}
 		for _, a := range c.Aliases {
-			if err := names.FQDN(a, c.Name, cfg.PublicAddress); err != nil {
-				add(fmt.Sprintf("Container %q: alias too long", c.Name), err.Error())
+			if err := CheckAlias(cfg, a, c.Name); err != nil {
+				add(fmt.Sprintf("Container %q: invalid alias name", c.Name), err.Error())
 			}
 		}
 	}
@@ -335,6 +352,8 @@ func hostData(cfg *hostconfig.Config) *templates.Host {
 		GeneratedDir:   templates.V(cfg.GeneratedDir),
 		WWWRoot:        templates.V(path.Join(cfg.GeneratedDir, wwwDir)),
 		ACME:           cfg.ACME.Enable,
+		DNS01:          cfg.ACME.DNS01(),
+		MainCert:       templates.V(cfg.PublicAddress),
 		SelfSignedCert: templates.V(SelfSignedCertPath(cfg)),
 		SelfSignedKey:  templates.V(SelfSignedKeyPath(cfg)),
 		AliasProxy:     cfg.AliasProxy,
@@ -344,6 +363,25 @@ func hostData(cfg *hostconfig.Config) *templates.Host {
 		BootstrapKey:   cfg.Compat.BootstrapKey,
 		ProvisionDir:   templates.V(path.Join(cfg.StateDir, "provision")),
 	}
+}
+
+// AliasFQDN is the public name of alias of container name, in the host's
+// alias style: <alias>.<name>.<public> (nested) or <alias>--<name>.<public>
+// (flat).
+func AliasFQDN(cfg *hostconfig.Config, alias, name string) string {
+	if cfg.AliasStyle == hostconfig.AliasFlat {
+		return alias + names.FlatSeparator + name + "." + cfg.PublicAddress
+	}
+	return alias + "." + name + "." + cfg.PublicAddress
+}
+
+// CheckAlias checks that AliasFQDN of alias and name is a valid domain
+// name that means nothing else (names.FQDN, names.FlatFQDN).
+func CheckAlias(cfg *hostconfig.Config, alias, name string) error {
+	if cfg.AliasStyle == hostconfig.AliasFlat {
+		return names.FlatFQDN(alias, name, cfg.PublicAddress)
+	}
+	return names.FQDN(alias, name, cfg.PublicAddress)
 }
 
 func formatTime(t time.Time) string {
@@ -357,7 +395,7 @@ func containerData(cfg *hostconfig.Config, host *templates.Host, c *registry.Con
 	fqdn := c.Name + "." + cfg.PublicAddress
 	aliasFQDNs := make([]string, len(c.Aliases))
 	for i, a := range c.Aliases {
-		aliasFQDNs[i] = a + "." + fqdn
+		aliasFQDNs[i] = AliasFQDN(cfg, a, c.Name)
 	}
 	urls := []string{"https://" + fqdn + "/"}
 	if cfg.AliasProxy {

@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"net/netip"
@@ -37,6 +38,20 @@ func expected(cfg *hostconfig.Config, cs []*registry.Container) map[string]any {
 		return v
 	}
 	containers, vhosts, hosts := map[string]any{}, map[string]any{}, map[string]any{}
+	pub := cfg.PublicAddress
+	dns := cfg.ACME.Enable && cfg.ACME.Challenge == hostconfig.DNS01
+	certs := map[string]any{}
+	if dns {
+		certs[pub] = map[string]any{"domain": pub, "extraDomainNames": []any{"*." + pub}}
+	}
+	cert := func(v map[string]any, name string) map[string]any {
+		if dns {
+			v["useACMEHost"] = name
+		} else {
+			v["enableACME"] = cfg.ACME.Enable
+		}
+		return v
+	}
 	for _, c := range cs {
 		containers[c.Name] = map[string]any{
 			"path":           cfg.ProfileDir + "/" + c.Name + "/system",
@@ -45,38 +60,59 @@ func expected(cfg *hostconfig.Config, cs []*registry.Container) map[string]any {
 			"localAddress":   c.Address.String(),
 			"autoStart":      c.State == registry.Running,
 		}
-		v := ssl(map[string]any{
-			"forceSSL":   true,
-			"enableACME": cfg.ACME.Enable,
+		certName := pub
+		if dns && cfg.AliasProxy && cfg.AliasStyle == hostconfig.AliasNested && len(c.Aliases) > 0 {
+			// The shard of the name's FNV-1a hash among the slots; a
+			// fresh plan lists a shard's wildcards sorted.
+			h := fnv.New32a()
+			h.Write([]byte(c.Name))
+			certName = fmt.Sprintf("%s-shard-%02d", pub, h.Sum32()%uint32(cfg.ACME.Shards))
+			shard, _ := certs[certName].(map[string]any)
+			if shard == nil {
+				shard = map[string]any{"domain": "*." + pub, "extraDomainNames": []any{}}
+				certs[certName] = shard
+			}
+			shard["extraDomainNames"] = append(shard["extraDomainNames"].([]any), "*."+c.Name+"."+pub)
+		}
+		v := ssl(cert(map[string]any{
+			"forceSSL": true,
 			"locations": map[string]any{"/": map[string]any{
 				"proxyPass":                "https://" + c.Name,
 				"proxyWebsockets":          true,
 				"recommendedProxySettings": true,
 				"extraConfig":              "(checked separately)",
 			}},
-		})
+		}, certName))
 		if cfg.AliasProxy {
 			aliases := []any{}
 			for _, a := range c.Aliases {
-				aliases = append(aliases, a+"."+c.Name+"."+cfg.PublicAddress)
+				if cfg.AliasStyle == hostconfig.AliasFlat {
+					aliases = append(aliases, a+"--"+c.Name+"."+cfg.PublicAddress)
+				} else {
+					aliases = append(aliases, a+"."+c.Name+"."+cfg.PublicAddress)
+				}
 			}
 			v["serverAliases"] = aliases
 		}
 		vhosts[c.Name+"."+cfg.PublicAddress] = v
 		hosts[c.Address.String()] = []any{c.Name}
 	}
-	vhosts[cfg.PublicAddress] = ssl(map[string]any{
-		"forceSSL":   true,
-		"enableACME": cfg.ACME.Enable,
-		"root":       cfg.GeneratedDir + "/www",
-		"locations":  map[string]any{"/": map[string]any{"tryFiles": "/index.html =404"}},
-	})
+	vhosts[cfg.PublicAddress] = ssl(cert(map[string]any{
+		"forceSSL":  true,
+		"root":      cfg.GeneratedDir + "/www",
+		"locations": map[string]any{"/": map[string]any{"tryFiles": "/index.html =404"}},
+	}, pub))
+	for _, c := range certs {
+		l := c.(map[string]any)["extraDomainNames"].([]any)
+		slices.SortFunc(l, func(a, b any) int { return strings.Compare(a.(string), b.(string)) })
+	}
 	return map[string]any{
 		"version":       float64(1),
 		"publicAddress": cfg.PublicAddress,
 		"containers":    containers,
 		"virtualHosts":  vhosts,
 		"hosts":         hosts,
+		"certs":         certs,
 		"cleanup":       map[string]any{"enable": cfg.Cleanup.Enable, "at": cfg.Cleanup.At},
 	}
 }
@@ -92,6 +128,13 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 		"no acme":        func(c *hostconfig.Config) { c.ACME.Enable = false },
 		"no alias proxy": func(c *hostconfig.Config) { c.AliasProxy = false; c.Cleanup.Enable = false; c.Cleanup.At = "04:30" },
 		"hostile paths":  func(*hostconfig.Config) {},
+		"flat aliases":   func(c *hostconfig.Config) { c.AliasStyle = hostconfig.AliasFlat },
+		"dns-01": func(c *hostconfig.Config) {
+			c.ACME.Challenge, c.ACME.DNSProvider, c.ACME.Shards = hostconfig.DNS01, "rfc2136", 3
+		},
+		"dns-01 flat": func(c *hostconfig.Config) {
+			c.ACME.Challenge, c.ACME.DNSProvider, c.AliasStyle = hostconfig.DNS01, "rfc2136", hostconfig.AliasFlat
+		},
 		"compat and tuning": func(c *hostconfig.Config) {
 			c.Compat.BootstrapKey = true
 			c.Nginx.ProxyTimeout = 1500e6 // 1.5 s rounds up

@@ -59,6 +59,7 @@ type hostResult struct {
 	VirtualHosts       map[string]struct {
 		ServerAliases []string `json:"serverAliases"`
 		EnableACME    bool     `json:"enableACME"`
+		UseACMEHost   *string  `json:"useACMEHost"`
 		ForceSSL      bool     `json:"forceSSL"`
 		ProxyPass     string   `json:"proxyPass"`
 	} `json:"virtualHosts"`
@@ -66,7 +67,10 @@ type hostResult struct {
 		Domain       string   `json:"domain"`
 		ExtraDomains []string `json:"extraDomains"`
 		Email        string   `json:"email"`
+		DNSProvider  *string  `json:"dnsProvider"`
+		Group        string   `json:"group"`
 	} `json:"certs"`
+	ACMEUnits    []string            `json:"acmeUnits"`
 	Hosts        map[string][]string `json:"hosts"`
 	CleanupTimer struct {
 		WantedBy    []string       `json:"wantedBy"`
@@ -182,6 +186,62 @@ func TestWholeNixOSHost(t *testing.T) {
 	assert.True(t, strings.HasSuffix(r.CleanupService, "/bin/devhost cleanup"), r.CleanupService)
 }
 
+// TestWholeNixOSHostDNS01 evaluates a real NixOS 20.09 host in dns-01 mode
+// with 300 containers: NixOS' ACME module gets the main wildcard and the
+// shards and nothing else (no certificate per container), every virtual
+// host names one of them (useACMEHost) whose names cover it, and the
+// system's derivation instantiates.
+func TestWholeNixOSHostDNS01(t *testing.T) {
+	nix, nixpkgs := needNixOS(t)
+	cfg, err := hostconfig.Load(filepath.Join("..", "examples", "devhost.hcl"))
+	require.NoError(t, err)
+	cfg.ACME.Challenge, cfg.ACME.DNSProvider, cfg.ACME.Shards = hostconfig.DNS01, "rfc2136", 3
+	cs := manyContainers(300)
+	out, _ := evalHost(t, nix, nixpkgs, renderSet(t, cfg, cs), "--argstr", "publicAddress", cfg.PublicAddress,
+		"--argstr", "challenge", "dns-01")
+	var r hostResult
+	require.NoError(t, json.Unmarshal(out, &r))
+	assert.Empty(t, r.FailedAssertions)
+	assert.True(t, strings.HasSuffix(r.DrvPath, ".drv"), r.DrvPath)
+
+	pub := cfg.PublicAddress
+	require.Len(t, r.Certs, 1+3, "one wildcard and three shards for 150 containers with aliases")
+	for n, c := range r.Certs {
+		require.NotNil(t, c.DNSProvider, n)
+		assert.Equal(t, "rfc2136", *c.DNSProvider, n)
+		assert.Equal(t, "nginx", c.Group, n)
+		assert.Equal(t, "admin@example.com", c.Email, n)
+		assert.LessOrEqual(t, 1+len(c.ExtraDomains), generator.MaxCertNames, n)
+		assert.Contains(t, r.ACMEUnits, "acme-"+n, n)
+	}
+	assert.Equal(t, pub, r.Certs[pub].Domain)
+	assert.Equal(t, []string{"*." + pub}, r.Certs[pub].ExtraDomains)
+	wildcards := 0
+	for _, c := range cs {
+		fqdn := c.Name + "." + pub
+		vh, ok := r.VirtualHosts[fqdn]
+		require.True(t, ok, fqdn)
+		assert.False(t, vh.EnableACME, fqdn)
+		require.NotNil(t, vh.UseACMEHost, fqdn)
+		cert := r.Certs[*vh.UseACMEHost]
+		if len(c.Aliases) == 0 {
+			assert.Equal(t, pub, *vh.UseACMEHost, fqdn)
+			continue
+		}
+		wildcards++
+		assert.Equal(t, "*."+pub, cert.Domain, fqdn)
+		assert.Contains(t, cert.ExtraDomains, "*."+fqdn, "%s's aliases are covered by its shard", fqdn)
+	}
+	assert.Equal(t, pub, *r.VirtualHosts[pub].UseACMEHost, "the status page")
+	total := 0
+	for n, c := range r.Certs {
+		if n != pub {
+			total += len(c.ExtraDomains)
+		}
+	}
+	assert.Equal(t, wildcards, total, "every shard name belongs to a container with aliases")
+}
+
 func nilIfEmpty(l []string) []string {
 	if len(l) == 0 {
 		return nil
@@ -216,26 +276,50 @@ func BenchmarkWholeNixOSHost(b *testing.B) {
 	nix, nixpkgs := needNixOS(b)
 	cfg, err := hostconfig.Load(filepath.Join("..", "examples", "devhost.hcl"))
 	require.NoError(b, err)
-	for _, n := range []int{10, 100, 1000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			gen := renderSet(b, cfg, manyContainers(n))
-			var stats struct {
-				CPUTime float64 `json:"cpuTime"`
-				GC      struct {
-					HeapSize   float64 `json:"heapSize"`
-					TotalBytes float64 `json:"totalBytes"`
-				} `json:"gc"`
-			}
-			for b.Loop() {
-				out, errOut := evalHost(b, nix, nixpkgs, gen, "--arg", "drvOnly", "true")
-				require.Contains(b, string(out), ".drv")
-				if i := bytes.IndexByte(errOut, '{'); i >= 0 {
-					require.NoError(b, json.Unmarshal(errOut[i:], &stats))
-				}
-			}
-			b.ReportMetric(stats.CPUTime, "nix-cpu-s")
-			b.ReportMetric(stats.GC.HeapSize/(1<<20), "nix-heap-MiB")
-			b.ReportMetric(stats.GC.TotalBytes/(1<<20), "nix-alloc-MiB")
-		})
+	dns := *cfg
+	dns.ACME.Challenge, dns.ACME.DNSProvider = hostconfig.DNS01, "rfc2136"
+	for _, mode := range []struct {
+		challenge string
+		cfg       *hostconfig.Config
+	}{{"http-01", cfg}, {"dns-01", &dns}} {
+		for _, n := range []int{10, 100, 1000} {
+			b.Run(fmt.Sprintf("%s/%d", mode.challenge, n), func(b *testing.B) {
+				benchHost(b, nix, nixpkgs, mode.cfg, mode.challenge, n)
+			})
+		}
 	}
+}
+
+// benchHost is one BenchmarkWholeNixOSHost case: n containers, the
+// challenge, a capacity of n and so the module's default shards (one per
+// 100 of capacity). It also reports the number of certificates NixOS' ACME
+// module gets.
+func benchHost(b *testing.B, nix, nixpkgs string, cfg *hostconfig.Config, challenge string, n int) {
+	c := *cfg
+	c.ACME.Shards = max(1, (n+99)/100)
+	gen := renderSet(b, &c, manyContainers(n))
+	var res struct {
+		DrvPath string `json:"drvPath"`
+		Certs   int    `json:"certs"`
+	}
+	var stats struct {
+		CPUTime float64 `json:"cpuTime"`
+		GC      struct {
+			HeapSize   float64 `json:"heapSize"`
+			TotalBytes float64 `json:"totalBytes"`
+		} `json:"gc"`
+	}
+	for b.Loop() {
+		out, errOut := evalHost(b, nix, nixpkgs, gen, "--arg", "drvOnly", "true", "--argstr", "challenge", challenge,
+			"--arg", "capacity", fmt.Sprint(n))
+		require.NoError(b, json.Unmarshal(out, &res))
+		require.True(b, strings.HasSuffix(res.DrvPath, ".drv"), res.DrvPath)
+		if i := bytes.IndexByte(errOut, '{'); i >= 0 {
+			require.NoError(b, json.Unmarshal(errOut[i:], &stats))
+		}
+	}
+	b.ReportMetric(stats.CPUTime, "nix-cpu-s")
+	b.ReportMetric(stats.GC.HeapSize/(1<<20), "nix-heap-MiB")
+	b.ReportMetric(stats.GC.TotalBytes/(1<<20), "nix-alloc-MiB")
+	b.ReportMetric(float64(res.Certs), "certs")
 }

@@ -81,6 +81,7 @@ let
     containers = { };
     virtualHosts = { };
     hosts = { };
+    certs = { };
   };
   generatedFile = "${cfg.generatedDir}/default.nix";
   # A flake build evaluates purely and may not read /var/lib: that is
@@ -117,6 +118,7 @@ let
     containers_dir = cfg.containersDir;
     template_dir = if cfg.templateDir == null then "" else cfg.templateDir;
     alias_proxy = cfg.enableAliasProxy;
+    alias_style = cfg.aliasStyle;
     addresses = {
       network = cfg.addressPool.network;
       host_address = cfg.addressPool.hostAddress;
@@ -126,6 +128,9 @@ let
       inherit (cfg.acme) enable staging;
       email = if cfg.acme.email == null then "" else cfg.acme.email;
       server = if cfg.acme.server == null then "" else cfg.acme.server;
+      inherit (cfg.acme) challenge;
+      dns_provider = if cfg.acme.dnsProvider == null then "" else cfg.acme.dnsProvider;
+      shards = acmeShards;
     };
     cleanup = {
       enable = cfg.cleanupContainers;
@@ -169,6 +174,12 @@ let
   # and journald): the default 128 instances run out near 20 containers.
   inotifyInstances = lib.max 512 (cfg.capacity * 16);
   inotifyWatches = lib.max 16384 (cfg.capacity * 4096);
+
+  # dns-01: one wildcard shard slot per 100 containers of capacity (a slot
+  # holds up to 99 *.<name>.<publicAddress> names per certificate, and only
+  # containers with nested aliases need one).
+  dns01 = cfg.acme.enable && cfg.acme.challenge == "dns-01";
+  acmeShards = if cfg.acme.shards != null then cfg.acme.shards else lib.max 1 ((cfg.capacity + 99) / 100);
 
   stagingServer = "https://acme-staging-v02.api.letsencrypt.org/directory";
   acmeServer =
@@ -478,6 +489,66 @@ in
         example = "https://acme.test/dir";
         description = "An explicit ACME directory URL; overrides {option}`${opt}.acme.staging`.";
       };
+      challenge = lib.mkOption {
+        type = types.enum [
+          "http-01"
+          "dns-01"
+        ];
+        default = "http-01";
+        description = ''
+          How certificates are validated. `http-01`: one certificate per
+          container, issued when it appears (Let's Encrypt allows 50 new
+          certificates per domain and week; devhost warns near 40).
+          `dns-01`: one wildcard certificate for `<publicAddress>` and
+          `*.<publicAddress>` serves every container's name, so a new
+          container is on HTTPS at once; nested aliases
+          (`ALIAS.NAME.<publicAddress>`) are covered by `*.NAME.<publicAddress>`
+          names packed into {option}`${opt}.acme.shards` shared certificates.
+          Needs {option}`${opt}.acme.dnsProvider` and
+          {option}`${opt}.acme.credentialsFile`.
+        '';
+      };
+      dnsProvider = lib.mkOption {
+        type = types.nullOr (types.strMatching "[a-z0-9][a-z0-9.-]{0,39}");
+        default = null;
+        example = "rfc2136";
+        description = "lego's name of the DNS provider for `dns-01` (<https://go-acme.github.io/lego/dns/>), passed to {option}`security.acme.certs.<name>.dnsProvider`.";
+      };
+      credentialsFile = lib.mkOption {
+        type = types.nullOr (types.strMatching "/[^[:space:]]*");
+        default = null;
+        example = "/run/keys/acme-dns.env";
+        description = ''
+          The provider's credentials (lego's environment variables) for
+          `dns-01`, passed to {option}`security.acme.certs.<name>.credentialsFile`.
+          An absolute path as a string, never a Nix path: the secret must not be
+          copied into the world-readable Nix store.
+        '';
+      };
+      shards = lib.mkOption {
+        type = types.nullOr (types.ints.between 1 1000);
+        default = null;
+        defaultText = lib.literalMD "one per 100 containers of {option}`${opt}.capacity`";
+        description = ''
+          Number of wildcard shard slots for nested aliases in `dns-01` mode:
+          a container's slot is a stable hash of its name. Changing it moves
+          containers between shards, which reissues those certificates once.
+        '';
+      };
+    };
+
+    aliasStyle = lib.mkOption {
+      type = types.enum [
+        "nested"
+        "flat"
+      ];
+      default = "nested";
+      description = ''
+        How aliases are named: `nested`, `ALIAS.NAME.<publicAddress>` (batou's
+        and the old role's URLs), or `flat`, `ALIAS--NAME.<publicAddress>`,
+        which the one wildcard certificate of `dns-01` covers (no issuance
+        for any container).
+      '';
     };
 
     cleanup = {
@@ -677,6 +748,10 @@ in
         message = "${opt}.acme.enable is true but the ACME terms are not accepted: set ${opt}.acme.acceptTerms = true (or security.acme.acceptTerms), or set ${opt}.acme.enable = false for self-signed certificates.";
       }
       {
+        assertion = !dns01 || cfg.acme.dnsProvider != null && cfg.acme.credentialsFile != null;
+        message = "${opt}.acme.challenge = \"dns-01\" needs ${opt}.acme.dnsProvider (lego's provider name, e.g. \"rfc2136\") and ${opt}.acme.credentialsFile (the provider's credentials as lego's environment variables).";
+      }
+      {
         assertion = !cfg.acme.enable || config.security.acme.defaults.email != null;
         message = "${opt}.acme.enable is true but no ACME account email is set: set ${opt}.acme.email (or security.acme.defaults.email).";
       }
@@ -789,6 +864,15 @@ in
         email = lib.mkIf (cfg.acme.email != null) cfg.acme.email;
         server = lib.mkIf (acmeServer != null) acmeServer;
       };
+      # dns-01: the set's wildcard certificates, readable by nginx, whose
+      # virtual hosts name them (useACMEHost).
+      certs = lib.mkIf dns01 (
+        lib.mapAttrs (_: c: {
+          inherit (c) domain extraDomainNames;
+          inherit (cfg.acme) dnsProvider credentialsFile;
+          group = config.services.nginx.group;
+        }) generated.certs
+      );
     };
 
     security.sudo.extraRules = lib.mkAfter (

@@ -95,7 +95,14 @@ type result struct {
 	Security struct {
 		Acme struct {
 			AcceptTerms bool `json:"acceptTerms"`
-			Defaults    struct {
+			Certs       map[string]struct {
+				Domain           string   `json:"domain"`
+				ExtraDomainNames []string `json:"extraDomainNames"`
+				DNSProvider      string   `json:"dnsProvider"`
+				CredentialsFile  string   `json:"credentialsFile"`
+				Group            string   `json:"group"`
+			} `json:"certs"`
+			Defaults struct {
 				Email  *string `json:"email"`
 				Server *string `json:"server"`
 			} `json:"defaults"`
@@ -786,6 +793,8 @@ func TestAssertions(t *testing.T) {
 			[]string{p + ".cleanup.stopAfter (30d) must be shorter than " + p + ".cleanup.destroyAfter (720h)"}},
 		{"hash bucket size not a power of two", map[string]any{"nginx": map[string]any{"serverNamesHashBucketSize": 100}},
 			[]string{p + ".nginx.serverNamesHashBucketSize = 100 must be a power of two"}},
+		{"dns-01 without provider or credentials", map[string]any{"acme": map[string]any{"acceptTerms": true, "email": "admin@example.com", "challenge": "dns-01"}},
+			[]string{p + ".acme.challenge = \"dns-01\" needs " + p + ".acme.dnsProvider"}},
 		{"pure evaluation cannot read the generated set", map[string]any{"internal": map[string]any{"pureEval": true}},
 			[]string{"Rebuild with --impure"}},
 	}
@@ -1138,4 +1147,81 @@ func TestQuotaAndReservedNamesReachHostConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, hc.Access.MaxContainersPerUser)
 	assert.ElementsMatch(t, []string{"devhost01", "db01.internal", "db01"}, hc.Access.ReservedNames, "the containers' own entries are not reserved")
+}
+
+// TestDNS01 renders a registry with the generator in dns-01 mode and
+// evaluates the module with it: the set's certificates become
+// security.acme.certs with the provider, the credentials file and nginx'
+// group; every virtual host uses one of them (useACMEHost) and none issues
+// its own; each certificate has at most 100 names and covers every name of
+// the virtual hosts that use it; the host configuration carries the mode.
+func TestDNS01(t *testing.T) {
+	e := needNix(t)
+	tmpl, err := templates.Load("")
+	require.NoError(t, err)
+	cfg, err := hostconfig.Parse("devhost.hcl", []byte(`public_address = "dev.example.com"
+acme {
+  challenge    = "dns-01"
+  dns_provider = "rfc2136"
+  shards       = 2
+}
+`))
+	require.NoError(t, err)
+	cs := manyContainers(40)
+	set, err := generator.Generate(cfg, cs, tmpl)
+	require.NoError(t, err)
+	dir := filepath.Join(t.TempDir(), "generated")
+	require.NoError(t, generator.Write(dir, set))
+
+	opts := base(dir)
+	opts["capacity"] = 200
+	opts["acme"] = map[string]any{"acceptTerms": true, "email": "admin@example.com", "challenge": "dns-01",
+		"dnsProvider": "rfc2136", "credentialsFile": "/run/keys/acme-dns.env", "shards": 2}
+	r, err := evalModule(t, e, role(opts))
+	require.NoError(t, err)
+	assert.Empty(t, r.FailedAssertions)
+
+	certs := r.Security.Acme.Certs
+	assert.Len(t, certs, 1+2, "the main certificate and two shards")
+	main := certs["dev.example.com"]
+	assert.Equal(t, "dev.example.com", main.Domain)
+	assert.Equal(t, []string{"*.dev.example.com"}, main.ExtraDomainNames)
+	for n, c := range certs {
+		assert.Equal(t, "rfc2136", c.DNSProvider, n)
+		assert.Equal(t, "/run/keys/acme-dns.env", c.CredentialsFile, n)
+		assert.Equal(t, "nginx", c.Group, n)
+		assert.LessOrEqual(t, 1+len(c.ExtraDomainNames), generator.MaxCertNames, n)
+	}
+	covers := func(cert, name string) bool {
+		c := certs[cert]
+		for _, d := range append([]string{c.Domain}, c.ExtraDomainNames...) {
+			if d == name || strings.HasPrefix(d, "*.") && strings.Count(name, ".") == strings.Count(d, ".") && strings.HasSuffix(name, d[1:]) {
+				return true
+			}
+		}
+		return false
+	}
+	assert.Len(t, r.Services.Nginx.VirtualHosts, len(cs)+1)
+	for host, v := range r.Services.Nginx.VirtualHosts {
+		assert.NotEqual(t, true, v["enableACME"], host)
+		cert, _ := v["useACMEHost"].(string)
+		require.Contains(t, certs, cert, host)
+		assert.True(t, covers(cert, host), "%s covers %s", cert, host)
+		aliases, _ := v["serverAliases"].([]any)
+		for _, a := range aliases {
+			assert.True(t, covers(cert, a.(string)), "%s covers %s", cert, a)
+		}
+	}
+	hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+	require.NoError(t, err)
+	assert.Equal(t, hostconfig.ACME{Enable: true, Email: "admin@example.com", Challenge: hostconfig.DNS01, DNSProvider: "rfc2136", Shards: 2, CertDir: "/var/lib/acme"}, hc.ACME)
+	assert.Equal(t, hostconfig.AliasNested, hc.AliasStyle)
+
+	// The derived number of shards: one per 100 of capacity.
+	delete(opts["acme"].(map[string]any), "shards")
+	r, err = evalModule(t, e, role(opts))
+	require.NoError(t, err)
+	hc, err = hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+	require.NoError(t, err)
+	assert.Equal(t, 2, hc.ACME.Shards)
 }

@@ -20,7 +20,13 @@ type Host struct {
 	// ACME is true when certificates come from Let's Encrypt; when false
 	// every virtual host uses SelfSignedCert/SelfSignedKey, which the NixOS
 	// module provides.
-	ACME           bool
+	ACME bool
+	// DNS01 is true when ACME validates over DNS: every virtual host then
+	// uses the wildcard certificate MainCert (useACMEHost), and default.nix
+	// moves those with nested aliases to their shard certificate
+	// (certs.json's vhostCert).
+	DNS01          bool
+	MainCert       Value // the main certificate's name, the public address
 	SelfSignedCert Value
 	SelfSignedKey  Value
 	AliasProxy     bool // serve <alias>.<name>.<public>
@@ -46,7 +52,7 @@ type Container struct {
 	Name        Value   // shop
 	FQDN        Value   // shop.dev.example.com
 	Aliases     []Value // alias labels, registry order
-	AliasFQDNs  []Value // <alias>.<name>.<public>, registry order
+	AliasFQDNs  []Value // <alias>.<name>.<public> (flat style: <alias>--<name>.<public>), registry order
 	CertNames   []Value // Name, FQDN, AliasFQDNs: the self-signed certificate's names
 	URLs        []Value // https://FQDN/ and, with the alias proxy, https://<alias FQDN>/
 	ProxyPass   Value   // https://<name>

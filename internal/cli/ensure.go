@@ -99,27 +99,27 @@ arguments changes nothing but the deployment time.`,
 
 // ensureJSON is `devhost ensure --json`; the keys are stable.
 type ensureJSON struct {
-	Name        string   `json:"name"`
-	Owner       string   `json:"owner"`
-	State       string   `json:"state"`
-	Created     bool     `json:"created"`
-	Built       bool     `json:"built"`
-	System      string   `json:"system,omitempty"`
-	Profile     string   `json:"profile"`
-	Generation  int      `json:"profile_generation"`
-	Address     string   `json:"address"`
-	HostAddress string   `json:"host_address"`
-	Aliases     []string `json:"aliases"`
-	URLs        []string `json:"urls"`
-	Unit        string   `json:"unit"`
-	HostRebuilt bool     `json:"host_rebuilt"`
-	AppliedGen  uint64   `json:"applied_generation"`
-	Deployed    string   `json:"deployed"`
-	HostKey     string   `json:"host_key"`
-	// Warnings are about the keys of the users the container is shared
-	// with (also printed to stderr).
-	Warnings     []string `json:"warnings"`
+	Name         string   `json:"name"`
+	Owner        string   `json:"owner"`
+	State        string   `json:"state"`
+	Created      bool     `json:"created"`
+	Built        bool     `json:"built"`
+	System       string   `json:"system,omitempty"`
+	Profile      string   `json:"profile"`
+	Generation   int      `json:"profile_generation"`
+	Address      string   `json:"address"`
+	HostAddress  string   `json:"host_address"`
+	Aliases      []string `json:"aliases"`
+	URLs         []string `json:"urls"`
+	Unit         string   `json:"unit"`
+	HostRebuilt  bool     `json:"host_rebuilt"`
+	AppliedGen   uint64   `json:"applied_generation"`
+	Deployed     string   `json:"deployed"`
+	HostKey      string   `json:"host_key"`
 	ChannelInUse string   `json:"channel"`
+	// Warnings (also printed to stderr): shared users' keys left out, a
+	// new container near Let's Encrypt's weekly limit.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func ensureRun(opts *ensureOptions) error {
@@ -162,7 +162,7 @@ func ensureRun(opts *ensureOptions) error {
 			Address: c.Address.String(), HostAddress: h.Cfg.Addresses.HostAddress.String(),
 			Aliases: nonNil(c.Aliases), URLs: h.URLs(c), Unit: res.Unit, HostRebuilt: res.Apply.Rebuilt,
 			AppliedGen: res.Apply.Gen, Deployed: c.Deployed.UTC().Format(time.RFC3339), HostKey: res.HostKey,
-			ChannelInUse: c.Channel, Warnings: nonNil(res.Warnings),
+			ChannelInUse: c.Channel, Warnings: res.Warnings,
 		}
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")

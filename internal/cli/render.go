@@ -97,7 +97,13 @@ func renderRun(opts *renderOptions) error {
 	if err != nil {
 		return &InputError{Err: fmt.Errorf("render: %w", err)}
 	}
-	set, err := generator.Generate(cfg, cs, tmpl)
+	// The live set's shard memory (dns-01), so that a preview shows what
+	// apply would write.
+	prev, err := generator.ReadShards(cfg.GeneratedDir)
+	if err != nil {
+		return err
+	}
+	set, err := generator.GenerateAfter(cfg, cs, tmpl, prev)
 	if err != nil {
 		var de *diag.Error
 		if errors.As(err, &de) || overridden(tmpl) {

@@ -101,7 +101,7 @@ func shareRun(opts *shareOptions) error {
 // printWarnings writes each warning on its own line of w.
 func printWarnings(w io.Writer, warnings []string) {
 	for _, s := range warnings {
-		fmt.Fprintf(w, "warning: %s\n", s)
+		fmt.Fprintf(w, "devhost: warning: %s\n", s)
 	}
 }
 

@@ -138,6 +138,16 @@ func printStatus(w io.Writer, s *lifecycle.Status) {
 	if s.Interrupted != "" {
 		row("interrupted", "an interrupted "+s.Interrupted+" will be undone by the next devhost command")
 	}
+	if c := s.Cert; c != nil {
+		v := c.State
+		if !c.ValidUntil.IsZero() {
+			v += " until " + fmtTime(c.ValidUntil)
+		}
+		if c.Reason != "" {
+			v += ": " + visible(c.Reason)
+		}
+		row("certificate", c.Name+" "+v)
+	}
 	if s.LastError != "" {
 		lines := strings.Split(visible(s.LastError), "\n")
 		row("last error", lines[0])
@@ -186,6 +196,9 @@ func printHostStatus(w io.Writer, s *lifecycle.HostStatus) {
 	row("set is applied one", fmt.Sprint(s.SetMatchesApplied))
 	if len(s.Interrupted) > 0 {
 		row("interrupted ops", strings.Join(s.Interrupted, " "))
+	}
+	if s.Challenge != "" {
+		row("acme", fmt.Sprintf("%s, %d certificates issued in the last 7 days (Let's Encrypt allows %d)", s.Challenge, s.CertsLastWeek, lifecycle.CertLimit))
 	}
 	if s.LastFailure != nil {
 		row("last failure", fmt.Sprintf("%s (generations %d..%d, log %s)", fmtTime(s.LastFailure.Time), s.LastFailure.From+1, s.LastFailure.To, s.LastFailure.Log))

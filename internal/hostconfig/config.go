@@ -56,6 +56,10 @@ type Config struct {
 	ACME       ACME
 	Cleanup    Cleanup
 	AliasProxy bool // serve <alias>.<name>.<public> names (enableAliasProxy)
+	// AliasStyle is how an alias is spelled: AliasNested (the default,
+	// batou's and the old role's <alias>.<name>.<public>) or AliasFlat
+	// (<alias>--<name>.<public>, covered by the one wildcard certificate).
+	AliasStyle AliasStyle
 	Nginx      Nginx
 	Compat     Compat
 	Access     Access
@@ -110,13 +114,51 @@ type ChannelPolicy struct {
 	AllowedPrefixes []string
 }
 
+// AliasStyle is the spelling of a container's alias names.
+type AliasStyle string
+
+// The alias styles.
+const (
+	AliasNested AliasStyle = "nested" // <alias>.<name>.<public>
+	AliasFlat   AliasStyle = "flat"   // <alias>--<name>.<public>
+)
+
+// Challenge is the ACME challenge certificates are validated with.
+type Challenge string
+
+// The challenges.
+const (
+	// HTTP01: one certificate per container, issued when it appears.
+	HTTP01 Challenge = "http-01"
+	// DNS01: one wildcard certificate for every primary name and shared
+	// wildcard shard certificates for nested aliases (generator.Certs).
+	DNS01 Challenge = "dns-01"
+)
+
 // ACME configures Let's Encrypt.
 type ACME struct {
 	Enable  bool   // default true; false serves self-signed certificates
 	Email   string // account contact
 	Staging bool   // use the staging server (for tests and new hosts)
 	Server  string // explicit directory URL; overrides Staging
+	// Challenge is HTTP01 (the default) or DNS01.
+	Challenge Challenge
+	// DNSProvider is lego's name of the DNS provider (dns-01 only); the
+	// NixOS module passes it and the credentials file to NixOS' ACME
+	// module. devhost only shows it.
+	DNSProvider string
+	// Shards is the number of wildcard shard slots of nested aliases in
+	// dns-01 mode: a container's slot is a stable hash of its name
+	// (default 10; the NixOS module derives it from its capacity option).
+	Shards int
+	// CertDir is where NixOS' ACME module keeps the certificates
+	// (<CertDir>/<cert>/cert.pem); devhost reads their state there.
+	// Default /var/lib/acme.
+	CertDir string
 }
+
+// DNS01 reports whether certificates are wildcards validated over DNS.
+func (a ACME) DNS01() bool { return a.Enable && a.Challenge == DNS01 }
 
 // Cleanup is the policy for environments nobody deploys any more.
 type Cleanup struct {

@@ -29,11 +29,12 @@ func Default(publicAddress string) *Config {
 		ContainersDir: DefaultContainersDir,
 		SystemProfile: DefaultSystemProfile,
 		AliasProxy:    true,
+		AliasStyle:    AliasNested,
 		Addresses: AddressPool{
 			Network:     netip.MustParsePrefix("10.233.0.0/16"),
 			HostAddress: netip.MustParseAddr("10.233.0.1"),
 		},
-		ACME:    ACME{Enable: true},
+		ACME:    ACME{Enable: true, Challenge: HTTP01, Shards: 10, CertDir: "/var/lib/acme"},
 		Cleanup: Cleanup{Enable: true, StopAfter: 7 * 24 * time.Hour, DestroyAfter: 30 * 24 * time.Hour, At: "03:00"},
 		Nginx: Nginx{
 			ServerNamesHashBucketSize: 128,
@@ -186,7 +187,7 @@ var (
 	blockNames = []string{"addresses", "channels", "acme", "cleanup", "nginx", "compat", "access", "commands"}
 	topSchema  = &hcl.BodySchema{
 		Attributes: append([]hcl.AttributeSchema{{Name: "public_address", Required: true}},
-			attrSchema("state_dir", "generated_dir", "profile_dir", "containers_dir", "template_dir", "system_profile", "alias_proxy")...),
+			attrSchema("state_dir", "generated_dir", "profile_dir", "containers_dir", "template_dir", "system_profile", "alias_proxy", "alias_style")...),
 		Blocks: func() []hcl.BlockHeaderSchema {
 			s := make([]hcl.BlockHeaderSchema, len(blockNames))
 			for i, n := range blockNames {
@@ -198,7 +199,7 @@ var (
 	blockSchemas = map[string]*hcl.BodySchema{
 		"addresses": {Attributes: attrSchema("network", "host_address")},
 		"channels":  {Attributes: attrSchema("allowed_prefixes")},
-		"acme":      {Attributes: attrSchema("enable", "email", "staging", "server")},
+		"acme":      {Attributes: attrSchema("enable", "email", "staging", "server", "challenge", "dns_provider", "shards", "cert_dir")},
 		"cleanup":   {Attributes: attrSchema("enable", "stop_after", "destroy_after", "at")},
 		"nginx": {Attributes: attrSchema("server_names_hash_bucket_size", "server_names_hash_max_size",
 			"proxy_timeout", "client_max_body_size")},
@@ -341,6 +342,7 @@ func (d *decoder) decode(b hcl.Body) *Config {
 	top.str("template_dir", &c.TemplateDir)
 	top.str("system_profile", &c.SystemProfile)
 	top.boolean("alias_proxy", &c.AliasProxy)
+	top.decodeInto("alias_style", (*string)(&c.AliasStyle))
 
 	seen := map[string]*hcl.Block{}
 	hostAddressSet := false
@@ -372,6 +374,10 @@ func (d *decoder) decode(b hcl.Body) *Config {
 			a.str("email", &c.ACME.Email)
 			a.boolean("staging", &c.ACME.Staging)
 			a.str("server", &c.ACME.Server)
+			a.decodeInto("challenge", (*string)(&c.ACME.Challenge))
+			a.str("dns_provider", &c.ACME.DNSProvider)
+			a.integer("shards", &c.ACME.Shards)
+			a.str("cert_dir", &c.ACME.CertDir)
 		case "cleanup":
 			a.boolean("enable", &c.Cleanup.Enable)
 			a.duration("stop_after", &c.Cleanup.StopAfter)

@@ -35,6 +35,7 @@ profile_dir    = "profiles"
 containers_dir = "containers"
 template_dir   = "templates"
 alias_proxy    = false
+alias_style    = "flat"
 addresses {
   network      = "10.99.0.0/20"
   host_address = "10.99.0.254"
@@ -45,6 +46,9 @@ acme {
   email   = "ops@example.org"
   staging = true
   server  = "https://acme.example.org/directory"
+  challenge    = "dns-01"
+  dns_provider = "rfc2136"
+  shards       = 12
 }
 cleanup {
   enable        = false
@@ -85,13 +89,15 @@ func fullWant(dir string) *Config {
 		TemplateDir:   filepath.Join(dir, "templates"),
 		SystemProfile: DefaultSystemProfile,
 		AliasProxy:    false,
+		AliasStyle:    AliasFlat,
 		Addresses:     AddressPool{Network: netip.MustParsePrefix("10.99.0.0/20"), HostAddress: netip.MustParseAddr("10.99.0.254")},
 		Channels:      ChannelPolicy{AllowedPrefixes: []string{"https://hydra.flyingcircus.io/", "file:///nix/"}},
-		ACME:          ACME{Enable: false, Email: "ops@example.org", Staging: true, Server: "https://acme.example.org/directory"},
-		Cleanup:       Cleanup{Enable: false, StopAfter: 36 * time.Hour, DestroyAfter: 36*time.Hour + 30*time.Minute, At: "23:59"},
-		Nginx:         Nginx{ServerNamesHashBucketSize: 256, ServerNamesHashMaxSize: 8192, ProxyTimeout: 5 * time.Minute, ClientMaxBodySize: "2g"},
-		Compat:        Compat{BootstrapKey: true},
-		Access:        Access{Groups: []string{"developers"}, AdminGroup: "admins"},
+		ACME: ACME{Enable: false, Email: "ops@example.org", Staging: true, Server: "https://acme.example.org/directory",
+			Challenge: DNS01, DNSProvider: "rfc2136", Shards: 12, CertDir: "/var/lib/acme"},
+		Cleanup: Cleanup{Enable: false, StopAfter: 36 * time.Hour, DestroyAfter: 36*time.Hour + 30*time.Minute, At: "23:59"},
+		Nginx:   Nginx{ServerNamesHashBucketSize: 256, ServerNamesHashMaxSize: 8192, ProxyTimeout: 5 * time.Minute, ClientMaxBodySize: "2g"},
+		Compat:  Compat{BootstrapKey: true},
+		Access:  Access{Groups: []string{"developers"}, AdminGroup: "admins"},
 		Commands: Commands{
 			Rebuild:        []string{"fc-manage", "switch"},
 			NixBuild:       []string{filepath.Join(dir, "bin/nix-build")},
@@ -125,10 +131,12 @@ func fullJSON(t *testing.T) []byte {
 		"containers_dir": "containers",
 		"template_dir":   "templates",
 		"alias_proxy":    false,
+		"alias_style":    "flat",
 		"addresses":      map[string]any{"network": "10.99.0.0/20", "host_address": "10.99.0.254"},
 		"channels":       map[string]any{"allowed_prefixes": []string{"https://hydra.flyingcircus.io/", "file:///nix/"}},
-		"acme":           map[string]any{"enable": false, "email": "ops@example.org", "staging": true, "server": "https://acme.example.org/directory"},
-		"cleanup":        map[string]any{"enable": false, "stop_after": "36h", "destroy_after": "1d12h30m", "at": "23:59"},
+		"acme": map[string]any{"enable": false, "email": "ops@example.org", "staging": true, "server": "https://acme.example.org/directory",
+			"challenge": "dns-01", "dns_provider": "rfc2136", "shards": 12},
+		"cleanup": map[string]any{"enable": false, "stop_after": "36h", "destroy_after": "1d12h30m", "at": "23:59"},
 		"nginx": map[string]any{"server_names_hash_bucket_size": 256, "server_names_hash_max_size": 8192,
 			"proxy_timeout": "5m", "client_max_body_size": "2g"},
 		"compat": map[string]any{"bootstrap_key": true},
@@ -275,6 +283,11 @@ func TestBadInput(t *testing.T) {
 		{"zero timeout", "h.hcl", pa + "commands {\n  timeout = \"0s\"\n}\n", 3, 13, []string{"Invalid commands.timeout"}},
 		{"bad email", "h.hcl", pa + "acme {\n  email = \"root\"\n}\n", 3, 11, []string{"Invalid acme.email"}},
 		{"bad acme server", "h.hcl", pa + "acme {\n  server = \"http://acme\"\n}\n", 3, 12, []string{"Invalid acme.server"}},
+		{"bad challenge", "h.hcl", pa + "acme {\n  challenge = \"dns\"\n}\n", 3, 15, []string{"Invalid acme.challenge", "dns-01"}},
+		{"dns-01 without provider", "h.hcl", pa + "acme {\n  challenge = \"dns-01\"\n}\n", 3, 15, []string{"acme.dns_provider missing", "rfc2136"}},
+		{"bad dns provider", "h.hcl", pa + "acme {\n  dns_provider = \"x; rm\"\n}\n", 3, 18, []string{"Invalid acme.dns_provider"}},
+		{"zero shards", "h.hcl", pa + "acme {\n  shards = 0\n}\n", 3, 12, []string{"Invalid acme.shards"}},
+		{"bad alias style", "h.hcl", pa + "alias_style = \"dashed\"\n", 2, 15, []string{"Invalid alias_style", "flat"}},
 		{"bad group", "h.hcl", pa + "access {\n  groups = [\"Users\"]\n}\n", 3, 12, []string{"Invalid access.groups"}},
 		{"empty state dir", "h.hcl", pa + "state_dir = \"\"\n", 2, 13, []string{"Empty state_dir"}},
 		{"empty containers dir", "h.hcl", pa + "containers_dir = \"\"\n", 2, 18, []string{"Empty containers_dir"}},

@@ -22,12 +22,17 @@ func (c *Config) Validate() error {
 	return diag.NewError(c.validate(func(...string) *hcl.Range { return nil }), nil)
 }
 
+// MaxShards bounds acme.shards: each slot may become a certificate.
+const MaxShards = 1000
+
 var (
 	timeOfDay = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 	// nginxSize is what client_max_body_size accepts; the value is pasted
 	// into nginx configuration, so nothing else may pass.
 	nginxSize = regexp.MustCompile(`^[0-9]{1,12}[kKmMgG]?$`)
 	email     = regexp.MustCompile(`^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+$`)
+	// lego's DNS provider names: lowercase letters, digits, "." and "-".
+	dnsProvider = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,39}$`)
 )
 
 // validate checks semantics; rng maps configuration keys ("cleanup.at") to
@@ -88,6 +93,25 @@ func (c *Config) validate(rng func(keys ...string) *hcl.Range) hcl.Diagnostics {
 		if !httpsURL(c.ACME.Server) {
 			add("Invalid acme.server", fmt.Sprintf("%q must be the https:// URL of an ACME directory, e.g. https://acme-staging-v02.api.letsencrypt.org/directory.", c.ACME.Server), rng("acme.server"))
 		}
+	}
+
+	switch c.ACME.Challenge {
+	case HTTP01:
+	case DNS01:
+		if c.ACME.Enable && c.ACME.DNSProvider == "" {
+			add("acme.dns_provider missing", "The dns-01 challenge needs lego's name of the DNS provider, e.g. \"rfc2136\" or \"route53\" (https://go-acme.github.io/lego/dns/).", rng("acme.challenge"))
+		}
+	default:
+		add("Invalid acme.challenge", fmt.Sprintf("%q is not a challenge; use \"http-01\" or \"dns-01\".", c.ACME.Challenge), rng("acme.challenge"))
+	}
+	if c.ACME.DNSProvider != "" && !dnsProvider.MatchString(c.ACME.DNSProvider) {
+		add("Invalid acme.dns_provider", fmt.Sprintf("%q is not a lego DNS provider name; use one of https://go-acme.github.io/lego/dns/, e.g. \"rfc2136\".", c.ACME.DNSProvider), rng("acme.dns_provider"))
+	}
+	if c.ACME.Shards < 1 || c.ACME.Shards > MaxShards {
+		add("Invalid acme.shards", fmt.Sprintf("%d: the number of wildcard shard certificates must be 1 to %d.", c.ACME.Shards, MaxShards), rng("acme.shards"))
+	}
+	if c.AliasStyle != AliasNested && c.AliasStyle != AliasFlat {
+		add("Invalid alias_style", fmt.Sprintf("%q is not an alias style; use \"nested\" (<alias>.<name>.<domain>) or \"flat\" (<alias>--<name>.<domain>).", c.AliasStyle), rng("alias_style"))
 	}
 
 	if c.Cleanup.StopAfter <= 0 {

@@ -64,8 +64,10 @@ type EnsureResult struct {
 	// HostKey is the container's ed25519 host key (empty until its sshd
 	// created one).
 	HostKey string
-	// Warnings are about the keys of users the container is shared with:
-	// lines skipped, files refused. They do not fail the ensure.
+	// Warnings are for the caller to show; they do not fail the ensure:
+	// the keys of users the container is shared with that were left out
+	// (lines skipped, files refused), a new container under http-01 near
+	// Let's Encrypt's weekly limit.
 	Warnings []string
 }
 
@@ -242,7 +244,9 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 			c.SSHKeys = slices.Clone(req.SSHKeys)
 			c.State = registry.Running
 		}
-		c.SharedKeys, res.Warnings = h.sharedKeys(c.SharedWith)
+		var warnings []string
+		c.SharedKeys, warnings = h.sharedKeys(c.SharedWith)
+		res.Warnings = append(res.Warnings, warnings...)
 		if err := writeJSON(h.paths().intent(req.Name), in, 0o644); err != nil {
 			return err
 		}
@@ -395,6 +399,11 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 		return res, err
 	}
 	res.HostKey = h.hostKey(req.Name)
+	if res.Created {
+		if w := h.issuanceWarning(); w != "" {
+			res.Warnings = append(res.Warnings, w)
+		}
+	}
 	return res, nil
 }
 

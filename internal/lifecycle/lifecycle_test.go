@@ -43,6 +43,9 @@ type fakeRunner struct {
 	// releases is the NixOS release nix-instantiate evaluates for a
 	// channel (by its search path entry nixpkgs=…); "24.11" when absent.
 	releases map[string]string
+	// stdout, when set, answers a command with this output (by argv
+	// without argv[0], joined by spaces).
+	stdout map[string]string
 }
 
 func (f *fakeRunner) Run(ctx context.Context, c runner.Cmd) (runner.Result, error) {
@@ -61,6 +64,9 @@ func (f *fakeRunner) Run(ctx context.Context, c runner.Cmd) (runner.Result, erro
 	f.calls = append(f.calls, c.Argv)
 	if err := f.fail[c.Argv[0]]; err != nil {
 		return runner.Result{ExitCode: 1}, err
+	}
+	if out, ok := f.stdout[strings.Join(c.Argv[1:], " ")]; ok {
+		return runner.Result{Stdout: []byte(out)}, nil
 	}
 	switch c.Argv[0] {
 	case "nix-instantiate":
@@ -136,6 +142,7 @@ func testHostAt(t testing.TB, dir string) (*Host, *fakeRunner) {
 	cfg.ProfileDir = filepath.Join(dir, "profiles")
 	cfg.ContainersDir = filepath.Join(dir, "containers")
 	cfg.SystemProfile = filepath.Join(dir, "system")
+	cfg.ACME.CertDir = filepath.Join(dir, "acme")
 	cfg.Commands.Rebuild = []string{"nixos-rebuild", "switch"}
 	tmpl, err := templates.Load("")
 	require.NoError(t, err)

@@ -27,9 +27,18 @@ type Rendered struct {
 	HostDigest string
 }
 
-// Render generates the set for cs.
+// Render generates the set for cs, after the live set: in dns-01 mode its
+// wildcard shards keep the names they hold (generator.GenerateAfter), so
+// that a removed container reissues no certificate.
 func (r *Renderer) Render(cs []*registry.Container) (*Rendered, error) {
-	s, err := generator.Generate(r.Cfg, cs, r.Templates)
+	var prev generator.Shards
+	if r.Cfg.ACME.DNS01() {
+		var err error
+		if prev, err = generator.ReadShards(r.Cfg.GeneratedDir); err != nil {
+			return nil, err
+		}
+	}
+	s, err := generator.GenerateAfter(r.Cfg, cs, r.Templates, prev)
 	if err != nil {
 		return nil, err
 	}

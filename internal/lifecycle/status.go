@@ -43,6 +43,9 @@ type Status struct {
 	// ensure, destroy, keep or cleanup undoes it.
 	Interrupted string `json:"interrupted,omitempty"`
 	HostKey     string `json:"host_key,omitempty"`
+	// Cert is the state of the certificate serving the container's names
+	// (nil without ACME).
+	Cert *CertState `json:"certificate,omitempty"`
 }
 
 // Status reports on one container. It changes nothing.
@@ -88,6 +91,10 @@ func (h *Host) Status(ctx context.Context, name string) (*Status, error) {
 	if in, dead := h.interrupted(name); dead {
 		s.Interrupted = in.Op
 	}
+	if h.Cfg.ACME.Enable {
+		cs := h.CertState(ctx, h.certName(c))
+		s.Cert = &cs
+	}
 	argv := append(append([]string(nil), h.Cfg.Commands.Systemctl...), "is-active", unit(name))
 	res, err := h.Run.Run(ctx, runner.Cmd{Argv: argv})
 	var re *runner.Error
@@ -101,11 +108,10 @@ func (h *Host) Status(ctx context.Context, name string) (*Status, error) {
 
 // URLs are the container's public addresses.
 func (h *Host) URLs(c *registry.Container) []string {
-	fq := c.Name + "." + h.Cfg.PublicAddress
-	out := []string{"https://" + fq + "/"}
+	out := []string{"https://" + c.Name + "." + h.Cfg.PublicAddress + "/"}
 	if h.Cfg.AliasProxy {
 		for _, a := range c.Aliases {
-			out = append(out, "https://"+a+"."+fq+"/")
+			out = append(out, "https://"+generator.AliasFQDN(h.Cfg, a, c.Name)+"/")
 		}
 	}
 	return out
@@ -146,11 +152,24 @@ type HostStatus struct {
 	// Interrupted lists containers with an operation to be undone.
 	Interrupted []string `json:"interrupted"`
 	LastFailure *Failure `json:"last_failure,omitempty"`
+	// Challenge is the ACME challenge ("" without ACME); with http-01,
+	// CertsLastWeek counts the certificates issued in the last 7 days
+	// (Let's Encrypt allows CertLimit new ones per week).
+	Challenge     string `json:"acme_challenge,omitempty"`
+	CertsLastWeek int    `json:"certificates_last_7_days"`
 }
 
 // HostStatus reports on the devhost's lifecycle state. It changes nothing.
 func (h *Host) HostStatus() (*HostStatus, error) {
 	s := &HostStatus{Interrupted: []string{}}
+	if h.Cfg.ACME.Enable {
+		s.Challenge = string(h.Cfg.ACME.Challenge)
+		n, err := h.IssuedLastWeek()
+		if err != nil {
+			return nil, err
+		}
+		s.CertsLastWeek = n
+	}
 	files, err := os.ReadDir(h.Reg.Dir())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("registry: %w", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/names"
@@ -56,9 +57,9 @@ func (h *Host) Validate(ctx context.Context, req *EnsureRequest, provName string
 			if names.Alias(a) != nil {
 				continue
 			}
-			if err := names.FQDN(a, req.Name, h.Cfg.PublicAddress); err != nil {
-				add("Alias too long", err.Error())
-			} else if err := names.ServerName(a+"."+req.Name+"."+h.Cfg.PublicAddress, bucket); err != nil {
+			if err := generator.CheckAlias(h.Cfg, a, req.Name); err != nil {
+				add("Invalid alias name", withHint(err))
+			} else if err := names.ServerName(generator.AliasFQDN(h.Cfg, a, req.Name), bucket); err != nil {
 				add("Server name too long for nginx", withHint(err))
 			}
 		}

@@ -120,6 +120,32 @@ func FQDN(alias, name, public string) error {
 	return nil
 }
 
+// FlatSeparator joins an alias and its container's name in a flat alias
+// name: <alias>--<name>.<public>.
+const FlatSeparator = "--"
+
+// FlatFQDN checks that the flat alias name <alias>--<name>.<public> is a
+// valid domain name that cannot be read as another container's name or
+// alias: neither alias nor name may contain "--" (so the label splits at
+// its only "--"), and the label has at most MaxLabel characters.
+func FlatFQDN(alias, name, public string) error {
+	label := alias + FlatSeparator + name
+	bad := func(kind, value, why, hint string) error {
+		return &Error{Kind: kind, Value: value, Why: why, Hint: hint}
+	}
+	switch {
+	case strings.Contains(alias, FlatSeparator):
+		return bad("alias", alias, `it contains "--", which separates alias and container name in flat alias names`, "use single hyphens")
+	case strings.Contains(name, FlatSeparator):
+		return bad("container name", name, `it contains "--", which separates alias and container name in flat alias names`, "use single hyphens")
+	case len(label) > MaxLabel:
+		return bad("alias", alias, fmt.Sprintf("the flat alias name's label %q is longer than %d characters", label, MaxLabel), "use a shorter alias")
+	case len(label)+1+len(public) > MaxDomain:
+		return bad("alias", alias, fmt.Sprintf("%q is longer than %d characters", label+"."+public, MaxDomain), "use a shorter alias")
+	}
+	return nil
+}
+
 // User checks a Unix user name such as a service user ("s-shop"): it is
 // written into the container's configuration and used as a path component.
 func User(s string) error {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestContainer(t *testing.T) {
@@ -109,4 +110,27 @@ func TestNginxBucketSize(t *testing.T) {
 	err := ServerName(strings.Repeat("a", 111), 128)
 	assert.ErrorIs(t, err, ErrInvalid)
 	assert.Contains(t, err.Error(), "256")
+}
+
+func TestFlatFQDN(t *testing.T) {
+	long := strings.Repeat("a", 51) // 51 + 2 + 11 = 64
+	tests := []struct {
+		alias, name string
+		want        string // substring of the error, "" for valid
+	}{
+		{"www", "shop", ""},
+		{strings.Repeat("a", 50), "abcdefghijk", ""},
+		{long, "abcdefghijk", "longer than 63"},
+		{"a--b", "shop", `contains "--"`},
+		{"www", "my--shop", `contains "--"`},
+	}
+	for _, tt := range tests {
+		err := FlatFQDN(tt.alias, tt.name, "dev.example.com")
+		if tt.want == "" {
+			assert.NoError(t, err, tt.alias)
+			continue
+		}
+		require.Error(t, err, tt.alias)
+		assert.Contains(t, err.Error(), tt.want)
+	}
 }

@@ -50,6 +50,8 @@ type EnsureResult struct {
 	// when the devhost does not report one (compatibility mode).
 	HostKey string   `json:"host_key"`
 	URLs    []string `json:"urls"`
+	// Warnings are the devhost's warnings about this ensure.
+	Warnings []string `json:"warnings"`
 }
 
 // RemoteError is a devhost command that failed on the devhost or could not

@@ -311,6 +311,9 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 			return res, err
 		}
 		r.State, r.Address = er.State, er.Address
+		// The devhost's own warnings (a new container near Let's
+		// Encrypt's weekly limit).
+		r.Warnings = append(r.Warnings, er.Warnings...)
 		if er.HostKey != "" {
 			kh[r.Name] = er.HostKey
 		} else {

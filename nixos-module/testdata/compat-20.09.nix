@@ -38,6 +38,19 @@
           email = opt (types.nullOr types.str) null;
           server = opt (types.nullOr types.str) null;
         };
+        # security.acme.certs.<name>.extraDomainNames (NixOS 21.05): 20.09
+        # has the attribute set extraDomains (name to webroot).
+        security.acme.certs = lib.mkOption {
+          type = types.attrsOf (
+            types.submodule (
+              { config, ... }:
+              {
+                options.extraDomainNames = opt (types.listOf types.str) [ ];
+                config.extraDomains = lib.genAttrs config.extraDomainNames (_: null);
+              }
+            )
+          );
+        };
         # nginx options of newer NixOS.
         services.nginx = {
           serverNamesHashBucketSize = opt (types.nullOr types.ints.positive) null;

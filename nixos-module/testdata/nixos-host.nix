@@ -10,8 +10,12 @@
   generatedDir,
   publicAddress ? "dev.example.com",
   acme ? true,
-  # Only the derivation of the whole system (for the time measurements).
+  # "http-01" or "dns-01" (then with a DNS provider and credentials file).
+  challenge ? "http-01",
+  # Only the derivation of the whole system and the number of
+  # certificates (for the time measurements).
   drvOnly ? false,
+  capacity ? 100,
 }:
 let
   compat = import ./compat-20.09.nix;
@@ -38,11 +42,14 @@ let
           networking.hostName = "devhost";
           flyingcircus.roles.devhost = {
             enable = true;
-            inherit publicAddress generatedDir;
+            inherit publicAddress generatedDir capacity;
             acme = {
               enable = acme;
               acceptTerms = true;
               email = "admin@example.com";
+              inherit challenge;
+              dnsProvider = if challenge == "dns-01" then "rfc2136" else null;
+              credentialsFile = if challenge == "dns-01" then "/run/keys/acme-dns.env" else null;
             };
           };
         }
@@ -53,7 +60,10 @@ let
   unit = u: { inherit (u) wantedBy after wants; };
 in
 if drvOnly then
-  { drvPath = c.system.build.toplevel.drvPath; }
+  {
+    drvPath = c.system.build.toplevel.drvPath;
+    certs = builtins.length (builtins.attrNames c.security.acme.certs);
+  }
 else
   {
     drvPath = c.system.build.toplevel.drvPath;
@@ -65,12 +75,14 @@ else
     containerUnits = lib.mapAttrs (_: unit) (lib.filterAttrs (n: _: lib.hasPrefix "container@" n) c.systemd.services);
     containerUnitFiles = builtins.attrNames (lib.filterAttrs (n: _: lib.hasPrefix "container@" n) c.systemd.units);
     nginxUnit = unit c.systemd.services.nginx;
+    # The ACME units this NixOS made of the certificates.
+    acmeUnits = builtins.attrNames (lib.filterAttrs (n: _: lib.hasPrefix "acme-" n) c.systemd.services);
     virtualHosts = lib.mapAttrs (_: v: {
-      inherit (v) serverAliases enableACME forceSSL;
+      inherit (v) serverAliases enableACME useACMEHost forceSSL;
       proxyPass = v.locations."/".proxyPass;
     }) c.services.nginx.virtualHosts;
     certs = lib.mapAttrs (_: cert: {
-      inherit (cert) domain email;
+      inherit (cert) domain email dnsProvider group;
       extraDomains = builtins.attrNames cert.extraDomains;
     }) c.security.acme.certs;
     hosts = c.networking.hosts;

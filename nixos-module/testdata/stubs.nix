@@ -226,6 +226,21 @@ in
         email = opt (types.nullOr types.str) null;
         server = opt (types.nullOr types.str) null;
       };
+      # nixos/modules/security/acme (subset, NixOS 21.05 and later).
+      certs = opt (types.attrsOf (
+        types.submodule (
+          { name, ... }:
+          {
+            options = {
+              domain = opt types.str name;
+              extraDomainNames = opt (types.listOf types.str) [ ];
+              dnsProvider = opt (types.nullOr types.str) null;
+              credentialsFile = opt (types.nullOr types.path) null;
+              group = opt types.str "acme";
+            };
+          }
+        )
+      )) { };
     };
 
     security.sudo.extraRules = opt (types.listOf sudoRule) [ ];
