@@ -37,6 +37,7 @@
 //	    # only when ACME is off; the NixOS module provides this pair:
 //	    sslCertificate = "<StateDir>/selfsigned/cert.pem";
 //	    sslCertificateKey = "<StateDir>/selfsigned/key.pem";
+//	    basicAuthFile = "<StateDir>/htpasswd/<name>";   # only when protected (devhost protect)
 //	    locations."/" = {
 //	      proxyPass = "https://<name>";
 //	      proxyWebsockets = true;
@@ -52,6 +53,8 @@
 //	  };
 //	  hosts."<localAddress>" = [ "<name>" ];   # for networking.hosts: nginx resolves https://<name> while the container is down
 //	  certs."<cert>" = { domain; extraDomainNames; };   # dns-01 only, else { }: for security.acme.certs
+//	  # only for containers with resource limits (their own or the host's limits block):
+//	  services."container@<name>".serviceConfig = { MemoryMax = "2G"; CPUWeight = 100; CPUQuota = "200%"; TasksMax = 4096; };
 //	  cleanup = { enable = <cleanup.enable>; at = "03:00"; };
 //	}
 //

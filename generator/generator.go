@@ -22,6 +22,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/names"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/templates"
@@ -72,6 +73,12 @@ func SelfSignedCertPath(cfg *hostconfig.Config) string {
 // SelfSignedKeyPath: see SelfSignedCertPath.
 func SelfSignedKeyPath(cfg *hostconfig.Config) string {
 	return path.Join(cfg.StateDir, "selfsigned", "key.pem")
+}
+
+// BasicAuthPath is the htpasswd file of a protected container:
+// <StateDir>/htpasswd/<name>, readable by root and nginx's group only.
+func BasicAuthPath(cfg *hostconfig.Config, name string) string {
+	return path.Join(cfg.StateDir, "htpasswd", name)
 }
 
 // ProfilePath is the system profile of container name that the host
@@ -254,7 +261,7 @@ func GenerateAfter(cfg *hostconfig.Config, cs []*registry.Container, t *template
 func statusData(idx *templates.Index) *templates.Status {
 	s := &templates.Status{PublicAddress: idx.Host.PublicAddress, Containers: make([]templates.StatusContainer, len(idx.Containers))}
 	for i, c := range idx.Containers {
-		s.Containers[i] = templates.StatusContainer{Name: c.Name, State: c.State, URLs: c.URLs}
+		s.Containers[i] = templates.StatusContainer{Name: c.Name, State: c.State, URLs: c.URLs, Protected: c.Protected}
 	}
 	return s
 }
@@ -445,5 +452,29 @@ func containerData(cfg *hostconfig.Config, host *templates.Host, c *registry.Con
 		SSHKeys:       templates.Vs(keys),
 		Labels:        labels,
 		LastError:     templates.V(c.LastError),
+		Unit:          templates.V("container@" + c.Name),
+		Limits:        limitsData(c.Limits.Or(cfg.Limits)),
+		BasicAuthFile: templates.V(basicAuthFile(cfg, c)),
+		Protected:     c.ProtectUser != "",
 	}
+}
+
+// limitsData is l for the templates, nil when no limit is set.
+func limitsData(l limits.Limits) *templates.Limits {
+	if l.IsZero() {
+		return nil
+	}
+	return &templates.Limits{
+		MemoryMax: templates.V(l.MemoryMax),
+		CPUWeight: l.CPUWeight,
+		CPUQuota:  templates.V(l.CPUQuota),
+		TasksMax:  l.TasksMax,
+	}
+}
+
+func basicAuthFile(cfg *hostconfig.Config, c *registry.Container) string {
+	if c.ProtectUser == "" {
+		return ""
+	}
+	return BasicAuthPath(cfg, c.Name)
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/registry"
 )
 
@@ -37,7 +38,7 @@ func expected(cfg *hostconfig.Config, cs []*registry.Container) map[string]any {
 		}
 		return v
 	}
-	containers, vhosts, hosts := map[string]any{}, map[string]any{}, map[string]any{}
+	containers, vhosts, hosts, services := map[string]any{}, map[string]any{}, map[string]any{}, map[string]any{}
 	pub := cfg.PublicAddress
 	dns := cfg.ACME.Enable && cfg.ACME.Challenge == hostconfig.DNS01
 	certs := map[string]any{}
@@ -53,6 +54,22 @@ func expected(cfg *hostconfig.Config, cs []*registry.Container) map[string]any {
 		return v
 	}
 	for _, c := range cs {
+		if l := c.Limits.Or(cfg.Limits); !l.IsZero() {
+			sc := map[string]any{}
+			if l.MemoryMax != "" {
+				sc["MemoryMax"] = l.MemoryMax
+			}
+			if l.CPUWeight != 0 {
+				sc["CPUWeight"] = float64(l.CPUWeight)
+			}
+			if l.CPUQuota != "" {
+				sc["CPUQuota"] = l.CPUQuota
+			}
+			if l.TasksMax != 0 {
+				sc["TasksMax"] = float64(l.TasksMax)
+			}
+			services["container@"+c.Name] = map[string]any{"serviceConfig": sc}
+		}
 		containers[c.Name] = map[string]any{
 			"path":           cfg.ProfileDir + "/" + c.Name + "/system",
 			"privateNetwork": true,
@@ -83,6 +100,9 @@ func expected(cfg *hostconfig.Config, cs []*registry.Container) map[string]any {
 				"extraConfig":              "(checked separately)",
 			}},
 		}, certName))
+		if c.ProtectUser != "" {
+			v["basicAuthFile"] = cfg.StateDir + "/htpasswd/" + c.Name
+		}
 		if cfg.AliasProxy {
 			aliases := []any{}
 			for _, a := range c.Aliases {
@@ -113,6 +133,7 @@ func expected(cfg *hostconfig.Config, cs []*registry.Container) map[string]any {
 		"virtualHosts":  vhosts,
 		"hosts":         hosts,
 		"certs":         certs,
+		"services":      services,
 		"cleanup":       map[string]any{"enable": cfg.Cleanup.Enable, "at": cfg.Cleanup.At},
 	}
 }
@@ -140,6 +161,9 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 			c.Nginx.ProxyTimeout = 1500e6 // 1.5 s rounds up
 			c.Nginx.ClientMaxBodySize = "2g"
 		},
+		"limits and protection": func(c *hostconfig.Config) {
+			c.Limits = limits.Limits{MemoryMax: "1G", TasksMax: 2048}
+		},
 	}
 	for name, change := range variants {
 		t.Run(name, func(t *testing.T) {
@@ -150,6 +174,11 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 				cfg = testConfig(tmp + `/we"ird ${x} ''dir\`)
 			}
 			cs := containers(t, 7)
+			if name == "limits and protection" {
+				cs[0].Limits = limits.Limits{MemoryMax: "50%", CPUWeight: 10000, CPUQuota: "200%"}
+				cs[1].Limits = limits.Limits{TasksMax: 1}
+				cs[1].ProtectUser = "customer"
+			}
 			set, err := Generate(cfg, cs, loadTemplates(t))
 			require.NoError(t, err)
 			require.NoError(t, Write(cfg.GeneratedDir, set))
@@ -183,6 +212,13 @@ func TestGeneratedSetEvaluates(t *testing.T) {
 			}
 			assert.Equal(t, expected(cfg, cs), got)
 
+			protected := 0
+			for _, c := range cs {
+				if c.ProtectUser != "" {
+					protected++
+				}
+			}
+			assert.Equal(t, protected, strings.Count(string(set.Files[StatusFile]), "(protected)"), "the status page marks protected containers")
 			for _, c := range cs {
 				conf := string(set.Files[ConfigurationFile(c.Name)])
 				assert.Equal(t, cfg.Compat.BootstrapKey, strings.Contains(conf, BootstrapKey), "bootstrap key in %s", c.Name)

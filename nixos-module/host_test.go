@@ -323,3 +323,82 @@ func benchHost(b *testing.B, nix, nixpkgs string, cfg *hostconfig.Config, challe
 	b.ReportMetric(stats.GC.TotalBytes/(1<<20), "nix-alloc-MiB")
 	b.ReportMetric(float64(res.Certs), "certs")
 }
+
+// TestProtectedVhostInNixOSNginx evaluates a NixOS 20.09 host with one
+// protected container and one public one, and reads nginx.conf as the
+// real nginx module writes it: the protected container's HTTPS server
+// asks for basic auth with the password file in the state directory
+// (never a copy in the world-readable store), its ACME challenge location
+// stays open, and nothing else asks for a password.
+func TestProtectedVhostInNixOSNginx(t *testing.T) {
+	nix, nixpkgs := needNixOS(t)
+	cfg := hostconfig.Default("dev.example.com")
+	cs := manyContainers(2)
+	cs[0].ProtectUser = "preview"
+	out, _ := evalHost(t, nix, nixpkgs, renderSet(t, cfg, cs), "--arg", "nginxConfig", "true")
+	var r struct {
+		FailedAssertions []string `json:"failedAssertions"`
+		NginxConfig      string   `json:"nginxConfig"`
+	}
+	require.NoError(t, json.Unmarshal(out, &r))
+	require.Empty(t, r.FailedAssertions)
+	require.NotEmpty(t, r.NginxConfig)
+
+	file := generator.BasicAuthPath(cfg, "c0")
+	servers := nginxServers(r.NginxConfig)
+	checked := 0
+	for _, s := range servers {
+		protected := strings.Contains(s, "server_name c0.dev.example.com")
+		https := strings.Contains(s, "443 ssl")
+		acme := nginxBlock(s, "location /.well-known/acme-challenge {")
+		if protected {
+			require.NotEmpty(t, acme, "c0's servers answer ACME challenges:\n%s", s)
+			assert.Contains(t, acme, "auth_basic off;", "the challenge path stays open:\n%s", s)
+		}
+		if protected && https {
+			assert.Contains(t, s, "auth_basic secured;")
+			assert.Contains(t, s, "auth_basic_user_file "+file+";")
+			checked++
+			continue
+		}
+		assert.NotContains(t, s, "auth_basic secured", "only c0's HTTPS server asks for a password:\n%s", s)
+	}
+	assert.Equal(t, 1, checked, "c0's HTTPS server")
+	assert.NotContains(t, r.NginxConfig, ".htpasswd", "no password file in the store")
+}
+
+// nginxServers returns the text of every top-level-in-http "server {…}"
+// block of an nginx configuration.
+func nginxServers(conf string) []string {
+	var out []string
+	for rest := conf; ; {
+		b := nginxBlock(rest, "server {")
+		if b == "" {
+			return out
+		}
+		out = append(out, b)
+		rest = rest[strings.Index(rest, b)+len(b):]
+	}
+}
+
+// nginxBlock returns the first block of conf that starts with head, up
+// to its matching closing brace, or "".
+func nginxBlock(conf, head string) string {
+	i := strings.Index(conf, head)
+	if i < 0 {
+		return ""
+	}
+	depth := 0
+	for j := i; j < len(conf); j++ {
+		switch conf[j] {
+		case '{':
+			depth++
+		case '}':
+			depth--
+			if depth == 0 {
+				return conf[i : j+1]
+			}
+		}
+	}
+	return ""
+}

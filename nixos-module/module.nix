@@ -82,6 +82,7 @@ let
     virtualHosts = { };
     hosts = { };
     certs = { };
+    services = { };
   };
   generatedFile = "${cfg.generatedDir}/default.nix";
   # A flake build evaluates purely and may not read /var/lib: that is
@@ -98,6 +99,17 @@ let
     else
       emptySet;
   generated = emptySet // readGenerated;
+  # The resource limits the generated set declares, only for units of its
+  # own containers and only these systemd settings.
+  limitKeys = [
+    "MemoryMax"
+    "CPUWeight"
+    "CPUQuota"
+    "TasksMax"
+  ];
+  containerLimits = lib.mapAttrs (_: s: {
+    serviceConfig = lib.filterAttrs (k: _: builtins.elem k limitKeys) (s.serviceConfig or { });
+  }) (lib.filterAttrs (n: _: lib.hasPrefix "container@" n && generated.containers ? ${lib.removePrefix "container@" n}) generated.services);
   autoStartContainers = lib.attrNames (lib.filterAttrs (_: c: c.autoStart or false) generated.containers);
 
   # --- what the host configuration file says ---------------------------------
@@ -143,6 +155,14 @@ let
       server_names_hash_max_size = cfg.nginx.serverNamesHashMaxSize;
       proxy_timeout = cfg.nginx.proxyTimeout;
       client_max_body_size = cfg.nginx.clientMaxBodySize;
+      inherit (config.services.nginx) group;
+    };
+    # null: no host default for that limit.
+    limits = {
+      memory_max = cfg.limits.memoryMax;
+      cpu_weight = cfg.limits.cpuWeight;
+      cpu_quota = cfg.limits.cpuQuota;
+      tasks_max = cfg.limits.tasksMax;
     };
     compat.bootstrap_key = cfg.compatibility.bootstrapKey;
     access = {
@@ -246,6 +266,7 @@ let
     "keep"
     "share"
     "unshare"
+    "protect"
     "status"
   ];
   # Commands allowed with exactly these arguments: `reserve` also has
@@ -599,6 +620,38 @@ in
       };
     };
 
+    limits = {
+      memoryMax = lib.mkOption {
+        type = types.nullOr (types.strMatching "[1-9][0-9]{0,9}[KMGT]?|[1-9][0-9]?%|100%");
+        default = null;
+        example = "2G";
+        description = ''
+          Default `MemoryMax=` of every container's unit `container@NAME`
+          (a size with K, M, G or T, or a percentage of the host's memory);
+          a container's own `memory_max` (`devhost up` with
+          `provision-memory`) takes precedence. `null`: no limit.
+        '';
+      };
+      cpuWeight = lib.mkOption {
+        type = types.nullOr (types.ints.between 1 10000);
+        default = null;
+        example = 100;
+        description = "Default `CPUWeight=` of every container's unit (systemd's own default is 100). `null`: not set.";
+      };
+      cpuQuota = lib.mkOption {
+        type = types.nullOr (types.strMatching "[1-9][0-9]{0,5}%");
+        default = null;
+        example = "200%";
+        description = "Default `CPUQuota=` of every container's unit, in percent of one CPU (`200%` is two CPUs). `null`: no quota.";
+      };
+      tasksMax = lib.mkOption {
+        type = types.nullOr types.ints.positive;
+        default = null;
+        example = 4096;
+        description = "Default `TasksMax=` (processes and threads) of every container's unit. `null`: systemd's default.";
+      };
+    };
+
     compatibility = {
       bootstrapKey = lib.mkOption {
         type = types.bool;
@@ -707,6 +760,10 @@ in
     };
   };
 
+  # The containers' resource limits, in a module of their own: the config
+  # below defines systemd.services.<unit> one by one.
+  imports = [ { config.systemd.services = lib.mkIf cfg.enable containerLimits; } ];
+
   config = lib.mkIf cfg.enable {
     assertions = [
       {
@@ -788,6 +845,8 @@ in
     systemd.tmpfiles.rules = [
       "d ${cfg.stateDir} 0755 root root -"
       "d ${cfg.stateDir}/containers 2750 root ${cfg.adminGroup} -"
+      # Password hashes of protected containers (devhost protect): nginx reads them.
+      "d ${cfg.stateDir}/htpasswd 0750 root ${config.services.nginx.group} -"
     ];
 
     users.groups = lib.genAttrs (lib.filter (g: g != "users" && g != "wheel") cfg.groups) (_: { });

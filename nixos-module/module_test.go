@@ -28,6 +28,7 @@ import (
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/names"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/templates"
@@ -303,7 +304,7 @@ func TestEnabledWithoutGeneratedSet(t *testing.T) {
 				cmds = append(cmds, c.Command)
 			}
 			var want []string
-			for _, sub := range []string{"ensure", "destroy", "keep", "share", "unshare", "status"} {
+			for _, sub := range []string{"ensure", "destroy", "keep", "share", "unshare", "protect", "status"} {
 				want = append(want, standInPackage+"/bin/devhost "+sub, standInPackage+"/bin/devhost "+sub+" *")
 			}
 			// reserve exactly as devhost up and the batou plugin run it:
@@ -378,6 +379,7 @@ func TestHostConfigCarriesEveryOption(t *testing.T) {
 			"proxyTimeout": "600s", "clientMaxBodySize": "1g",
 		},
 		"compatibility":  map[string]any{"bootstrapKey": true},
+		"limits":         map[string]any{"memoryMax": "2G", "cpuWeight": 50, "cpuQuota": "200%", "tasksMax": 4096},
 		"groups":         []string{"developers"},
 		"adminGroup":     "ops",
 		"rebuildCommand": []string{"nixos-rebuild", "switch", "--flake", "/etc/nixos#devhost", "--impure"},
@@ -409,6 +411,9 @@ func TestHostConfigCarriesEveryOption(t *testing.T) {
 	assert.True(t, hc.Compat.BootstrapKey)
 	assert.Equal(t, []string{"developers"}, hc.Access.Groups)
 	assert.Equal(t, "ops", hc.Access.AdminGroup)
+	assert.Equal(t, limits.Limits{MemoryMax: "2G", CPUWeight: 50, CPUQuota: "200%", TasksMax: 4096}, hc.Limits)
+	assert.Equal(t, "nginx", hc.Nginx.Group, "services.nginx.group")
+	assert.Contains(t, r.Systemd.Tmpfiles.Rules, "d /srv/devhost/htpasswd 0750 root nginx -")
 	assert.Equal(t, append([]string{standInEnv, rootPath}, opts["rebuildCommand"].([]string)...), hc.Commands.Rebuild)
 
 	// The same values reach NixOS' own options.
@@ -600,6 +605,37 @@ func TestEnabledWithGeneratedSet(t *testing.T) {
 	nginx := r.Systemd.Services["nginx"]
 	assert.Equal(t, units, nginx.After)
 	assert.Equal(t, units, nginx.Wants)
+}
+
+// TestContainerLimits: the generated set's resource limits become
+// settings of the containers' units, and nothing else of its services
+// section reaches systemd (another unit, another setting).
+func TestContainerLimits(t *testing.T) {
+	e := needNix(t)
+	dir := filepath.Join(t.TempDir(), "generated")
+	writeGeneratedSet(t, dir, map[string]any{
+		"version": 1, "publicAddress": "dev.example.com",
+		"containers": map[string]genContainer{"shop": {Path: "/nix/var/nix/profiles/per-container/shop/system",
+			PrivateNetwork: true, HostAddress: "10.233.0.1", LocalAddress: "10.233.0.2", AutoStart: true}},
+		"virtualHosts": map[string]any{}, "hosts": map[string]any{},
+		"services": map[string]any{
+			"container@shop":  map[string]any{"serviceConfig": map[string]any{"MemoryMax": "2G", "CPUWeight": 50, "CPUQuota": "200%", "TasksMax": 4096, "ExecStartPre": "/bin/evil"}},
+			"container@ghost": map[string]any{"serviceConfig": map[string]any{"MemoryMax": "1G"}},
+			"sshd":            map[string]any{"serviceConfig": map[string]any{"ExecStart": "/bin/evil"}},
+		},
+	})
+	r, err := evalModule(t, e, role(base(dir)))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"MemoryMax": "2G", "CPUWeight": float64(50), "CPUQuota": "200%", "TasksMax": float64(4096)},
+		r.Systemd.Services["container@shop"].ServiceConfig)
+	assert.NotContains(t, r.Systemd.Services, "container@ghost", "only declared containers")
+	assert.NotContains(t, r.Systemd.Services, "sshd", "only container units")
+
+	// An older set without services still evaluates.
+	writeGeneratedSet(t, dir, map[string]any{"version": 1, "publicAddress": "dev.example.com",
+		"containers": map[string]any{}, "virtualHosts": map[string]any{}, "hosts": map[string]any{}})
+	_, err = evalModule(t, e, role(base(dir)))
+	require.NoError(t, err)
 }
 
 // The generated set's own timeoutStartSec wins over the module's default;
@@ -847,6 +883,9 @@ func TestOptionTypes(t *testing.T) {
 		{"empty rebuild command", p + ".rebuildCommand", map[string]any{"rebuildCommand": []string{}}},
 		{"channel prefix scheme", p + ".allowedChannelPrefixes", map[string]any{"allowedChannelPrefixes": []string{"ftp://x/"}}},
 		{"capacity zero", p + ".capacity", map[string]any{"capacity": 0}},
+		{"memory limit", p + ".limits.memoryMax", map[string]any{"limits": map[string]any{"memoryMax": "2GB"}}},
+		{"cpu weight", p + ".limits.cpuWeight", map[string]any{"limits": map[string]any{"cpuWeight": 0}}},
+		{"cpu quota", p + ".limits.cpuQuota", map[string]any{"limits": map[string]any{"cpuQuota": "2"}}},
 		{"group name", p + ".groups", map[string]any{"groups": []string{"Bad Group"}}},
 		{"unknown option", p + ".enableAliasProxies", map[string]any{"enableAliasProxies": true}},
 	}

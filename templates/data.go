@@ -85,6 +85,25 @@ type Container struct {
 	SSHKeys   []Value // authorised for developer: the owner's, the shared users', the bootstrap key when enabled
 	Labels    []Label // sorted by key
 	LastError Value
+	// Unit is the container's systemd unit, container@<name>.
+	Unit Value
+	// Limits are the container's effective resource limits (its own,
+	// else the host's defaults); nil when none is set.
+	Limits *Limits
+	// BasicAuthFile is the htpasswd file of a protected container
+	// (<StateDir>/htpasswd/<name>); empty when the container is public.
+	BasicAuthFile Value
+	// Protected is true when the vhosts ask for HTTP basic auth.
+	Protected bool
+}
+
+// Limits are systemd resource settings of container@<name>; a zero field
+// is not set.
+type Limits struct {
+	MemoryMax Value // systemd size or percentage, e.g. 2G
+	CPUWeight int
+	CPUQuota  Value // e.g. 200%
+	TasksMax  int
 }
 
 // Label is one free-form registry label.
@@ -95,7 +114,8 @@ type Label struct {
 
 // Status is the data of index.html.tmpl, the status page nginx serves to
 // anybody at https://<public address>/. It holds only what is public: the
-// containers' names, states and URLs. Owners, environments, deployment
+// containers' names, states, URLs and whether they ask for a password
+// (never who or which). Owners, environments, deployment
 // roots, labels and last errors (which may quote command output) are not
 // part of it, so no template, an admin's override included, can publish
 // them; `devhost status` and `devhost list` show them to those allowed.
@@ -109,4 +129,7 @@ type StatusContainer struct {
 	Name  Value
 	State Value   // running, stopped
 	URLs  []Value // as Container.URLs
+	// Protected is true when the container's virtual hosts ask for HTTP
+	// basic auth (devhost protect); the user name is not public.
+	Protected bool
 }

@@ -16,7 +16,19 @@ import (
 // WriteFile replaces path with data. The file has mode perm from its
 // creation on (a private key is never briefly readable by others); missing
 // parent directories are created with mode 0755.
-func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, -1)
+}
+
+// WriteFileGroup is WriteFile giving the file group gid before it
+// appears under its name, so the reader that group stands for (nginx
+// reading a password file) never finds it unreadable.
+func WriteFileGroup(path string, data []byte, perm os.FileMode, gid int) error {
+	return write(path, data, perm, gid)
+}
+
+// write is WriteFile; a gid of -1 leaves the file's group as created.
+func write(path string, data []byte, perm os.FileMode, gid int) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -32,6 +44,11 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 			_ = os.Remove(tmp)
 		}
 	}()
+	if gid != -1 {
+		if err = f.Chown(-1, gid); err != nil {
+			return fmt.Errorf("write %s: %w", tmp, err)
+		}
+	}
 	if err = f.Chmod(perm); err != nil {
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}

@@ -120,6 +120,9 @@ func printPlan(w io.Writer, p lifecycle.CleanupPlan, dry bool) {
 	}
 	for _, it := range p.Items {
 		line := fmt.Sprintf("%-11s %-22s owner %s, last deployed %s (%d days ago)", it.Name, verb[it.Action], it.Owner, fmtTime(it.Deployed), int(it.Idle.Hours()/24))
+		if it.Reason == lifecycle.ReasonExpired {
+			line = fmt.Sprintf("%-11s %-22s owner %s, expired %s", it.Name, verb[it.Action], it.Owner, fmtTime(*it.ExpiresAt))
+		}
 		if it.Skipped != "" {
 			line += "; skipped: " + it.Skipped
 		}

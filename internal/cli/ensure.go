@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flyingcircusio/devhost/internal/lifecycle"
+	"github.com/flyingcircusio/devhost/internal/limits"
 )
 
 // ensureOptions are the inputs of `devhost ensure`.
@@ -34,7 +36,14 @@ type ensureOptions struct {
 	ServiceUser   string
 	Force         bool
 	JSON          bool
-	KeepProvision bool // compatibility CLI
+	Progress      string // auto, plain, json or none
+	KeepProvision bool   // compatibility CLI
+
+	// Limits as given; LimitsSet when any limit flag was given (then
+	// they replace the container's limits, empty ones cleared).
+	MemoryMax, CPUWeight, CPUQuota, TasksMax string
+	LimitsSet                                bool
+	ExpireAfter                              string // "" keeps, "never" clears
 }
 
 func newCmdEnsure(f *Factory) *cobra.Command {
@@ -81,10 +90,18 @@ arguments changes nothing but the deployment time.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Context = cmd.Context()
 			opts.Name = args[0]
+			for _, f := range []string{"memory-max", "cpu-weight", "cpu-quota", "tasks-max"} {
+				opts.LimitsSet = opts.LimitsSet || cmd.Flags().Changed(f)
+			}
 			return ensureRun(opts)
 		},
 	}
 	fl := cmd.Flags()
+	fl.StringVar(&opts.MemoryMax, "memory-max", "", "MemoryMax= of the container's unit, e.g. 2G or 50% (empty: the host's default)")
+	fl.StringVar(&opts.CPUWeight, "cpu-weight", "", "CPUWeight= of the container's unit, 1 to 10000")
+	fl.StringVar(&opts.CPUQuota, "cpu-quota", "", "CPUQuota= of the container's unit, e.g. 200% for two CPUs")
+	fl.StringVar(&opts.TasksMax, "tasks-max", "", "TasksMax= of the container's unit (processes and threads)")
+	fl.StringVar(&opts.ExpireAfter, "expire-after", "", "destroy the container this long from now, e.g. 3d, 12h, 2w (never: no expiry; unset: keep the current one)")
 	fl.StringVar(&opts.Channel, "channel", "", "channel URL (https:// or file://) the container's system is built from (required)")
 	fl.StringArrayVar(&opts.Aliases, "alias", nil, "public alias: ALIAS.NAME.<public address> (repeatable)")
 	fl.StringVar(&opts.Environment, "environment", "", "batou environment name (informational)")
@@ -94,6 +111,7 @@ arguments changes nothing but the deployment time.`,
 	fl.StringVar(&opts.ServiceUser, "service-user", "", "the environment's service user, e.g. s-shop")
 	fl.BoolVar(&opts.Force, "force-build", false, "build the container's system even when its inputs are unchanged")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON (with the container's host key)")
+	fl.StringVar(&opts.Progress, "progress", "auto", "report phases on stderr: auto (an updating line on a terminal, else nothing), plain, json (JSON lines) or none")
 	return cmd
 }
 
@@ -119,7 +137,55 @@ type ensureJSON struct {
 	ChannelInUse string   `json:"channel"`
 	// Warnings (also printed to stderr): shared users' keys left out, a
 	// new container near Let's Encrypt's weekly limit.
-	Warnings []string `json:"warnings,omitempty"`
+	Warnings  []string      `json:"warnings,omitempty"`
+	Limits    limits.Limits `json:"limits"`
+	ExpiresAt string        `json:"expires_at"`
+}
+
+// fmtRFC3339 is t in RFC 3339 (UTC), or "" for the zero time.
+func fmtRFC3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// limitsAndExpiry checks the limit and expiry flags and puts them into req.
+func (opts *ensureOptions) limitsAndExpiry(req *lifecycle.EnsureRequest) error {
+	req.SetLimits = opts.LimitsSet
+	l := limits.Limits{MemoryMax: opts.MemoryMax, CPUQuota: opts.CPUQuota}
+	for _, f := range []struct {
+		flag, val string
+		dst       *int
+	}{{"cpu-weight", opts.CPUWeight, &l.CPUWeight}, {"tasks-max", opts.TasksMax, &l.TasksMax}} {
+		if f.val == "" {
+			continue
+		}
+		n, err := limits.ParseInt(f.val)
+		if err == nil && n == 0 {
+			err = errors.New("use 1 or more (leave it empty for the host's default)")
+		}
+		if err != nil {
+			return inputErrorf("ensure %s: --%s %q: %v", opts.Name, f.flag, f.val, err)
+		}
+		*f.dst = n
+	}
+	if ps := l.Problems(); len(ps) > 0 {
+		return inputErrorf("ensure %s: --%s: %v", opts.Name, strings.ReplaceAll(ps[0].Field, "_", "-"), ps[0])
+	}
+	req.Limits = l
+	switch opts.ExpireAfter {
+	case "":
+	case "never":
+		req.NeverExpire = true
+	default:
+		d, err := limits.ParseLifetime(opts.ExpireAfter)
+		if err != nil {
+			return inputErrorf("ensure %s: --expire-after %v", opts.Name, err)
+		}
+		req.ExpireAfter = d
+	}
+	return nil
 }
 
 func ensureRun(opts *ensureOptions) error {
@@ -127,14 +193,22 @@ func ensureRun(opts *ensureOptions) error {
 	if opts.Channel == "" {
 		return inputErrorf("ensure %s: --channel is required (the channel URL the container's system is built from)", opts.Name)
 	}
+	pr, err := progressReporter(opts.IO, opts.Progress)
+	if err != nil {
+		return err
+	}
 	h, caller, err := hostAndCaller(opts.Lifecycle, opts.Caller)
 	if err != nil {
 		return err
 	}
 	req := lifecycle.EnsureRequest{
-		Name: opts.Name, Channel: opts.Channel, Aliases: opts.Aliases, Environment: opts.Environment,
+		Progress: pr,
+		Name:     opts.Name, Channel: opts.Channel, Aliases: opts.Aliases, Environment: opts.Environment,
 		Root: opts.Root, ServiceUser: opts.ServiceUser, SSHKeys: opts.SSHKeys, Force: opts.Force,
 		KeepProvision: opts.KeepProvision, Caller: caller,
+	}
+	if err := opts.limitsAndExpiry(&req); err != nil {
+		return err
 	}
 	provName := "provision.nix"
 	if opts.ProvisionNix != "" {
@@ -163,6 +237,7 @@ func ensureRun(opts *ensureOptions) error {
 			Aliases: nonNil(c.Aliases), URLs: h.URLs(c), Unit: res.Unit, HostRebuilt: res.Apply.Rebuilt,
 			AppliedGen: res.Apply.Gen, Deployed: c.Deployed.UTC().Format(time.RFC3339), HostKey: res.HostKey,
 			ChannelInUse: c.Channel, Warnings: res.Warnings,
+			Limits: c.Limits.Or(h.Cfg.Limits), ExpiresAt: fmtRFC3339(c.ExpiresAt),
 		}
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")

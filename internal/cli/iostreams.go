@@ -17,14 +17,21 @@ type IOStreams struct {
 	Dir string
 	// ColorErr enables colored diagnostics on ErrOut.
 	ColorErr bool
+	// ErrTerminal says ErrOut is a terminal (progress is then one
+	// updating line per host), ErrWidth its width in columns (0: unknown).
+	ErrTerminal bool
+	ErrWidth    int
 }
 
 // SystemIO returns the process' streams and environment.
 func SystemIO() *IOStreams {
 	dir, _ := os.Getwd()
-	color := false
-	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == "" {
-		color = true
+	tty := false
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		tty = true
 	}
-	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, Env: os.Getenv, Dir: dir, ColorErr: color}
+	color := tty && os.Getenv("NO_COLOR") == ""
+	term := tty && os.Getenv("TERM") != "dumb" // cursor movement works
+	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, Env: os.Getenv, Dir: dir, ColorErr: color,
+		ErrTerminal: term, ErrWidth: terminalWidth(os.Stderr)}
 }

@@ -67,7 +67,7 @@ func TestLifecycleErrorExitCodes(t *testing.T) {
 func TestLifecycleCommandsHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"devhost", "ensure", "--help"}, {"devhost", "destroy", "--help"}, {"devhost", "cleanup", "--help"},
-		{"devhost", "keep", "--help"}, {"devhost", "status", "--help"}, {"devhost", "import-legacy", "--help"},
+		{"devhost", "keep", "--help"}, {"devhost", "protect", "--help"}, {"devhost", "status", "--help"}, {"devhost", "import-legacy", "--help"},
 		{"fc-build-dev-container", "--help"}, {"fc-build-dev-container", "ensure", "--help"},
 	} {
 		var out, errb bytes.Buffer

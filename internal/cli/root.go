@@ -101,7 +101,7 @@ var commands = []func(*Factory) *cobra.Command{
 	newCmdCheck,
 	newCmdMan,
 	newCmdVersion,
-	newCmdEnsure, newCmdDestroy, newCmdCleanup, newCmdKeep, newCmdShare, newCmdUnshare, newCmdStatus, newCmdCompat, newCmdImportLegacy,
+	newCmdEnsure, newCmdDestroy, newCmdCleanup, newCmdKeep, newCmdShare, newCmdUnshare, newCmdProtect, newCmdStatus, newCmdCompat, newCmdImportLegacy,
 }
 
 // Factory hands commands their dependencies lazily, so a command that does

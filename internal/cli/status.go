@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flyingcircusio/devhost/internal/lifecycle"
+	"github.com/flyingcircusio/devhost/internal/limits"
 )
 
 // statusOptions are the inputs of `devhost status`.
@@ -132,6 +133,13 @@ func printStatus(w io.Writer, s *lifecycle.Status) {
 	if len(s.SharedWith) > 0 {
 		row("shared with", strings.Join(s.SharedWith, " "))
 	}
+	if s.ExpiresAt != nil {
+		row("expires", fmtTime(*s.ExpiresAt)+" (destroyed by the cleanup after that)")
+	}
+	row("limits", fmtLimits(s.Limits))
+	if s.Protected {
+		row("protected", "HTTP basic auth, user "+s.ProtectUser)
+	}
 	if s.Pending {
 		row("pending", "a registry change awaits a host rebuild")
 	}
@@ -155,6 +163,27 @@ func printStatus(w io.Writer, s *lifecycle.Status) {
 			fmt.Fprintf(w, "%-13s %s\n", "", l)
 		}
 	}
+}
+
+// fmtLimits is one line: "memory 2G, cpu weight 100, …" or "none".
+func fmtLimits(l limits.Limits) string {
+	var parts []string
+	if l.MemoryMax != "" {
+		parts = append(parts, "memory "+l.MemoryMax)
+	}
+	if l.CPUWeight != 0 {
+		parts = append(parts, fmt.Sprintf("cpu weight %d", l.CPUWeight))
+	}
+	if l.CPUQuota != "" {
+		parts = append(parts, "cpu quota "+l.CPUQuota)
+	}
+	if l.TasksMax != 0 {
+		parts = append(parts, fmt.Sprintf("tasks %d", l.TasksMax))
+	}
+	if parts == nil {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // visible makes every control character, invisible format character

@@ -12,31 +12,37 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/flyingcircusio/devhost/internal/diag"
 	"github.com/flyingcircusio/devhost/internal/environment"
+	"github.com/flyingcircusio/devhost/internal/limits"
+	"github.com/flyingcircusio/devhost/internal/progress"
 	"github.com/flyingcircusio/devhost/internal/provision"
 	"github.com/flyingcircusio/devhost/internal/secrets"
 )
 
 // upOptions are the inputs of `devhost up`.
 type upOptions struct {
-	IO      *IOStreams
-	Context context.Context
-	Env     string
-	Root    string // as the user gave it ("" = working directory)
-	Hosts   []string
-	Rebuild bool
-	DryRun  bool
-	JSON    bool
-	Compat  bool
-	Strict  bool
+	IO       *IOStreams
+	Context  context.Context
+	Env      string
+	Root     string // as the user gave it ("" = working directory)
+	Hosts    []string
+	Rebuild  bool
+	DryRun   bool
+	JSON     bool
+	Progress string // auto, plain, json or none
+	Compat   bool
+	Strict   bool
 	// SSH is the ssh program (--ssh, else $DEVHOST_SSH, else "ssh").
 	SSH string
 	// Identity replaces the environment's own key (--identity).
 	Identity string
+	// ExpireAfter (--expire-after) overrides provision-expire-after.
+	ExpireAfter string
 	// Load tunes environment.Load (tests pick the check commands).
 	Load environment.Options
 }
@@ -91,7 +97,9 @@ with the deployment's ssh_config when it has one, as batou does.`,
 	fl.BoolVar(&opts.Rebuild, "rebuild", false, "destroy and recreate the containers, and rotate the environment's ssh key")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "show what would be done; reserve, write and connect nothing")
 	fl.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	fl.StringVar(&opts.Progress, "progress", "auto", "show each host's phases on stderr: auto (one updating line per host on a terminal, else plain lines), plain, json (JSON lines) or none")
 	fl.BoolVar(&opts.Compat, "compat", false, "speak batou 2.3/2.4's fc-build-dev-container to the devhost")
+	fl.StringVar(&opts.ExpireAfter, "expire-after", "", "destroy the containers this long from now, e.g. 3d, 12h, 2w (overrides provision-expire-after)")
 	fl.BoolVar(&opts.Strict, "strict", false, "fail when a container's own rebuild fails")
 	fl.StringVar(&opts.SSH, "ssh", "", "ssh program (default $DEVHOST_SSH, else ssh)")
 	fl.StringVar(&opts.Identity, "identity", "", "use this private key instead of the environment's own (with --compat: batou's insecure-private.key, the only key an old devhost authorises)")
@@ -162,24 +170,39 @@ func upRun(opts *upOptions) error {
 		}
 	}
 	sshProg, sshOpts := devhostSSH(opts.SSH, getenv, root)
+	events, msgs, err := upProgress(opts.IO, opts.Progress)
+	if err != nil {
+		return err
+	}
 	devhosts := map[string]*provision.SSHDevhost{}
+	var expire time.Duration
+	if opts.ExpireAfter != "" {
+		d, err := limits.ParseLifetime(opts.ExpireAfter)
+		if err != nil {
+			return inputErrorf("up %s: --expire-after %v", opts.Env, err)
+		}
+		expire = d
+	}
 	res, err := provision.Up(ctx, provision.Options{
 		Env: env, Hosts: opts.Hosts, Rebuild: opts.Rebuild, DryRun: opts.DryRun, Strict: opts.Strict,
-		Identity: identity,
-		Secrets:  sec.Components,
+		ExpireAfter: expire,
+		Identity:    identity,
+		Secrets:     sec.Components,
 		Devhost: func(host string) provision.Devhost {
 			d := devhosts[host]
 			if d == nil {
 				d = &provision.SSHDevhost{SSH: sshProg, Options: sshOpts, Host: host, Compat: opts.Compat, AutoCompat: true,
-					Notice: func(msg string) { fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", msg) },
-					Stderr: prefixWriter(opts.IO.ErrOut, "  ["+host+"] ")}
+					Notice: func(msg string) { fmt.Fprintf(msgs, "warning: %s\n", msg) },
+					// Lines, under a lock: the hosts on one devhost run at once.
+					Stderr: &progress.LineWriter{Line: func(l string) { fmt.Fprintf(msgs, "  [%s] %s\n", host, l) }}}
 				devhosts[host] = d
 			}
 			return d
 		},
 		SSH: sshProg, Home: home, BaseEnv: os.Environ(),
-		Progress: opts.IO.ErrOut, ScriptOut: prefixWriter(opts.IO.ErrOut, "  | "),
+		Progress: msgs, ScriptOut: prefixWriter(msgs, "  "), Events: events,
 	})
+	msgs.Flush()
 	if err != nil {
 		var (
 			ie *provision.InputError

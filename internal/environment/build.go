@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/rawconfig"
 )
 
@@ -298,9 +299,61 @@ func (b *builder) hostCommon(h *Host, v view) {
 				"provision-aliases of host %q have no effect: it is not provisioned (%s)", h.Name, h.NotProvisioned)
 		}
 	}
+	if h.Provisioner != nil {
+		b.limits(h, v)
+	}
 	for _, o := range v.opts {
 		if name, ok := strings.CutPrefix(o.Name, "data-"); ok {
 			h.Data = append(h.Data, Data{Name: name, Value: settingOf(o)})
+		}
+	}
+}
+
+// limits reads a provisioned host's provision-memory, provision-cpu-weight,
+// provision-cpu-quota, provision-tasks-max and provision-expire-after: its
+// own, else those of its [provisioner:NAME] section.
+func (b *builder) limits(h *Host, v view) {
+	pv := newView(b.f, h.Provisioner.Section)
+	get := func(key string) Setting { return inherit(v.setting(key), pv.setting(key)) }
+	check := func(key string, st Setting, err error) bool {
+		if err != nil {
+			b.errorf(st.Range, "devhost passes it to `devhost ensure` as a systemd setting of the container; leave the option out for the devhost's default.",
+				"%s of host %q: %v", key, h.Name, err)
+			return false
+		}
+		return true
+	}
+	if st := get("provision-memory"); st.Set {
+		if check("provision-memory", st, limits.CheckMemory(st.Value)) {
+			h.Limits.MemoryMax = st.Value
+		}
+	}
+	if st := get("provision-cpu-quota"); st.Set {
+		if check("provision-cpu-quota", st, limits.CheckCPUQuota(st.Value)) {
+			h.Limits.CPUQuota = st.Value
+		}
+	}
+	for _, n := range []struct {
+		key   string
+		dst   *int
+		check func(int) error
+	}{{"provision-cpu-weight", &h.Limits.CPUWeight, limits.CheckCPUWeight}, {"provision-tasks-max", &h.Limits.TasksMax, limits.CheckTasks}} {
+		st := get(n.key)
+		if !st.Set {
+			continue
+		}
+		i, err := limits.ParseInt(st.Value)
+		if err == nil {
+			err = n.check(i)
+		}
+		if check(n.key, st, err) {
+			*n.dst = i
+		}
+	}
+	if st := get("provision-expire-after"); st.Set {
+		d, err := limits.ParseLifetime(st.Value)
+		if check("provision-expire-after", st, err) {
+			h.ExpireAfter = d
 		}
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/names"
 	"github.com/flyingcircusio/devhost/internal/rawconfig"
 )
@@ -372,4 +374,26 @@ func TestUnknownMethodListsKnownOnes(t *testing.T) {
 	assert.Equal(t, `unknown provisioner method "vagrant"`, diags[0].Summary)
 	assert.Contains(t, diags[0].Detail, `"fc-nixos-dev-container", "devhost"`)
 	assert.Len(t, placeholderName, names.MaxContainerName)
+}
+
+// TestLimitsAndExpiry: the provision-* limit keys of a host, else of its
+// provisioner, are read and checked with positions.
+func TestLimitsAndExpiry(t *testing.T) {
+	env, diags := build(t, provDefault+"provision-memory = 1G\nprovision-expire-after = 2w\n"+
+		"[host:web]\ncomponents = a\nprovision-memory = 2G\nprovision-cpu-weight = 50\nprovision-cpu-quota = 200%\nprovision-tasks-max = 4096\nprovision-expire-after = 3d\n"+
+		"[host:db]\ncomponents = a\n", "")
+	require.Empty(t, diagStrings(diags))
+	assert.Equal(t, limits.Limits{MemoryMax: "2G", CPUWeight: 50, CPUQuota: "200%", TasksMax: 4096}, env.Hosts[0].Limits)
+	assert.Equal(t, 72*time.Hour, env.Hosts[0].ExpireAfter)
+	assert.Equal(t, limits.Limits{MemoryMax: "1G"}, env.Hosts[1].Limits, "the provisioner's value")
+	assert.Equal(t, 14*24*time.Hour, env.Hosts[1].ExpireAfter)
+
+	_, diags = build(t, provDefault+"[host:web]\ncomponents = a\nprovision-memory = 2GB\nprovision-cpu-weight = 0\nprovision-cpu-quota = 2\nprovision-tasks-max = +5\nprovision-expire-after = soon\n", "")
+	assert.Equal(t, []string{
+		`environment.cfg:7:20 error: provision-memory of host "web": write a size like "512M" or "2G" (K, M, G, T: powers of 1024) or a percentage like "50%"`,
+		`environment.cfg:9:23 error: provision-cpu-quota of host "web": write a percentage of one CPU, e.g. "50%" or "200%" for two CPUs`,
+		`environment.cfg:8:24 error: provision-cpu-weight of host "web": the CPU weight is 1 to 10000 (systemd's default is 100)`,
+		`environment.cfg:10:23 error: provision-tasks-max of host "web": write a whole number without sign or spaces`,
+		`environment.cfg:11:26 error: provision-expire-after of host "web": "soon": write a whole number and a unit m, h, d or w, e.g. "3d" or "12h" (at most 366d)`,
+	}, diagStrings(diags))
 }

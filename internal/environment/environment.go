@@ -15,8 +15,11 @@
 package environment
 
 import (
+	"time"
+
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/rawconfig"
 )
 
@@ -125,6 +128,12 @@ type Host struct {
 	Dynamic        bool
 	DynamicSetting Setting
 	Aliases        []Alias
+	// Limits are provision-memory, provision-cpu-weight,
+	// provision-cpu-quota and provision-tasks-max (the host's own, else
+	// its provisioner's), checked; zero fields are not set.
+	Limits limits.Limits
+	// ExpireAfter is provision-expire-after (0: not set).
+	ExpireAfter time.Duration
 	// Data are the data-* options, name without "data-", in file order.
 	Data []Data
 

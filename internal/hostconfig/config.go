@@ -6,6 +6,8 @@ package hostconfig
 import (
 	"net/netip"
 	"time"
+
+	"github.com/flyingcircusio/devhost/internal/limits"
 )
 
 // DefaultPath is where the NixOS module writes the host configuration.
@@ -64,6 +66,10 @@ type Config struct {
 	Compat     Compat
 	Access     Access
 	Commands   Commands
+	// Limits are the default resource limits of every container (the
+	// limits block); a container's own registry values take precedence.
+	// Zero fields mean no limit.
+	Limits limits.Limits
 }
 
 // AddressPool is where container addresses come from. Every container gets
@@ -174,6 +180,9 @@ type Nginx struct {
 	ServerNamesHashMaxSize    int           // default 4096
 	ProxyTimeout              time.Duration // proxy_read/send_timeout, default 300s
 	ClientMaxBodySize         string        // default "100m"
+	// Group is nginx's group (services.nginx.group), which alone may read
+	// the password hashes of protected containers. Default "nginx".
+	Group string
 }
 
 // Compat is compatibility with batou 2.3/2.4's container provisioner.

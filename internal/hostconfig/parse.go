@@ -41,6 +41,7 @@ func Default(publicAddress string) *Config {
 			ServerNamesHashMaxSize:    4096,
 			ProxyTimeout:              300 * time.Second,
 			ClientMaxBodySize:         "100m",
+			Group:                     "nginx",
 		},
 		Access: Access{Groups: []string{"users", "service"}, AdminGroup: "wheel"},
 		Commands: Commands{
@@ -184,7 +185,7 @@ func attrSchema(names ...string) []hcl.AttributeSchema {
 }
 
 var (
-	blockNames = []string{"addresses", "channels", "acme", "cleanup", "nginx", "compat", "access", "commands"}
+	blockNames = []string{"addresses", "channels", "acme", "cleanup", "nginx", "compat", "access", "commands", "limits"}
 	topSchema  = &hcl.BodySchema{
 		Attributes: append([]hcl.AttributeSchema{{Name: "public_address", Required: true}},
 			attrSchema("state_dir", "generated_dir", "profile_dir", "containers_dir", "template_dir", "system_profile", "alias_proxy", "alias_style")...),
@@ -202,11 +203,12 @@ var (
 		"acme":      {Attributes: attrSchema("enable", "email", "staging", "server", "challenge", "dns_provider", "shards", "cert_dir")},
 		"cleanup":   {Attributes: attrSchema("enable", "stop_after", "destroy_after", "at")},
 		"nginx": {Attributes: attrSchema("server_names_hash_bucket_size", "server_names_hash_max_size",
-			"proxy_timeout", "client_max_body_size")},
+			"proxy_timeout", "client_max_body_size", "group")},
 		"compat": {Attributes: attrSchema("bootstrap_key")},
 		"access": {Attributes: attrSchema("groups", "admin_group", "max_containers_per_user", "reserved_names")},
 		"commands": {Attributes: attrSchema("rebuild", "nix_build", "nix_env", "nix_instantiate",
 			"nixos_container", "systemctl", "timeout")},
+		"limits": {Attributes: attrSchema("memory_max", "cpu_weight", "cpu_quota", "tasks_max")},
 	}
 )
 
@@ -388,6 +390,7 @@ func (d *decoder) decode(b hcl.Body) *Config {
 			a.integer("server_names_hash_max_size", &c.Nginx.ServerNamesHashMaxSize)
 			a.duration("proxy_timeout", &c.Nginx.ProxyTimeout)
 			a.str("client_max_body_size", &c.Nginx.ClientMaxBodySize)
+			a.str("group", &c.Nginx.Group)
 		case "compat":
 			a.boolean("bootstrap_key", &c.Compat.BootstrapKey)
 		case "access":
@@ -400,6 +403,11 @@ func (d *decoder) decode(b hcl.Body) *Config {
 				a.list(key, argv)
 			}
 			a.duration("timeout", &c.Commands.Timeout)
+		case "limits":
+			a.str("memory_max", &c.Limits.MemoryMax)
+			a.integer("cpu_weight", &c.Limits.CPUWeight)
+			a.str("cpu_quota", &c.Limits.CPUQuota)
+			a.integer("tasks_max", &c.Limits.TasksMax)
 		}
 	}
 	if !hostAddressSet && c.Addresses.Network.IsValid() {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/names"
 )
 
@@ -61,6 +62,13 @@ nginx {
   server_names_hash_max_size    = 8192
   proxy_timeout                 = "5m"
   client_max_body_size          = "2g"
+  group                         = "www"
+}
+limits {
+  memory_max = "2G"
+  cpu_weight = 50
+  cpu_quota  = "200%"
+  tasks_max  = 4096
 }
 compat { bootstrap_key = true }
 access {
@@ -95,7 +103,8 @@ func fullWant(dir string) *Config {
 		ACME: ACME{Enable: false, Email: "ops@example.org", Staging: true, Server: "https://acme.example.org/directory",
 			Challenge: DNS01, DNSProvider: "rfc2136", Shards: 12, CertDir: "/var/lib/acme"},
 		Cleanup: Cleanup{Enable: false, StopAfter: 36 * time.Hour, DestroyAfter: 36*time.Hour + 30*time.Minute, At: "23:59"},
-		Nginx:   Nginx{ServerNamesHashBucketSize: 256, ServerNamesHashMaxSize: 8192, ProxyTimeout: 5 * time.Minute, ClientMaxBodySize: "2g"},
+		Nginx:   Nginx{ServerNamesHashBucketSize: 256, ServerNamesHashMaxSize: 8192, ProxyTimeout: 5 * time.Minute, ClientMaxBodySize: "2g", Group: "www"},
+		Limits:  limits.Limits{MemoryMax: "2G", CPUWeight: 50, CPUQuota: "200%", TasksMax: 4096},
 		Compat:  Compat{BootstrapKey: true},
 		Access:  Access{Groups: []string{"developers"}, AdminGroup: "admins"},
 		Commands: Commands{
@@ -138,7 +147,8 @@ func fullJSON(t *testing.T) []byte {
 			"challenge": "dns-01", "dns_provider": "rfc2136", "shards": 12},
 		"cleanup": map[string]any{"enable": false, "stop_after": "36h", "destroy_after": "1d12h30m", "at": "23:59"},
 		"nginx": map[string]any{"server_names_hash_bucket_size": 256, "server_names_hash_max_size": 8192,
-			"proxy_timeout": "5m", "client_max_body_size": "2g"},
+			"proxy_timeout": "5m", "client_max_body_size": "2g", "group": "www"},
+		"limits": map[string]any{"memory_max": "2G", "cpu_weight": 50, "cpu_quota": "200%", "tasks_max": 4096},
 		"compat": map[string]any{"bootstrap_key": true},
 		"access": map[string]any{"groups": []string{"developers"}, "admin_group": "admins"},
 		"commands": map[string]any{
@@ -291,6 +301,12 @@ func TestBadInput(t *testing.T) {
 		{"bad group", "h.hcl", pa + "access {\n  groups = [\"Users\"]\n}\n", 3, 12, []string{"Invalid access.groups"}},
 		{"empty state dir", "h.hcl", pa + "state_dir = \"\"\n", 2, 13, []string{"Empty state_dir"}},
 		{"empty containers dir", "h.hcl", pa + "containers_dir = \"\"\n", 2, 18, []string{"Empty containers_dir"}},
+		{"bad memory_max", "h.hcl", pa + "limits {\n  memory_max = \"2 GB\"\n}\n", 3, 16, []string{"Invalid limits.memory_max", "512M"}},
+		{"bad cpu_weight", "h.hcl", pa + "limits {\n  cpu_weight = 10001\n}\n", 3, 16, []string{"Invalid limits.cpu_weight", "10000"}},
+		{"bad cpu_quota", "h.hcl", pa + "limits {\n  cpu_quota = \"2 cpus\"\n}\n", 3, 15, []string{"Invalid limits.cpu_quota", "200%"}},
+		{"bad tasks_max", "h.hcl", pa + "limits {\n  tasks_max = -1\n}\n", 3, 15, []string{"Invalid limits.tasks_max"}},
+		{"json cpu_weight not a number", "h.json", `{"public_address": "dev.example.com", "limits": {"memory_max": null, "cpu_weight": "x"}}`, 1, 84, []string{"Unsuitable value type"}},
+		{"bad nginx group", "h.hcl", pa + "nginx {\n  group = \"www data\"\n}\n", 3, 11, []string{"Invalid nginx.group"}},
 		{"json empty containers dir", "h.json", `{"public_address": "dev.example.com", "containers_dir": ""}`, 1, 57, []string{"Empty containers_dir"}},
 	}
 	for _, tt := range tests {

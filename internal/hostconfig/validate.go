@@ -142,6 +142,12 @@ func (c *Config) validate(rng func(keys ...string) *hcl.Range) hcl.Diagnostics {
 	if !nginxSize.MatchString(c.Nginx.ClientMaxBodySize) {
 		add("Invalid nginx.client_max_body_size", fmt.Sprintf("%q is not an nginx size; use a number with an optional k, m or g suffix, e.g. \"100m\" (\"0\" disables the limit).", c.Nginx.ClientMaxBodySize), rng("nginx.client_max_body_size"))
 	}
+	if err := names.User(c.Nginx.Group); err != nil {
+		nameErr("Invalid nginx.group", err, rng("nginx.group"))
+	}
+	for _, fe := range c.Limits.Problems() {
+		add("Invalid limits."+fe.Field, fe.Error()+".", rng("limits."+fe.Field))
+	}
 
 	for _, g := range c.Access.Groups {
 		if err := names.User(g); err != nil {

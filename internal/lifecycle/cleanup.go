@@ -18,6 +18,12 @@ const (
 	ActionKeep    = "keep" // would be due, but the keep flag exempts it
 )
 
+// Cleanup reasons.
+const (
+	ReasonIdle    = "idle"
+	ReasonExpired = "expired"
+)
+
 // CleanupItem is one container the cleanup acts on (or skips).
 type CleanupItem struct {
 	Name     string        `json:"name"`
@@ -25,6 +31,11 @@ type CleanupItem struct {
 	Action   string        `json:"action"`
 	Deployed time.Time     `json:"deployed"` // last deployment (creation when never deployed)
 	Idle     time.Duration `json:"idle_ns"`
+	// Reason is why: ReasonIdle (not deployed for a while) or
+	// ReasonExpired (its expires_at passed).
+	Reason string `json:"reason"`
+	// ExpiresAt is the container's expiry, when it has one.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// Skipped says why a planned action was not carried out.
 	Skipped string `json:"skipped,omitempty"`
 }
@@ -38,9 +49,12 @@ type CleanupPlan struct {
 }
 
 // PlanCleanup decides, for every container, whether the policy stops it
-// (running, idle for StopAfter), destroys it (idle for DestroyAfter) or
-// would act on it but for its keep flag. It is pure: same input, same plan,
-// in name order (cs is expected sorted, as the registry returns it).
+// (running, idle for StopAfter), destroys it (idle for DestroyAfter, or
+// its expires_at passed) or would act on it but for its keep flag. The keep
+// flag exempts from idle cleanup only: an expiry is an explicit request
+// for the container's end, so an expired container is destroyed even when
+// kept. It is pure: same input, same plan, in name order (cs is expected
+// sorted, as the registry returns it).
 func PlanCleanup(cs []*registry.Container, policy hostconfig.Cleanup, now time.Time) CleanupPlan {
 	p := CleanupPlan{Now: now}
 	for _, c := range cs {
@@ -49,6 +63,16 @@ func PlanCleanup(cs []*registry.Container, policy hostconfig.Cleanup, now time.T
 			last = c.Created
 		}
 		idle := now.Sub(last)
+		var expires *time.Time
+		if !c.ExpiresAt.IsZero() {
+			e := c.ExpiresAt
+			expires = &e
+			if !now.Before(e) {
+				p.Items = append(p.Items, CleanupItem{Name: c.Name, Owner: c.Owner, Action: ActionDestroy,
+					Deployed: last, Idle: idle, Reason: ReasonExpired, ExpiresAt: expires})
+				continue
+			}
+		}
 		action := ""
 		switch {
 		case policy.DestroyAfter > 0 && idle >= policy.DestroyAfter:
@@ -61,7 +85,8 @@ func PlanCleanup(cs []*registry.Container, policy hostconfig.Cleanup, now time.T
 		if c.Keep {
 			action = ActionKeep
 		}
-		p.Items = append(p.Items, CleanupItem{Name: c.Name, Owner: c.Owner, Action: action, Deployed: last, Idle: idle})
+		p.Items = append(p.Items, CleanupItem{Name: c.Name, Owner: c.Owner, Action: action, Deployed: last, Idle: idle,
+			Reason: ReasonIdle, ExpiresAt: expires})
 	}
 	return p
 }

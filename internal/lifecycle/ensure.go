@@ -15,12 +15,15 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
 	"github.com/flyingcircusio/devhost/internal/channel"
+	"github.com/flyingcircusio/devhost/internal/limits"
+	"github.com/flyingcircusio/devhost/internal/progress"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
@@ -42,8 +45,19 @@ type EnsureRequest struct {
 	KeepProvision bool
 	// Force builds the container's system even when its inputs are
 	// unchanged (e.g. a channel URL that moved).
-	Force  bool
-	Caller Caller
+	Force bool
+	// SetLimits replaces the container's resource limits with Limits
+	// (unset fields: the host's defaults); without it they are kept, as
+	// for the compatibility CLI, which never sends any.
+	SetLimits bool
+	Limits    limits.Limits
+	// ExpireAfter, when positive, sets the container to expire that long
+	// from now; NeverExpire clears the expiry; neither keeps it.
+	ExpireAfter time.Duration
+	NeverExpire bool
+	Caller      Caller
+	// Progress, when set, is told the phases as they happen (nil: silent).
+	Progress progress.Reporter
 }
 
 // EnsureResult is what an ensure did.
@@ -121,6 +135,8 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 	if err := req.Caller.CheckMember(h.Cfg.Access, "ensure containers"); err != nil {
 		return nil, err
 	}
+	pr := progress.Start(req.Progress, req.Name, nil)
+	pr.Phase(progress.Validated, "")
 	op, err := lock(ctx, h.paths().opLock(req.Name))
 	if err != nil {
 		return nil, err
@@ -243,6 +259,15 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 			c.ServiceUser = req.ServiceUser
 			c.SSHKeys = slices.Clone(req.SSHKeys)
 			c.State = registry.Running
+			if req.SetLimits {
+				c.Limits = req.Limits
+			}
+			switch {
+			case req.NeverExpire:
+				c.ExpiresAt = time.Time{}
+			case req.ExpireAfter > 0:
+				c.ExpiresAt = now.Add(req.ExpireAfter).UTC().Truncate(time.Second)
+			}
 		}
 		var warnings []string
 		c.SharedKeys, warnings = h.sharedKeys(c.SharedWith)
@@ -294,11 +319,13 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 
 	// Phase 2, no lock: build the container's system.
 	if needBuild {
-		out, err := h.build(ctx, req.Name, ch, hasProv)
+		pr.Phase(progress.Building, "")
+		out, err := h.build(ctx, req.Name, ch, hasProv, pr.LogWriter(progress.Building))
 		if err != nil {
 			return nil, h.abort(ctx, in, &BuildError{Name: req.Name, Err: err})
 		}
 		res.Built, res.StorePath = true, out
+		pr.Phase(progress.Built, out)
 	}
 
 	// Phase 3, under the registry lock: install the profile, commit the
@@ -370,7 +397,9 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 	res.Container = c
 
 	// Phase 4: wait for (or run) the host rebuild.
+	stopWaiting := h.reportWaiting(ctx, pr, gen)
 	res.Apply, err = h.Apply(ctx, gen)
+	stopWaiting()
 	var re *RebuildError
 	if errors.As(err, &re) && hostUnchanged && h.appliedAsIs(c) {
 		// Someone else's change failed; this container's declaration was
@@ -388,12 +417,20 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 		return res, err
 	}
 
+	if res.Apply.Rebuilt {
+		pr.Phase(progress.Applied, "this request ran the host rebuild")
+	} else {
+		pr.Phase(progress.Applied, "")
+	}
+
 	// Phase 5: the container runs its current system. An edit leaves a
 	// stopped container stopped; it runs the new system when started.
 	if edit != nil && c.State == registry.Stopped {
 		res.Unit = "unchanged"
+		pr.Phase(progress.Done, "unit "+res.Unit)
 		return res, nil
 	}
+	pr.Phase(progress.Starting, "")
 	if res.Unit, err = h.startOrSwitch(ctx, req.Name, res.Built && !res.Created); err != nil {
 		h.noteError(ctx, req.Name, err)
 		return res, err
@@ -404,6 +441,7 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 			res.Warnings = append(res.Warnings, w)
 		}
 	}
+	pr.Phase(progress.Done, "unit "+res.Unit)
 	return res, nil
 }
 
@@ -575,7 +613,7 @@ func buildInputs(channel string, conf, prov []byte) string {
 // configuration and the deployment's provision.nix. It returns the store
 // path; the result link under the build directory keeps it alive until
 // the profile references it.
-func (h *Host) build(ctx context.Context, name string, ch channel.Resolved, hasProv bool) (string, error) {
+func (h *Host) build(ctx context.Context, name string, ch channel.Resolved, hasProv bool, log *progress.LineWriter) (string, error) {
 	out := filepath.Join(h.paths().buildDir(name), "result")
 	prov := ""
 	if hasProv {
@@ -584,7 +622,14 @@ func (h *Host) build(ctx context.Context, name string, ch channel.Resolved, hasP
 	argv := append(append([]string(nil), h.Cfg.Commands.NixBuild...), "<nixpkgs/nixos>", "-A", "system")
 	argv = append(argv, evalArgs(ch, h.buildConfigPath(name), prov)...)
 	argv = append(argv, "-o", out)
-	res, err := h.Run.Run(ctx, runner.Cmd{Argv: argv, Env: []string{"NIX_PATH="}})
+	cmd := runner.Cmd{Argv: argv, Env: []string{"NIX_PATH="}}
+	if log != nil {
+		// Nix's log, line by line, as progress; the runner still keeps
+		// its bounded digest for the error.
+		cmd.Log = log
+		defer log.Flush()
+	}
+	res, err := h.Run.Run(ctx, cmd)
 	if err != nil {
 		return "", err
 	}

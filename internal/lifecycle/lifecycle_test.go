@@ -82,6 +82,9 @@ func (f *fakeRunner) Run(ctx context.Context, c runner.Cmd) (runner.Result, erro
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			return runner.Result{}, err
 		}
+		if c.Log != nil { // as runner.Exec: the output as it comes
+			fmt.Fprintf(c.Log, "building '%s.drv'...\n%s\n", p, p)
+		}
 		return runner.Result{Stdout: []byte(p + "\n")}, nil
 	case "nix-env":
 		prof := c.Argv[2]
@@ -227,8 +230,18 @@ func TestPlanCleanup(t *testing.T) {
 			assert.Equal(t, tt.want, p.Items[0].Action)
 		})
 	}
+	// An expired container is destroyed whatever its deployment time or
+	// keep flag; one not yet expired follows the idle policy.
+	exp := mk("h", 1*day, registry.Running, true, false)
+	exp.ExpiresAt = now
+	notYet := mk("i", 1*day, registry.Running, false, false)
+	notYet.ExpiresAt = now.Add(time.Second)
+	p := PlanCleanup([]*registry.Container{exp, notYet}, policy, now)
+	require.Len(t, p.Items, 1)
+	assert.Equal(t, CleanupItem{Name: "h", Owner: "alice", Action: ActionDestroy, Deployed: exp.Deployed, Idle: day,
+		Reason: ReasonExpired, ExpiresAt: &exp.ExpiresAt}, p.Items[0])
 	// A disabled stage does nothing.
-	p := PlanCleanup([]*registry.Container{mk("g", 100*day, registry.Running, false, false)}, hostconfig.Cleanup{}, now)
+	p = PlanCleanup([]*registry.Container{mk("g", 100*day, registry.Running, false, false)}, hostconfig.Cleanup{}, now)
 	assert.Empty(t, p.Items)
 }
 

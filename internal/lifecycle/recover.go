@@ -199,7 +199,7 @@ func (h *Host) sweep(ctx context.Context) error {
 
 // purge removes what is left of a container once no host declares it
 // (the host's switch stopped its unit): its profile, root directory,
-// provision.nix and build record (the record last: it marks the container
+// provision.nix, basic auth password file and build record (the record last: it marks the container
 // as devhost's to clean up). Call under the registry lock.
 func (h *Host) purge(_ context.Context, name string) error {
 	for _, dir := range []string{filepath.Dir(h.ProfilePath(name)), filepath.Join(h.containersDir(), name), h.paths().buildDir(name)} {
@@ -208,6 +208,9 @@ func (h *Host) purge(_ context.Context, name string) error {
 		}
 	}
 	if err := atomicfile.Remove(h.provisionPath(name)); err != nil {
+		return err
+	}
+	if err := atomicfile.Remove(h.basicAuthPath(name)); err != nil {
 		return err
 	}
 	if err := atomicfile.Remove(h.paths().buildRecord(name)); err != nil {

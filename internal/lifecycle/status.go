@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
@@ -46,6 +47,14 @@ type Status struct {
 	// Cert is the state of the certificate serving the container's names
 	// (nil without ACME).
 	Cert *CertState `json:"certificate,omitempty"`
+	// Limits are the effective resource limits: the container's own,
+	// else the host's defaults ("" and 0: not set).
+	Limits limits.Limits `json:"limits"`
+	// ExpiresAt is when cleanup destroys the container (nil: never).
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// ProtectUser is the HTTP basic auth user of its vhosts ("": public).
+	ProtectUser string `json:"protect_user,omitempty"`
+	Protected   bool   `json:"protected"`
 }
 
 // Status reports on one container. It changes nothing.
@@ -66,9 +75,14 @@ func (h *Host) Status(ctx context.Context, name string) (*Status, error) {
 		Aliases: c.Aliases, URLs: h.URLs(c), Profile: h.ProfilePath(name),
 		Created: c.Created, Deployed: c.Deployed, Keep: c.Keep, LastError: c.LastError,
 		HostKey: h.hostKey(name), Active: "unknown", SharedWith: slices.Clone(c.SharedWith),
+		Limits: c.Limits.Or(h.Cfg.Limits), ProtectUser: c.ProtectUser, Protected: c.ProtectUser != "",
 	}
 	if s.SharedWith == nil {
 		s.SharedWith = []string{}
+	}
+	if !c.ExpiresAt.IsZero() {
+		e := c.ExpiresAt.UTC()
+		s.ExpiresAt = &e
 	}
 	if s.Aliases == nil {
 		s.Aliases = []string{}

@@ -15,6 +15,8 @@ import (
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/names"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
@@ -37,6 +39,10 @@ func (h *Host) Validate(ctx context.Context, req *EnsureRequest, provName string
 		Name: req.Name, Owner: req.Caller.User, Environment: req.Environment, Root: req.Root,
 		ServiceUser: req.ServiceUser, Channel: req.Channel, Aliases: req.Aliases, SSHKeys: req.SSHKeys,
 		Address: h.Cfg.Addresses.First(), State: registry.Running, Created: h.now(),
+		Limits: req.Limits,
+	}
+	if req.ExpireAfter < 0 || req.ExpireAfter > limits.MaxExpireAfter {
+		add("Invalid expiry", fmt.Sprintf("--expire-after must be between 1m and %s.", hostconfig.FormatDuration(limits.MaxExpireAfter)))
 	}
 	if err := cand.Validate(); err != nil {
 		var de *diag.Error

@@ -8,12 +8,16 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/flyingcircusio/devhost/internal/channel"
 	"github.com/flyingcircusio/devhost/internal/environment"
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/flyingcircusio/devhost/internal/names"
+	"github.com/flyingcircusio/devhost/internal/progress"
 )
 
 // Devhost is the devhost as the laptop sees it: commands run there over ssh.
@@ -39,6 +43,16 @@ type EnsureRequest struct {
 	// ProvisionNix is the deployment's provision.nix (nil: none); it is sent
 	// through ssh's standard input.
 	ProvisionNix []byte
+	// Limits, when any is set, are sent all together (an unset one as
+	// empty, the devhost's default); none set sends none, which keeps
+	// the container's limits and works with older devhosts.
+	Limits limits.Limits
+	// ExpireAfter, when positive, is sent as --expire-after.
+	ExpireAfter time.Duration
+	// Progress, when set, receives the phases the devhost reports
+	// (`devhost ensure --progress=json`); a devhost too old to report
+	// them is asked without.
+	Progress progress.Reporter
 }
 
 // EnsureResult is what the devhost reports back.
@@ -114,6 +128,12 @@ type SSHDevhost struct {
 	// Timeout per remote command; default 30 minutes (a first ensure builds
 	// a whole NixOS system).
 	Timeout time.Duration
+
+	// mu guards Compat and noProgress: the hosts of an environment are
+	// ensured concurrently, and a fallback switches them for all.
+	mu sync.Mutex
+	// noProgress: the devhost's ensure has no --progress flag.
+	noProgress bool
 }
 
 // run executes argv on the devhost with sudo and returns its stdout.
@@ -124,6 +144,17 @@ func (d *SSHDevhost) run(ctx context.Context, what string, argv []string, stdin 
 // runAs executes argv on the devhost as the ssh user (no sudo unless argv
 // says so) and returns its stdout.
 func (d *SSHDevhost) runAs(ctx context.Context, what string, argv []string, stdin []byte) ([]byte, error) {
+	return d.runReporting(ctx, what, argv, stdin, nil)
+}
+
+// maxStderrTail bounds what is kept of a remote command's standard error
+// for its error message.
+const maxStderrTail = 4096
+
+// runReporting is runAs, passing progress lines the remote command prints
+// on standard error to events (when not nil) instead of to d.Stderr and
+// the error's tail.
+func (d *SSHDevhost) runReporting(ctx context.Context, what string, argv []string, stdin []byte, events progress.Reporter) ([]byte, error) {
 	if err := names.Domain(d.Host); err != nil {
 		return nil, fmt.Errorf("devhost: %w", err)
 	}
@@ -137,14 +168,28 @@ func (d *SSHDevhost) runAs(ctx context.Context, what string, argv []string, stdi
 	args := append(append([]string{}, d.Options...), "--", d.Host, remote)
 	cmd := exec.CommandContext(ctx, orDefault(d.SSH, "ssh"), args...)
 	cmd.Env = childEnv(nil) // the process' environment without the secret variables
-	var stdout, stderr bytes.Buffer
+	var stdout bytes.Buffer
+	stderr := &tailBuffer{max: maxStderrTail}
 	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
+	cmd.Stderr = stderr
 	if d.Stderr != nil {
-		cmd.Stderr = io.MultiWriter(&stderr, d.Stderr)
+		cmd.Stderr = io.MultiWriter(stderr, d.Stderr)
+	}
+	var lines *progress.LineWriter
+	if events != nil {
+		other := cmd.Stderr
+		lines = &progress.LineWriter{Line: func(l string) {
+			if _, e, ok := progress.Decode([]byte(l)); ok {
+				events.Report(e)
+				return
+			}
+			_, _ = io.WriteString(other, l+"\n")
+		}}
+		cmd.Stderr = lines
 	}
 	cmd.Stdin = bytes.NewReader(stdin)
 	err := cmd.Run()
+	lines.Flush()
 	if err == nil {
 		return stdout.Bytes(), nil
 	}
@@ -153,11 +198,7 @@ func (d *SSHDevhost) runAs(ctx context.Context, what string, argv []string, stdi
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		tail := stderr.String()
-		if len(tail) > 4096 {
-			tail = tail[len(tail)-4096:]
-		}
-		return nil, &RemoteError{Host: d.Host, What: what, Status: ee.ExitCode(), Stderr: tail}
+		return nil, &RemoteError{Host: d.Host, What: what, Status: ee.ExitCode(), Stderr: stderr.String()}
 	}
 	return nil, fmt.Errorf("%s: %s: %w", d.Host, what, err)
 }
@@ -173,7 +214,7 @@ func (d *SSHDevhost) program() string { return orDefault(d.Program, "devhost") }
 // (`command -v devhost`) decides.
 func (d *SSHDevhost) fallBack(ctx context.Context, err error) bool {
 	var re *RemoteError
-	if d.Compat || !d.AutoCompat || !errors.As(err, &re) || re.Status == 255 {
+	if d.compat() || !d.AutoCompat || !errors.As(err, &re) || re.Status == 255 {
 		return false
 	}
 	msg := re.Stderr
@@ -187,7 +228,13 @@ func (d *SSHDevhost) fallBack(ctx context.Context, err error) bool {
 	if !missing {
 		return false
 	}
+	d.mu.Lock()
+	was := d.Compat
 	d.Compat = true
+	d.mu.Unlock()
+	if was {
+		return true // another host's request switched already
+	}
 	if d.Notice != nil {
 		d.Notice(fmt.Sprintf("%s has no %s command; speaking batou 2.3/2.4's fc-build-dev-container instead (names are then not reserved atomically, and host keys are not pinned)", d.Host, p))
 	}
@@ -198,7 +245,7 @@ func (d *SSHDevhost) fallBack(ctx context.Context, err error) bool {
 // mode picks one as batou does from `nixos-container list` (not atomic:
 // the old devhost has no reservation).
 func (d *SSHDevhost) Reserve(ctx context.Context) (string, error) {
-	if d.Compat {
+	if d.compat() {
 		// Without sudo, as batou runs it: the old devhost's sudo rules
 		// allow only fc-build-dev-container, and listing needs no root.
 		out, err := d.runAs(ctx, "list containers", []string{"nixos-container", "list"}, nil)
@@ -236,7 +283,7 @@ func (d *SSHDevhost) Ensure(ctx context.Context, req EnsureRequest) (EnsureResul
 		return EnsureResult{}, err
 	}
 	what := "ensure container " + req.Name
-	if d.Compat {
+	if d.compat() {
 		_, err := d.run(ctx, what, []string{"fc-build-dev-container", "ensure", req.Name, req.Channel, strings.Join(req.Aliases, " ")}, nil)
 		return EnsureResult{Name: req.Name, State: "running"}, err
 	}
@@ -259,8 +306,25 @@ func (d *SSHDevhost) Ensure(ctx context.Context, req EnsureRequest) (EnsureResul
 	if req.ProvisionNix != nil {
 		argv = append(argv, "--provision-nix", "-")
 	}
+	argv = append(argv, req.limitFlags()...)
 	argv = append(argv, "--json")
-	out, err := d.run(ctx, what, argv, req.ProvisionNix)
+	d.mu.Lock()
+	withProgress := req.Progress != nil && !d.noProgress
+	d.mu.Unlock()
+	var out []byte
+	var err error
+	if withProgress {
+		out, err = d.runReporting(ctx, what, append([]string{"sudo", "-n", "--"}, append(argv, "--progress=json")...), req.ProvisionNix, req.Progress)
+		if unknownProgressFlag(err) {
+			// A devhost from before --progress: ask it the old way.
+			d.mu.Lock()
+			d.noProgress = true
+			d.mu.Unlock()
+			return d.Ensure(ctx, req)
+		}
+	} else {
+		out, err = d.run(ctx, what, argv, req.ProvisionNix)
+	}
 	if d.fallBack(ctx, err) {
 		return d.Ensure(ctx, req)
 	}
@@ -295,7 +359,7 @@ func (d *SSHDevhost) Destroy(ctx context.Context, name string) error {
 		return err
 	}
 	argv := []string{d.program(), "destroy", name}
-	if d.Compat {
+	if d.compat() {
 		argv = []string{"fc-build-dev-container", "destroy", name}
 	}
 	_, err := d.run(ctx, "destroy container "+name, argv, nil)
@@ -308,6 +372,35 @@ func (d *SSHDevhost) Destroy(ctx context.Context, name string) error {
 	}
 	return err
 }
+
+func (d *SSHDevhost) compat() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.Compat
+}
+
+// unknownProgressFlag reports whether err is a devhost refusing
+// --progress as an unknown flag (cobra's usage error).
+func unknownProgressFlag(err error) bool {
+	var re *RemoteError
+	return errors.As(err, &re) && re.Status != 255 && strings.Contains(re.Stderr, "unknown flag: --progress")
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.b) }
 
 func (r EnsureRequest) validate() error {
 	if err := names.Container(r.Name); err != nil {
@@ -331,7 +424,33 @@ func (r EnsureRequest) validate() error {
 			return fmt.Errorf("ssh key: %w", err)
 		}
 	}
+	if err := r.Limits.Check(); err != nil {
+		return err
+	}
+	if r.ExpireAfter < 0 || r.ExpireAfter > limits.MaxExpireAfter || r.ExpireAfter%time.Minute != 0 {
+		return fmt.Errorf("expire after %s: use whole minutes up to %s", r.ExpireAfter, limits.MaxExpireAfter)
+	}
 	return nil
+}
+
+// limitFlags are the ensure flags of req's limits and expiry, each as one
+// --flag=value argument (an empty value stays one argument).
+func (r EnsureRequest) limitFlags() []string {
+	var out []string
+	if !r.Limits.IsZero() {
+		num := func(n int) string {
+			if n == 0 {
+				return ""
+			}
+			return strconv.Itoa(n)
+		}
+		out = append(out, "--memory-max="+r.Limits.MemoryMax, "--cpu-weight="+num(r.Limits.CPUWeight),
+			"--cpu-quota="+r.Limits.CPUQuota, "--tasks-max="+num(r.Limits.TasksMax))
+	}
+	if r.ExpireAfter > 0 {
+		out = append(out, "--expire-after="+strconv.FormatInt(int64(r.ExpireAfter/time.Minute), 10)+"m")
+	}
+	return out
 }
 
 func truncate(b []byte) string {

@@ -6,9 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/limits"
+	"github.com/flyingcircusio/devhost/internal/progress"
 )
 
 // fakeSSH writes an ssh double that records its argv and answers with body
@@ -48,6 +52,31 @@ func TestSSHDevhostQuotesEveryArgument(t *testing.T) {
 		"--provision-nix - --json", args[4])
 }
 
+// TestSSHDevhostSendsLimits: set limits go all together (unset ones empty,
+// so the devhost clears them), the expiry in minutes; none set sends none.
+func TestSSHDevhostSendsLimits(t *testing.T) {
+	for _, tt := range []struct {
+		req  EnsureRequest
+		want string
+	}{
+		{EnsureRequest{Limits: limits.Limits{MemoryMax: "2G", TasksMax: 4096}, ExpireAfter: 72 * time.Hour},
+			" --memory-max=2G --cpu-weight= --cpu-quota= --tasks-max=4096 --expire-after=4320m --json"},
+		{EnsureRequest{Limits: limits.Limits{CPUWeight: 50, CPUQuota: "200%"}},
+			" --memory-max= --cpu-weight=50 --cpu-quota=200% --tasks-max= --json"},
+		{EnsureRequest{}, "--channel https://example.com/c --json"},
+	} {
+		ssh, log := fakeSSH(t, `echo '{"name":"abc"}'`)
+		d := &SSHDevhost{SSH: ssh, Host: "dev.example.com"}
+		tt.req.Name, tt.req.Channel = "abc", "https://example.com/c"
+		_, err := d.Ensure(context.Background(), tt.req)
+		require.NoError(t, err)
+		data, err := os.ReadFile(log)
+		require.NoError(t, err)
+		args := strings.Split(strings.TrimSuffix(string(data), "\n---\n"), "\n")
+		assert.True(t, strings.HasSuffix(args[len(args)-1], tt.want), "%s", args[len(args)-1])
+	}
+}
+
 func TestSSHDevhostRefusesBadValuesBeforeConnecting(t *testing.T) {
 	ssh, log := fakeSSH(t, "exit 0")
 	d := &SSHDevhost{SSH: ssh, Host: "dev.example.com"}
@@ -57,6 +86,10 @@ func TestSSHDevhostRefusesBadValuesBeforeConnecting(t *testing.T) {
 		{Name: "ok", Channel: "https://example.com/c", Aliases: []string{"a b"}},
 		{Name: "ok", Channel: "https://example.com/c", ServiceUser: "root;id"},
 		{Name: "ok", Channel: "https://example.com/c", SSHKeys: []string{"not a key"}},
+		{Name: "ok", Channel: "https://example.com/c", Limits: limits.Limits{MemoryMax: "1G; id"}},
+		{Name: "ok", Channel: "https://example.com/c", Limits: limits.Limits{CPUWeight: 10001}},
+		{Name: "ok", Channel: "https://example.com/c", ExpireAfter: 400 * 24 * time.Hour},
+		{Name: "ok", Channel: "https://example.com/c", ExpireAfter: time.Second},
 	} {
 		_, err := d.Ensure(context.Background(), req)
 		assert.Error(t, err, "%+v", req)
@@ -146,4 +179,48 @@ func TestRemoteErrorMessages(t *testing.T) {
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, tt.err.Error())
 	}
+}
+
+// A devhost with --progress streams JSON lines on stderr: they become
+// events, not output or error text; one without the flag (an older
+// devhost, whose cobra refuses it) is asked again without, once.
+func TestSSHDevhostEnsureProgress(t *testing.T) {
+	ssh, log := fakeSSH(t, `case "$cmd" in
+*--progress=json*)
+  if [ -e "$(dirname "$0")/old" ]; then echo "devhost: unknown flag: --progress" >&2; exit 1; fi
+  echo '{"devhost":"progress","phase":"building","container":"abc","elapsed_ms":1500,"detail":"building x"}' >&2
+  echo 'a plain line' >&2
+  printf '{"devhost":"progress","phase":"done","container":"abc","elapsed_ms":9000}' >&2
+  echo '{"name":"abc"}';;
+*) echo '{"name":"abc"}';;
+esac`)
+	var (
+		events []progress.Event
+		stderr strings.Builder
+	)
+	rep := progress.Func(func(e progress.Event) { events = append(events, e) })
+	d := &SSHDevhost{SSH: ssh, Host: "dev.example.com", Stderr: &stderr}
+	req := EnsureRequest{Name: "abc", Channel: "https://example.com/c", Progress: rep}
+	_, err := d.Ensure(context.Background(), req)
+	require.NoError(t, err)
+	assert.Equal(t, []progress.Event{
+		{Phase: progress.Building, Container: "abc", Elapsed: 1500 * time.Millisecond, Detail: "building x"},
+		{Phase: progress.Done, Container: "abc", Elapsed: 9 * time.Second},
+	}, events)
+	assert.Equal(t, "a plain line\n", stderr.String())
+
+	// The old devhost.
+	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(ssh), "old"), nil, 0o644))
+	require.NoError(t, os.Remove(log))
+	events = nil
+	for range 2 {
+		_, err = d.Ensure(context.Background(), req)
+		require.NoError(t, err)
+	}
+	assert.Empty(t, events)
+	data, err := os.ReadFile(log)
+	require.NoError(t, err)
+	// Asked with the flag once, then without, and without from then on.
+	assert.Equal(t, 1, strings.Count(string(data), "--progress=json"))
+	assert.Equal(t, 3, strings.Count(string(data), "devhost ensure abc"))
 }

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +10,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/flyingcircusio/devhost/internal/environment"
 	"github.com/flyingcircusio/devhost/internal/inputfile"
+	"github.com/flyingcircusio/devhost/internal/progress"
 )
 
 // Options of one `devhost up` run.
@@ -30,6 +34,9 @@ type Options struct {
 	DryRun bool
 	// Strict makes a failed rebuild inside a container fatal.
 	Strict bool
+	// ExpireAfter, when positive, replaces every host's
+	// provision-expire-after (devhost up --expire-after).
+	ExpireAfter time.Duration
 	// Identity, when set, is an existing private key ssh_config names
 	// instead of the environment's own key, which is then neither created,
 	// rotated nor sent to the devhost: for an old devhost (--compat) that
@@ -50,9 +57,13 @@ type Options struct {
 	// TempDir is where the wrapper's private directory is made.
 	TempDir string
 	// Progress receives progress and warnings; ScriptOut the output of
-	// provision.sh and of the rebuild inside the containers.
+	// provision.sh and of the rebuild inside the containers. Hosts run at
+	// once: both get whole lines, provision.sh's prefixed "HOST| ".
 	Progress  io.Writer
 	ScriptOut io.Writer
+	// Events, when set, returns where a host's phases go (its ensure's,
+	// reported by the devhost, then provisioning and done or failed).
+	Events func(host string) progress.Reporter
 }
 
 // HostResult is one container after the run.
@@ -283,93 +294,199 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	ssh := orDefault(o.SSH, "ssh")
-	for _, h := range hosts {
-		dev := o.Devhost(h.Provisioner.Host.Value)
-		r := HostResult{Host: h.Name, Name: h.RealName, Devhost: h.Provisioner.Host.Value,
-			Channel: h.Provisioner.Channel.Value, Aliases: aliasNames(h), NewName: reserved[h.Name]}
-		// Read afresh for every host: in compatibility mode ssh itself
-		// records the keys it accepted (accept-new) while the previous
-		// host's provision.sh ran; writing an older copy would drop them.
-		kh, err := ReadKnownHosts(khPath)
-		if err != nil {
-			return res, err
-		}
-		// 3. Ensure (after destroying on --rebuild).
-		if o.Rebuild {
-			o.progress("%s: destroying container %s (--rebuild)", h.Name, r.Name)
-			if err := dev.Destroy(ctx, r.Name); err != nil {
-				return res, err
-			}
-			kh.Remove(r.Name)
-		}
-		o.progress("%s: ensuring container %s on %s", h.Name, r.Name, r.Devhost)
-		er, err := dev.Ensure(ctx, EnsureRequest{
-			Name: r.Name, Channel: r.Channel, Aliases: r.Aliases, Environment: env.Name, Root: env.Root,
-			ServiceUser: h.ServiceUser.Value, SSHKeys: sshKeys, ProvisionNix: nixSrc,
-		})
-		if err != nil {
-			return res, err
-		}
-		r.State, r.Address = er.State, er.Address
-		// The devhost's own warnings (a new container near Let's
-		// Encrypt's weekly limit).
-		r.Warnings = append(r.Warnings, er.Warnings...)
-		if er.HostKey != "" {
-			kh[r.Name] = er.HostKey
-		} else {
-			r.Warnings = append(r.Warnings, "the devhost did not report the container's host key; ssh accepts the first key it sees (StrictHostKeyChecking accept-new)")
-		}
-		if err := kh.Write(khPath); err != nil {
-			return res, err
-		}
-		// ssh_config covers every provisioned host with a name, so
-		// `ssh -F ssh_config_<env> <host>` works for all of them.
-		if err := WriteSSHConfig(cfgPath, sshConfigFor(env, kp.PrivatePath, khPath, kh, o.Home)); err != nil {
-			return res, err
-		}
-
-		// 4. provision.sh.
-		if env.Provision.ShExists || env.Provision.NixCopied {
-			o.progress("%s: running provision.sh for %s", h.Name, r.Name)
-			vars := []string{
-				"PROVISION_CONTAINER=" + r.Name,
-				"PROVISION_HOST=" + r.Devhost,
-				"PROVISION_CHANNEL=" + r.Channel,
-				"PROVISION_ALIASES=" + strings.Join(r.Aliases, " "),
-				"SSH_CONFIG=" + cfgPath,
-				"RSYNC_RSH=" + RsyncRSH(ssh, cfgPath),
-			}
-			if o.Rebuild {
-				vars = append(vars, "PROVISION_REBUILD=1")
-			}
-			s := &Script{
-				Bash: o.Bash, SSH: ssh, Rsync: o.Rsync, EnvDir: env.Dir,
-				HasScript: env.Provision.ShExists, CopyNix: env.Provision.NixCopied,
-				ServiceUser: h.ServiceUser.Value, TempDir: o.TempDir,
-				Env: append(append(withoutKeys(o.BaseEnv, "PROVISION_REBUILD"), vars...), compVars...),
-			}
-			if err := s.Run(ctx, o.ScriptOut, o.ScriptOut); err != nil {
-				var se *ScriptError
-				if errors.As(err, &se) {
-					se.File = env.Provision.ShFile
-					return res, fmt.Errorf("%s (%s): %w", h.Name, r.Name, se)
-				}
-				return res, err
-			}
-		}
-
-		// 5. The container's own rebuild.
-		r.Rebuild, err = o.rebuildInside(ctx, ssh, cfgPath, h, r.Name)
-		if err != nil {
-			return res, err
-		}
-		if r.Rebuild == "failed" {
-			r.Warnings = append(r.Warnings, "the rebuild inside the container failed (see above); continuing, a later deployment may repair it")
-		}
-		r.URLs = urls(h, r.Name)
-		res.Hosts = append(res.Hosts, r)
+	// 3.–5. per host, several hosts at once (each waits minutes for its
+	// build and the shared host rebuild); the files all hosts share,
+	// known_hosts and ssh_config, are written one host at a time.
+	u := &upRun{o: &o, env: env, compVars: compVars, kp: kp, sshKeys: sshKeys, nixSrc: nixSrc, ssh: ssh, cfgPath: cfgPath, khPath: khPath,
+		out: &lineMux{w: o.Progress}, scriptOut: &lineMux{w: o.ScriptOut}}
+	devs := make([]Devhost, len(hosts))
+	for i, h := range hosts {
+		devs[i] = o.Devhost(h.Provisioner.Host.Value) // not concurrently: the caller may cache
 	}
-	return res, nil
+	results := make([]*HostResult, len(hosts))
+	errs := make([]error, len(hosts))
+	sem := make(chan struct{}, MaxConcurrentHosts)
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r := HostResult{Host: h.Name, Name: h.RealName, Devhost: h.Provisioner.Host.Value,
+				Channel: h.Provisioner.Channel.Value, Aliases: aliasNames(h), NewName: reserved[h.Name]}
+			ev := o.events(h.Name)
+			pr := progress.Start(ev, r.Name, nil)
+			if err := u.host(ctx, devs[i], h, &r, ev, pr); err != nil {
+				pr.Phase(progress.Failed, "")
+				errs[i] = fmt.Errorf("%s (%s): %w", h.Name, r.Name, err)
+				return
+			}
+			pr.Phase(progress.Done, "")
+			results[i] = &r
+		})
+	}
+	wg.Wait()
+	for _, r := range results {
+		if r != nil {
+			res.Hosts = append(res.Hosts, *r)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// MaxConcurrentHosts bounds the hosts `devhost up` ensures at once.
+const MaxConcurrentHosts = 4
+
+// upRun is what the hosts of one run share.
+type upRun struct {
+	o               *Options
+	env             *environment.Environment
+	kp              KeyPair
+	sshKeys         []string
+	nixSrc          []byte
+	compVars        []string
+	ssh             string
+	cfgPath, khPath string
+	files           sync.Mutex // known_hosts and ssh_config
+	out, scriptOut  *lineMux
+}
+
+// events is where host's phases go (nil: nowhere).
+func (o *Options) events(host string) progress.Reporter {
+	if o.Events == nil {
+		return nil
+	}
+	return o.Events(host)
+}
+
+// host ensures one host's container, writes ssh_config and runs its
+// provision.sh and own rebuild.
+func (u *upRun) host(ctx context.Context, dev Devhost, h *environment.Host, r *HostResult, ev progress.Reporter, pr *progress.Tracker) error {
+	o, env := u.o, u.env
+	progressf := func(format string, args ...any) { u.out.printf(format, args...) }
+	// 3. Ensure (after destroying on --rebuild).
+	if o.Rebuild {
+		progressf("%s: destroying container %s (--rebuild)", h.Name, r.Name)
+		if err := dev.Destroy(ctx, r.Name); err != nil {
+			return err
+		}
+	}
+	progressf("%s: ensuring container %s on %s", h.Name, r.Name, r.Devhost)
+	req := EnsureRequest{
+		Name: r.Name, Channel: r.Channel, Aliases: r.Aliases, Environment: env.Name, Root: env.Root,
+		ServiceUser: h.ServiceUser.Value, SSHKeys: u.sshKeys, ProvisionNix: u.nixSrc, Progress: ev,
+		Limits: h.Limits, ExpireAfter: cmp.Or(o.ExpireAfter, h.ExpireAfter),
+	}
+	er, err := dev.Ensure(ctx, req)
+	if err != nil {
+		return err
+	}
+	r.State, r.Address = er.State, er.Address
+	// The devhost's own warnings (a new container near Let's Encrypt's
+	// weekly limit).
+	r.Warnings = append(r.Warnings, er.Warnings...)
+	if er.HostKey == "" {
+		r.Warnings = append(r.Warnings, "the devhost did not report the container's host key; ssh accepts the first key it sees (StrictHostKeyChecking accept-new)")
+	}
+	if err := u.writeKeys(r, er.HostKey); err != nil {
+		return err
+	}
+
+	// 4. provision.sh.
+	if env.Provision.ShExists || env.Provision.NixCopied {
+		pr.Phase(progress.Provisioning, "provision.sh")
+		progressf("%s: running provision.sh for %s", h.Name, r.Name)
+		vars := []string{
+			"PROVISION_CONTAINER=" + r.Name,
+			"PROVISION_HOST=" + r.Devhost,
+			"PROVISION_CHANNEL=" + r.Channel,
+			"PROVISION_ALIASES=" + strings.Join(r.Aliases, " "),
+			"SSH_CONFIG=" + u.cfgPath,
+			"RSYNC_RSH=" + RsyncRSH(u.ssh, u.cfgPath),
+		}
+		if o.Rebuild {
+			vars = append(vars, "PROVISION_REBUILD=1")
+		}
+		s := &Script{
+			Bash: o.Bash, SSH: u.ssh, Rsync: o.Rsync, EnvDir: env.Dir,
+			HasScript: env.Provision.ShExists, CopyNix: env.Provision.NixCopied,
+			ServiceUser: h.ServiceUser.Value, TempDir: o.TempDir,
+			Env: append(append(withoutKeys(o.BaseEnv, "PROVISION_REBUILD"), vars...), u.compVars...),
+		}
+		// Its output, line by line with the host's name: hosts run at once.
+		w := u.scriptOut.writer(h.Name + "| ")
+		err = s.Run(ctx, w, w)
+		w.Flush()
+		if err != nil {
+			var se *ScriptError
+			if errors.As(err, &se) {
+				se.File = env.Provision.ShFile
+				return se
+			}
+			return err
+		}
+	}
+
+	// 5. The container's own rebuild.
+	pr.Phase(progress.Provisioning, "the container's own rebuild")
+	if r.Rebuild, err = o.rebuildInside(ctx, u.out, u.ssh, u.cfgPath, h, r.Name); err != nil {
+		return err
+	}
+	if r.Rebuild == "failed" {
+		r.Warnings = append(r.Warnings, "the rebuild inside the container failed (see above); continuing, a later deployment may repair it")
+	}
+	r.URLs = urls(h, r.Name)
+	return nil
+}
+
+// writeKeys records the container's host key in known_hosts and writes
+// ssh_config, one host at a time.
+func (u *upRun) writeKeys(r *HostResult, hostKey string) error {
+	u.files.Lock()
+	defer u.files.Unlock()
+	// Read afresh: in compatibility mode ssh itself records the keys it
+	// accepted (accept-new) while another host's provision.sh ran;
+	// writing an older copy would drop them.
+	kh, err := ReadKnownHosts(u.khPath)
+	if err != nil {
+		return err
+	}
+	if u.o.Rebuild {
+		kh.Remove(r.Name)
+	}
+	if hostKey != "" {
+		kh[r.Name] = hostKey
+	}
+	if err := kh.Write(u.khPath); err != nil {
+		return err
+	}
+	// ssh_config covers every provisioned host with a name, so
+	// `ssh -F ssh_config_<env> <host>` works for all of them.
+	return WriteSSHConfig(u.cfgPath, sshConfigFor(u.env, u.kp.PrivatePath, u.khPath, kh, u.o.Home))
+}
+
+// lineMux writes whole lines of several writers to one, so that the
+// output of hosts running at once is never mixed within a line.
+type lineMux struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (m *lineMux) printf(format string, args ...any) {
+	m.line(fmt.Sprintf(format, args...))
+}
+
+func (m *lineMux) line(s string) {
+	if m.w == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, _ = io.WriteString(m.w, s+"\n")
+}
+
+// writer returns a writer of lines prefixed with prefix.
+func (m *lineMux) writer(prefix string) *progress.LineWriter {
+	return &progress.LineWriter{Line: func(s string) { m.line(prefix + s) }}
 }
 
 // rebuildInside runs batou's `fc-manage -c` in the container when the
@@ -377,13 +494,13 @@ func Up(ctx context.Context, o Options) (*Result, error) {
 // system is built by ensure on the devhost, so without fc-manage there is
 // nothing more to run. A failure is reported loudly and the run continues,
 // as batou does, unless --strict.
-func (o *Options) rebuildInside(ctx context.Context, ssh, cfgPath string, h *environment.Host, name string) (string, error) {
+func (o *Options) rebuildInside(ctx context.Context, out *lineMux, ssh, cfgPath string, h *environment.Host, name string) (string, error) {
 	remote := "command -v fc-manage >/dev/null 2>&1 || exit 100; exec sudo -n -i fc-manage -c"
 	cmd := exec.CommandContext(ctx, ssh, "-F", cfgPath, name, remote)
 	cmd.Env = childEnv(o.BaseEnv)
-	out, err := cmd.CombinedOutput()
+	output, err := cmd.CombinedOutput()
 	if err == nil {
-		o.progress("%s: container %s rebuilt itself (fc-manage -c)", h.Name, name)
+		out.printf("%s: container %s rebuilt itself (fc-manage -c)", h.Name, name)
 		return "ok", nil
 	}
 	if ctx.Err() != nil {
@@ -395,17 +512,16 @@ func (o *Options) rebuildInside(ctx context.Context, ssh, cfgPath string, h *env
 		status = ee.ExitCode()
 	}
 	if status == 100 {
-		o.progress("%s: container %s has no fc-manage; its system was built by ensure", h.Name, name)
+		out.printf("%s: container %s has no fc-manage; its system was built by ensure", h.Name, name)
 		return "skipped", nil
 	}
-	o.progress("\n!!! %s (%s): the rebuild inside the container failed with exit status %d. Output:", h.Name, name, status)
-	if o.Progress != nil {
-		_, _ = o.Progress.Write(out)
-	}
+	// One write: the lines of hosts running at once stay apart.
+	out.line(fmt.Sprintf("\n!!! %s (%s): the rebuild inside the container failed with exit status %d. Output:\n%s",
+		h.Name, name, status, strings.TrimRight(string(output), "\n")))
 	if o.Strict {
 		return "failed", &RebuildError{Host: h.Name, Name: name, Status: status}
 	}
-	o.progress("!!! WARNING: continuing despite the failed rebuild (as batou does); use --strict to stop here.\n")
+	out.printf("!!! %s: WARNING: continuing despite the failed rebuild (as batou does); use --strict to stop here.\n", h.Name)
 	return "failed", nil
 }
 

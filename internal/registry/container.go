@@ -26,6 +26,12 @@
 //	shared_keys  = ["ssh-ed25519 AAAA... shared:jane"]
 //	last_error   = ""
 //	labels       = { team = "shop" }
+//	memory_max   = "2G"      # optional limits; unset means the host's default
+//	cpu_weight   = 100
+//	cpu_quota    = "200%"
+//	tasks_max    = 4096
+//	expires_at   = "2026-11-28T09:00:00Z" # optional: destroyed by cleanup then
+//	protect_user = "customer" # optional: HTTP basic auth on its vhosts
 //
 // Concurrency: readers need no lock (files are replaced by rename);
 // read-modify-write sequences and Allocate run under Registry.Lock, an
@@ -35,6 +41,8 @@ package registry
 import (
 	"net/netip"
 	"time"
+
+	"github.com/flyingcircusio/devhost/internal/limits"
 )
 
 // State of a container as recorded in the registry.
@@ -75,6 +83,17 @@ type Container struct {
 	SharedKeys []string
 	// LastError is the last failure of an operation on this container.
 	LastError string
+	// Limits are the container's own resource limits (memory_max,
+	// cpu_weight, cpu_quota, tasks_max); an unset field takes the host's
+	// default (hostconfig.Config.Limits).
+	Limits limits.Limits
+	// ExpiresAt is when cleanup destroys the container whatever its
+	// deployment time or keep flag (expires_at); zero means never.
+	ExpiresAt time.Time
+	// ProtectUser, when set, is the user of the HTTP basic auth on the
+	// container's virtual hosts (protect_user); the password hash is in
+	// the state directory, never in the registry.
+	ProtectUser string
 	// StateVersion is the container's system.stateVersion: the NixOS
 	// release of its channel when it was created, kept when the channel
 	// changes, since NixOS reads the state on disk with it. Empty in

@@ -24,6 +24,7 @@ const timeLayout = time.RFC3339
 var attrOrder = []string{
 	"name", "owner", "environment", "root", "service_user", "channel", "state_version", "aliases", "address",
 	"state", "created", "deployed", "keep", "ssh_keys", "shared_with", "shared_keys", "last_error", "labels",
+	"memory_max", "cpu_weight", "cpu_quota", "tasks_max", "expires_at", "protect_user",
 }
 
 var required = map[string]bool{"name": true, "owner": true, "channel": true, "address": true, "state": true, "created": true}
@@ -101,9 +102,9 @@ func decodeHCL(filename string, src []byte) (*Container, hcl.Diagnostics) {
 	for _, t := range []struct {
 		name string
 		dst  *time.Time
-	}{{"created", &c.Created}, {"deployed", &c.Deployed}} {
+	}{{"created", &c.Created}, {"deployed", &c.Deployed}, {"expires_at", &c.ExpiresAt}} {
 		s = ""
-		if !decode(t.name, &s) || s == "" && t.name == "deployed" {
+		if !decode(t.name, &s) || s == "" && t.name != "created" {
 			continue
 		}
 		tm, err := time.Parse(time.RFC3339, s)
@@ -119,6 +120,11 @@ func decodeHCL(filename string, src []byte) (*Container, hcl.Diagnostics) {
 	decode("shared_keys", &c.SharedKeys)
 	decode("last_error", &c.LastError)
 	decode("labels", &c.Labels)
+	decode("memory_max", &c.Limits.MemoryMax)
+	decode("cpu_weight", &c.Limits.CPUWeight)
+	decode("cpu_quota", &c.Limits.CPUQuota)
+	decode("tasks_max", &c.Limits.TasksMax)
+	decode("protect_user", &c.ProtectUser)
 
 	if ok["name"] && c.Name != "" {
 		if want := strings.TrimSuffix(filepath.Base(filename), ".hcl"); want != c.Name {

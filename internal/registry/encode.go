@@ -81,6 +81,12 @@ func (c *Container) values() map[string]cty.Value {
 		"shared_keys":  stringList(c.SharedKeys),
 		"last_error":   cty.StringVal(c.LastError),
 		"labels":       labels,
+		"memory_max":   cty.StringVal(c.Limits.MemoryMax),
+		"cpu_weight":   cty.NumberIntVal(int64(c.Limits.CPUWeight)),
+		"cpu_quota":    cty.StringVal(c.Limits.CPUQuota),
+		"tasks_max":    cty.NumberIntVal(int64(c.Limits.TasksMax)),
+		"expires_at":   cty.StringVal(formatTime(c.ExpiresAt)),
+		"protect_user": cty.StringVal(c.ProtectUser),
 
 		"state_version": cty.StringVal(c.StateVersion),
 	}
@@ -129,7 +135,7 @@ func sameValue(name string, old hcl.Expression, v cty.Value) bool {
 	if diags.HasErrors() || ov.IsNull() || !ov.IsKnown() {
 		return false
 	}
-	if name == "created" || name == "deployed" {
+	if name == "created" || name == "deployed" || name == "expires_at" {
 		if ov.Type() != cty.String {
 			return false
 		}
@@ -147,6 +153,13 @@ func sameValue(name string, old hcl.Expression, v cty.Value) bool {
 	return cv.Equals(v).True()
 }
 
+// omitEmpty are the optional attributes a new file leaves out while unset,
+// so an entry lists only the limits, expiry and protection it has.
+var omitEmpty = map[string]bool{
+	"memory_max": true, "cpu_weight": true, "cpu_quota": true, "tasks_max": true,
+	"expires_at": true, "protect_user": true, "state_version": true,
+}
+
 // isZero reports whether v is the value an absent optional attribute means.
 func isZero(v cty.Value) bool {
 	switch {
@@ -154,6 +167,8 @@ func isZero(v cty.Value) bool {
 		return v.AsString() == ""
 	case v.Type() == cty.Bool:
 		return v.False()
+	case v.Type() == cty.Number:
+		return v.Equals(cty.Zero).True()
 	default:
 		return v.LengthInt() == 0
 	}
@@ -169,8 +184,9 @@ func render(path string, old []byte, c *Container) ([]byte, error) {
 		f := hclwrite.NewEmptyFile()
 		b := f.Body()
 		for _, n := range attrOrder {
-			if n == "state_version" && isZero(vals[n]) {
-				// Unknown (an import's): the next ensure records it.
+			if omitEmpty[n] && isZero(vals[n]) {
+				// Unset limits, expiry and protection, and an unknown
+				// state_version (an import's: the next ensure records it).
 				continue
 			}
 			b.SetAttributeRaw(n, tokens(vals[n]))

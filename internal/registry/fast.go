@@ -82,14 +82,28 @@ func decodeFast(filename string, src []byte) (*Container, bool) {
 		*dst = v.list
 		return true
 	}
-	var address, state, created, deployed string
+	num := func(name string, dst *int) bool {
+		v, ok := vals[name]
+		if !ok {
+			return true
+		}
+		if v.kind != fastNumber {
+			return false
+		}
+		*dst = v.n
+		return true
+	}
+	var address, state, created, deployed, expires string
 	if !str("name", &c.Name) || !str("owner", &c.Owner) || !str("environment", &c.Environment) ||
 		!str("root", &c.Root) || !str("service_user", &c.ServiceUser) || !str("channel", &c.Channel) ||
 		!str("state_version", &c.StateVersion) ||
 		!str("address", &address) || !str("state", &state) || !str("created", &created) ||
 		!str("deployed", &deployed) || !str("last_error", &c.LastError) ||
 		!list("aliases", &c.Aliases) || !list("ssh_keys", &c.SSHKeys) ||
-		!list("shared_with", &c.SharedWith) || !list("shared_keys", &c.SharedKeys) {
+		!list("shared_with", &c.SharedWith) || !list("shared_keys", &c.SharedKeys) ||
+		!str("memory_max", &c.Limits.MemoryMax) || !str("cpu_quota", &c.Limits.CPUQuota) ||
+		!num("cpu_weight", &c.Limits.CPUWeight) || !num("tasks_max", &c.Limits.TasksMax) ||
+		!str("expires_at", &expires) || !str("protect_user", &c.ProtectUser) {
 		return nil, false
 	}
 	if v, ok := vals["keep"]; ok {
@@ -114,6 +128,11 @@ func decodeFast(filename string, src []byte) (*Container, bool) {
 	}
 	if deployed != "" {
 		if c.Deployed, err = time.Parse(time.RFC3339, deployed); err != nil {
+			return nil, false
+		}
+	}
+	if expires != "" {
+		if c.ExpiresAt, err = time.Parse(time.RFC3339, expires); err != nil {
 			return nil, false
 		}
 	}
@@ -143,6 +162,7 @@ const (
 	fastBool
 	fastList
 	fastMap
+	fastNumber
 )
 
 type fastValue struct {
@@ -151,6 +171,7 @@ type fastValue struct {
 	b    bool
 	list []string
 	m    map[string]string
+	n    int
 }
 
 // fastParser is a cursor over the entry's bytes. Every method either
@@ -331,6 +352,22 @@ func (p *fastParser) value() (fastValue, bool) {
 				return v, p.byte('}')
 			}
 		}
+	case '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		// A whole number of at most 9 digits without a leading zero;
+		// anything else (fractions, exponents, 012) is the full parser's.
+		start := p.pos
+		for p.pos < len(p.src) && p.src[p.pos] >= '0' && p.src[p.pos] <= '9' {
+			p.pos++
+		}
+		d := p.src[start:p.pos]
+		if len(d) > 9 || len(d) > 1 && d[0] == '0' {
+			return fastValue{}, false
+		}
+		n := 0
+		for _, b := range d {
+			n = n*10 + int(b-'0')
+		}
+		return fastValue{kind: fastNumber, n: n}, true
 	default:
 		w := p.ident()
 		switch w {

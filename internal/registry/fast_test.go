@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flyingcircusio/devhost/internal/limits"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -51,6 +52,19 @@ func fastSeeds(t testing.TB) [][]byte {
 		{`deployed     = "2026-11-25T09:00:00Z"`, `ssh_keys = ["` + sshKey + `"]`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `shared_with = ["jane", "bob"]` + "\n" + `shared_keys = ["` + sharedKey + `"]`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `shared_with = ["alice"]`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, "memory_max = \"2G\"\ncpu_weight = 50\ncpu_quota = \"200%\"\ntasks_max = 4096"},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 050`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 5.0`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 1e3`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 0`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `tasks_max = 99999999999`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `tasks_max = "4096"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `memory_max = "lots"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `expires_at = "2026-11-28T09:00:00Z"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `expires_at = ""`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `expires_at = "soon"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `protect_user = "customer"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `protect_user = "a:b"`},
 	} {
 		seeds = append(seeds, []byte(strings.Replace(validEntry, r.old, r.new, 1)))
 	}
@@ -104,6 +118,9 @@ func TestDecodeFastTakesWhatPutWrites(t *testing.T) {
 		if i%4 == 1 {
 			c.SharedWith = []string{"jane", "bob"}
 			c.SharedKeys = []string{sharedKey}
+			c.Limits = limits.Limits{MemoryMax: "2G", CPUWeight: 1 + i, CPUQuota: "150%", TasksMax: 100 * i}
+			c.ExpiresAt = c.Created.Add(time.Duration(i) * time.Hour)
+			c.ProtectUser = "customer"
 		}
 		if i%3 == 0 {
 			c.Deployed = time.Time{}

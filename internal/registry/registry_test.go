@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyingcircusio/devhost/internal/diag"
+	"github.com/flyingcircusio/devhost/internal/limits"
 )
 
 const sshKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGQPC30WXqaikLEy9uKsPVU6a381YNdKieYn+LJjXYLK alice@laptop"
@@ -61,6 +62,38 @@ func TestExampleRegistry(t *testing.T) {
 	assert.Equal(t, Stopped, all[2].State)
 	assert.True(t, all[1].Keep)
 	assert.Equal(t, map[string]string{"customer": "acme", "ticket": "PL-4711"}, all[1].Labels)
+}
+
+// TestLimitsExpiryProtectRoundTrip: the optional attributes are written
+// only when set, read back equal, and a change edits one value in place.
+func TestLimitsExpiryProtectRoundTrip(t *testing.T) {
+	r := Open(t.TempDir())
+	c := testContainer("web", "10.233.0.2")
+	require.NoError(t, r.Put(c))
+	src, err := os.ReadFile(r.Path("web"))
+	require.NoError(t, err)
+	for _, a := range []string{"memory_max", "cpu_weight", "cpu_quota", "tasks_max", "expires_at", "protect_user"} {
+		assert.NotContains(t, string(src), a, "unset attributes are left out of a new file")
+	}
+	require.NoError(t, os.WriteFile(r.Path("web"), append(src, "# limits below\n"...), 0o644))
+	c.Limits = limits.Limits{MemoryMax: "2G", CPUWeight: 50, CPUQuota: "200%", TasksMax: 4096}
+	c.ExpiresAt = time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	c.ProtectUser = "customer"
+	require.NoError(t, r.Put(c))
+	got, err := r.Get("web")
+	require.NoError(t, err)
+	assert.Equal(t, c, got)
+	src, err = os.ReadFile(r.Path("web"))
+	require.NoError(t, err)
+	assert.Contains(t, string(src), "# limits below\nmemory_max = \"2G\"\ncpu_weight = 50\ncpu_quota = \"200%\"\ntasks_max = 4096\nexpires_at = \"2026-11-28T09:00:00Z\"\nprotect_user = \"customer\"\n")
+	_, fast := decodeFast(r.Path("web"), src)
+	assert.True(t, fast, "the fast path reads what Put wrote")
+
+	c.Limits.TasksMax = 512
+	require.NoError(t, r.Put(c))
+	after, err := os.ReadFile(r.Path("web"))
+	require.NoError(t, err)
+	assert.Equal(t, strings.Replace(string(src), "tasks_max = 4096", "tasks_max = 512", 1), string(after))
 }
 
 func TestPutGetRoundTrip(t *testing.T) {
@@ -386,6 +419,13 @@ func TestDecodeBadInput(t *testing.T) {
 		{"function call", repl(`"alice"`, `upper("alice")`), 2, 16, "Function calls not allowed"},
 		{"duplicate attribute", validEntry + "state = \"stopped\"\n", 9, 1, "Attribute redefined"},
 		{"bad ssh key", validEntry + "ssh_keys = [\"ssh-rsa nope\"]\n", 9, 12, "Invalid SSH key"},
+		{"bad memory_max", validEntry + "memory_max = \"2GB\"\n", 9, 14, "Invalid memory_max"},
+		{"bad cpu_weight", validEntry + "cpu_weight = 10001\n", 9, 14, "Invalid cpu_weight"},
+		{"fractional cpu_weight", validEntry + "cpu_weight = 1.5\n", 9, 14, "Unsuitable value"},
+		{"bad cpu_quota", validEntry + "cpu_quota = \"2\"\n", 9, 13, "Invalid cpu_quota"},
+		{"bad tasks_max", validEntry + "tasks_max = -1\n", 9, 13, "Invalid tasks_max"},
+		{"bad expires_at", validEntry + "expires_at = \"in 3 days\"\n", 9, 14, "RFC 3339"},
+		{"bad protect_user", validEntry + "protect_user = \"a:b\"\n", 9, 16, "Invalid protect_user"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -145,6 +145,15 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 			add("shared_keys", "Invalid SSH key", fmt.Sprintf("shared_keys[%d]: %v; devhost writes these from the shared users' authorized_keys: remove the entry and run `devhost ensure` or `devhost share`.", i, err))
 		}
 	}
+	for _, fe := range c.Limits.Problems() {
+		add(fe.Field, "Invalid "+fe.Field, fe.Error()+".")
+	}
+	if c.ProtectUser != "" {
+		// It becomes the user name of an htpasswd line "user:hash".
+		if err := names.User(c.ProtectUser); err != nil {
+			nameErr("protect_user", "Invalid protect_user", err)
+		}
+	}
 	if strings.ContainsRune(c.LastError, 0) {
 		add("last_error", "Invalid last_error", "It contains a NUL byte.")
 	}

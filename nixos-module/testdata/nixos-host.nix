@@ -16,6 +16,9 @@
   # certificates (for the time measurements).
   drvOnly ? false,
   capacity ? 100,
+  # Also the text of nginx.conf the nginx module writes (it is exposed as
+  # /etc/nginx/nginx.conf, a derivation with its text, with enableReload).
+  nginxConfig ? false,
 }:
 let
   compat = import ./compat-20.09.nix;
@@ -40,6 +43,7 @@ let
           fileSystems."/".device = "/dev/disk/by-label/nixos";
           system.stateVersion = "20.09";
           networking.hostName = "devhost";
+          services.nginx.enableReload = nginxConfig;
           flyingcircus.roles.devhost = {
             enable = true;
             inherit publicAddress generatedDir capacity;
@@ -97,4 +101,5 @@ else
     # Where this NixOS' container units keep the containers' roots.
     containerRoot = c.systemd.services."container@".environment.root or null;
     stateVersion = c.system.stateVersion;
+    nginxConfig = if nginxConfig then c.environment.etc."nginx/nginx.conf".source.text else null;
   }

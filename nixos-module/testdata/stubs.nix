@@ -57,6 +57,7 @@ let
       http2 = opt types.bool true;
       default = opt types.bool false;
       root = opt (types.nullOr types.path) null;
+      basicAuthFile = opt (types.nullOr types.path) null;
       extraConfig = opt types.lines "";
       locations = opt (types.attrsOf location) { };
     };

@@ -654,6 +654,17 @@ Host %s %s
 		assert.Equal(t, "fc-manage -c\n", e.containerFile(n, "fc-manage.log"))
 		assert.Contains(t, r.stderr, "provisioned "+n+"\n", "RUN's output")
 	}
+	// Progress: each host's phases, as the devhost reported them over ssh
+	// (--progress=json) and up shows them off a terminal, one plain line
+	// per phase with the host's name; provision.sh's lines carry it too.
+	for _, h := range []string{"web", "db"} {
+		for _, phase := range []string{": request validated (", ": building the container's system", ": system built: ",
+			": waiting for the host rebuild (", ": host rebuild done", ": starting the container (", ": provisioning: provision.sh (", ": done ("} {
+			assert.Contains(t, r.stderr, "\n"+h+phase, "progress of "+h)
+		}
+		assert.Regexp(t, `(?m)^  `+h+`\| `, r.stderr, "provision.sh's output of "+h)
+		assert.Less(t, strings.Index(r.stderr, h+": request validated"), strings.Index(r.stderr, h+": done ("))
+	}
 
 	// The summary.
 	assert.Contains(t, r.stdout, "https://shop."+web+".dev.example.com/")
@@ -817,9 +828,11 @@ func (e *e2e) sudoRules(t *testing.T, web string) {
 		{member, []string{"devhost", "status", web}},
 		{member, []string{"devhost", "reserve"}},
 		{member, []string{"devhost", "keep", web}},
+		{member, []string{"devhost", "protect", web, "--user", "customer"}},
 		{admin, []string{"devhost", "cleanup", "--dry-run"}},
 		{admin, []string{"devhost", "list"}},
 		{admin, []string{"devhost", "keep", web, "--off"}},
+		{admin, []string{"devhost", "protect", web, "--off"}},
 	}
 	for _, c := range allowed {
 		r := e.onDevhost(c.user, append([]string{"sudo", "-n", "--"}, c.argv...)...)
@@ -832,6 +845,7 @@ func (e *e2e) sudoRules(t *testing.T, web string) {
 		{outsider, []string{"devhost", "reserve", "--json"}},
 		{outsider, []string{"devhost", "ensure", "x", "--channel", "https://example.com/c"}},
 		{outsider, []string{"devhost", "status", web}},
+		{outsider, []string{"devhost", "protect", web}},
 		{outsider, []string{"fc-build-dev-container", "destroy", web}},
 		{member, []string{"devhost", "cleanup"}},
 		{member, []string{"devhost", "cleanup", "--dry-run"}},

@@ -6,6 +6,9 @@ import textwrap
 
 import pytest
 
+# The plugin of this tree, not a copy installed in the virtualenv earlier.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+
 FAKE_DEVHOST = r'''#!{python}
 """A stand-in for the devhost binary: records its argv, answers like devhost."""
 import json, os, sys
@@ -24,6 +27,16 @@ if args[:1] == ["reserve"]:
     print(json.dumps({{"name": "a%010d" % (n + 1)}}))
 elif args[:1] == ["up"]:
     hosts = [args[i + 1] for i, a in enumerate(args) if a == "--host"]
+    if "--progress=json" in args:
+        for h in hosts:
+            for phase, ms, extra in [("validated", 100, {{}}), ("building", 900, {{"detail": "building '/nix/store/x.drv'..."}}),
+                                     ("building", 1500, {{"detail": "copying path"}}), ("waiting", 2000, {{"shared": 2}}),
+                                     ("done", 65000, {{}})]:
+                e = {{"devhost": "progress", "phase": phase, "host": h, "container": h, "elapsed_ms": ms}}
+                e.update(extra)
+                sys.stderr.write(json.dumps(e) + "\n")
+        sys.stderr.write("  " + hosts[0] + "| provisioned\n")
+        sys.stderr.flush()
     mapping = json.load(open(os.path.join(args[args.index("--root") + 1], "environments", args[1], "hostmap.json")))
     print(json.dumps({{"environment": args[1], "hosts": [
         {{"host": h, "name": mapping.get(h, h), "state": "running", "urls": [], "warnings": []}}

@@ -58,7 +58,7 @@ def test_provision_runs_devhost_up_once_for_all_hosts(deployment, rebuild):
         if host.provisioner:
             host.provisioner.provision(host)
     ups = [c for c in calls() if c["argv"][0] == "up"]
-    want = ["up", "dev", "--json", "--root", str(root)]
+    want = ["up", "dev", "--json", "--progress=json", "--root", str(root)]
     if rebuild:
         want.append("--rebuild")
     want += ["--host", "web", "--host", "fixed"]
@@ -100,3 +100,46 @@ def test_devhost_program_from_environment(monkeypatch):
     assert batou_devhost.devhost_program() == "/opt/devhost/bin/devhost"
     monkeypatch.delenv("DEVHOST")
     assert batou_devhost.devhost_program() == "devhost"
+
+
+def test_provision_shows_devhosts_progress_through_batou_output(deployment):
+    root, _ = deployment
+    env = load(root)
+    from batou import output
+    from batou._output import TestBackend
+
+    backend = TestBackend()
+    old = output.backend
+    output.backend = backend
+    try:
+        web = env.get_host("web")
+        web.provisioner.provision(web)
+    finally:
+        output.backend = old
+    lines = backend.output.splitlines()
+    web_lines = [l.strip() for l in lines if l.strip().startswith("web:")]
+    assert web_lines == [
+        "web: request validated (0.1s)",
+        "web: building the container's system: building '/nix/store/x.drv'... (0.9s)",
+        # the second build line came within 10s: not repeated
+        "web: waiting for the host rebuild (shared by 2 requests) (2.0s)",
+        "web: done (1m05s)",
+    ]
+    assert any(l.strip().startswith("fixed: done") for l in lines)
+    # Other stderr lines pass through as they are.
+    assert "  web| provisioned" in lines
+    # No JSON reaches the user.
+    assert not [l for l in lines if '"devhost"' in l]
+
+
+def test_parse_progress_ignores_other_lines():
+    from batou_devhost import format_event, parse_progress
+
+    assert parse_progress("sudo: a password is required") is None
+    assert parse_progress('{"name": "x"}') is None
+    assert parse_progress('{"devhost": "progress"}') is None
+    e = parse_progress(
+        '{"devhost":"progress","phase":"building","host":"web\\u001b[2J",'
+        '"detail":"x\\u0007y","elapsed_ms":12000}'
+    )
+    assert format_event(e) == "web [2J: building the container's system: x y (12s)"

@@ -125,6 +125,8 @@ func main() {
 	}
 	sum := hex.EncodeToString(h.Sum(nil))[:32]
 	store := filepath.Join(double.StateDir(), "store", sum+"-nixos-system-"+name)
+	// Nix's log goes to stderr as it builds.
+	_, _ = os.Stderr.WriteString("building '" + store + ".drv'...\n")
 	if err := os.MkdirAll(store, 0o755); err != nil {
 		r.Exit(2, "double nix-build: %v", err)
 	}

@@ -9,6 +9,7 @@ section (entry point group ``batou.provisioners``). All work is done by
 import json
 import os
 import subprocess
+import threading
 
 from batou import output
 from batou.provision import Provisioner
@@ -88,7 +89,7 @@ class DevhostProvisioner(Provisioner):
                 for h in environment.hosts.values()
                 if h.provisioner is self
             ]
-            argv = ["up", environment.name, "--json"]
+            argv = ["up", environment.name, "--json", "--progress=json"]
             argv += ["--root", environment.base_dir]
             if self.rebuild:
                 argv.append("--rebuild")
@@ -114,16 +115,122 @@ class DevhostProvisioner(Provisioner):
     def _run(self, argv, cwd):
         argv = [devhost_program()] + argv
         output.annotate("    {}".format(" ".join(argv)), debug=True)
-        # stderr (progress, provision.sh's output, errors) goes to the
-        # terminal as it happens; stdout is devhost's JSON.
-        proc = subprocess.run(
+        # stdout is devhost's JSON, read aside; stderr (progress as JSON
+        # lines, provision.sh's output, errors) is shown as it comes,
+        # through batou's output.
+        proc = subprocess.Popen(
             argv,
             cwd=cwd,
             stdout=subprocess.PIPE,
-            stderr=None,
+            stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
-            check=False,
         )
-        if proc.returncode != 0:
+        out = []
+        reader = threading.Thread(target=lambda: out.append(proc.stdout.read()))
+        reader.start()
+        shown = ProgressLines()
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            event = parse_progress(line)
+            if event is None:
+                output.line(line)
+                continue
+            text = shown.update(event)
+            if text is not None:
+                output.annotate("    " + text)
+        reader.join()
+        proc.stderr.close()
+        if proc.wait() != 0:
             raise DevhostError(argv, proc.returncode)
-        return proc.stdout.decode("utf-8")
+        return out[0].decode("utf-8")
+
+
+# What devhost's progress phases mean (see docs/up.md, "Progress").
+PHASES = {
+    "validated": "request validated",
+    "building": "building the container's system",
+    "built": "system built",
+    "waiting": "waiting for the host rebuild",
+    "applied": "host rebuild done",
+    "starting": "starting the container",
+    "provisioning": "provisioning",
+    "done": "done",
+    "failed": "failed",
+}
+
+# A phase that reports again and again (each line of Nix's build log) is
+# shown at most this often, in seconds of its elapsed time.
+REPEAT_EVERY = 10.0
+
+
+def parse_progress(line):
+    """The event of one `--progress=json` line, or None for other lines."""
+    line = line.strip()
+    if not line.startswith("{") or len(line) > 16384:
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or event.get("devhost") != "progress":
+        return None
+    if not isinstance(event.get("phase"), str):
+        return None
+    return event
+
+
+def _printable(value):
+    return "".join(c if c.isprintable() else " " for c in str(value or ""))
+
+
+def format_elapsed(seconds):
+    if seconds < 10:
+        return "{:.1f}s".format(seconds)
+    if seconds < 60:
+        return "{}s".format(int(seconds))
+    return "{}m{:02d}s".format(int(seconds // 60), int(seconds) % 60)
+
+
+def format_event(event):
+    """One line for people: 'web: waiting for the host rebuild (shared by
+    2 requests) (14s)'."""
+    phase = _printable(event["phase"])
+    text = PHASES.get(phase, phase)
+    shared = event.get("shared") or 0
+    if phase == "waiting" and isinstance(shared, int):
+        if shared == 1:
+            text += " (this request alone)"
+        elif shared > 1:
+            text += " (shared by {} requests)".format(shared)
+    detail = _printable(event.get("detail"))[:240]
+    if detail:
+        text += ": " + detail
+    elapsed = event.get("elapsed_ms") or 0
+    if not isinstance(elapsed, (int, float)) or elapsed < 0:
+        elapsed = 0
+    label = _printable(event.get("host") or event.get("container"))
+    return "{}: {} ({})".format(label, text, format_elapsed(elapsed / 1000.0))
+
+
+class ProgressLines(object):
+    """Decides which events become lines: every change of phase (or of
+    the number of requests sharing a rebuild), a repeated phase at most
+    every REPEAT_EVERY seconds. batou's output is line by line, so the
+    progress is plain lines, as devhost's own off a terminal."""
+
+    def __init__(self):
+        self._last = {}
+
+    def update(self, event):
+        key = event.get("host") or event.get("container")
+        elapsed = (event.get("elapsed_ms") or 0) / 1000.0
+        last = self._last.get(key)
+        if (
+            last is not None
+            and last["phase"] == event["phase"]
+            and last.get("shared") == event.get("shared")
+            and elapsed - (last.get("elapsed_ms") or 0) / 1000.0 < REPEAT_EVERY
+        ):
+            return None
+        self._last[key] = event
+        return format_event(event)
