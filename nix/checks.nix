@@ -7,7 +7,9 @@
 #                        evaluated as far as the toplevel's derivation (type errors
 #                        and failed assertions fail the check); nothing is built
 #   example-generated-set  `devhost render` of the bundled example, evaluated by Nix
-#   devhost-vm           the NixOS VM test (nix/vm-test.nix); needs KVM
+#   devhost-vm           the NixOS VM test (nix/vm-test.nix), ACME off; needs KVM
+#   devhost-vm-http01    the same with certificates from pebble over http-01
+#   devhost-vm-dns01     the same over dns-01 (wildcards), and HTTPS right after ensure
 {
   pkgs,
   self,
@@ -18,6 +20,13 @@ let
   lib = pkgs.lib;
   system = pkgs.stdenv.hostPlatform.system;
   devhost = self.packages.${system}.default;
+
+  vmTest =
+    challenge:
+    import ./vm-test.nix {
+      inherit pkgs devhost challenge;
+      devhostModule = self.nixosModules.default;
+    };
 
   # A Nix that works inside the build sandbox: a chroot store under $TMPDIR
   # (its logical store directory stays /nix/store, so store-path checks of
@@ -142,8 +151,7 @@ lib.mapAttrs' (name: example: lib.nameValuePair "module-eval-${name}" (moduleEva
         mkdir $out && cp -r $TMPDIR/generated set.json $out/
       '';
 
-  devhost-vm = import ./vm-test.nix {
-    inherit pkgs devhost;
-    devhostModule = self.nixosModules.default;
-  };
+  devhost-vm = vmTest null;
+  devhost-vm-http01 = vmTest "http-01";
+  devhost-vm-dns01 = vmTest "dns-01";
 }

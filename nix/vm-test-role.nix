@@ -2,13 +2,12 @@
 # (nix/vm-test.nix) and the /etc/nixos/configuration.nix the VM rebuilds
 # itself from, and evaluated on machines without nixpkgs against the
 # module and its typed stubs (tests/nix), so it may only use options the
-# module sets or declares.
+# module sets or declares. Whether ACME is on is the test's mode
+# (modeSettings in nix/vm-test.nix).
 {
   flyingcircus.roles.devhost = {
     enable = true;
     publicAddress = "dev.test";
-    # No ACME server in the test network: self-signed certificates.
-    acme.enable = false;
     capacity = 4;
     containerStartTimeout = "5min";
   };

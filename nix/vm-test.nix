@@ -3,16 +3,36 @@
 # reaches them through nginx by their public names, destroy, a broken
 # provision.nix that fails alone, and cleanup (stop, then destroy).
 #
-# It needs KVM and nixpkgs (run by `nix flake check` as checks.<system>.devhost-vm).
-# devhost rebuilds the host with nixos-rebuild inside the VM, so the VM holds
-# the build dependencies of its own system (as nixpkgs' nixos-rebuild tests do).
+# It needs KVM and nixpkgs (run by `nix flake check` as checks.<system>.devhost-vm,
+# devhost-vm-http01 and devhost-vm-dns01). devhost rebuilds the host with
+# nixos-rebuild inside the VM, so the VM holds the build dependencies of its
+# own system (as nixpkgs' nixos-rebuild tests do).
+#
+# With a challenge the certificates come from pebble, the ACME test server,
+# as in nixpkgs' own ACME tests (nixos/tests/acme.nix): the `acme` node runs
+# pebble (nixos/tests/common/acme/server, its HTTPS trusted through the
+# test CA), the `dnsserver` node runs pebble-challtestsrv, which answers
+# every name with the devhost's address (http-01 validation reaches the
+# host's nginx) and serves the TXT records lego's `exec` provider sets
+# through its HTTP API (dns-01). The client trusts pebble's own root, read
+# from pebble's management API, and checks every name's certificate.
 {
   pkgs,
   devhost,
   devhostModule,
+  # null: ACME off, every name on the self-signed certificate; "http-01" or
+  # "dns-01": certificates from pebble with that challenge.
+  challenge ? null,
 }:
+assert pkgs.lib.elem challenge [
+  null
+  "http-01"
+  "dns-01"
+];
 let
   lib = pkgs.lib;
+  acme = challenge != null;
+  dns01 = challenge == "dns-01";
 
   # A channel as devhost and batou expect one: a directory with `nixpkgs`.
   channel = pkgs.runCommand "devhost-test-channel" { } ''
@@ -57,9 +77,92 @@ let
     ];
     web2 = [ "www" ];
   };
-  publicNames = lib.concatLists (
-    lib.mapAttrsToList (name: aliases: [ "${name}.dev.test" ] ++ map (a: "${a}.${name}.dev.test") aliases) containers
-  );
+  # dns-01: a container without aliases ensured after the others, on the
+  # wildcard certificate the moment ensure returns.
+  lateContainer = "web4";
+  namesOf = name: aliases: [ "${name}.dev.test" ] ++ map (a: "${a}.${name}.dev.test") aliases;
+  containerNames = lib.concatLists (lib.mapAttrsToList namesOf containers);
+  publicNames = containerNames ++ lib.optional dns01 "${lateContainer}.dev.test";
+
+  # lego's `exec` DNS provider (dns-01): `present|cleanup FQDN VALUE`, the
+  # TXT record set and cleared through pebble-challtestsrv's HTTP API.
+  legoExecEnv =
+    nodes:
+    let
+      api = "http://${nodes.dnsserver.networking.primaryIPAddress}:8055";
+      script = pkgs.writeShellScript "lego-challtestsrv" ''
+        set -eu
+        if [ "$1" = present ]; then
+          ${pkgs.curl}/bin/curl -sSf --data "{\"host\": \"$2\", \"value\": \"$3\"}" ${api}/set-txt
+        else
+          ${pkgs.curl}/bin/curl -sSf --data "{\"host\": \"$2\"}" ${api}/clear-txt
+        fi
+      '';
+    in
+    pkgs.writeText "lego-challtestsrv.env" ''
+      EXEC_PATH=${script}
+      EXEC_POLLING_INTERVAL=1
+      EXEC_PROPAGATION_TIMEOUT=1
+      EXEC_SEQUENCE_INTERVAL=1
+    '';
+
+  # What the mode sets on the host, as plain data: the node imports it, and
+  # the configuration the VM rebuilds itself from has it rendered in (or the
+  # first rebuild would drop the ACME server, its CA and the resolver).
+  modeSettings =
+    nodes:
+    if !acme then
+      { flyingcircus.roles.devhost.acme.enable = false; }
+    else
+      let
+        ca = nodes.acme.test-support.acme;
+      in
+      {
+        flyingcircus.roles.devhost.acme = {
+          enable = true;
+          acceptTerms = true;
+          email = "admin@dev.test";
+          server = "https://${ca.caDomain}/dir";
+          inherit challenge;
+        }
+        // lib.optionalAttrs dns01 {
+          dnsProvider = "exec";
+          credentialsFile = "${legoExecEnv nodes}";
+        };
+        # lego talks to pebble over HTTPS signed by the test CA.
+        security = {
+          pki.certificateFiles = [ "${ca.caCert}" ];
+        }
+        # challtestsrv is no real DNS hierarchy: lego's check for the TXT
+        # record at the zone's authoritative servers would never pass (as
+        # in nixpkgs' tests).
+        // lib.optionalAttrs dns01 { acme.defaults.dnsPropagationCheck = false; };
+        networking.nameservers = [ nodes.dnsserver.networking.primaryIPAddress ];
+        networking.extraHosts = "${nodes.acme.networking.primaryIPAddress} ${ca.caDomain}\n";
+      };
+
+  # The set the node boots with. With ACME it already holds the status
+  # page's certificate (the one the real set names the same), so that the
+  # booted system has NixOS' ACME units and lego in its store: the VM
+  # rebuilds itself offline.
+  bootSet =
+    import ./examples/empty-generated-set.nix
+    // {
+      publicAddress = "dev.test";
+    }
+    // lib.optionalAttrs acme {
+      virtualHosts."dev.test" = {
+        forceSSL = true;
+        locations."/".return = "200 'devhost booted\n'";
+      }
+      // (if dns01 then { useACMEHost = "dev.test"; } else { enableACME = true; });
+      certs = lib.optionalAttrs dns01 {
+        "dev.test" = {
+          domain = "dev.test";
+          extraDomainNames = [ "*.dev.test" ];
+        };
+      };
+    };
 
   # The node's addresses on the test network (192.168.1.N on eth1, set by
   # the test framework). The configuration the VM switches to must keep
@@ -76,7 +179,7 @@ let
   # configuration): its own hardware configuration, the test
   # instrumentation, its test network addresses, the module and the role.
   hostConfiguration =
-    node:
+    nodes: node:
     pkgs.writeText "configuration.nix" ''
       { lib, ... }:
       {
@@ -85,6 +188,7 @@ let
           <nixpkgs/nixos/modules/testing/test-instrumentation.nix>
           ${../nixos-module}
           ${./vm-test-role.nix}
+          ${lib.generators.toPretty { multiline = false; } (modeSettings nodes)}
         ];
         flyingcircus.roles.devhost.package = "${devhost}";
         boot.loader.grub = {
@@ -120,14 +224,12 @@ let
   serveAll = lib.concatLists (
     lib.mapAttrsToList (
       name: aliases:
-      map (host: ''served("${host}", "hello from ${name}")'') (
-        [ "${name}.dev.test" ] ++ map (a: "${a}.${name}.dev.test") aliases
-      )
+      map (host: ''served("${host}", "hello from ${name}")'') (namesOf name aliases)
     ) containers
   );
 in
 pkgs.testers.runNixOSTest {
-  name = "devhost";
+  name = if acme then "devhost-${lib.replaceStrings [ "-" ] [ "" ] challenge}" else "devhost";
 
   # installation-device.nix (as in nixpkgs' nixos-rebuild tests) sets
   # nixpkgs.overlays, which runNixOSTest's read-only pkgs would reject.
@@ -138,6 +240,7 @@ pkgs.testers.runNixOSTest {
       config,
       lib,
       modulesPath,
+      nodes,
       ...
     }:
     {
@@ -146,6 +249,7 @@ pkgs.testers.runNixOSTest {
         "${modulesPath}/profiles/base.nix"
         devhostModule
         ./vm-test-role.nix
+        (modeSettings nodes)
       ];
       flyingcircus.roles.devhost.package = devhost;
       # The test channel is a store path (a file:// channel must lie under
@@ -153,9 +257,7 @@ pkgs.testers.runNixOSTest {
       flyingcircus.roles.devhost.allowedChannelPrefixes = [ "file://${channel}" ];
       # The test evaluates purely; the first rebuild inside the VM reads the
       # real generated set.
-      flyingcircus.roles.devhost.generatedSet = import ./examples/empty-generated-set.nix // {
-        publicAddress = "dev.test";
-      };
+      flyingcircus.roles.devhost.generatedSet = bootSet;
 
       # The VM rebuilds itself offline: everything its new system needs
       # must be in its store. Test nodes leave switch-to-configuration out
@@ -167,12 +269,13 @@ pkgs.testers.runNixOSTest {
         channel
         cert
         broken
-        (hostConfiguration config)
+        (hostConfiguration nodes config)
         pkgs.grub2
         pkgs.stdenv
         pkgs.stdenvNoCC
       ]
-      ++ lib.mapAttrsToList (name: _: provision name) containers;
+      ++ lib.mapAttrsToList (name: _: provision name) containers
+      ++ lib.optional dns01 (provision lateContainer);
       nix.settings = {
         substituters = lib.mkForce [ ];
         hashed-mirrors = null;
@@ -198,15 +301,75 @@ pkgs.testers.runNixOSTest {
       networking.extraHosts = "${nodes.devhost.networking.primaryIPAddress} dev.test ${lib.concatStringsSep " " publicNames}";
     };
 
+
+  # pebble and its challenge test server, with ACME only (as in nixpkgs'
+  # nixos/tests/acme.nix).
+  imports = lib.optional acme {
+    nodes.acme =
+      { nodes, ... }:
+      {
+        imports = [ "${pkgs.path}/nixos/tests/common/acme/server" ];
+        networking.nameservers = lib.mkForce [ nodes.dnsserver.networking.primaryIPAddress ];
+      };
+    nodes.dnsserver =
+      { nodes, ... }:
+      {
+        networking.firewall.allowedTCPPorts = [
+          53
+          8055
+        ];
+        networking.firewall.allowedUDPPorts = [ 53 ];
+        systemd.services.pebble-challtestsrv = {
+          description = "pebble's challenge test server: every name, and TXT records set over HTTP";
+          wantedBy = [ "network.target" ];
+          serviceConfig = {
+            ExecStart = "${pkgs.pebble}/bin/pebble-challtestsrv -dns01 :53 -defaultIPv6 '' -defaultIPv4 ${nodes.devhost.networking.primaryIPAddress}";
+            AmbientCapabilities = [ "CAP_NET_BIND_SERVICE" ];
+          };
+        };
+      };
+    # The client reaches pebble's management API (HTTPS signed by the test
+    # CA) for pebble's root.
+    nodes.client =
+      { nodes, ... }:
+      {
+        environment.systemPackages = [ pkgs.openssl ];
+        networking.extraHosts = "${nodes.acme.networking.primaryIPAddress} ${nodes.acme.test-support.acme.caDomain}\n";
+        security.pki.certificateFiles = [ nodes.acme.test-support.acme.caCert ];
+      };
+  };
+
   testScript =
     { nodes, ... }:
     ''
       import json
 
+      ${if acme then ''
+        # Certificates from pebble: the client verifies them with pebble's root.
+        curl = "curl -sS --cacert /tmp/pebble.pem"
+      '' else ''
+        # The self-signed certificate: the client does not verify it.
+        curl = "curl -sk"
+      ''}
       def served(name, text):
-          client.wait_until_succeeds(f"curl -sk https://{name}/ | grep -F '{text}'", timeout=300)
+          client.wait_until_succeeds(f"{curl} https://{name}/ | grep -F '{text}'", timeout=300)
 
-      start_all()
+      ${if acme then ''
+        # pebble and the DNS server first: the devhost asks for its status
+        # page's certificate when it boots.
+        dnsserver.start()
+        acme.start()
+        client.start()
+        dnsserver.wait_for_unit("pebble-challtestsrv.service")
+        acme.systemctl("start network-online.target")
+        acme.wait_for_unit("network-online.target")
+        acme.wait_for_unit("pebble.service")
+        # pebble makes a new root each start; its management API serves it.
+        client.wait_until_succeeds("curl -sSf https://${nodes.acme.test-support.acme.caDomain}:15000/roots/0 > /tmp/pebble.pem", timeout=120)
+        devhost.start()
+      '' else ''
+        start_all()
+      ''}
       devhost.wait_for_unit("multi-user.target")
 
       with subtest("the role is active on the booted host"):
@@ -217,7 +380,7 @@ pkgs.testers.runNixOSTest {
 
       with subtest("the host can rebuild itself, as devhost does"):
           devhost.succeed("nixos-generate-config")
-          devhost.copy_from_host("${hostConfiguration nodes.devhost}", "/etc/nixos/configuration.nix")
+          devhost.copy_from_host("${hostConfiguration nodes nodes.devhost}", "/etc/nixos/configuration.nix")
           devhost.succeed("nixos-rebuild switch >&2")
 
       with subtest("two containers with aliases from a file:// channel"):
@@ -228,6 +391,23 @@ pkgs.testers.runNixOSTest {
       with subtest("the client reaches every name through nginx"):
       ${pyBlock serveAll}
 
+      ${lib.optionalString acme ''
+        with subtest("every name has a certificate from pebble"):
+            client.wait_until_succeeds(f"{curl} -o /dev/null https://dev.test/", timeout=300)
+            for name in ${builtins.toJSON containerNames}:
+                client.wait_until_succeeds(f"{curl} -o /dev/null https://{name}/", timeout=300)
+                issuer = client.succeed(f"openssl s_client -servername {name} -connect {name}:443 < /dev/null 2>/dev/null | openssl x509 -noout -issuer")
+                assert "pebble" in issuer.lower(), (name, issuer)
+      ''}
+      ${lib.optionalString dns01 ''
+        with subtest("dns-01: a new container is on HTTPS the moment ensure returns"):
+            devhost.succeed("${ensure lateContainer [ ]}")
+            # No wait: the wildcard certificate already covers the name.
+            client.succeed(curl + " -o /dev/null https://${lateContainer}.dev.test/")
+            served("${lateContainer}.dev.test", "hello from ${lateContainer}")
+            devhost.succeed("su - alice -c 'sudo devhost destroy ${lateContainer}' >&2")
+            devhost.wait_until_fails("nixos-container status ${lateContainer}")
+      ''}
       with subtest("a broken provision.nix fails alone"):
           out = devhost.fail("su - alice -c 'sudo devhost ensure web3 --channel file://${channel} --provision-nix - < ${broken}' 2>&1")
           assert "services.nginx.enable" in out, out
@@ -238,7 +418,7 @@ pkgs.testers.runNixOSTest {
       with subtest("destroy removes one container, the other keeps serving"):
           devhost.succeed("su - alice -c 'sudo devhost destroy web2' >&2")
           devhost.wait_until_fails("nixos-container status web2")
-          client.fail("curl -sk https://www.web2.dev.test/ | grep -F 'hello from web2'")
+          client.fail(f"{curl} https://www.web2.dev.test/ | grep -F 'hello from web2'")
           served("www.web1.dev.test", "hello from web1")
 
       with subtest("cleanup stops an old container, and destroys it later"):

@@ -304,7 +304,9 @@ func benchHost(b *testing.B, nix, nixpkgs string, cfg *hostconfig.Config, challe
 	}
 	var stats struct {
 		CPUTime float64 `json:"cpuTime"`
-		GC      struct {
+		// Deterministic, unlike the times on a shared machine.
+		FunctionCalls float64 `json:"nrFunctionCalls"`
+		GC            struct {
 			HeapSize   float64 `json:"heapSize"`
 			TotalBytes float64 `json:"totalBytes"`
 		} `json:"gc"`
@@ -319,6 +321,7 @@ func benchHost(b *testing.B, nix, nixpkgs string, cfg *hostconfig.Config, challe
 		}
 	}
 	b.ReportMetric(stats.CPUTime, "nix-cpu-s")
+	b.ReportMetric(stats.FunctionCalls/1e6, "nix-Mcalls")
 	b.ReportMetric(stats.GC.HeapSize/(1<<20), "nix-heap-MiB")
 	b.ReportMetric(stats.GC.TotalBytes/(1<<20), "nix-alloc-MiB")
 	b.ReportMetric(float64(res.Certs), "certs")

@@ -22,24 +22,49 @@ let
   ];
   perSystem = f: lib.genAttrs systems f;
 
+  # What the test framework gives the VM test's nodes from the other nodes
+  # (addresses in the order of the node names, pebble's test CA).
+  standInNodes = {
+    acme = {
+      networking.primaryIPAddress = "192.168.1.1";
+      test-support.acme = {
+        caDomain = "acme.test";
+        caCert = "/stand-in/nixpkgs/nixos/tests/common/acme/server/ca.cert.pem";
+      };
+    };
+    client.networking.primaryIPAddress = "192.168.1.2";
+    dnsserver.networking.primaryIPAddress = "192.168.1.4";
+  };
+
+  vmChecks = [
+    "devhost-vm"
+    "devhost-vm-http01"
+    "devhost-vm-dns01"
+  ];
   vmFor =
-    system:
+    system: check:
     let
-      test = outputs.checks.${system}.devhost-vm.testArgs;
+      test = outputs.checks.${system}.${check}.testArgs;
+      # The test's own nodes and those its imports add (attribute sets
+      # here, merged per node by the test framework).
+      nodeModules = lib.zipAttrsWith (_: ms: ms) ([ test.nodes ] ++ map (m: m.nodes or { }) (test.imports or [ ]));
       pkgs = standIn.pkgsFor system;
       node = standIn.evalSystem {
         inherit pkgs;
-        modules = [ test.nodes.devhost ];
-        specialArgs.modulesPath = toString ./modules-stand-in;
+        modules = nodeModules.devhost;
+        specialArgs = {
+          modulesPath = toString ./modules-stand-in;
+          nodes = standInNodes;
+        };
       };
       role = node.config.flyingcircus.roles.devhost;
     in
     {
       inherit (test) name;
-      nodes = builtins.attrNames test.nodes;
+      nodes = builtins.attrNames nodeModules;
       testScript =
         if builtins.isFunction test.testScript then
-          test.testScript { nodes.devhost = node.config; }
+          test.testScript { nodes = standInNodes // { devhost = node.config; }; }
         else
           test.testScript;
       failedAssertions = node.failed;
@@ -49,6 +74,17 @@ let
       hostConfig = node.config.environment.etc."devhost/devhost.hcl".text;
       pkgsReadOnly = test.node.pkgsReadOnly or true;
       switchEnable = node.config.system.switch.enable;
+      nameservers = node.config.networking.nameservers;
+      certificateFiles = node.config.security.pki.certificateFiles;
+      acmeCerts = lib.mapAttrs (_: c: {
+        inherit (c)
+          domain
+          extraDomainNames
+          dnsProvider
+          credentialsFile
+          ;
+      }) node.config.security.acme.certs;
+      virtualHosts = builtins.attrNames node.config.services.nginx.virtualHosts;
       # The configuration.nix the VM switches to (recorded by the stand-in
       # writeText).
       rebuildConfig =
@@ -115,5 +151,5 @@ in
       };
     in
     map (p: p.outPath) node.config.environment.systemPackages;
-  vm = perSystem vmFor;
+  vm = perSystem (s: lib.genAttrs vmChecks (vmFor s));
 }

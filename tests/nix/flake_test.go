@@ -141,19 +141,32 @@ type outputs struct {
 	} `json:"goTests"`
 	ModuleEval         map[string]map[string]string `json:"moduleEval"`
 	FlakeModulePackage []string                     `json:"flakeModulePackage"`
-	VM                 map[string]struct {
-		Name              string   `json:"name"`
-		Nodes             []string `json:"nodes"`
-		TestScript        string   `json:"testScript"`
-		FailedAssertions  []string `json:"failedAssertions"`
-		PublicAddress     string   `json:"publicAddress"`
-		Package           string   `json:"package"`
-		ExtraDependencies []string `json:"extraDependencies"`
-		HostConfig        string   `json:"hostConfig"`
-		PkgsReadOnly      bool     `json:"pkgsReadOnly"`
-		SwitchEnable      bool     `json:"switchEnable"`
-		RebuildConfig     string   `json:"rebuildConfig"`
-	} `json:"vm"`
+	// VM is the VM tests' nodes per system and check.
+	VM map[string]map[string]vmTest `json:"vm"`
+}
+
+// vmTest mirrors what flake-outputs.nix returns of one VM test.
+type vmTest struct {
+	Name              string   `json:"name"`
+	Nodes             []string `json:"nodes"`
+	TestScript        string   `json:"testScript"`
+	FailedAssertions  []string `json:"failedAssertions"`
+	PublicAddress     string   `json:"publicAddress"`
+	Package           string   `json:"package"`
+	ExtraDependencies []string `json:"extraDependencies"`
+	HostConfig        string   `json:"hostConfig"`
+	PkgsReadOnly      bool     `json:"pkgsReadOnly"`
+	SwitchEnable      bool     `json:"switchEnable"`
+	RebuildConfig     string   `json:"rebuildConfig"`
+	Nameservers       []string `json:"nameservers"`
+	CertificateFiles  []string `json:"certificateFiles"`
+	ACMECerts         map[string]struct {
+		Domain           string   `json:"domain"`
+		ExtraDomainNames []string `json:"extraDomainNames"`
+		DNSProvider      *string  `json:"dnsProvider"`
+		CredentialsFile  *string  `json:"credentialsFile"`
+	} `json:"acmeCerts"`
+	VirtualHosts []string `json:"virtualHosts"`
 }
 
 func evalFlake(t *testing.T) *outputs {
@@ -178,7 +191,7 @@ func TestFlakeOutputsWithStandInInputs(t *testing.T) {
 
 	vendorHash, err := os.ReadFile(filepath.Join(root, "nix", "vendor-hash.txt"))
 	require.NoError(t, err)
-	wantChecks := []string{"devhost-vm", "example-generated-set", "go-tests",
+	wantChecks := []string{"devhost-vm", "devhost-vm-dns01", "devhost-vm-http01", "example-generated-set", "go-tests",
 		"module-eval-generated-set", "module-eval-minimal", "module-eval-platform", "package"}
 	for _, s := range systems {
 		t.Run(s, func(t *testing.T) {
@@ -221,97 +234,233 @@ func TestFlakeOutputsWithStandInInputs(t *testing.T) {
 		"the flake's module defaults to the flake's package for the host's system")
 }
 
-// The VM test's nodes: its devhost node (with the stand-in profiles) uses
-// only options the module and the stubs declare, and passes the module's
-// assertions; its script is valid Python and does what issue 7 asks.
+// The VM tests' nodes: each devhost node (with the stand-in profiles and
+// what the framework gives it from the other nodes) uses only options the
+// module and the stubs declare, and passes the module's assertions; each
+// script is valid Python and does what issues 7 and 13 ask: ACME off, and
+// certificates from pebble over http-01 and dns-01.
 func TestVMTestEvaluates(t *testing.T) {
 	o := evalFlake(t)
-	for _, s := range systems {
-		t.Run(s, func(t *testing.T) {
-			vm := o.VM[s]
-			assert.Equal(t, "devhost", vm.Name)
-			assert.Equal(t, []string{"client", "devhost"}, vm.Nodes)
-			assert.Empty(t, vm.FailedAssertions)
-			assert.Equal(t, "dev.test", vm.PublicAddress)
-			assert.Equal(t, o.Package[s].Path, vm.Package)
-			// devhost's own rebuilds in the VM find nixpkgs and the
-			// configuration the test installs.
-			hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(vm.HostConfig))
-			require.NoError(t, err)
-			assert.Equal(t, "dev.test", hc.PublicAddress)
-			assert.False(t, hc.ACME.Enable)
-			assert.Contains(t, hc.Commands.Rebuild, "NIX_PATH=nixpkgs=/stand-in/nixpkgs:nixos-config=/etc/nixos/configuration.nix")
-			assert.Equal(t, []string{"nixos-rebuild", "switch"}, hc.Commands.Rebuild[len(hc.Commands.Rebuild)-2:])
-
-			script := vm.TestScript
-			for _, want := range []string{
-				"sudo devhost ensure web1 --channel file://",
-				"--alias www --alias api",
-				"served(\"api.web1.dev.test\", \"hello from web1\")",
-				"served(\"www.web2.dev.test\", \"hello from web2\")",
-				"sudo devhost ensure web3",
-				"sudo devhost destroy web2",
-				"devhost cleanup --now $(date -u -d '+8 days'",
-				"devhost cleanup --now $(date -u -d '+31 days'",
-			} {
-				assert.Contains(t, script, want)
-			}
-			// devhost reads a provision.nix file only when it belongs to the
-			// caller (root would otherwise read any file for them); the store
-			// paths belong to root, so the script pipes them in.
-			assert.NotRegexp(t, `--provision-nix [^-]`, script, "pass store files on stdin: --provision-nix - < FILE")
-			assert.Regexp(t, `sudo devhost ensure web1 .*--provision-nix - < /\S+-provision-web1\.nix`, script)
-			assert.Regexp(t, `sudo devhost ensure web3 .*--provision-nix - < /\S+-provision-broken\.nix`, script)
-			// Every store path the script hands to the VM is registered in it.
-			for _, dep := range []string{"devhost-test-channel", "provision-web1.nix", "provision-web2.nix", "provision-broken.nix", "configuration.nix"} {
-				found := false
-				for _, d := range vm.ExtraDependencies {
-					if strings.HasSuffix(d, "-"+dep) {
-						found = true
-						assert.Contains(t, script, d, dep)
-					}
-				}
-				assert.True(t, found, "%s not in system.extraDependencies", dep)
-			}
-
-			// What nixpkgs' test framework needs from a node that rebuilds
-			// itself (as nixpkgs' nixos-rebuild tests do): installation-device.nix
-			// sets nixpkgs.overlays, which runNixOSTest's read-only pkgs reject;
-			// test nodes default to system.switch.enable = false, so the
-			// offline rebuild would have to build switch-to-configuration; and
-			// the rebuilt system installs GRUB.
-			assert.False(t, vm.PkgsReadOnly, "node.pkgsReadOnly must be false (installation-device.nix sets nixpkgs.overlays)")
-			assert.True(t, vm.SwitchEnable, "system.switch.enable must be true on the node")
-			found := false
-			for _, d := range vm.ExtraDependencies {
-				found = found || strings.HasSuffix(d, "-grub2")
-			}
-			assert.True(t, found, "grub2 not in system.extraDependencies")
-			// The configuration the VM switches to is valid Nix and keeps the
-			// node's addresses on the test network (the stubs give the node
-			// what the framework gives it), or after the switch the client
-			// could no longer reach the host.
-			conf := filepath.Join(t.TempDir(), "configuration.nix")
-			require.NoError(t, os.WriteFile(conf, []byte(vm.RebuildConfig), 0o644))
-			_, err = run(t, nixInstantiate(t), "--parse", conf)
-			require.NoError(t, err)
-			got, err := run(t, nixInstantiate(t), "--eval", "--strict", "--json", "--expr",
-				fmt.Sprintf("(import %s { lib = import %s; }).networking.interfaces", conf, nixpkgsLib(t)))
-			require.NoError(t, err)
-			assert.JSONEq(t, `{"eth1": {
-				"ipv4": {"addresses": [{"address": "192.168.1.2", "prefixLength": 24}]},
-				"ipv6": {"addresses": [{"address": "2001:db8:1::2", "prefixLength": 64}]}}}`, got)
-
-			python, err := exec.LookPath("python3")
-			if err != nil {
-				t.Skip("python3 not found: cannot check the test script's syntax")
-			}
-			cmd := exec.Command(python, "-c", "import ast, sys; ast.parse(sys.stdin.read(), 'testScript')")
-			cmd.Stdin = strings.NewReader(script)
-			out, err := cmd.CombinedOutput()
-			assert.NoError(t, err, "testScript is not valid Python: %s", out)
-		})
+	modes := []struct {
+		check, name string
+		challenge   hostconfig.Challenge // "" for ACME off
+		nodes       []string
+		containers  []string
+	}{
+		{"devhost-vm", "devhost", "", []string{"client", "devhost"}, []string{"web1", "web2"}},
+		{"devhost-vm-http01", "devhost-http01", hostconfig.HTTP01, []string{"acme", "client", "devhost", "dnsserver"}, []string{"web1", "web2"}},
+		{"devhost-vm-dns01", "devhost-dns01", hostconfig.DNS01, []string{"acme", "client", "devhost", "dnsserver"}, []string{"web1", "web2", "web4"}},
 	}
+	for _, s := range systems {
+		for _, m := range modes {
+			t.Run(s+"/"+m.check, func(t *testing.T) {
+				vm, ok := o.VM[s][m.check]
+				require.True(t, ok, "no VM test %s", m.check)
+				assert.Equal(t, m.name, vm.Name)
+				assert.Equal(t, m.nodes, vm.Nodes)
+				assert.Empty(t, vm.FailedAssertions)
+				assert.Equal(t, "dev.test", vm.PublicAddress)
+				assert.Equal(t, o.Package[s].Path, vm.Package)
+				checkVMRebuild(t, vm, m.containers)
+				checkVMScript(t, vm)
+				if m.challenge == "" {
+					checkVMSelfSigned(t, vm)
+				} else {
+					checkVMACME(t, vm, m.challenge)
+				}
+			})
+		}
+	}
+}
+
+// checkVMRebuild: devhost's own rebuilds in the VM find nixpkgs, the
+// configuration the test installs, and every store path the script hands
+// to the VM, and the configuration keeps the node's test addresses.
+func checkVMRebuild(t *testing.T, vm vmTest, containers []string) {
+	t.Helper()
+	hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(vm.HostConfig))
+	require.NoError(t, err)
+	assert.Equal(t, "dev.test", hc.PublicAddress)
+	assert.Contains(t, hc.Commands.Rebuild, "NIX_PATH=nixpkgs=/stand-in/nixpkgs:nixos-config=/etc/nixos/configuration.nix")
+	assert.Equal(t, []string{"nixos-rebuild", "switch"}, hc.Commands.Rebuild[len(hc.Commands.Rebuild)-2:])
+
+	script := vm.TestScript
+	deps := []string{"devhost-test-channel", "provision-broken.nix", "configuration.nix"}
+	for _, c := range containers {
+		deps = append(deps, "provision-"+c+".nix")
+	}
+	for _, dep := range deps {
+		found := false
+		for _, d := range vm.ExtraDependencies {
+			if strings.HasSuffix(d, "-"+dep) {
+				found = true
+				assert.Contains(t, script, d, dep)
+			}
+		}
+		assert.True(t, found, "%s not in system.extraDependencies", dep)
+	}
+
+	// What nixpkgs' test framework needs from a node that rebuilds
+	// itself (as nixpkgs' nixos-rebuild tests do): installation-device.nix
+	// sets nixpkgs.overlays, which runNixOSTest's read-only pkgs reject;
+	// test nodes default to system.switch.enable = false, so the
+	// offline rebuild would have to build switch-to-configuration; and
+	// the rebuilt system installs GRUB.
+	assert.False(t, vm.PkgsReadOnly, "node.pkgsReadOnly must be false (installation-device.nix sets nixpkgs.overlays)")
+	assert.True(t, vm.SwitchEnable, "system.switch.enable must be true on the node")
+	found := false
+	for _, d := range vm.ExtraDependencies {
+		found = found || strings.HasSuffix(d, "-grub2")
+	}
+	assert.True(t, found, "grub2 not in system.extraDependencies")
+	// The configuration the VM switches to is valid Nix and keeps the
+	// node's addresses on the test network (the stubs give the node
+	// what the framework gives it), or after the switch the client
+	// could no longer reach the host.
+	got := evalRebuildConfig(t, vm, "c.networking.interfaces")
+	assert.JSONEq(t, `{"eth1": {
+		"ipv4": {"addresses": [{"address": "192.168.1.2", "prefixLength": 24}]},
+		"ipv6": {"addresses": [{"address": "2001:db8:1::2", "prefixLength": 64}]}}}`, got)
+}
+
+// evalRebuildConfig evaluates expr, an expression of `c` (the
+// configuration.nix the VM switches to) and nixpkgs' `lib`.
+func evalRebuildConfig(t *testing.T, vm vmTest, expr string) string {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "configuration.nix")
+	require.NoError(t, os.WriteFile(conf, []byte(vm.RebuildConfig), 0o644))
+	_, err := run(t, nixInstantiate(t), "--parse", conf)
+	require.NoError(t, err)
+	got, err := run(t, nixInstantiate(t), "--eval", "--strict", "--json", "--expr",
+		fmt.Sprintf("let lib = import %s; c = import %s { inherit lib; }; in %s", nixpkgsLib(t), conf, expr))
+	require.NoError(t, err)
+	return got
+}
+
+// checkVMScript: the steps every mode runs, and valid Python.
+func checkVMScript(t *testing.T, vm vmTest) {
+	t.Helper()
+	script := vm.TestScript
+	for _, want := range []string{
+		"sudo devhost ensure web1 --channel file://",
+		"--alias www --alias api",
+		"served(\"api.web1.dev.test\", \"hello from web1\")",
+		"served(\"www.web2.dev.test\", \"hello from web2\")",
+		"sudo devhost ensure web3",
+		"sudo devhost destroy web2",
+		"devhost cleanup --now $(date -u -d '+8 days'",
+		"devhost cleanup --now $(date -u -d '+31 days'",
+	} {
+		assert.Contains(t, script, want)
+	}
+	// devhost reads a provision.nix file only when it belongs to the
+	// caller (root would otherwise read any file for them); the store
+	// paths belong to root, so the script pipes them in.
+	assert.NotRegexp(t, `--provision-nix [^-]`, script, "pass store files on stdin: --provision-nix - < FILE")
+	assert.Regexp(t, `sudo devhost ensure web1 .*--provision-nix - < /\S+-provision-web1\.nix`, script)
+	assert.Regexp(t, `sudo devhost ensure web3 .*--provision-nix - < /\S+-provision-broken\.nix`, script)
+
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not found: cannot check the test script's syntax")
+	}
+	cmd := exec.Command(python, "-c", "import ast, sys; ast.parse(sys.stdin.read(), 'testScript')")
+	cmd.Stdin = strings.NewReader(script)
+	out, err := cmd.CombinedOutput()
+	assert.NoError(t, err, "testScript is not valid Python: %s", out)
+}
+
+// checkVMSelfSigned: ACME off, the client does not verify.
+func checkVMSelfSigned(t *testing.T, vm vmTest) {
+	t.Helper()
+	hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(vm.HostConfig))
+	require.NoError(t, err)
+	assert.False(t, hc.ACME.Enable)
+	assert.Contains(t, vm.TestScript, `curl = "curl -sk"`)
+	assert.Contains(t, vm.TestScript, "start_all()")
+	assert.JSONEq(t, `false`, evalRebuildConfig(t, vm, "(lib.last c.imports).flyingcircus.roles.devhost.acme.enable"))
+}
+
+// checkVMACME: the host asks pebble (over the test CA, resolving through
+// challtestsrv) with the mode's challenge, also after rebuilding itself;
+// the client verifies every name with pebble's root; dns-01 also checks
+// HTTPS right after ensure.
+func checkVMACME(t *testing.T, vm vmTest, challenge hostconfig.Challenge) {
+	t.Helper()
+	hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(vm.HostConfig))
+	require.NoError(t, err)
+	assert.True(t, hc.ACME.Enable)
+	assert.Equal(t, challenge, hc.ACME.Challenge)
+	assert.Equal(t, "https://acme.test/dir", hc.ACME.Server)
+	assert.Equal(t, []string{"192.168.1.4"}, vm.Nameservers, "the dnsserver node (challtestsrv) resolves for lego")
+	assert.Equal(t, []string{"/stand-in/nixpkgs/nixos/tests/common/acme/server/ca.cert.pem"}, vm.CertificateFiles)
+	// The booted host already has the status page's certificate (and
+	// so NixOS' ACME units and lego in its store, for the offline rebuild).
+	assert.Contains(t, vm.VirtualHosts, "dev.test")
+
+	// The rebuilt configuration keeps the ACME settings (the mode's
+	// module is its last import).
+	mode := evalRebuildConfig(t, vm, "lib.last c.imports")
+	var rebuilt struct {
+		FlyingCircus struct {
+			Roles struct {
+				Devhost struct {
+					ACME struct {
+						Enable          bool    `json:"enable"`
+						Challenge       string  `json:"challenge"`
+						Server          string  `json:"server"`
+						DNSProvider     *string `json:"dnsProvider"`
+						CredentialsFile *string `json:"credentialsFile"`
+					} `json:"acme"`
+				} `json:"devhost"`
+			} `json:"roles"`
+		} `json:"flyingcircus"`
+		Networking struct {
+			Nameservers []string `json:"nameservers"`
+			ExtraHosts  string   `json:"extraHosts"`
+		} `json:"networking"`
+		Security struct {
+			PKI struct {
+				CertificateFiles []string `json:"certificateFiles"`
+			} `json:"pki"`
+		} `json:"security"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(mode), &rebuilt), mode)
+	a := rebuilt.FlyingCircus.Roles.Devhost.ACME
+	assert.True(t, a.Enable)
+	assert.Equal(t, string(challenge), a.Challenge)
+	assert.Equal(t, hc.ACME.Server, a.Server)
+	assert.Equal(t, vm.Nameservers, rebuilt.Networking.Nameservers)
+	assert.Equal(t, "192.168.1.1 acme.test\n", rebuilt.Networking.ExtraHosts)
+	assert.Equal(t, vm.CertificateFiles, rebuilt.Security.PKI.CertificateFiles)
+
+	script := vm.TestScript
+	assert.Contains(t, script, `curl = "curl -sS --cacert /tmp/pebble.pem"`)
+	assert.NotContains(t, script, "curl -sk")
+	assert.NotContains(t, script, "start_all()")
+	// pebble and challtestsrv answer before the devhost boots, and the
+	// client has pebble's root.
+	assert.Regexp(t, `(?s)wait_for_unit\("pebble-challtestsrv\.service"\).*wait_for_unit\("pebble\.service"\).*:15000/roots/0 > /tmp/pebble\.pem.*devhost\.start\(\)`, script)
+	assert.Contains(t, script, `assert "pebble" in issuer.lower()`)
+
+	if challenge != hostconfig.DNS01 {
+		assert.Nil(t, a.DNSProvider)
+		assert.NotContains(t, script, "ensure web4")
+		return
+	}
+	require.NotNil(t, a.DNSProvider)
+	assert.Equal(t, "exec", *a.DNSProvider)
+	require.NotNil(t, a.CredentialsFile)
+	assert.Regexp(t, `^/nix/store/\S+-lego-challtestsrv\.env$`, *a.CredentialsFile)
+	main, ok := vm.ACMECerts["dev.test"]
+	require.True(t, ok, "the main wildcard certificate on the booted host: %v", vm.ACMECerts)
+	assert.Equal(t, []string{"*.dev.test"}, main.ExtraDomainNames)
+	require.NotNil(t, main.DNSProvider)
+	assert.Equal(t, "exec", *main.DNSProvider)
+	assert.Equal(t, a.CredentialsFile, main.CredentialsFile)
+	// The new container's primary name answers over verified HTTPS at
+	// once: the check right after ensure does not retry.
+	assert.Regexp(t, `devhost\.succeed\("su - alice -c 'sudo devhost ensure web4 [^\n]*\n(\s*#[^\n]*\n)*\s*client\.succeed\(curl \+ " -o /dev/null https://web4\.dev\.test/"\)`, script)
 }
 
 // nix/vendor-hash.txt must be what buildGoModule will compute, or every

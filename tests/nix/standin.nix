@@ -95,6 +95,7 @@ let
           name: env: script:
           drv name { inherit script; } { inherit env script; };
         writeText = name: text: drv name { inherit text; } { inherit text; };
+        writeShellScript = name: text: drv name { inherit text; } { inherit text; };
         # A testScript that takes the nodes is forced by flake-outputs.nix,
         # which evaluates the nodes.
         testers.runNixOSTest =
@@ -116,6 +117,7 @@ let
         "nixfmt-rfc-style"
         "nixfmt-tree"
         "openssl"
+        "pebble"
         "python3"
       ] (name: drv name { } { });
 

@@ -52,6 +52,9 @@ in
       }
     )) { };
     networking.extraHosts = opt types.lines "";
+    networking.nameservers = opt (types.listOf types.str) [ ];
+    security.pki.certificateFiles = opt (types.listOf types.path) [ ];
+    security.acme.defaults.dnsPropagationCheck = opt types.bool true;
     networking.primaryIPAddress = opt types.str "192.168.1.2";
     # What nixos/lib/testing/network.nix gives the second node (the stubs
     # cannot merge the framework's definition, so it is the default here).
