@@ -445,3 +445,38 @@ func TestCheckReportsFile(t *testing.T) {
 	require.NoError(t, os.Remove(filepath.Join(dir, "containers", "bad.nix")))
 	require.NoError(t, Check(context.Background(), nix, dir))
 }
+
+// TestCompiledTemplatesGiveTheSameSet generates a set of 1,000 containers
+// (hostile roots, labels and errors; aliases, stopped containers) under
+// several host configurations with the compiled template executor and
+// with text/template alone (templates.Set.Reference): every file is the
+// same byte for byte.
+func TestCompiledTemplatesGiveTheSameSet(t *testing.T) {
+	tmpl := loadTemplates(t)
+	cs := containers(t, 1000)
+	for name, change := range map[string]func(*hostconfig.Config) *hostconfig.Config{
+		"defaults":      func(c *hostconfig.Config) *hostconfig.Config { return c },
+		"no acme":       func(c *hostconfig.Config) *hostconfig.Config { c.ACME.Enable = false; return c },
+		"hostile paths": func(*hostconfig.Config) *hostconfig.Config { return testConfig(`/we"ird ${x} ''dir\`) },
+		"compat, no alias proxy": func(c *hostconfig.Config) *hostconfig.Config {
+			c.Compat.BootstrapKey = true
+			c.AliasProxy = false
+			c.Cleanup.Enable = false
+			return c
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := change(testConfig("/x"))
+			got, err := Generate(cfg, cs, tmpl)
+			require.NoError(t, err)
+			want, err := Generate(cfg, cs, tmpl.Reference())
+			require.NoError(t, err)
+			require.Equal(t, want.Paths(), got.Paths())
+			for _, p := range want.Paths() {
+				if !bytes.Equal(want.Files[p], got.Files[p]) {
+					require.Equal(t, string(want.Files[p]), string(got.Files[p]), p)
+				}
+			}
+		})
+	}
+}
