@@ -81,11 +81,11 @@ func (c *compiled) run(w *bytes.Buffer, set map[string]*compiled, data any) erro
 // absent from the result.
 func compileSet(root *template.Template) map[string]*compiled {
 	out := map[string]*compiled{}
+	c := &compiler{funcs: FuncMap()}
 	for _, t := range root.Templates() {
 		if t.Tree == nil || t.Root == nil {
 			continue
 		}
-		c := &compiler{funcs: FuncMap()}
 		e, err := c.list(t.Root)
 		if err != nil {
 			continue
