@@ -101,7 +101,7 @@ func runLoad(t *testing.T, registered, procs int, stagger, r time.Duration) load
 			defer wg.Done()
 			time.Sleep(time.Until(t0.Add(time.Duration(i) * stagger)))
 			o := outcome{name: fmt.Sprintf("load%03d", i), start: time.Now()}
-			o.code, o.stderr = loadEnsure(s, o.name)
+			o.code, o.stderr = loadRun(s, "alice", "ensure", o.name, "--channel", channel)
 			o.end = time.Now()
 			outs[i] = o
 		}()
@@ -146,14 +146,15 @@ func runLoad(t *testing.T, registered, procs int, stagger, r time.Duration) load
 	return row
 }
 
-// loadEnsure runs one `devhost ensure NAME` as alice. The nixos-rebuild
-// double's extra check of every file with the real nix-instantiate is left
-// out: it would add a parse of the whole set (20,000 files at 10,000
-// containers) to every rebuild, on top of R.
-func loadEnsure(s *sandbox, name string) (int, string) {
+// loadRun runs devhost as user and returns its exit code and stderr. The
+// nixos-rebuild double's extra check of every file with the real
+// nix-instantiate is left out: it would add a parse of the whole set to
+// every rebuild, on top of R, and at 10,000 containers its one
+// nix-instantiate command line (20,000 files) is too long to execute.
+func loadRun(s *sandbox, user string, args ...string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	cmd, _, errb := s.command(ctx, "alice", "devhost", "ensure", name, "--channel", channel)
+	cmd, _, errb := s.command(ctx, user, "devhost", args...)
 	cmd.Env = slices.DeleteFunc(cmd.Env, func(e string) bool {
 		return strings.HasPrefix(e, "DEVHOST_DOUBLE_NIX_INSTANTIATE=")
 	})
@@ -200,7 +201,8 @@ func prepopulate(t *testing.T, s *sandbox, n int) {
 	require.NoError(t, err)
 	require.Len(t, all, n)
 	start := time.Now()
-	s.ok("root", "apply")
+	code, stderr := loadRun(s, "root", "apply")
+	require.Equalf(t, 0, code, "devhost apply: %s", stderr)
 	t.Logf("%d containers registered and applied (apply: %s)", n, time.Since(start).Round(time.Millisecond))
 }
 
