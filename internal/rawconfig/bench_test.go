@@ -162,7 +162,10 @@ func benchParse(b *testing.B, src []byte, n int) {
 // the file: once per process. x-faster is CPython's time over Go's; the
 // target is at least 20 for the realistic file and at least 1 for every
 // file. The ns/op of the benchmark loop itself is the steady state of
-// back-to-back reads, garbage collection included.
+// back-to-back reads, garbage collection included; cpu-ns/op is its CPU
+// time (all threads: on a shared machine wall time includes waiting for a
+// CPU), gc/op the collections per read, and x-faster-b2b CPython's best
+// single read over cpu-ns/op.
 func BenchmarkVsCPython(b *testing.B) {
 	py := python3(b)
 	files := []struct {
