@@ -203,11 +203,7 @@ func (c *compiler) ifNode(n *parse.IfNode) (exec, error) {
 	if err != nil {
 		return nil, err
 	}
-	then, err := c.list(n.List)
-	if err != nil {
-		return nil, err
-	}
-	els, err := c.list(n.ElseList)
+	then, els, err := c.branches(&n.BranchNode)
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +221,17 @@ func (c *compiler) ifNode(n *parse.IfNode) (exec, error) {
 		}
 		return els(s, dot)
 	}, nil
+}
+
+// branches compiles the body and the else part of an if or range.
+func (c *compiler) branches(n *parse.BranchNode) (body, els exec, err error) {
+	if body, err = c.list(n.List); err != nil {
+		return nil, nil, err
+	}
+	if els, err = c.list(n.ElseList); err != nil {
+		return nil, nil, err
+	}
+	return body, els, nil
 }
 
 // rangeNode handles range over a slice or array, with zero, one or two
@@ -245,11 +252,7 @@ func (c *compiler) rangeNode(n *parse.RangeNode) (exec, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := c.list(n.List)
-	if err != nil {
-		return nil, err
-	}
-	els, err := c.list(n.ElseList)
+	body, els, err := c.branches(&n.BranchNode)
 	if err != nil {
 		return nil, err
 	}
@@ -371,10 +374,7 @@ func (c *compiler) builtin(name string, args []parse.Node) (eval, error) {
 	return nil, errUnsupported
 }
 
-var (
-	valueType  = reflect.TypeFor[Value]()
-	valuesType = reflect.TypeFor[[]Value]()
-)
+var valueType = reflect.TypeFor[Value]()
 
 // stringCall compiles a call of one of the escapers (ok false for any
 // other command).
@@ -384,38 +384,10 @@ func (c *compiler) stringCall(cmd *parse.CommandNode) (evalString, bool, error) 
 		return nil, false, nil
 	}
 	args := cmd.Args[1:]
-	if f, ok := valueEscapers[id.Ident]; ok {
-		if len(args) != 1 {
-			return nil, false, errUnsupported
-		}
-		arg, err := c.operand(args[0])
-		if err != nil {
-			return nil, false, err
-		}
-		return func(s *state, dot reflect.Value) (string, error) {
-			v, err := valueArg(arg, s, dot)
-			if err != nil {
-				return "", err
-			}
-			return f(v)
-		}, true, nil
-	}
+	// The escapers' last argument is a Value or a []Value; nixList's
+	// first is an integer constant.
+	indent := 0
 	switch id.Ident {
-	case "nixStrs":
-		if len(args) != 1 {
-			return nil, false, errUnsupported
-		}
-		arg, err := c.operand(args[0])
-		if err != nil {
-			return nil, false, err
-		}
-		return func(s *state, dot reflect.Value) (string, error) {
-			vs, err := valuesArg(arg, s, dot)
-			if err != nil {
-				return "", err
-			}
-			return nixStrs(vs)
-		}, true, nil
 	case "nixList":
 		if len(args) != 2 {
 			return nil, false, errUnsupported
@@ -424,44 +396,60 @@ func (c *compiler) stringCall(cmd *parse.CommandNode) (evalString, bool, error) 
 		if !ok || !num.IsInt {
 			return nil, false, errUnsupported
 		}
-		indent := int(num.Int64)
-		arg, err := c.operand(args[1])
-		if err != nil {
-			return nil, false, err
+		indent, args = int(num.Int64), args[1:]
+	case "nixStrs":
+	default:
+		if _, ok := valueEscapers[id.Ident]; !ok {
+			return nil, false, nil
 		}
+	}
+	if len(args) != 1 {
+		return nil, false, errUnsupported
+	}
+	arg, err := c.operand(args[0])
+	if err != nil {
+		return nil, false, err
+	}
+	switch id.Ident {
+	case "nixList":
 		return func(s *state, dot reflect.Value) (string, error) {
-			vs, err := valuesArg(arg, s, dot)
+			vs, err := typedArg[[]Value](arg, s, dot)
 			if err != nil {
 				return "", err
 			}
 			return nixList(indent, vs)
 		}, true, nil
+	case "nixStrs":
+		return func(s *state, dot reflect.Value) (string, error) {
+			vs, err := typedArg[[]Value](arg, s, dot)
+			if err != nil {
+				return "", err
+			}
+			return nixStrs(vs)
+		}, true, nil
 	}
-	return nil, false, nil
+	f := valueEscapers[id.Ident]
+	return func(s *state, dot reflect.Value) (string, error) {
+		v, err := typedArg[Value](arg, s, dot)
+		if err != nil {
+			return "", err
+		}
+		return f(v)
+	}, true, nil
 }
 
-// valueArg evaluates an argument that must be exactly a Value.
-func valueArg(arg eval, s *state, dot reflect.Value) (Value, error) {
+// typedArg evaluates an argument that must be exactly of type T (as
+// text/template would pass it to a parameter of type T without conversion).
+func typedArg[T any](arg eval, s *state, dot reflect.Value) (T, error) {
+	var zero T
 	v, err := arg(s, dot)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	if !v.IsValid() || v.Type() != valueType {
-		return nil, errFallback
+	if !v.IsValid() || v.Type() != reflect.TypeFor[T]() {
+		return zero, errFallback
 	}
-	return v.Interface().(Value), nil
-}
-
-// valuesArg evaluates an argument that must be exactly a []Value.
-func valuesArg(arg eval, s *state, dot reflect.Value) ([]Value, error) {
-	v, err := arg(s, dot)
-	if err != nil {
-		return nil, err
-	}
-	if !v.IsValid() || v.Type() != valuesType {
-		return nil, errFallback
-	}
-	return v.Interface().([]Value), nil
+	return v.Interface().(T), nil
 }
 
 // operand compiles ".", ".A.B", "$x.A" and "$".
