@@ -13,8 +13,8 @@ import (
 // The compiled executor. text/template spends most of a 1,000-container
 // render in reflection: every escaper call goes through reflect.Value.Call
 // and every field through FieldByName. The embedded templates use a small
-// subset of the language (text, fields, variables, if, range, template,
-// and the escapers, not and len), so Load also compiles each template's
+// subset of the language (text, fields, variables, if, with, range,
+// template, and the escapers, not and len), so Load also compiles each template's
 // tree into Go closures that do the same without either: functions are
 // called directly with their Go types, and field indices are cached.
 //
@@ -138,7 +138,9 @@ func (c *compiler) node(n parse.Node) (exec, error) {
 	case *parse.ActionNode:
 		return c.action(n.Pipe)
 	case *parse.IfNode:
-		return c.ifNode(n)
+		return c.ifOrWith(&n.BranchNode, false)
+	case *parse.WithNode:
+		return c.ifOrWith(&n.BranchNode, true)
 	case *parse.RangeNode:
 		return c.rangeNode(n)
 	case *parse.TemplateNode:
@@ -198,12 +200,15 @@ func print(w *bytes.Buffer, v reflect.Value) error {
 	return nil
 }
 
-func (c *compiler) ifNode(n *parse.IfNode) (exec, error) {
+// ifOrWith is text/template's walkIfOrWith: the body runs when the
+// pipeline's value is true, with that value as dot for with; else the else
+// part runs with the original dot.
+func (c *compiler) ifOrWith(n *parse.BranchNode, with bool) (exec, error) {
 	cond, err := c.pipe(n.Pipe)
 	if err != nil {
 		return nil, err
 	}
-	then, els, err := c.branches(&n.BranchNode)
+	then, els, err := c.branches(n)
 	if err != nil {
 		return nil, err
 	}
@@ -212,11 +217,14 @@ func (c *compiler) ifNode(n *parse.IfNode) (exec, error) {
 		if err != nil {
 			return err
 		}
-		truth, ok := isTrue(v)
+		truth, ok := isTrue(indirectInterface(v))
 		if !ok {
 			return errFallback
 		}
-		if truth {
+		switch {
+		case truth && with:
+			return then(s, v)
+		case truth:
 			return then(s, dot)
 		}
 		return els(s, dot)

@@ -50,8 +50,9 @@ func hostileValues(r *rand.Rand) []Value {
 func hostileHost(r *rand.Rand) *Host {
 	return &Host{
 		PublicAddress: hostileValue(r), HostAddress: hostileValue(r), GeneratedDir: hostileValue(r),
-		WWWRoot: hostileValue(r), ACME: r.IntN(2) == 0, SelfSignedCert: hostileValue(r),
-		SelfSignedKey: hostileValue(r), AliasProxy: r.IntN(2) == 0, Cleanup: r.IntN(2) == 0,
+		WWWRoot: hostileValue(r), ACME: r.IntN(2) == 0, DNS01: r.IntN(2) == 0, MainCert: hostileValue(r),
+		SelfSignedCert: hostileValue(r),
+		SelfSignedKey:  hostileValue(r), AliasProxy: r.IntN(2) == 0, Cleanup: r.IntN(2) == 0,
 		CleanupAt: hostileValue(r), ProxyConfig: hostileValues(r), BootstrapKey: r.IntN(2) == 0,
 		ProvisionDir: hostileValue(r),
 	}
@@ -72,7 +73,11 @@ func hostileContainers(r *rand.Rand, n int) []*Container {
 			LocalAddress: hostileValue(r), ProfilePath: hostileValue(r), ProvisionPath: hostileValue(r),
 			HostFile: hostileValue(r), AutoStart: r.IntN(2) == 0, State: hostileValue(r),
 			Created: hostileValue(r), Deployed: hostileValue(r), Keep: r.IntN(2) == 0,
-			SSHKeys: hostileValues(r), LastError: hostileValue(r),
+			SSHKeys: hostileValues(r), LastError: hostileValue(r), Unit: hostileValue(r),
+			BasicAuthFile: hostileValue(r), Protected: r.IntN(2) == 0,
+		}
+		if r.IntN(2) == 0 {
+			c.Limits = &Limits{MemoryMax: hostileValue(r), CPUWeight: r.IntN(3) * 50, CPUQuota: hostileValue(r), TasksMax: r.IntN(3) * 1000}
 		}
 		for range r.IntN(3) {
 			c.Labels = append(c.Labels, Label{Key: hostileValue(r), Value: hostileValue(r)})
@@ -84,8 +89,10 @@ func hostileContainers(r *rand.Rand, n int) []*Container {
 
 // execBoth runs name with data through s (compiled where it can) and
 // through s.Reference() (text/template alone) and requires the same bytes,
-// or the same error.
-func execBoth(t *testing.T, s *Set, name string, data any) (failed bool) {
+// or the same error. With direct, the compiled executor itself must give
+// text/template's output, without falling back (which would hide its
+// mistakes behind text/template's result).
+func execBoth(t *testing.T, s *Set, name string, data any, direct bool) (failed bool) {
 	t.Helper()
 	got, gotErr := s.Execute(name, data)
 	want, wantErr := s.Reference().Execute(name, data)
@@ -96,7 +103,14 @@ func execBoth(t *testing.T, s *Set, name string, data any) (failed bool) {
 	}
 	require.NoError(t, gotErr, name)
 	if !bytes.Equal(want, got) {
-		require.Equal(t, string(want), string(got), "%s: compiled output differs from text/template's", name)
+		require.Equal(t, string(want), string(got), "%s: output differs from text/template's", name)
+	}
+	if direct {
+		var b bytes.Buffer
+		require.NoError(t, s.compiled[name].run(&b, s.compiled, data), "%s: the compiled executor fell back", name)
+		if !bytes.Equal(want, b.Bytes()) {
+			require.Equal(t, string(want), b.String(), "%s: compiled output differs from text/template's", name)
+		}
 	}
 	return false
 }
@@ -113,7 +127,7 @@ func TestCompiledMatchesTextTemplate(t *testing.T) {
 	fails := map[string]int{}
 	for _, c := range cs {
 		for _, name := range []string{ContainerNix, ConfigurationNix, VhostNix} {
-			if execBoth(t, s, name, c) {
+			if execBoth(t, s, name, c, true) {
 				fails[name]++
 			}
 		}
@@ -122,13 +136,13 @@ func TestCompiledMatchesTextTemplate(t *testing.T) {
 	valid := sample()
 	for _, list := range [][]*Container{nil, {valid}, cs[:50], cs} {
 		for _, host := range []*Host{valid.Host, cs[0].Host} {
-			execBoth(t, s, DefaultNix, &Index{Host: host, Containers: list})
+			execBoth(t, s, DefaultNix, &Index{Host: host, Containers: list}, true)
 		}
 		st := &Status{PublicAddress: hostileValue(r)}
 		for _, c := range list {
-			st.Containers = append(st.Containers, StatusContainer{Name: c.Name, State: c.State, URLs: c.URLs})
+			st.Containers = append(st.Containers, StatusContainer{Name: c.Name, State: c.State, URLs: c.URLs, Protected: c.Protected})
 		}
-		execBoth(t, s, IndexHTML, st)
+		execBoth(t, s, IndexHTML, st, true)
 	}
 	// Both kinds of outcome were compared: hostile values make the
 	// escapers refuse some containers, and others render.
@@ -152,7 +166,8 @@ func TestCompiledFallsBack(t *testing.T) {
 		data     any
 	}{
 		"sprig pipeline":        {body: `{{ "x" | upper }} {{ nixStr .Name }}`, data: sample()},
-		"with":                  {body: `{{ with .Host }}{{ nixStr .PublicAddress }}{{ end }}`, data: sample()},
+		"with":                  {body: `{{ with .Host }}{{ nixStr .PublicAddress }}{{ end }}{{ with .Limits }}x{{ else }}{{ nixStr $.Name }}{{ end }}`, compiled: true, data: sample()},
+		"with declaration":      {body: `{{ with $h := .Host }}{{ nixStr $h.PublicAddress }}{{ end }}`, data: sample()},
 		"variable declaration":  {body: `{{ $n := .Name }}{{ nixStr $n }}`, data: sample()},
 		"range else, break":     {body: `{{ range .URLs }}{{ break }}{{ else }}none{{ end }}`, data: sample()},
 		"value printed":         {body: `{{ .Name }}`, compiled: true, data: sample()},
@@ -169,7 +184,7 @@ func TestCompiledFallsBack(t *testing.T) {
 			s, err := Load(override(t, map[string]string{ConfigurationNix: tc.body}))
 			require.NoError(t, err)
 			assert.Equal(t, tc.compiled, s.compiled[ConfigurationNix] != nil, "compiled")
-			execBoth(t, s, ConfigurationNix, tc.data)
+			execBoth(t, s, ConfigurationNix, tc.data, false)
 		})
 	}
 }
