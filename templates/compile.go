@@ -175,14 +175,14 @@ func (c *compiler) action(p *parse.PipeNode) (exec, error) {
 		if err != nil {
 			return err
 		}
-		return print(s.w, v)
+		return printValue(s.w, v)
 	}, nil
 }
 
-// print writes v as text/template's printValue would, for the types
+// printValue writes v as text/template's printValue would, for the types
 // whose printing is unambiguous: booleans, integers and strings without
 // methods. Anything else falls back.
-func print(w *bytes.Buffer, v reflect.Value) error {
+func printValue(w *bytes.Buffer, v reflect.Value) error {
 	if !v.IsValid() || v.Type().NumMethod() != 0 || reflect.PointerTo(v.Type()).NumMethod() != 0 {
 		return errFallback
 	}
