@@ -2,7 +2,7 @@
 GO ?= go
 PKGS ?= ./...
 
-.PHONY: help build test bench lint fmt vet check-fmt
+.PHONY: help build test bench loadtest lint fmt vet check-fmt
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -16,6 +16,9 @@ test: ## run the whole test suite with the race detector (the README's command)
 
 bench: ## run every benchmark once with allocation figures
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+loadtest: ## concurrent ensures through the real binary and the doubles, 0/1,000/10,000 registered (many minutes; settings in tests/load_test.go)
+	DEVHOST_LOADTEST=1 $(GO) test -run '^TestLoad$$' -count 1 -v -timeout 120m ./tests/
 
 lint: vet check-fmt ## golangci-lint (a Go tool dependency), go vet, gofmt
 	$(GO) tool golangci-lint run $(PKGS)

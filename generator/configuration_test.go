@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -73,6 +74,10 @@ func TestContainerConfigurationEvaluates(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.Compat.BootstrapKey = true
 	cs := containers(t, 4)
+	// A shared user's key, with a comment a hand edit could have written:
+	// it reaches Nix only through the escaper.
+	cs[2].SharedWith = []string{"jane"}
+	cs[2].SharedKeys = []string{strings.Fields(sshKey(t, 50))[0] + " " + strings.Fields(sshKey(t, 50))[1] + ` shared:jane ${builtins.abort "x"} '' \`}
 	set, err := Generate(cfg, cs, loadTemplates(t))
 	require.NoError(t, err)
 	require.NoError(t, Write(cfg.GeneratedDir, set))
@@ -149,7 +154,7 @@ in {
 		dev := g.Users["developer"]
 		assert.True(t, dev.IsNormalUser)
 		assert.ElementsMatch(t, []string{"wheel", "service"}, dev.ExtraGroups)
-		assert.Equal(t, append(append([]string{}, c.SSHKeys...), BootstrapKey), dev.Keys)
+		assert.Equal(t, slices.Concat(c.SSHKeys, c.SharedKeys, []string{BootstrapKey}), dev.Keys)
 		if c.ServiceUser == "" {
 			assert.Len(t, g.Users, 1, c.Name)
 		} else {

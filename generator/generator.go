@@ -444,7 +444,9 @@ func containerURLs(cfg *hostconfig.Config, c *registry.Container) (aliasFQDNs, u
 func containerData(cfg *hostconfig.Config, host *templates.Host, c *registry.Container) *templates.Container {
 	fqdn := c.Name + "." + cfg.PublicAddress
 	aliasFQDNs, urls := containerURLs(cfg, c)
-	keys := slices.Clone(c.SSHKeys)
+	// The owner's environment keys, then the keys of the users the
+	// container is shared with (the lifecycle read them into the entry).
+	keys := slices.Concat(c.SSHKeys, c.SharedKeys)
 	if cfg.Compat.BootstrapKey && !slices.Contains(keys, BootstrapKey) {
 		keys = append(keys, BootstrapKey)
 	}

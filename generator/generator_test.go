@@ -480,3 +480,56 @@ func TestCheckReportsFile(t *testing.T) {
 	require.NoError(t, os.Remove(filepath.Join(dir, "containers", "bad.nix")))
 	require.NoError(t, Check(context.Background(), nix, dir))
 }
+
+// TestCompiledTemplatesGiveTheSameSet generates a set of 1,000 containers
+// (hostile roots, labels and errors; aliases, stopped containers; every
+// third with resource limits, every fifth protected) under several host
+// configurations with the compiled template executor and with
+// text/template alone (templates.Set.Reference): every file is the same
+// byte for byte.
+func TestCompiledTemplatesGiveTheSameSet(t *testing.T) {
+	tmpl := loadTemplates(t)
+	cs := containers(t, 1000)
+	for i, c := range cs {
+		if i%3 == 0 {
+			c.Limits = limits.Limits{MemoryMax: "50%", CPUWeight: 100 + i, CPUQuota: "200%"}
+		}
+		if i%5 == 0 {
+			c.ProtectUser = "customer"
+		}
+	}
+	for name, change := range map[string]func(*hostconfig.Config) *hostconfig.Config{
+		"defaults":      func(c *hostconfig.Config) *hostconfig.Config { return c },
+		"no acme":       func(c *hostconfig.Config) *hostconfig.Config { c.ACME.Enable = false; return c },
+		"hostile paths": func(*hostconfig.Config) *hostconfig.Config { return testConfig(`/we"ird ${x} ''dir\`) },
+		"compat, no alias proxy, host limits": func(c *hostconfig.Config) *hostconfig.Config {
+			c.Compat.BootstrapKey = true
+			c.AliasProxy = false
+			c.Cleanup.Enable = false
+			c.Limits = limits.Limits{MemoryMax: "1G", TasksMax: 2048}
+			return c
+		},
+		"dns-01 flat": func(c *hostconfig.Config) *hostconfig.Config {
+			c.ACME.Challenge, c.ACME.DNSProvider, c.AliasStyle = hostconfig.DNS01, "rfc2136", hostconfig.AliasFlat
+			return c
+		},
+		"dns-01 nested": func(c *hostconfig.Config) *hostconfig.Config {
+			c.ACME.Challenge, c.ACME.DNSProvider, c.ACME.Shards = hostconfig.DNS01, "rfc2136", 3
+			return c
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := change(testConfig("/x"))
+			got, err := Generate(cfg, cs, tmpl)
+			require.NoError(t, err)
+			want, err := Generate(cfg, cs, tmpl.Reference())
+			require.NoError(t, err)
+			require.Equal(t, want.Paths(), got.Paths())
+			for _, p := range want.Paths() {
+				if !bytes.Equal(want.Files[p], got.Files[p]) {
+					require.Equal(t, string(want.Files[p]), string(got.Files[p]), p)
+				}
+			}
+		})
+	}
+}

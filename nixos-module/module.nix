@@ -273,6 +273,8 @@ let
     "ensure"
     "destroy"
     "keep"
+    "share"
+    "unshare"
     "protect"
     "status"
   ];
@@ -735,8 +737,8 @@ in
       ];
       description = ''
         Unix groups whose members may reserve names for, create, update,
-        keep and destroy containers (`sudo devhost
-        reserve|ensure|destroy|keep|status`, and with
+        keep, destroy and share containers (`sudo devhost
+        reserve|ensure|destroy|keep|share|unshare|status`, and with
         {option}`${opt}.compatibility.fcBuildDevContainer` `sudo
         fc-build-dev-container ensure|destroy`). Groups that do not exist yet
         are created.

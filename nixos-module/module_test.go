@@ -306,7 +306,7 @@ func TestEnabledWithoutGeneratedSet(t *testing.T) {
 				cmds = append(cmds, c.Command)
 			}
 			var want []string
-			for _, sub := range []string{"ensure", "destroy", "keep", "protect", "status"} {
+			for _, sub := range []string{"ensure", "destroy", "keep", "share", "unshare", "protect", "status"} {
 				want = append(want, standInPackage+"/bin/devhost "+sub, standInPackage+"/bin/devhost "+sub+" *")
 			}
 			// reserve exactly as devhost up and the batou plugin run it:

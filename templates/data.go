@@ -86,7 +86,7 @@ type Container struct {
 	Created   Value // RFC 3339, UTC
 	Deployed  Value // RFC 3339, UTC; empty when never deployed
 	Keep      bool
-	SSHKeys   []Value // authorised for developer, incl. the bootstrap key when enabled
+	SSHKeys   []Value // authorised for developer: the owner's, the shared users', the bootstrap key when enabled
 	Labels    []Label // sorted by key
 	LastError Value
 	// Unit is the container's systemd unit, container@<name>.

@@ -61,6 +61,9 @@ var embedded embed.FS
 // Set is a parsed set of templates, safe for concurrent use.
 type Set struct {
 	root *template.Template
+	// compiled holds the templates the compiled executor runs (see
+	// compile.go); nil in a Reference set.
+	compiled map[string]*compiled
 	// Sources says where each template came from ("embedded" or a file).
 	Sources map[string]string
 	// Digest is a hash of every template's text: output rendered with
@@ -115,7 +118,14 @@ func Load(overrideDir string) (*Set, error) {
 		fmt.Fprintf(d, "%s %d\n", name, len(src[name]))
 		d.Write(src[name])
 	}
-	return &Set{root: root, Sources: sources, Digest: hex.EncodeToString(d.Sum(nil))}, nil
+	return &Set{root: root, compiled: compileSet(root), Sources: sources, Digest: hex.EncodeToString(d.Sum(nil))}, nil
+}
+
+// Reference returns the same templates executed by text/template alone,
+// the specification of the compiled executor that Execute uses: its output
+// is byte for byte that of s. It is for tests and benchmarks.
+func (s *Set) Reference() *Set {
+	return &Set{root: s.root, Sources: s.Sources, Digest: s.Digest}
 }
 
 // Execute runs the template name with data and returns its output.
@@ -129,6 +139,15 @@ func (s *Set) Execute(name string, data any) ([]byte, error) {
 
 // ExecuteTo is Execute into a caller's buffer (the generator reuses them).
 func (s *Set) ExecuteTo(b *bytes.Buffer, name string, data any) error {
+	if c := s.compiled[name]; c != nil {
+		start := b.Len()
+		if c.run(b, s.compiled, data) == nil {
+			return nil
+		}
+		// Anything the compiled run could not do as text/template does
+		// (an escaper's error included): text/template decides.
+		b.Truncate(start)
+	}
 	t := s.root.Lookup(name)
 	if t == nil {
 		return fmt.Errorf("template %s: not defined", name)
@@ -158,20 +177,31 @@ func (s *Set) ExecuteTo(b *bytes.Buffer, name string, data any) error {
 //	html       Value   -> HTML-escaped text (for element content and quoted attributes)
 func FuncMap() template.FuncMap {
 	m := sprig.HermeticTxtFuncMap()
-	m["nixStr"] = func(v Value) (string, error) { return nixlit.String(Unwrap(v)) }
-	m["nixAttr"] = func(v Value) (string, error) { return nixlit.AttrName(Unwrap(v)) }
-	m["nixPath"] = func(v Value) (string, error) { return nixlit.Path(Unwrap(v)) }
-	m["nixRelPath"] = func(v Value) (string, error) { return nixlit.RelPath(Unwrap(v)) }
-	m["nixStrs"] = func(vs []Value) (string, error) {
-		ss := make([]string, len(vs))
-		for i, v := range vs {
-			ss[i] = Unwrap(v)
-		}
-		return nixlit.StringList(ss)
+	for name, f := range valueEscapers {
+		m[name] = f
 	}
+	m["nixStrs"] = nixStrs
 	m["nixList"] = nixList
-	m["html"] = func(v Value) string { return html.EscapeString(Unwrap(v)) }
 	return m
+}
+
+// valueEscapers are the escaping functions of one Value, by template
+// name; both executors call these.
+var valueEscapers = map[string]func(Value) (string, error){
+	"nixStr":     func(v Value) (string, error) { return nixlit.String(Unwrap(v)) },
+	"nixAttr":    func(v Value) (string, error) { return nixlit.AttrName(Unwrap(v)) },
+	"nixPath":    func(v Value) (string, error) { return nixlit.Path(Unwrap(v)) },
+	"nixRelPath": func(v Value) (string, error) { return nixlit.RelPath(Unwrap(v)) },
+	"html":       func(v Value) (string, error) { return html.EscapeString(Unwrap(v)), nil },
+}
+
+// nixStrs renders [ "a" "b" ].
+func nixStrs(vs []Value) (string, error) {
+	ss := make([]string, len(vs))
+	for i, v := range vs {
+		ss[i] = Unwrap(v)
+	}
+	return nixlit.StringList(ss)
 }
 
 // nixList renders a list of strings one per line: the template writes

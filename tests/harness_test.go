@@ -168,6 +168,7 @@ func (s *sandbox) env(user string) []string {
 		"DEVHOST_DOUBLE_SYSTEM_PROFILE=" + s.path("system"),
 		lifecycle.EnvTestUser + "=" + user,
 		lifecycle.EnvTestGroupFile + "=" + s.groupFile,
+		lifecycle.EnvTestHomes + "=" + s.path("homes"),
 	}
 	if ni, err := exec.LookPath("nix-instantiate"); err == nil {
 		env = append(env, "DEVHOST_DOUBLE_NIX_INSTANTIATE="+ni)

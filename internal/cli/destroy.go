@@ -40,7 +40,8 @@ A failed rebuild restores the entry and exits with 2; an unknown name exits
 with 1.`,
 		Example: `  sudo devhost destroy shop
   sudo devhost destroy shop --json`,
-		Args: exactArgs(1),
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeContainers(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Context = cmd.Context()
 			opts.Name = args[0]

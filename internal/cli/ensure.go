@@ -117,29 +117,31 @@ arguments changes nothing but the deployment time.`,
 
 // ensureJSON is `devhost ensure --json`; the keys are stable.
 type ensureJSON struct {
-	Name         string        `json:"name"`
-	Owner        string        `json:"owner"`
-	State        string        `json:"state"`
-	Created      bool          `json:"created"`
-	Built        bool          `json:"built"`
-	System       string        `json:"system,omitempty"`
-	Profile      string        `json:"profile"`
-	Generation   int           `json:"profile_generation"`
-	Address      string        `json:"address"`
-	HostAddress  string        `json:"host_address"`
-	Address6     string        `json:"address6,omitempty"`
-	HostAddress6 string        `json:"host_address6,omitempty"`
-	Aliases      []string      `json:"aliases"`
-	URLs         []string      `json:"urls"`
-	Unit         string        `json:"unit"`
-	HostRebuilt  bool          `json:"host_rebuilt"`
-	AppliedGen   uint64        `json:"applied_generation"`
-	Deployed     string        `json:"deployed"`
-	HostKey      string        `json:"host_key"`
-	ChannelInUse string        `json:"channel"`
-	Warnings     []string      `json:"warnings,omitempty"`
-	Limits       limits.Limits `json:"limits"`
-	ExpiresAt    string        `json:"expires_at"`
+	Name         string   `json:"name"`
+	Owner        string   `json:"owner"`
+	State        string   `json:"state"`
+	Created      bool     `json:"created"`
+	Built        bool     `json:"built"`
+	System       string   `json:"system,omitempty"`
+	Profile      string   `json:"profile"`
+	Generation   int      `json:"profile_generation"`
+	Address      string   `json:"address"`
+	HostAddress  string   `json:"host_address"`
+	Address6     string   `json:"address6,omitempty"`
+	HostAddress6 string   `json:"host_address6,omitempty"`
+	Aliases      []string `json:"aliases"`
+	URLs         []string `json:"urls"`
+	Unit         string   `json:"unit"`
+	HostRebuilt  bool     `json:"host_rebuilt"`
+	AppliedGen   uint64   `json:"applied_generation"`
+	Deployed     string   `json:"deployed"`
+	HostKey      string   `json:"host_key"`
+	ChannelInUse string   `json:"channel"`
+	// Warnings (also printed to stderr): shared users' keys left out, a
+	// new container near Let's Encrypt's weekly limit.
+	Warnings  []string      `json:"warnings,omitempty"`
+	Limits    limits.Limits `json:"limits"`
+	ExpiresAt string        `json:"expires_at"`
 }
 
 // fmtRFC3339 is t in RFC 3339 (UTC), or "" for the zero time.
@@ -228,9 +230,7 @@ func ensureRun(opts *ensureOptions) error {
 		return lifecycleError(err)
 	}
 	c := res.Container
-	for _, w := range res.Warnings {
-		fmt.Fprintf(opts.IO.ErrOut, "devhost: warning: %s\n", w)
-	}
+	printWarnings(opts.IO.ErrOut, res.Warnings)
 	if opts.JSON {
 		out := ensureJSON{
 			Name: c.Name, Owner: c.Owner, State: string(c.State), Created: res.Created, Built: res.Built, System: res.StorePath,
@@ -325,9 +325,10 @@ func lifecycleError(err error) error {
 		fe *lifecycle.ForeignError
 		be *lifecycle.BuildError
 		ne *lifecycle.NameError
+		se *lifecycle.ShareError
 	)
 	switch {
-	case errors.As(err, &de), errors.As(err, &nf), errors.As(err, &fe), errors.As(err, &be), errors.As(err, &ne):
+	case errors.As(err, &de), errors.As(err, &nf), errors.As(err, &fe), errors.As(err, &be), errors.As(err, &ne), errors.As(err, &se):
 		return &InputError{Err: err}
 	}
 	return err

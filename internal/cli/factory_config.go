@@ -74,7 +74,7 @@ func (f *Factory) Registry() (*registry.Registry, error) {
 // (euid 0, SUDO_USER set to someone else), any host configuration but
 // hostconfig.DefaultPath. The configuration names the programs devhost runs
 // as root (commands.*) and the templates it renders; the sudo rules let the
-// users group pass any arguments to `devhost ensure|destroy|keep|status`, so
+// users group pass any arguments to `devhost ensure|destroy|keep|share|unshare|status`, so
 // honouring --config (or a kept DEVHOST_CONFIG) there would let any member
 // run their own program as root — a root-owned file they chose (e.g. one
 // they added to /nix/store) passes an ownership check just as well.

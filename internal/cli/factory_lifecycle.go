@@ -40,7 +40,22 @@ func (f *Factory) Lifecycle() (*lifecycle.Host, error) {
 	if forSudoUser(f.IO.Env) {
 		run.Path = runner.SecurePath
 	}
-	return lifecycle.New(cfg, reg, run, &lifecycle.Renderer{Cfg: cfg, Templates: tmpl}), nil
+	h := lifecycle.New(cfg, reg, run, &lifecycle.Renderer{Cfg: cfg, Templates: tmpl})
+	if testHooks {
+		if dir := f.env(lifecycle.EnvTestHomes); dir != "" {
+			h.Accounts = lifecycle.HomeDirs{Dir: dir}
+		}
+	}
+	return h, nil
+}
+
+// env looks up an environment variable through IO.Env (os.Getenv when
+// unset).
+func (f *Factory) env(key string) string {
+	if f.IO.Env == nil {
+		return os.Getenv(key)
+	}
+	return f.IO.Env(key)
 }
 
 // Caller is the person this devhost command acts for (see

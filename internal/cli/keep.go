@@ -31,7 +31,8 @@ it, however long nobody deployed it. --off clears the flag. Only the owner or
 a member of the admin group may change it.`,
 		Example: `  sudo devhost keep shop
   sudo devhost keep shop --off`,
-		Args: exactArgs(1),
+		Args:              exactArgs(1),
+		ValidArgsFunction: completeContainers(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Context = cmd.Context()
 			opts.Name = args[0]

@@ -30,7 +30,7 @@ func newCmdList(f *Factory) *cobra.Command {
 		Use:   "list",
 		Short: "List the containers in the registry",
 		Long: `List every registered container with its owner, environment, state, age,
-last deployment, keep flag and public URLs.
+last deployment, keep flag, the users it is shared with and public URLs.
 
 On a terminal the output is an aligned table; piped, it is one tab-separated
 line per container with a header line (stable columns: NAME OWNER ENVIRONMENT
@@ -64,6 +64,7 @@ type listEntry struct {
 	Deployed    *string           `json:"deployed"` // null: never deployed
 	AgeSeconds  int64             `json:"age_seconds"`
 	Keep        bool              `json:"keep"`
+	SharedWith  []string          `json:"shared_with"`
 	URLs        []string          `json:"urls"`
 	Labels      map[string]string `json:"labels"`
 	LastError   string            `json:"last_error"`
@@ -95,7 +96,8 @@ func listRun(opts *listOptions) error {
 				State: string(c.State), Address: c.Address.String(), Channel: c.Channel,
 				Aliases: append([]string{}, c.Aliases...), Created: c.Created.UTC().Format(time.RFC3339),
 				AgeSeconds: int64(now.Sub(c.Created) / time.Second), Keep: c.Keep,
-				URLs: containerURLs(cfg, c), Labels: map[string]string{}, LastError: c.LastError,
+				SharedWith: append([]string{}, c.SharedWith...),
+				URLs:       containerURLs(cfg, c), Labels: map[string]string{}, LastError: c.LastError,
 			}
 			if c.Address6.IsValid() {
 				e.Address6 = c.Address6.String()
@@ -123,7 +125,7 @@ func listRun(opts *listOptions) error {
 		tw = tabwriter.NewWriter(opts.IO.Out, 0, 8, 2, ' ', 0)
 		w = tw
 	}
-	fmt.Fprintln(w, "NAME\tOWNER\tENVIRONMENT\tSTATE\tAGE\tDEPLOYED\tKEEP\tURLS")
+	fmt.Fprintln(w, "NAME\tOWNER\tENVIRONMENT\tSTATE\tAGE\tDEPLOYED\tKEEP\tSHARED\tURLS")
 	for _, c := range all {
 		deployed := "never"
 		if !c.Deployed.IsZero() {
@@ -133,12 +135,16 @@ func listRun(opts *listOptions) error {
 		if c.Keep {
 			keep = "keep"
 		}
+		shared := "-"
+		if len(c.SharedWith) > 0 {
+			shared = strings.Join(c.SharedWith, ",")
+		}
 		env := c.Environment
 		if env == "" {
 			env = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Owner, env, c.State,
-			span(now.Sub(c.Created)), deployed, keep, strings.Join(containerURLs(cfg, c), " "))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Owner, env, c.State,
+			span(now.Sub(c.Created)), deployed, keep, shared, strings.Join(containerURLs(cfg, c), " "))
 	}
 	if tw != nil {
 		if err := tw.Flush(); err != nil {

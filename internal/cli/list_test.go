@@ -59,7 +59,10 @@ func listMain(t *testing.T, env map[string]string, args ...string) (int, string,
 
 func TestListTable(t *testing.T) {
 	s := newListSandbox(t, "")
-	s.put(t, "web", "10.233.0.2", func(c *registry.Container) { c.Aliases = []string{"shop", "admin"} })
+	s.put(t, "web", "10.233.0.2", func(c *registry.Container) {
+		c.Aliases = []string{"shop", "admin"}
+		c.SharedWith = []string{"jane", "dave"}
+	})
 	s.put(t, "old", "10.233.0.3", func(c *registry.Container) {
 		c.Owner, c.Environment, c.State, c.Keep = "bob", "", registry.Stopped, true
 		c.Created = s.now.Add(-40 * 24 * time.Hour)
@@ -69,9 +72,9 @@ func TestListTable(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	assert.Empty(t, errOut)
 	assert.Equal(t, []string{
-		"NAME\tOWNER\tENVIRONMENT\tSTATE\tAGE\tDEPLOYED\tKEEP\tURLS",
-		"old\tbob\t-\tstopped\t40d\tnever\tkeep\thttps://old.dev.example.com/",
-		"web\talice\tdev\trunning\t3d\t2h ago\t-\thttps://web.dev.example.com/ https://shop.web.dev.example.com/ https://admin.web.dev.example.com/",
+		"NAME\tOWNER\tENVIRONMENT\tSTATE\tAGE\tDEPLOYED\tKEEP\tSHARED\tURLS",
+		"old\tbob\t-\tstopped\t40d\tnever\tkeep\t-\thttps://old.dev.example.com/",
+		"web\talice\tdev\trunning\t3d\t2h ago\t-\tjane,dave\thttps://web.dev.example.com/ https://shop.web.dev.example.com/ https://admin.web.dev.example.com/",
 	}, strings.Split(strings.TrimSuffix(out, "\n"), "\n"))
 }
 
@@ -88,6 +91,7 @@ func TestListJSON(t *testing.T) {
 	s.put(t, "web", "10.233.0.2", func(c *registry.Container) {
 		c.Aliases = []string{"shop"}
 		c.Labels = map[string]string{"team": "shop"}
+		c.SharedWith = []string{"jane"}
 	})
 	s.put(t, "new", "10.233.0.3", func(c *registry.Container) { c.Deployed = time.Time{} })
 	code, out, errOut := listMain(t, nil, "--config", s.config, "list", "--json")
@@ -103,12 +107,14 @@ func TestListJSON(t *testing.T) {
 		return ks
 	}
 	stable := []string{"name", "owner", "environment", "root", "state", "address", "channel", "aliases",
-		"created", "deployed", "age_seconds", "keep", "urls", "labels", "last_error"}
+		"created", "deployed", "age_seconds", "keep", "shared_with", "urls", "labels", "last_error"}
 	assert.ElementsMatch(t, stable, keys(got[0]))
 	assert.ElementsMatch(t, stable, keys(got[1]))
 	assert.Equal(t, "new", got[0]["name"])
 	assert.Nil(t, got[0]["deployed"], "never deployed")
 	assert.Equal(t, []any{}, got[0]["aliases"])
+	assert.Equal(t, []any{}, got[0]["shared_with"])
+	assert.Equal(t, []any{"jane"}, got[1]["shared_with"])
 	web := got[1]
 	assert.Equal(t, "10.233.0.2", web["address"])
 	assert.Equal(t, []any{"https://web.dev.example.com/", "https://shop.web.dev.example.com/"}, web["urls"])
@@ -124,7 +130,7 @@ func TestListEmpty(t *testing.T) {
 	assert.Equal(t, "[]\n", out)
 	code, out, _ = listMain(t, nil, "--config", s.config, "list")
 	require.Equal(t, 0, code)
-	assert.Equal(t, "NAME\tOWNER\tENVIRONMENT\tSTATE\tAGE\tDEPLOYED\tKEEP\tURLS\n", out)
+	assert.Equal(t, "NAME\tOWNER\tENVIRONMENT\tSTATE\tAGE\tDEPLOYED\tKEEP\tSHARED\tURLS\n", out)
 }
 
 func TestListInvalidEntry(t *testing.T) {

@@ -163,14 +163,7 @@ func writeReservation(path string, data []byte) (err error) {
 
 // reserveRemote asks a devhost for a name over ssh.
 func reserveRemote(ctx context.Context, opts *reserveOptions) error {
-	sshProg := opts.SSH
-	if sshProg == "" && opts.IO.Env != nil {
-		sshProg = opts.IO.Env("DEVHOST_SSH")
-	}
-	var sshOpts []string
-	if p := filepath.Join(opts.IO.Dir, "ssh_config"); fileExists(p) {
-		sshOpts = []string{"-F", p}
-	}
+	sshProg, sshOpts := devhostSSH(opts.SSH, opts.IO.Env, opts.IO.Dir)
 	d := &provision.SSHDevhost{SSH: sshProg, Options: sshOpts, Host: opts.Devhost, Stderr: opts.IO.ErrOut}
 	name, err := d.Reserve(ctx)
 	if err != nil {
@@ -185,6 +178,25 @@ func reserveRemote(ctx context.Context, opts *reserveOptions) error {
 	}
 	fmt.Fprintln(opts.IO.Out, name)
 	return nil
+}
+
+// devhostSSH is how the laptop side reaches a devhost, as batou does: the
+// ssh program (flag, else $DEVHOST_SSH, else ssh) and, when dir holds a
+// deployment's ssh_config, "-F" with it (else the user's own
+// configuration). ssh_config_ENV and ssh_config_NAME include that file,
+// so their ProxyJump reaches the devhost the same way.
+func devhostSSH(flag string, getenv func(string) string, dir string) (prog string, options []string) {
+	prog = flag
+	if prog == "" && getenv != nil {
+		prog = getenv("DEVHOST_SSH")
+	}
+	if prog == "" {
+		prog = "ssh"
+	}
+	if p := filepath.Join(dir, "ssh_config"); fileExists(p) {
+		options = []string{"-F", p}
+	}
+	return prog, options
 }
 
 func fileExists(p string) bool {

@@ -91,6 +91,7 @@ Exit status: 0 success, 1 the input is wrong, 2 devhost or a command it ran fail
 // commands lists the constructors of devhost's top-level commands.
 var commands = []func(*Factory) *cobra.Command{
 	newCmdUp,
+	newCmdConnect,
 	newCmdSync,
 	newCmdReserve,
 	newCmdDebug,
@@ -100,7 +101,7 @@ var commands = []func(*Factory) *cobra.Command{
 	newCmdCheck,
 	newCmdMan,
 	newCmdVersion,
-	newCmdEnsure, newCmdDestroy, newCmdCleanup, newCmdKeep, newCmdProtect, newCmdStatus, newCmdCompat, newCmdImportLegacy,
+	newCmdEnsure, newCmdDestroy, newCmdCleanup, newCmdKeep, newCmdShare, newCmdUnshare, newCmdProtect, newCmdStatus, newCmdCompat, newCmdImportLegacy,
 }
 
 // Factory hands commands their dependencies lazily, so a command that does

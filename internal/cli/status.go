@@ -33,7 +33,8 @@ func newCmdStatus(f *Factory) *cobra.Command {
 		Short: "Show a container's state, addresses, URLs, profile and last deployment",
 		Long: `With NAME: the container's registry state and its unit's state, its
 address and the host's, its public URLs, its profile generation and system,
-its creation and last deployment, its keep flag and its last error, whether
+its creation and last deployment, its keep flag, the users it is shared
+with and its last error, whether
 a registry change still awaits a host rebuild, and whether an interrupted
 operation will be undone by the next command.
 
@@ -51,6 +52,7 @@ status changes nothing.`,
 			}
 			return nil
 		},
+		ValidArgsFunction: completeContainers(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Context = cmd.Context()
 			if len(args) == 1 {
@@ -131,6 +133,9 @@ func printStatus(w io.Writer, s *lifecycle.Status) {
 	row("created", fmtTime(s.Created))
 	row("deployed", fmtTime(s.Deployed))
 	row("keep", fmt.Sprint(s.Keep))
+	if len(s.SharedWith) > 0 {
+		row("shared with", strings.Join(s.SharedWith, " "))
+	}
 	if s.ExpiresAt != nil {
 		row("expires", fmtTime(*s.ExpiresAt)+" (destroyed by the cleanup after that)")
 	}

@@ -169,19 +169,7 @@ func upRun(opts *upOptions) error {
 			return inputErrorf("--identity %s: %v", opts.Identity, err)
 		}
 	}
-	sshProg := opts.SSH
-	if sshProg == "" {
-		sshProg = getenv("DEVHOST_SSH")
-	}
-	if sshProg == "" {
-		sshProg = "ssh"
-	}
-	// The devhost is reached as batou reaches it: with the deployment's
-	// ssh_config when there is one, else the user's own configuration.
-	var sshOpts []string
-	if _, err := os.Stat(filepath.Join(root, "ssh_config")); err == nil {
-		sshOpts = []string{"-F", filepath.Join(root, "ssh_config")}
-	}
+	sshProg, sshOpts := devhostSSH(opts.SSH, getenv, root)
 	events, msgs, err := upProgress(opts.IO, opts.Progress)
 	if err != nil {
 		return err

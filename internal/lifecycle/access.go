@@ -11,6 +11,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/internal/hostconfig"
 	"github.com/flyingcircusio/devhost/internal/names"
+	"github.com/flyingcircusio/devhost/internal/registry"
 )
 
 // ErrDenied is matched (errors.Is) by every refusal of an authorization
@@ -215,6 +216,17 @@ func (c Caller) CheckOwner(a hostconfig.Access, what, name, owner string) error 
 	}
 	return &DeniedError{User: c.User, What: what,
 		Why: fmt.Sprintf("container %q belongs to %q; choose another name or ask %q or an administrator (group %q)", name, owner, owner, a.AdminGroup)}
+}
+
+// CheckShared allows the owner, an administrator, and the users the
+// container is shared with: what a colleague may do (deploy over ssh,
+// keep). Changing who may do it (share, unshare) and destroying stay
+// CheckOwner's.
+func (c Caller) CheckShared(a hostconfig.Access, what string, ct *registry.Container) error {
+	if slices.Contains(ct.SharedWith, c.User) {
+		return nil
+	}
+	return c.CheckOwner(a, what, ct.Name, ct.Owner)
 }
 
 func quoteAll(l []string) []string {

@@ -78,9 +78,19 @@ type EnsureResult struct {
 	// HostKey is the container's ed25519 host key (empty until its sshd
 	// created one).
 	HostKey string
-	// Warnings are for the caller to show: a new container under http-01
-	// near Let's Encrypt's weekly limit.
+	// Warnings are for the caller to show; they do not fail the ensure:
+	// the keys of users the container is shared with that were left out
+	// (lines skipped, files refused), a new container under http-01 near
+	// Let's Encrypt's weekly limit.
 	Warnings []string
+}
+
+// entryEdit is what Share changes in an existing entry instead of what an
+// EnsureRequest sets: everything else (channel, aliases, provision.nix,
+// keys, state, deployment time) stays as it is.
+type entryEdit struct {
+	what  string // for a refusal: "share", "unshare"
+	apply func(c *registry.Container) error
 }
 
 // BuildError is a container system that failed to build: the container
@@ -109,8 +119,16 @@ func (e *ForeignError) Error() string {
 func (h *Host) provisionPath(name string) string { return generator.ProvisionNixPath(h.Cfg, name) }
 
 // Ensure creates or updates a container and returns once it runs its
-// system with the host applying its declaration.
+// system with the host applying its declaration. The keys of the users it
+// is shared with are read again (a changed authorized_keys changes its
+// system).
 func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, error) {
+	return h.ensure(ctx, req, nil)
+}
+
+// ensure is Ensure, or with edit an update of an existing entry by edit
+// alone, built and switched the same way.
+func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (*EnsureResult, error) {
 	if err := checkName(req.Name); err != nil {
 		return nil, err
 	}
@@ -128,16 +146,19 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		return nil, err
 	}
 	// Validate checked the channel already; this is the value the build
-	// uses, checked again so that nothing unchecked reaches nix-build.
-	ch, err := h.ResolveChannel(req.Channel)
-	if err != nil {
-		return nil, fmt.Errorf("ensure %s: %w", req.Name, err)
+	// uses, checked again so that nothing unchecked reaches nix-build. An
+	// edit builds with the entry's channel, checked in phase 1.
+	var ch channel.Resolved
+	if edit == nil {
+		if ch, err = h.ResolveChannel(req.Channel); err != nil {
+			return nil, fmt.Errorf("ensure %s: %w", req.Name, err)
+		}
 	}
 	// A new container (or one recorded before devhost kept state
 	// versions) takes its channel's NixOS release as system.stateVersion.
 	// Evaluated before the registry lock: an https channel is downloaded.
 	var release string
-	if prev, err := h.Reg.Get(req.Name); err != nil || prev.StateVersion == "" {
+	if prev, err := h.Reg.Get(req.Name); edit == nil && (err != nil || prev.StateVersion == "") {
 		if release, err = h.channelRelease(ctx, ch); err != nil {
 			return nil, err
 		}
@@ -164,11 +185,27 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		if err != nil && !errors.Is(err, registry.ErrNotFound) {
 			return err
 		}
-		if old != nil {
-			if err := req.Caller.CheckOwner(h.Cfg.Access, "change", req.Name, old.Owner); err != nil {
+		switch {
+		case old != nil:
+			what := "change"
+			if edit != nil {
+				what = edit.what
+			}
+			if err := req.Caller.CheckOwner(h.Cfg.Access, what, req.Name, old.Owner); err != nil {
 				return err
 			}
-		} else {
+			if edit != nil {
+				// Before the intent: a refused edit leaves no trace.
+				cp := *old
+				cp.SharedWith = slices.Clone(old.SharedWith)
+				c = &cp
+				if err := edit.apply(c); err != nil {
+					return err
+				}
+			}
+		case edit != nil:
+			return &NotFoundError{Name: req.Name}
+		default:
 			if err := h.clearLeftovers(ctx, req.Name); err != nil {
 				return err
 			}
@@ -195,7 +232,7 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 				return err
 			}
 			c = &registry.Container{Name: req.Name, Owner: req.Caller.User, Address: addr, Address6: addr6, Created: now, State: registry.Running}
-		} else {
+		} else if edit == nil {
 			cp := *old
 			c = &cp
 			if !c.Address6.IsValid() && h.Cfg.Addresses.HasIPv6() {
@@ -212,31 +249,42 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 				}
 			}
 		}
-		c.Channel = req.Channel
-		if c.StateVersion == "" {
-			// Kept across channel changes; set once.
-			if release == "" { // the entry changed since it was read
-				if release, err = h.channelRelease(ctx, ch); err != nil {
-					return err
-				}
+		if edit != nil {
+			// An edit keeps the entry's channel and state version (an
+			// entry without one gets it from the next ensure).
+			if ch, err = h.ResolveChannel(c.Channel); err != nil {
+				return fmt.Errorf("%s %s: %w", edit.what, req.Name, err)
 			}
-			c.StateVersion = release
+		} else {
+			c.Channel = req.Channel
+			if c.StateVersion == "" {
+				// Kept across channel changes; set once.
+				if release == "" { // the entry changed since it was read
+					if release, err = h.channelRelease(ctx, ch); err != nil {
+						return err
+					}
+				}
+				c.StateVersion = release
+			}
+			c.Aliases = slices.Clone(req.Aliases)
+			c.Environment = req.Environment
+			c.Root = req.Root
+			c.ServiceUser = req.ServiceUser
+			c.SSHKeys = slices.Clone(req.SSHKeys)
+			c.State = registry.Running
+			if req.SetLimits {
+				c.Limits = req.Limits
+			}
+			switch {
+			case req.NeverExpire:
+				c.ExpiresAt = time.Time{}
+			case req.ExpireAfter > 0:
+				c.ExpiresAt = now.Add(req.ExpireAfter).UTC().Truncate(time.Second)
+			}
 		}
-		c.Aliases = slices.Clone(req.Aliases)
-		c.Environment = req.Environment
-		c.Root = req.Root
-		c.ServiceUser = req.ServiceUser
-		c.SSHKeys = slices.Clone(req.SSHKeys)
-		c.State = registry.Running
-		if req.SetLimits {
-			c.Limits = req.Limits
-		}
-		switch {
-		case req.NeverExpire:
-			c.ExpiresAt = time.Time{}
-		case req.ExpireAfter > 0:
-			c.ExpiresAt = now.Add(req.ExpireAfter).UTC().Truncate(time.Second)
-		}
+		var warnings []string
+		c.SharedKeys, warnings = h.sharedKeys(c.SharedWith)
+		res.Warnings = append(res.Warnings, warnings...)
 		if err := writeJSON(h.paths().intent(req.Name), in, 0o644); err != nil {
 			return err
 		}
@@ -310,7 +358,9 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 				return err
 			}
 		}
-		c.Deployed = h.now()
+		if edit == nil {
+			c.Deployed = h.now()
+		}
 		c.LastError = ""
 		if err := h.Reg.Put(c); err != nil {
 			return err
@@ -386,7 +436,13 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 		pr.Phase(progress.Applied, "")
 	}
 
-	// Phase 5: the container runs its current system.
+	// Phase 5: the container runs its current system. An edit leaves a
+	// stopped container stopped; it runs the new system when started.
+	if edit != nil && c.State == registry.Stopped {
+		res.Unit = "unchanged"
+		pr.Phase(progress.Done, "unit "+res.Unit)
+		return res, nil
+	}
 	pr.Phase(progress.Starting, "")
 	if res.Unit, err = h.startOrSwitch(ctx, req.Name, res.Built && !res.Created); err != nil {
 		h.noteError(ctx, req.Name, err)

@@ -28,6 +28,9 @@ type Host struct {
 	Render *Renderer
 	// Now is the clock (time.Now when nil); cleanup takes --now instead.
 	Now func() time.Time
+	// Accounts finds the homes of the users containers are shared with
+	// (the passwd database when nil).
+	Accounts Accounts
 
 	p paths
 }

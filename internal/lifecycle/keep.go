@@ -9,7 +9,8 @@ import (
 
 // Keep sets or clears a container's keep flag, which exempts it from
 // cleanup. The flag is not part of the host's declarations, so it needs no
-// rebuild.
+// rebuild. The owner, an administrator or a user the container is shared
+// with may change it.
 func (h *Host) Keep(ctx context.Context, name string, on bool, caller Caller) (*registry.Container, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -44,7 +45,8 @@ func (h *Host) Keep(ctx context.Context, name string, on bool, caller Caller) (*
 		if err != nil {
 			return err
 		}
-		if err := caller.CheckOwner(h.Cfg.Access, "change", name, c.Owner); err != nil {
+		// A colleague the container is shared with may keep it too.
+		if err := caller.CheckShared(h.Cfg.Access, "change", c); err != nil {
 			return err
 		}
 		if c.Keep == on {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,7 +35,9 @@ type Status struct {
 	Created     time.Time `json:"created"`
 	Deployed    time.Time `json:"deployed"`
 	Keep        bool      `json:"keep"`
-	LastError   string    `json:"last_error,omitempty"`
+	// SharedWith are the users who may log in as developer too.
+	SharedWith []string `json:"shared_with"`
+	LastError  string   `json:"last_error,omitempty"`
 	// Pending is true while a change of the registry awaits a host rebuild.
 	Pending bool `json:"pending"`
 	// Interrupted names an operation whose process died; the next
@@ -74,8 +77,11 @@ func (h *Host) Status(ctx context.Context, name string) (*Status, error) {
 		State: string(c.State), Address: c.Address.String(), HostAddress: h.Cfg.Addresses.HostAddress.String(),
 		Aliases: c.Aliases, URLs: h.URLs(c), Profile: h.ProfilePath(name),
 		Created: c.Created, Deployed: c.Deployed, Keep: c.Keep, LastError: c.LastError,
-		HostKey: h.hostKey(name), Active: "unknown",
+		HostKey: h.hostKey(name), Active: "unknown", SharedWith: slices.Clone(c.SharedWith),
 		Limits: c.Limits.Or(h.Cfg.Limits), ProtectUser: c.ProtectUser, Protected: c.ProtectUser != "",
+	}
+	if s.SharedWith == nil {
+		s.SharedWith = []string{}
 	}
 	if !c.ExpiresAt.IsZero() {
 		e := c.ExpiresAt.UTC()

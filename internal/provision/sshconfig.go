@@ -39,7 +39,7 @@ func SSHConfigPaths(root, env string) (config, knownHosts string) {
 // SSHConfig is the content of ssh_config_<env>.
 type SSHConfig struct {
 	Hosts        []SSHHost
-	IdentityFile string // the environment's private key
+	IdentityFile string // the environment's private key; "" for the user's own keys
 	KnownHosts   string // the environment's known-hosts file
 	// Includes are files included for every host after the specific blocks,
 	// in order (batou: ~/.ssh/config, then <root>/ssh_config), as written
@@ -68,17 +68,21 @@ func (c SSHConfig) Render() []byte {
 		if h.HostKey != "" {
 			strict = "yes"
 		}
+		// Without an identity file (`devhost connect`) ssh offers the
+		// user's own keys, the ones they log into the devhost with.
+		identity := ""
+		if c.IdentityFile != "" {
+			identity = "\n    IdentityFile " + configArg(c.IdentityFile, true) + "\n    IdentitiesOnly yes"
+		}
 		blocks = append(blocks, fmt.Sprintf(`
 Host %s
     HostName %s
     ProxyJump %s
-    User developer
-    IdentityFile %s
-    IdentitiesOnly yes
+    User developer%s
     StrictHostKeyChecking %s
     UserKnownHostsFile %s
     HostKeyAlias %s
-`, names, h.Real, h.Devhost, configArg(c.IdentityFile, true), strict, configArg(c.KnownHosts, true), h.Real))
+`, names, h.Real, h.Devhost, identity, strict, configArg(c.KnownHosts, true), h.Real))
 	}
 	for _, inc := range c.Includes {
 		blocks = append(blocks, "Host *\n  Include "+configArg(inc, false))
@@ -130,9 +134,12 @@ func WriteSSHConfig(path string, c SSHConfig) error {
 
 // ReadSSHHosts returns the hosts of an existing ssh_config_<env> written by
 // devhost (for `up --host` runs that update one block and keep the others),
-// reading the Host/HostName/ProxyJump lines of each block.
+// reading the Host/HostName/ProxyJump lines of each block. Like the
+// known-hosts file it is read only as a regular file of at most
+// MaxKnownHosts bytes: a named pipe in its place must not hang up, sync or
+// connect.
 func ReadSSHHosts(path string) ([]SSHHost, error) {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.Read(path, MaxKnownHosts)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -126,8 +127,10 @@ ECHO "$COMPONENT_POSTGRES_ADMIN_PASSWORD" "$ROOT/secret.$PROVISION_CONTAINER"
 	require.NoError(t, err)
 	assert.Equal(t, `{"web": "a0000000001", "fixed": "fixed", "legacy": "legacy"}`, string(hm))
 
-	// Ensure: every provisioned host, with the environment's key.
+	// Ensure: every provisioned host, with the environment's key (the
+	// hosts are ensured at once, in any order).
 	require.Len(t, dev.ensured, 2)
+	slices.SortFunc(dev.ensured, func(a, b EnsureRequest) int { return strings.Compare(a.Name, b.Name) })
 	kp, err := EnsureKey(env.Root, "dev", false)
 	require.NoError(t, err)
 	assert.False(t, kp.Created)

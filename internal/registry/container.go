@@ -23,6 +23,8 @@
 //	deployed     = "2026-11-25T09:00:00Z"
 //	keep         = false
 //	ssh_keys     = ["ssh-ed25519 AAAA... alice@laptop"]
+//	shared_with  = ["jane"]
+//	shared_keys  = ["ssh-ed25519 AAAA... shared:jane"]
 //	last_error   = ""
 //	labels       = { team = "shop" }
 //	memory_max   = "2G"      # optional limits; unset means the host's default
@@ -71,6 +73,16 @@ type Container struct {
 	Labels      map[string]string // free-form
 	// SSHKeys are public keys authorised for the user developer.
 	SSHKeys []string
+	// SharedWith are the users (login names, names.Login) besides the owner who may log
+	// into the container as developer, deploy it and keep it; order kept,
+	// no duplicates, never the owner.
+	SharedWith []string
+	// SharedKeys are SharedWith's public keys, read from their
+	// authorized_keys on the devhost at the last ensure, share or unshare
+	// (see lifecycle.ReadAuthorizedKeys), each commented "shared:<user>".
+	// Stored so that every rendering of the entry (a host rebuild, `devhost
+	// render`) gives the configuration the container was built from.
+	SharedKeys []string
 	// LastError is the last failure of an operation on this container.
 	LastError string
 	// Limits are the container's own resource limits (memory_max,

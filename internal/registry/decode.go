@@ -23,7 +23,7 @@ const timeLayout = time.RFC3339
 // attribute names, in the order a new file lists them.
 var attrOrder = []string{
 	"name", "owner", "environment", "root", "service_user", "channel", "state_version", "aliases", "address",
-	"address6", "state", "created", "deployed", "keep", "ssh_keys", "last_error", "labels",
+	"address6", "state", "created", "deployed", "keep", "ssh_keys", "shared_with", "shared_keys", "last_error", "labels",
 	"memory_max", "cpu_weight", "cpu_quota", "tasks_max", "expires_at", "protect_user",
 }
 
@@ -124,6 +124,8 @@ func decodeHCL(filename string, src []byte) (*Container, hcl.Diagnostics) {
 	}
 	decode("keep", &c.Keep)
 	decode("ssh_keys", &c.SSHKeys)
+	decode("shared_with", &c.SharedWith)
+	decode("shared_keys", &c.SharedKeys)
 	decode("last_error", &c.LastError)
 	decode("labels", &c.Labels)
 	decode("memory_max", &c.Limits.MemoryMax)

@@ -87,6 +87,8 @@ func (c *Container) values() map[string]cty.Value {
 		"deployed":     cty.StringVal(formatTime(c.Deployed)),
 		"keep":         cty.BoolVal(c.Keep),
 		"ssh_keys":     stringList(c.SSHKeys),
+		"shared_with":  stringList(c.SharedWith),
+		"shared_keys":  stringList(c.SharedKeys),
 		"last_error":   cty.StringVal(c.LastError),
 		"labels":       labels,
 		"memory_max":   cty.StringVal(c.Limits.MemoryMax),

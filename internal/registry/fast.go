@@ -100,6 +100,7 @@ func decodeFast(filename string, src []byte) (*Container, bool) {
 		!str("address", &address) || !str("address6", &address6) || !str("state", &state) || !str("created", &created) ||
 		!str("deployed", &deployed) || !str("last_error", &c.LastError) ||
 		!list("aliases", &c.Aliases) || !list("ssh_keys", &c.SSHKeys) ||
+		!list("shared_with", &c.SharedWith) || !list("shared_keys", &c.SharedKeys) ||
 		!str("memory_max", &c.Limits.MemoryMax) || !str("cpu_quota", &c.Limits.CPUQuota) ||
 		!num("cpu_weight", &c.Limits.CPUWeight) || !num("tasks_max", &c.Limits.TasksMax) ||
 		!str("expires_at", &expires) || !str("protect_user", &c.ProtectUser) {

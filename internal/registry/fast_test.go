@@ -55,6 +55,8 @@ func fastSeeds(t testing.TB) [][]byte {
 		{`deployed     = "2026-11-25T09:00:00Z"`, `address6 = ""`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `address6 = "fd00::g"`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `address6 = "10.0.0.1"`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `shared_with = ["jane", "bob"]` + "\n" + `shared_keys = ["` + sharedKey + `"]`},
+		{`deployed     = "2026-11-25T09:00:00Z"`, `shared_with = ["alice"]`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, "memory_max = \"2G\"\ncpu_weight = 50\ncpu_quota = \"200%\"\ntasks_max = 4096"},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 050`},
 		{`deployed     = "2026-11-25T09:00:00Z"`, `cpu_weight = 5.0`},
@@ -119,6 +121,8 @@ func TestDecodeFastTakesWhatPutWrites(t *testing.T) {
 		c.Labels = map[string]string{"k": strings.ReplaceAll(strings.ReplaceAll(randText(), "\n", ""), "\t", "")}
 		c.Keep = i%2 == 0
 		if i%4 == 1 {
+			c.SharedWith = []string{"jane", "bob"}
+			c.SharedKeys = []string{sharedKey}
 			c.Limits = limits.Limits{MemoryMax: "2G", CPUWeight: 1 + i, CPUQuota: "150%", TasksMax: 100 * i}
 			c.ExpiresAt = c.Created.Add(time.Duration(i) * time.Hour)
 			c.ProtectUser = "customer"

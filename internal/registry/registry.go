@@ -134,6 +134,24 @@ func (r *Registry) entryFiles() ([]string, error) {
 	return out, nil
 }
 
+// Names lists the containers' names, sorted, from the entries' file names
+// without reading them (for shell completion); names that could not be a
+// container's are left out.
+func (r *Registry) Names() ([]string, error) {
+	files, err := r.entryFiles()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(files))
+	for _, f := range files {
+		n := strings.TrimSuffix(f, ".hcl")
+		if names.Container(n) == nil {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
 // LoadAll reads every entry, sorted by name. When any entry is invalid the
 // error is a *diag.Error listing every problem of every entry (including
 // two containers sharing an address) with its position; the valid entries

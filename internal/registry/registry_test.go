@@ -23,6 +23,8 @@ import (
 
 const sshKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGQPC30WXqaikLEy9uKsPVU6a381YNdKieYn+LJjXYLK alice@laptop"
 
+const sharedKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGQPC30WXqaikLEy9uKsPVU6a381YNdKieYn+LJjXYLK shared:jane"
+
 func testContainer(name string, addr string) *Container {
 	return &Container{
 		Name:        name,
@@ -167,6 +169,9 @@ labels = {
 			"aliases = [\n  \"shop\",   // storefront\n  \"admin\",\n]", `aliases = ["shop", "admin", "api"]`},
 		{"labels", func(c *Container) { c.Labels["team"] = "web" }, "labels = {\n  team = \"shop\"\n}", `labels = { team = "web" }`},
 		{"append", func(c *Container) { c.Keep = true }, `labels = {` + "\n  team = \"shop\"\n}", "labels = {\n  team = \"shop\"\n}\nkeep = true\n"},
+		{"share", func(c *Container) { c.SharedWith = []string{"jane", "bob"}; c.SharedKeys = []string{sharedKey} },
+			`labels = {` + "\n  team = \"shop\"\n}",
+			"labels = {\n  team = \"shop\"\n}\nshared_with = [\"jane\", \"bob\"]\nshared_keys = [\"" + sharedKey + "\"]\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,6 +197,8 @@ labels = {
 			assert.Equal(t, c.State, again.State)
 			assert.Equal(t, c.Keep, again.Keep)
 			assert.Equal(t, c.Labels, again.Labels)
+			assert.Equal(t, c.SharedWith, again.SharedWith)
+			assert.Equal(t, c.SharedKeys, again.SharedKeys)
 		})
 	}
 }
@@ -265,6 +272,17 @@ func TestPutRejectsInvalid(t *testing.T) {
 		{"ssh key newline", func(c *Container) { c.SSHKeys = []string{sshKey + "\nssh-ed25519 AAAA evil"} }, "Invalid SSH key"},
 		{"ssh key options", func(c *Container) { c.SSHKeys = []string{`command="sh" ` + sshKey} }, "options"},
 		{"ssh garbage", func(c *Container) { c.SSHKeys = []string{"hello"} }, "not an SSH public key"},
+		{"shared user", func(c *Container) { c.SharedWith = []string{"Jane Doe"} }, "Invalid user in shared_with"},
+		{"shared owner", func(c *Container) { c.SharedWith = []string{"alice"} }, "Owner in shared_with"},
+		{"shared root", func(c *Container) { c.SharedWith = []string{"root"} }, "Reserved user in shared_with"},
+		{"shared twice", func(c *Container) { c.SharedWith = []string{"jane", "jane"} }, "Duplicate user in shared_with"},
+		{"shared too many", func(c *Container) {
+			for i := range MaxShared + 1 {
+				c.SharedWith = append(c.SharedWith, fmt.Sprintf("u%d", i))
+			}
+		}, "Too many users in shared_with"},
+		{"shared key options", func(c *Container) { c.SharedKeys = []string{`command="sh" ` + sharedKey} }, "options"},
+		{"shared key two lines", func(c *Container) { c.SharedKeys = []string{sharedKey + "\n" + sshKey} }, "Invalid SSH key"},
 		{"label key", func(c *Container) { c.Labels = map[string]string{"a b": "c"} }, "Invalid label name"},
 		{"label value", func(c *Container) { c.Labels = map[string]string{"a": "b\nc"} }, "Invalid label value"},
 		{"environment", func(c *Container) { c.Environment = "dev; rm" }, "Invalid environment"},
@@ -612,4 +630,17 @@ func TestOldChannelIsReportedNotDropped(t *testing.T) {
 	b, err := os.ReadFile(r.Path("web"))
 	require.NoError(t, err)
 	assert.Equal(t, src, string(b), "the entry is left for its admin to fix")
+}
+
+// A container may be shared with any NixOS login name (jane.doe).
+func TestSharedWithLoginName(t *testing.T) {
+	r := Open(t.TempDir())
+	c := testContainer("web", "10.233.0.2")
+	c.SharedWith = []string{"jane.doe", "_bob"}
+	c.SharedKeys = []string{sharedKey + ".doe"}
+	require.NoError(t, r.Put(c))
+	got, err := r.Get("web")
+	require.NoError(t, err)
+	assert.Equal(t, c.SharedWith, got.SharedWith)
+	assert.Equal(t, c.SharedKeys, got.SharedKeys)
 }

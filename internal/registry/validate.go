@@ -126,6 +126,28 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 			add("ssh_keys", "Invalid SSH key", fmt.Sprintf("ssh_keys[%d]: %v; use one public key per entry, as in authorized_keys (\"ssh-ed25519 AAAA… comment\").", i, err))
 		}
 	}
+	shared := map[string]bool{}
+	for _, u := range c.SharedWith {
+		switch err := names.Login(u); {
+		case err != nil:
+			nameErr("shared_with", "Invalid user in shared_with", err)
+		case u == c.Owner:
+			add("shared_with", "Owner in shared_with", fmt.Sprintf("%q owns the container already; remove it from shared_with.", u))
+		case reservedUsers[u]:
+			add("shared_with", "Reserved user in shared_with", fmt.Sprintf("%q cannot log into the devhost as a colleague; remove it.", u))
+		case shared[u]:
+			add("shared_with", "Duplicate user in shared_with", fmt.Sprintf("%q is listed twice; remove one.", u))
+		}
+		shared[u] = true
+	}
+	if len(c.SharedWith) > MaxShared {
+		add("shared_with", "Too many users in shared_with", fmt.Sprintf("%d users are listed, at most %d are allowed.", len(c.SharedWith), MaxShared))
+	}
+	for i, k := range c.SharedKeys {
+		if err := checkSSHKey(k); err != nil {
+			add("shared_keys", "Invalid SSH key", fmt.Sprintf("shared_keys[%d]: %v; devhost writes these from the shared users' authorized_keys: remove the entry and run `devhost ensure` or `devhost share`.", i, err))
+		}
+	}
 	for _, fe := range c.Limits.Problems() {
 		add(fe.Field, "Invalid "+fe.Field, fe.Error()+".")
 	}
@@ -155,6 +177,10 @@ func (c *Container) check(rng func(attr string) *hcl.Range) hcl.Diagnostics {
 	return diags
 }
 
+// MaxShared bounds how many users a container is shared with: each one's
+// keys are read on every ensure.
+const MaxShared = 32
+
 // noRange is check's range function when there is no file.
 func noRange(string) *hcl.Range { return nil }
 
@@ -166,6 +192,12 @@ func (c *Container) normalize() {
 	}
 	if len(c.SSHKeys) == 0 {
 		c.SSHKeys = nil
+	}
+	if len(c.SharedWith) == 0 {
+		c.SharedWith = nil
+	}
+	if len(c.SharedKeys) == 0 {
+		c.SharedKeys = nil
 	}
 	if len(c.Labels) == 0 {
 		c.Labels = nil

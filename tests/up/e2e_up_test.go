@@ -1,7 +1,8 @@
 // Package up runs `devhost up` end to end over real ssh, without network.
 //
 // The devhost is a real OpenSSH sshd on 127.0.0.1 (a free port, a
-// throwaway host key, its own authorized keys) running the real devhost
+// throwaway host key, its own authorized keys and each person's
+// ~/.ssh/authorized_keys in their home) running the real devhost
 // binary (as shipped, without the devhosttest tag) through real sudo
 // (Debian's /usr/bin/sudo, setuid root) with the lifecycle's test doubles
 // for nix-build, nix-env and nixos-rebuild, and containerctl
@@ -314,7 +315,7 @@ KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 StrictModes no
 LogLevel VERBOSE
-AuthorizedKeysFile %s
+AuthorizedKeysFile %s .ssh/authorized_keys
 SetEnv %s
 `, b("keys", "host_ed25519"), b("keys", "devhost_authorized_keys"), strings.Join(env, " "))
 	for i := firstAddr; i <= lastAddr; i++ {

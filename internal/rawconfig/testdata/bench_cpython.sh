@@ -15,6 +15,8 @@
 # the same way (best of 50 single reads, each from a collected heap, as
 # each program reads the file once per process), and reports
 #   cpython-best-ns/read  go-best-ns/read  x-faster
+# and for back-to-back reads in one process (garbage collection included):
+#   cpu-ns/op (CPU time of all threads per read)  gc/op  x-faster-b2b
 # Needs python3 on PATH (the benchmark skips without it).
 set -eu
 cd "$(dirname "$0")/.."

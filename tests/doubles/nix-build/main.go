@@ -10,7 +10,7 @@
 // given contains DOUBLE_BUILD_FAIL, parses the configuration and the other
 // files with the real nix-instantiate when DEVHOST_DOUBLE_NIX_INSTANTIATE
 // names it, and "builds" a store path under $DEVHOST_DOUBLE_STATE/store whose
-// name derives from its inputs. OUT becomes a symlink to it and the path is
+// name derives from its inputs and which holds a copy of CONFIG. OUT becomes a symlink to it and the path is
 // printed, as nix-build does.
 package main
 
@@ -129,6 +129,12 @@ func main() {
 	_, _ = os.Stderr.WriteString("building '" + store + ".drv'...\n")
 	if err := os.MkdirAll(store, 0o755); err != nil {
 		r.Exit(2, "double nix-build: %v", err)
+	}
+	// The system keeps its configuration, so tests can see what was built.
+	if b, err := os.ReadFile(cfg); err == nil {
+		if err := os.WriteFile(filepath.Join(store, "configuration.nix"), b, 0o644); err != nil {
+			r.Exit(2, "double nix-build: %v", err)
+		}
 	}
 	meta, _ := json.Marshal(map[string]any{"name": name, "search": search})
 	if err := os.WriteFile(filepath.Join(store, "inputs.json"), meta, 0o644); err != nil {

@@ -12,7 +12,7 @@
 //     /usr/local/bin (sudo and fc-manage doubles) bind-mounted read-only.
 //     The test's sshd chroots sessions arriving on <address> there (Match
 //     LocalAddress + ChrootDirectory): that is "the container";
-//   - the registry entry's ssh keys become the authorized keys for
+//   - the registry entry's ssh keys and shared keys become the authorized keys for
 //     <address>, and "<address> <name>" goes into the sshd's /etc/hosts, as
 //     the devhost's static hosts entries do.
 //
@@ -128,7 +128,7 @@ func boot(base, name string) error {
 	if err := os.MkdirAll(filepath.Join(base, "ckeys"), 0o755); err != nil {
 		return err
 	}
-	keys := c.SSHKeys
+	keys := append(c.SSHKeys, c.SharedKeys...)
 	// The generated container configuration adds batou 2.3/2.4's key when
 	// the host enables it; so does the stand-in.
 	if cfg, err := hostconfig.Load(os.Getenv("DEVHOST_CONFIG")); err == nil && cfg.Compat.BootstrapKey {
