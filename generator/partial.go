@@ -82,13 +82,17 @@ func GenerateIndex(cfg *hostconfig.Config, names []string, t *templates.Set) ([]
 
 // RenderKey is a digest of everything besides the registry that a set's
 // bytes depend on: the templates and the host configuration. A set written
-// under another key must be rendered anew as a whole.
+// under another key must be rendered anew as a whole. The whole host
+// configuration counts (but for the path it was read from), not a list of
+// the settings the generator reads today: a list falls behind the next
+// setting, and the live set would then keep declarations the host no
+// longer asks for. A setting the set does not depend on costs one full
+// render when it changes.
 func RenderKey(cfg *hostconfig.Config, t *templates.Set) (string, error) {
 	h := sha256.New()
-	// Every host configuration value hostData and containerData read.
-	host, err := json.Marshal([]any{cfg.PublicAddress, cfg.Addresses.HostAddress.String(), cfg.GeneratedDir,
-		cfg.ACME.Enable, cfg.StateDir, cfg.ProfileDir, cfg.AliasProxy, cfg.Cleanup.Enable, cfg.Cleanup.At,
-		proxyConfig(cfg), cfg.Compat.BootstrapKey, cfg.Addresses.Network6.String(), addrText(cfg.Addresses.HostAddress6)})
+	c := *cfg
+	c.Path = ""
+	host, err := json.Marshal(&c)
 	if err != nil {
 		return "", fmt.Errorf("render key: %w", err)
 	}

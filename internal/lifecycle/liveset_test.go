@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/hostconfig"
 )
 
 // fullRender is the set generator.Generate makes of the whole registry.
@@ -145,6 +146,40 @@ func TestRenderKeyCoversIPv6(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(live.Files[generator.HostFile("blog")]), "localAddress6")
 	assert.Equal(t, fullRender(t, h).Files, live.Files)
+}
+
+// Every host setting the generated set depends on is part of the render
+// key: after a change, the live set is the full render again. The first
+// list of settings in the key missed these (the set kept the old limits,
+// alias spellings and certificate plan).
+func TestRenderKeyCoversEveryHostSetting(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		change func(*hostconfig.Config)
+	}{
+		{"default limits", func(c *hostconfig.Config) { c.Limits.MemoryMax = "3G" }},
+		{"alias style", func(c *hostconfig.Config) { c.AliasStyle = hostconfig.AliasFlat }},
+		{"acme challenge", func(c *hostconfig.Config) {
+			c.ACME.Enable, c.ACME.Challenge, c.ACME.DNSProvider = true, hostconfig.DNS01, "rfc2136"
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := testHost(t)
+			ctx := context.Background()
+			_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Aliases: []string{"www"}, Caller: alice})
+			require.NoError(t, err)
+			before, err := ReadSet(h.Cfg.GeneratedDir)
+			require.NoError(t, err)
+			tt.change(h.Cfg)
+			_, err = h.Sync(ctx, Caller{User: "root", Root: true})
+			require.NoError(t, err)
+			live, err := ReadSet(h.Cfg.GeneratedDir)
+			require.NoError(t, err)
+			want := fullRender(t, h).Files
+			require.NotEqual(t, before.Files, want, "the change shows in the set")
+			assert.Equal(t, want, live.Files)
+		})
+	}
 }
 
 // A rebuild killed after patching part of the set leaves its journal; the
