@@ -351,8 +351,12 @@ type upRun struct {
 	compVars        []string
 	ssh             string
 	cfgPath, khPath string
-	files           sync.Mutex // known_hosts and ssh_config
-	out, scriptOut  *lineMux
+	// files serialises what several hosts share: known_hosts and
+	// ssh_config, and each host's provision.sh and own rebuild, whose ssh
+	// may add to known_hosts (accept-new in compatibility mode) while
+	// another host would rewrite it. The ensures, the long part, overlap.
+	files          sync.Mutex
+	out, scriptOut *lineMux
 }
 
 // events is where host's phases go (nil: nowhere).
@@ -396,7 +400,9 @@ func (u *upRun) host(ctx context.Context, dev Devhost, h *environment.Host, r *H
 		return err
 	}
 
-	// 4. provision.sh.
+	// 4. provision.sh, one host at a time (files).
+	u.files.Lock()
+	defer u.files.Unlock()
 	if env.Provision.ShExists || env.Provision.NixCopied {
 		pr.Phase(progress.Provisioning, "provision.sh")
 		progressf("%s: running provision.sh for %s", h.Name, r.Name)
