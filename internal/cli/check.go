@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -125,14 +124,7 @@ const unassigned = "assigned on first up"
 
 func checkRun(opts *checkOptions) error {
 	ctx := orBackground(opts.Context)
-	display := opts.Root
-	if display == "" {
-		display = "."
-	}
-	root := display
-	if !filepath.IsAbs(root) {
-		root = filepath.Join(opts.IO.Dir, root)
-	}
+	root, display := opts.IO.deploymentRoot(opts.Root)
 	lo := opts.Load
 	lo.DisplayRoot = display
 	env, diags := environment.Load(ctx, root, opts.Env, lo)

@@ -3,6 +3,7 @@ package cli
 import (
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // IOStreams are where a command reads and writes: results go to Out,
@@ -34,4 +35,19 @@ func SystemIO() *IOStreams {
 	term := tty && os.Getenv("TERM") != "dumb" // cursor movement works
 	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, Env: os.Getenv, Dir: dir, ColorErr: color,
 		ErrTerminal: term, ErrWidth: terminalWidth(os.Stderr)}
+}
+
+// deploymentRoot is the batou deployment root that --root names (the
+// working directory when flag is ""): as a path, and as the user wrote it,
+// for messages.
+func (io *IOStreams) deploymentRoot(flag string) (root, display string) {
+	display = flag
+	if display == "" {
+		display = "."
+	}
+	root = display
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(io.Dir, root)
+	}
+	return root, display
 }

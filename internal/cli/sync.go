@@ -212,14 +212,7 @@ func syncPlan(ctx context.Context, opts *syncOptions) (*codesync.Sync, string, e
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	display := opts.Root
-	if display == "" {
-		display = "."
-	}
-	root := display
-	if !filepath.IsAbs(root) {
-		root = filepath.Join(opts.IO.Dir, root)
-	}
+	root, display := opts.IO.deploymentRoot(opts.Root)
 	env, diags := environment.Load(ctx, root, opts.Env, environment.Options{DisplayRoot: display, NoScriptChecks: true})
 	var files map[string][]byte
 	if env != nil {

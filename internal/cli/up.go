@@ -118,14 +118,7 @@ func upRun(opts *upOptions) error {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
-	display := opts.Root
-	if display == "" {
-		display = "."
-	}
-	root := display
-	if !filepath.IsAbs(root) {
-		root = filepath.Join(opts.IO.Dir, root)
-	}
+	root, display := opts.IO.deploymentRoot(opts.Root)
 	lo := opts.Load
 	lo.DisplayRoot = display
 	env, diags := environment.Load(ctx, root, opts.Env, lo)
