@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
@@ -62,20 +61,10 @@ func (h *Host) Destroy(ctx context.Context, name string, caller Caller) (*Destro
 	res := &DestroyResult{}
 	var gen uint64
 	err = h.withRegistry(ctx, func() error {
-		if _, err := h.recoverOps(ctx); err != nil {
-			return err
-		}
-		if err := h.recoverOwn(ctx, name); err != nil {
-			return err
-		}
-		c, err := h.Reg.Get(name)
-		if errors.Is(err, registry.ErrNotFound) {
-			return &NotFoundError{Name: name}
-		}
+		c, err := h.entryFor(ctx, name, func(c *registry.Container) error {
+			return caller.CheckOwner(h.Cfg.Access, "destroy", name, c.Owner)
+		})
 		if err != nil {
-			return err
-		}
-		if err := caller.CheckOwner(h.Cfg.Access, "destroy", name, c.Owner); err != nil {
 			return err
 		}
 		res.Container = c

@@ -215,3 +215,26 @@ func (h *Host) readWanted() (Wanted, error) {
 	_, err := readJSON(h.paths().wanted(), &w)
 	return w, err
 }
+
+// entryFor is the first step of an operation on an existing container,
+// under the registry lock: put back what earlier killed operations left,
+// read the entry, and let check decide whether caller may act on it.
+func (h *Host) entryFor(ctx context.Context, name string, check func(*registry.Container) error) (*registry.Container, error) {
+	if _, err := h.recoverOps(ctx); err != nil {
+		return nil, err
+	}
+	if err := h.recoverOwn(ctx, name); err != nil {
+		return nil, err
+	}
+	c, err := h.Reg.Get(name)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, &NotFoundError{Name: name}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := check(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

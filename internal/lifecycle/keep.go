@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"errors"
 
 	"github.com/flyingcircusio/devhost/internal/registry"
 )
@@ -31,22 +30,12 @@ func (h *Host) Keep(ctx context.Context, name string, on bool, caller Caller) (*
 		changed bool
 	)
 	err = h.withRegistry(ctx, func() error {
-		if _, err := h.recoverOps(ctx); err != nil {
-			return err
-		}
-		if err := h.recoverOwn(ctx, name); err != nil {
-			return err
-		}
 		var err error
-		c, err = h.Reg.Get(name)
-		if errors.Is(err, registry.ErrNotFound) {
-			return &NotFoundError{Name: name}
-		}
-		if err != nil {
-			return err
-		}
 		// A colleague the container is shared with may keep it too.
-		if err := caller.CheckShared(h.Cfg.Access, "change", c); err != nil {
+		c, err = h.entryFor(ctx, name, func(c *registry.Container) error {
+			return caller.CheckShared(h.Cfg.Access, "change", c)
+		})
+		if err != nil {
 			return err
 		}
 		if c.Keep == on {

@@ -158,20 +158,10 @@ func (h *Host) Unprotect(ctx context.Context, name string, caller Caller) (*Prot
 func (h *Host) changeProtection(ctx context.Context, op, name string, caller Caller, res *ProtectResult, change func(*registry.Container) (bool, error)) (uint64, error) {
 	var gen uint64
 	err := h.withRegistry(ctx, func() error {
-		if _, err := h.recoverOps(ctx); err != nil {
-			return err
-		}
-		if err := h.recoverOwn(ctx, name); err != nil {
-			return err
-		}
-		c, err := h.Reg.Get(name)
-		if errors.Is(err, registry.ErrNotFound) {
-			return &NotFoundError{Name: name}
-		}
+		c, err := h.entryFor(ctx, name, func(c *registry.Container) error {
+			return caller.CheckOwner(h.Cfg.Access, "change", name, c.Owner)
+		})
 		if err != nil {
-			return err
-		}
-		if err := caller.CheckOwner(h.Cfg.Access, "change", name, c.Owner); err != nil {
 			return err
 		}
 		res.Container = c
