@@ -350,6 +350,22 @@ func (s *sandbox) checkConsistent() {
 	require.NoError(t, err)
 	require.NotNil(t, live, "no generated set")
 	require.Equal(t, want.HostDigest(), live.HostDigest(), "host side of the generated set disagrees with the registry")
+	requireSameSet(t, want, live, "the live set is not a full render of the registry")
+}
+
+// requireSameSet fails unless sets want and got hold the same files with
+// the same bytes, naming the first file that differs.
+func requireSameSet(t *testing.T, want, got *generator.Set, msg string) {
+	t.Helper()
+	for _, p := range want.Paths() {
+		b, ok := got.Files[p]
+		require.Truef(t, ok, "%s: %s is missing", msg, p)
+		require.Equalf(t, string(want.Files[p]), string(b), "%s: %s differs", msg, p)
+	}
+	for _, p := range got.Paths() {
+		_, ok := want.Files[p]
+		require.Falsef(t, !ok, "%s: %s should not be there", msg, p)
+	}
 }
 
 // setNames are the containers declared in a rebuild record's set.
