@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -150,7 +149,7 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 		// rebuild double started its grandchild), one in four once it
 		// journals a change of the live set (in generator.Patch or just
 		// after it), the others at a random moment.
-		var target atomic.Value // the phase a targeted kill hit
+		var hit string // the target a targeted kill hit (read after done)
 		stop := make(chan struct{})
 		done := make(chan struct{})
 		require.Falsef(t, hasFile(journal), "run %d: a set journal was left behind", i)
@@ -171,9 +170,9 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 					if atWrite && hasFile(journal) || !atWrite && rebuilding {
 						_ = cmd.Process.Signal(syscall.SIGKILL)
 						if atWrite && !rebuilding && len(double.Grandchildren(s.path("double"))) == gcs {
-							target.Store(phaseWrite)
+							hit = phaseWrite
 						} else if rebuilding {
-							target.Store(phaseRebuild)
+							hit = phaseRebuild
 						}
 						return
 					}
@@ -198,7 +197,7 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 				killed++
 				recs := s.records("")
 				phase := "before any command"
-				switch hit, _ := target.Load().(string); {
+				switch {
 				case hit != "":
 					phase = hit
 				case len(recs) > nrec:
