@@ -21,7 +21,6 @@ import (
 
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/lifecycle"
-	"github.com/flyingcircusio/devhost/templates"
 	"github.com/flyingcircusio/devhost/tests/doubles/double"
 )
 
@@ -217,6 +216,9 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 			t.Logf("run %d: %v killed=%v err=%v stderr=%s", i, args, wasKilled, err, errb.String())
 		}
 		s.checkConsistent()
+		live, rerr := lifecycle.ReadSet(s.config().GeneratedDir)
+		require.NoError(t, rerr)
+		requireSameSet(t, s.fullRender(), live, fmt.Sprintf("run %d (%v, killed %v): the live set is not a full render of the registry", i, args, wasKilled))
 		for _, g := range double.Grandchildren(s.path("double")) {
 			require.Falsef(t, g.Alive(), "run %d (%v, killed %v after %s): grandchild %d of a rebuild is alive", i, args, wasKilled, delay, g.PID)
 		}
@@ -332,10 +334,7 @@ func (s *sandbox) checkJournaled(what string) (midPatch bool) {
 		Prev map[string]*string `json:"prev"`
 	}
 	require.NoErrorf(t, json.Unmarshal(b, &j), "%s: set journal", what)
-	tmpl, err := templates.Load("")
-	require.NoError(t, err)
-	want, err := generator.Generate(cfg, s.registry(), tmpl)
-	require.NoError(t, err)
+	want := s.fullRender()
 	live, err := lifecycle.ReadSet(cfg.GeneratedDir)
 	require.NoError(t, err)
 	paths := map[string]bool{}
