@@ -73,11 +73,15 @@ func Patch(dir string, files map[string][]byte) error {
 	}
 	for _, p := range removes {
 		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		switch err := os.Remove(full); {
+		case err == nil:
+			synced[filepath.Dir(full)] = true
+		case !errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("patch generated set %s: %w", dir, err)
 		}
-		synced[filepath.Dir(full)] = true
-		// A container's directory goes with its last file.
+		// Absent already (the patch back of a write killed before it
+		// created the file), its directory may be absent too: nothing to
+		// sync. A container's directory goes with its last file.
 		if d := path.Dir(p); d != "." && !strings.Contains(d, "/") && d != "containers" && d != wwwDir {
 			full := filepath.Join(dir, d)
 			if err := os.Remove(full); err == nil {

@@ -196,6 +196,7 @@ let
       nix_instantiate = withRootPath [ "${config.nix.package}/bin/nix-instantiate" ];
       nixos_container = withRootPath [ "/run/current-system/sw/bin/nixos-container" ];
       systemctl = withRootPath [ "${config.systemd.package}/bin/systemctl" ];
+      rebuild_batch_window = cfg.rebuildBatchWindow;
     };
   };
 
@@ -813,6 +814,20 @@ in
         which keeps the caller's PATH, so it runs through `env` with
         `PATH=/run/wrappers/bin:/run/current-system/sw/bin` (the default
         sets that PATH itself).
+      '';
+    };
+
+    rebuildBatchWindow = lib.mkOption {
+      # At most a minute, as devhost's host configuration allows.
+      type = types.strMatching "(0|[1-9][0-9]{0,3}|[1-5][0-9]{4}|60000)ms|(0|[1-9]|[1-5][0-9]|60)s";
+      default = "300ms";
+      example = "1s";
+      description = ''
+        How long a host rebuild that starts on an idle host waits first, so
+        that requests arriving together share it (devhost.hcl's
+        `commands.rebuild_batch_window`). A longer window lets more
+        near-simultaneous ensures share one rebuild; a lone request pays it
+        as extra latency. `0ms` rebuilds at once. At most `60s`.
       '';
     };
   };

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -380,11 +381,12 @@ func TestHostConfigCarriesEveryOption(t *testing.T) {
 			"serverNamesHashBucketSize": 256, "serverNamesHashMaxSize": 8192,
 			"proxyTimeout": "600s", "clientMaxBodySize": "1g",
 		},
-		"compatibility":  map[string]any{"bootstrapKey": true},
-		"limits":         map[string]any{"memoryMax": "2G", "cpuWeight": 50, "cpuQuota": "200%", "tasksMax": 4096},
-		"groups":         []string{"developers"},
-		"adminGroup":     "ops",
-		"rebuildCommand": []string{"nixos-rebuild", "switch", "--flake", "/etc/nixos#devhost", "--impure"},
+		"compatibility":      map[string]any{"bootstrapKey": true},
+		"limits":             map[string]any{"memoryMax": "2G", "cpuWeight": 50, "cpuQuota": "200%", "tasksMax": 4096},
+		"groups":             []string{"developers"},
+		"adminGroup":         "ops",
+		"rebuildCommand":     []string{"nixos-rebuild", "switch", "--flake", "/etc/nixos#devhost", "--impure"},
+		"rebuildBatchWindow": "1500ms",
 	}
 	r, err := evalModule(t, e, role(opts))
 	require.NoError(t, err)
@@ -417,6 +419,7 @@ func TestHostConfigCarriesEveryOption(t *testing.T) {
 	assert.Equal(t, "nginx", hc.Nginx.Group, "services.nginx.group")
 	assert.Contains(t, r.Systemd.Tmpfiles.Rules, "d /srv/devhost/htpasswd 0750 root nginx -")
 	assert.Equal(t, append([]string{standInEnv, rootPath}, opts["rebuildCommand"].([]string)...), hc.Commands.Rebuild)
+	assert.Equal(t, 1500*time.Millisecond, hc.Commands.RebuildBatchWindow)
 
 	// The same values reach NixOS' own options.
 	assert.Equal(t, 256, *r.Services.Nginx.ServerNamesHashBucketSize)
@@ -885,6 +888,9 @@ func TestOptionTypes(t *testing.T) {
 		{"cleanup time", p + ".cleanup.at", map[string]any{"cleanup": map[string]any{"at": "3am"}}},
 		{"duration without unit", p + ".cleanup.stopAfter", map[string]any{"cleanup": map[string]any{"stopAfter": "7"}}},
 		{"empty rebuild command", p + ".rebuildCommand", map[string]any{"rebuildCommand": []string{}}},
+		{"batch window over a minute", p + ".rebuildBatchWindow", map[string]any{"rebuildBatchWindow": "61s"}},
+		{"batch window in minutes", p + ".rebuildBatchWindow", map[string]any{"rebuildBatchWindow": "1m"}},
+		{"batch window without unit", p + ".rebuildBatchWindow", map[string]any{"rebuildBatchWindow": "300"}},
 		{"channel prefix scheme", p + ".allowedChannelPrefixes", map[string]any{"allowedChannelPrefixes": []string{"ftp://x/"}}},
 		{"capacity zero", p + ".capacity", map[string]any{"capacity": 0}},
 		{"memory limit", p + ".limits.memoryMax", map[string]any{"limits": map[string]any{"memoryMax": "2GB"}}},
@@ -949,6 +955,32 @@ func TestRebuildCommandCarriesNixPath(t *testing.T) {
 		rootPath,
 		"nixos-rebuild", "switch",
 	}, hc.Commands.Rebuild)
+}
+
+// rebuildBatchWindow reaches devhost.hcl as commands.rebuild_batch_window,
+// "0ms" (no window) included; unset, devhost's own default applies.
+func TestRebuildBatchWindowReachesHostConfig(t *testing.T) {
+	e := needNix(t)
+	for _, tt := range []struct {
+		value string // "" leaves the option unset
+		want  time.Duration
+	}{
+		{"", 300 * time.Millisecond},
+		{"0ms", 0},
+		{"60s", time.Minute},
+	} {
+		t.Run(tt.value, func(t *testing.T) {
+			opts := base(filepath.Join(t.TempDir(), "none"))
+			if tt.value != "" {
+				opts["rebuildBatchWindow"] = tt.value
+			}
+			r, err := evalModule(t, e, role(opts))
+			require.NoError(t, err)
+			hc, err := hostconfig.Parse("/etc/devhost/devhost.hcl", []byte(r.Environment.Etc["devhost/devhost.hcl"].Text))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, hc.Commands.RebuildBatchWindow)
+		})
+	}
 }
 
 // The bundled example registry, rendered by devhost's own generator, is

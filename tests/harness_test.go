@@ -352,6 +352,33 @@ func (s *sandbox) checkConsistent() {
 	require.Equal(t, want.HostDigest(), live.HostDigest(), "host side of the generated set disagrees with the registry")
 }
 
+// fullRender is the registry rendered whole, as `devhost apply --full`
+// writes it for containers shared with no one (the keys of the users a
+// container is shared with are lifecycle's to read).
+func (s *sandbox) fullRender() *generator.Set {
+	s.t.Helper()
+	tmpl, err := templates.Load("")
+	require.NoError(s.t, err)
+	set, err := generator.Generate(s.config(), s.registry(), tmpl)
+	require.NoError(s.t, err)
+	return set
+}
+
+// requireSameSet fails unless sets want and got hold the same files with
+// the same bytes, naming the first file that differs.
+func requireSameSet(t *testing.T, want, got *generator.Set, msg string) {
+	t.Helper()
+	for _, p := range want.Paths() {
+		b, ok := got.Files[p]
+		require.Truef(t, ok, "%s: %s is missing", msg, p)
+		require.Equalf(t, string(want.Files[p]), string(b), "%s: %s differs", msg, p)
+	}
+	for _, p := range got.Paths() {
+		_, ok := want.Files[p]
+		require.Falsef(t, !ok, "%s: %s should not be there", msg, p)
+	}
+}
+
 // setNames are the containers declared in a rebuild record's set.
 func setNames(r double.Record) map[string]bool {
 	out := map[string]bool{}

@@ -1,13 +1,17 @@
 package tests
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -15,17 +19,24 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/lifecycle"
 	"github.com/flyingcircusio/devhost/tests/doubles/double"
 )
 
 // TestKillAtRandomMoments kills devhost processes with SIGKILL at random
 // moments of ensure, destroy and keep (with slow doubles, so kills land in
-// builds, profile installs, rebuilds and everything between). After each
-// kill the next command must leave registry, generated set, profiles and
-// build records in agreement, with nothing pending, and no container but
-// the killed command's own may have changed. Every rebuild leaves a
-// sleeping grandchild: none may be alive when a rebuild starts, nor after
-// the next command.
+// builds, profile installs, rebuilds and everything between). One run in
+// four is killed while its host rebuild runs, one in four as soon as it
+// journals a change of the live set (in the incremental write, or before
+// the rebuild command starts): the live set is then, file by file, the
+// journal's previous copy or the registry's render, never a third thing.
+// After each kill the next command must leave registry, generated set (byte
+// for byte a full render of the registry), profiles and build records in
+// agreement, with nothing pending, and no container but the killed
+// command's own may have changed. Every rebuild leaves a sleeping
+// grandchild: none may be alive when a rebuild starts, nor after the next
+// command.
 func TestKillAtRandomMoments(t *testing.T) {
 	t.Parallel()
 	total := 200
@@ -57,12 +68,23 @@ func TestKillAtRandomMoments(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	t.Logf("%d processes killed with SIGKILL at random moments; the last external command each had started: %v", killed, phases)
+	t.Logf("%d processes killed with SIGKILL; where each was (the last external command it had started, or the target it was killed at): %v", killed, phases)
 	require.GreaterOrEqual(t, killed, total*9/10, "too few runs were killed")
+	// The targets were hit, not merely aimed at.
+	require.Positive(t, phases[phaseWrite], "no run was killed while writing the live set")
+	require.Positive(t, phases[phaseRebuild], "no run was killed while its host rebuild ran")
 }
 
+// The phases of targeted kills, as killLoop counts them.
+const (
+	phaseRebuild = "the host rebuild (targeted)"
+	phaseWrite   = "the live set's write, before its rebuild (targeted)"
+)
+
 // killLoop runs random commands until kills of them were killed (at most
-// 4*kills runs: a command may finish before its kill).
+// 8*kills runs: a command may finish before its kill, and one aimed at a
+// target that it never reaches, say a keep that changes nothing host-side,
+// is not killed; only runs that were killed count).
 func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[string]int) {
 	s := newSandbox(t, sandboxOpts{})
 	s.setControl(map[string]double.Control{
@@ -88,7 +110,8 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 	// lately; kills are spread over 1.1 times that.
 	typical := map[string]time.Duration{}
 	before := exists()
-	for i := 0; killed < kills && i < 4*kills; i++ {
+	journal := filepath.Join(s.config().StateDir, "lifecycle", "rebuild", "journal.json")
+	for i := 0; killed < kills && i < 8*kills; i++ {
 		name := names[rng.IntN(len(names))]
 		var argv0 string
 		var args []string
@@ -122,33 +145,46 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 		delay := time.Duration(rng.Int64N(int64(typical[kind]) * 11 / 10))
 		began := time.Now()
 		// One run in four is killed while its host rebuild runs (once the
-		// rebuild double started its grandchild), the others at a random
-		// moment.
-		var inRebuild atomic.Bool
+		// rebuild double started its grandchild), one in four once it
+		// journals a change of the live set (in generator.Patch or just
+		// after it), the others at a random moment.
+		var hit string // the target a targeted kill hit (read after done)
 		stop := make(chan struct{})
-		if rng.IntN(4) == 0 {
+		done := make(chan struct{})
+		require.Falsef(t, hasFile(journal), "run %d: a set journal was left behind", i)
+		switch aim := rng.IntN(4); aim {
+		case 0, 1:
 			delay = -1
+			atWrite := aim == 1
 			gcs := len(double.Grandchildren(s.path("double")))
 			go func() {
+				defer close(done)
 				for {
 					select {
 					case <-stop:
 						return
-					case <-time.After(2 * time.Millisecond):
+					case <-time.After(pollEvery(atWrite)):
 					}
-					if len(double.Grandchildren(s.path("double"))) > gcs {
-						inRebuild.Store(true)
+					rebuilding := len(double.Grandchildren(s.path("double"))) > gcs
+					if atWrite && hasFile(journal) || !atWrite && rebuilding {
 						_ = cmd.Process.Signal(syscall.SIGKILL)
+						if atWrite && !rebuilding && len(double.Grandchildren(s.path("double"))) == gcs {
+							hit = phaseWrite
+						} else if rebuilding {
+							hit = phaseRebuild
+						}
 						return
 					}
 				}
 			}()
-		} else {
+		default:
+			close(done)
 			timer := time.AfterFunc(delay, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
 			defer timer.Stop()
 		}
 		err := cmd.Wait()
 		close(stop)
+		<-done
 		cancel()
 		if err == nil {
 			typical[kind] = (3*typical[kind] + time.Since(began)) / 4
@@ -161,12 +197,15 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 				recs := s.records("")
 				phase := "before any command"
 				switch {
-				case inRebuild.Load():
-					phase = "the host rebuild (targeted)"
+				case hit != "":
+					phase = hit
 				case len(recs) > nrec:
 					phase = recs[len(recs)-1].Tool
 				}
 				phases[phase]++
+				if s.checkJournaled(fmt.Sprintf("run %d (%v, killed at %s)", i, args, phase)) {
+					phases["(of these: inside generator.Patch, the set half written)"]++
+				}
 			} else if !strings.Contains(errb.String(), "not registered") {
 				t.Fatalf("run %d: devhost %v failed: %v\n%s", i, args, err, errb.String())
 			}
@@ -177,6 +216,9 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 			t.Logf("run %d: %v killed=%v err=%v stderr=%s", i, args, wasKilled, err, errb.String())
 		}
 		s.checkConsistent()
+		live, rerr := lifecycle.ReadSet(s.config().GeneratedDir)
+		require.NoError(t, rerr)
+		requireSameSet(t, s.fullRender(), live, fmt.Sprintf("run %d (%v, killed %v): the live set is not a full render of the registry", i, args, wasKilled))
 		for _, g := range double.Grandchildren(s.path("double")) {
 			require.Falsef(t, g.Alive(), "run %d (%v, killed %v after %s): grandchild %d of a rebuild is alive", i, args, wasKilled, delay, g.PID)
 		}
@@ -253,4 +295,75 @@ func TestKilledRebuildLeavesNoGrandchild(t *testing.T) {
 	require.Len(t, gs, 2)
 	assert.False(t, gs[1].Alive(), "a rebuild that ended left a grandchild running")
 	s.checkConsistent()
+}
+
+// pollEvery is how often a targeted kill looks for its target: the live
+// set's write takes milliseconds, the rebuild double runs for 80.
+func pollEvery(atWrite bool) time.Duration {
+	if atWrite {
+		return 100 * time.Microsecond
+	}
+	return 2 * time.Millisecond
+}
+
+func hasFile(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// checkJournaled checks the live set as a killed run left it, before the
+// next command repairs it. While a set journal exists, every file is the
+// registry's full render (what the killed rebuild was writing), except
+// those the journal records, each of which is either its previous copy or
+// that render: a file is replaced whole, never half written. Temporary
+// files of a write cut short are left for the next command (which the
+// byte-for-byte check of checkConsistent then proves it removed). Without
+// a journal the set is checked after the next command only. It reports
+// whether the write was cut short in the middle: some journaled files
+// already new and some still old, or a temporary file left.
+func (s *sandbox) checkJournaled(what string) (midPatch bool) {
+	t := s.t
+	t.Helper()
+	cfg := s.config()
+	b, err := os.ReadFile(filepath.Join(cfg.StateDir, "lifecycle", "rebuild", "journal.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	require.NoError(t, err)
+	var j struct {
+		Prev map[string]*string `json:"prev"`
+	}
+	require.NoErrorf(t, json.Unmarshal(b, &j), "%s: set journal", what)
+	want := s.fullRender()
+	live, err := lifecycle.ReadSet(cfg.GeneratedDir)
+	require.NoError(t, err)
+	paths := map[string]bool{}
+	for _, set := range []*generator.Set{want, live} {
+		for _, p := range set.Paths() {
+			paths[p] = true
+		}
+	}
+	for p := range j.Prev {
+		paths[p] = true
+	}
+	var someNew, someOld bool
+	for p := range paths {
+		if strings.HasPrefix(filepath.Base(p), ".") && strings.Contains(filepath.Base(p), ".tmp") {
+			midPatch = true // a temporary file of generator.Patch
+			continue
+		}
+		got, inLive := live.Files[p]
+		w, inWant := want.Files[p]
+		isWant := inLive == inWant && bytes.Equal(got, w)
+		prev, journaled := j.Prev[p]
+		if !journaled {
+			require.Truef(t, isWant, "%s: %s, which the set journal does not record, is not the registry's render", what, p)
+			continue
+		}
+		isPrev := (prev == nil) == !inLive && (prev == nil || *prev == string(got))
+		require.Truef(t, isWant || isPrev, "%s: %s is neither the journal's previous copy nor the registry's render", what, p)
+		someNew = someNew || isWant && !isPrev
+		someOld = someOld || isPrev && !isWant
+	}
+	return midPatch || someNew && someOld
 }

@@ -209,7 +209,7 @@ var (
 		"compat": {Attributes: attrSchema("bootstrap_key")},
 		"access": {Attributes: attrSchema("groups", "admin_group", "max_containers_per_user", "reserved_names")},
 		"commands": {Attributes: attrSchema("rebuild", "nix_build", "nix_env", "nix_instantiate",
-			"nixos_container", "systemctl", "timeout")},
+			"nixos_container", "systemctl", "timeout", "rebuild_batch_window")},
 		"limits": {Attributes: attrSchema("memory_max", "cpu_weight", "cpu_quota", "tasks_max")},
 	}
 )

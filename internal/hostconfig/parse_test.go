@@ -83,6 +83,7 @@ commands {
   nixos_container = ["nixos-container"]
   systemctl       = ["systemctl", "--no-ask-password"]
   timeout         = "1h"
+  rebuild_batch_window = "750ms"
 }
 `
 
@@ -116,7 +117,7 @@ func fullWant(dir string) *Config {
 			Systemctl:      []string{"systemctl", "--no-ask-password"},
 			Timeout:        time.Hour,
 
-			RebuildBatchWindow: 300 * time.Millisecond,
+			RebuildBatchWindow: 750 * time.Millisecond,
 		},
 	}
 }
@@ -157,6 +158,7 @@ func fullJSON(t *testing.T) []byte {
 			"rebuild": []string{"fc-manage", "switch"}, "nix_build": []string{"./bin/nix-build"},
 			"nix_env": []string{"/run/current-system/sw/bin/nix-env"}, "nix_instantiate": []string{"nix-instantiate", "--option", "restrict-eval", "true"},
 			"nixos_container": []string{"nixos-container"}, "systemctl": []string{"systemctl", "--no-ask-password"}, "timeout": "1h",
+			"rebuild_batch_window": "750ms",
 		},
 	}
 	b, err := json.Marshal(v)

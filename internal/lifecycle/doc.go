@@ -6,27 +6,39 @@
 // # Ensure
 //
 // Validate checks a request completely before anything is locked or
-// changed. Ensure then, holding the container's operation lock:
+// changed. Ensure (ensure.go) then, holding the container's operation
+// lock, runs these steps, each a method of Host on one ensureRun:
 //
-//  1. under the registry lock: authorises the caller against the entry
-//     (or a `devhost reserve` reservation), records an intent, reserves an
-//     address for a new container, writes its provision.nix and stages its
-//     configuration.nix (rendered by the generator) in
-//     <state>/lifecycle/build/<name>/;
-//  2. without any lock: builds the container's system when its inputs
-//     (channel, configuration, provision.nix) changed, with restricted
-//     evaluation and only the channel, the configuration and provision.nix
-//     on the search path;
-//  3. under the registry lock: installs it as the profile (nix-env --set),
-//     commits the entry, drops the intent, counts the change and records
-//     it as a request (requests/<name>.json: the entry, provision.nix and
-//     profile before, the entry after) until a rebuild applies it;
-//  4. waits for a host rebuild containing the change (see below);
-//  5. starts the container's unit, or, when it runs and its system changed
-//     while the host's declarations did not, switches it with `systemctl
-//     reload container@NAME` (NixOS' container unit reloads by running the
-//     profile's switch-to-configuration inside the container); nothing
-//     happens to a running container whose system is unchanged.
+//  0. settleDestroyed: applies the removal of a destroyed container of the
+//     same name whose destroy died before its rebuild;
+//  1. prepare, without any lock: resolves the channel and evaluates its
+//     NixOS release when the entry needs a state version;
+//  2. plan, under the registry lock: recoverBefore undoes what crashed
+//     operations left; authorize checks the caller against the entry (or
+//     a `devhost reserve` reservation); an intent is recorded; planEntry
+//     makes the entry (newEntry allocates a new container's address, the
+//     only place an ensure does); stage writes its provision.nix and its
+//     configuration.nix (rendered by the generator) to
+//     <state>/lifecycle/build/<name>/ and decides whether to build: when
+//     its inputs (channel, configuration, provision.nix) changed;
+//  3. buildStep, without any lock: builds the container's system with
+//     restricted evaluation and only the channel, the configuration and
+//     provision.nix on the search path;
+//  4. commit, under the registry lock: installProfile installs it as the
+//     profile (nix-env --set); the entry is written and the intent dropped;
+//     countChange counts the change and records it as a request
+//     (requests/<name>.json: the entry, provision.nix and profile before,
+//     the entry after) until a rebuild applies it;
+//  5. wait: waits for a host rebuild containing the change (see below);
+//  6. run: starts the container's unit, or, when it runs and its system
+//     changed while the host's declarations did not, switches it with
+//     `systemctl reload container@NAME` (NixOS' container unit reloads by
+//     running the profile's switch-to-configuration inside the container);
+//     nothing happens to a running container whose system is unchanged.
+//
+// A failure in plan, buildStep or commit is undone by abort from the
+// intent; from commit on the change stands, and a failed rebuild is rolled
+// back by the rebuild (see Rebuilds).
 //
 // The configuration is built from a staged copy rather than from the live
 // generated set because the live set is only ever written by a rebuild, from

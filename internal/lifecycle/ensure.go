@@ -126,8 +126,37 @@ func (h *Host) Ensure(ctx context.Context, req EnsureRequest) (*EnsureResult, er
 	return h.ensure(ctx, req, nil)
 }
 
+// ensureRun is one ensure as it moves through its steps: the request, what
+// plan decided under the registry lock, and what the later steps add to the
+// result.
+type ensureRun struct {
+	req  EnsureRequest
+	edit *entryEdit // nil: an ensure; else an edit of the existing entry
+	pr   *progress.Tracker
+	res  *EnsureResult
+
+	// Before the registry lock (prepare).
+	ch      channel.Resolved // an edit's is resolved by plan
+	release string           // the channel's NixOS release, when needed
+
+	// Decided by plan; abort undoes in until commit drops it.
+	in        Intent
+	c         *registry.Container // the entry commit writes
+	needBuild bool
+	inputs    string // digest of the build's inputs (buildInputs)
+	hasProv   bool
+
+	// Set by commit: the generation to wait for, and whether this change
+	// left the container's host side as it was.
+	gen           uint64
+	hostUnchanged bool
+}
+
 // ensure is Ensure, or with edit an update of an existing entry by edit
-// alone, built and switched the same way.
+// alone, built and switched the same way. Its steps, in order: recovery
+// of a destroy that died before its rebuild (settleDestroyed), prepare,
+// plan, build, commit, wait and run; until commit succeeds, a failure is
+// undone by abort.
 func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (*EnsureResult, error) {
 	if err := checkName(req.Name); err != nil {
 		return nil, err
@@ -135,8 +164,8 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 	if err := req.Caller.CheckMember(h.Cfg.Access, "ensure containers"); err != nil {
 		return nil, err
 	}
-	pr := progress.Start(req.Progress, req.Name, nil)
-	pr.Phase(progress.Validated, "")
+	e := &ensureRun{req: req, edit: edit, pr: progress.Start(req.Progress, req.Name, nil), res: &EnsureResult{}}
+	e.pr.Phase(progress.Validated, "")
 	op, err := lock(ctx, h.paths().opLock(req.Name))
 	if err != nil {
 		return nil, err
@@ -145,317 +174,405 @@ func (h *Host) ensure(ctx context.Context, req EnsureRequest, edit *entryEdit) (
 	if err := h.settleDestroyed(ctx, req.Name); err != nil {
 		return nil, err
 	}
-	// Validate checked the channel already; this is the value the build
-	// uses, checked again so that nothing unchecked reaches nix-build. An
-	// edit builds with the entry's channel, checked in phase 1.
-	var ch channel.Resolved
-	if edit == nil {
-		if ch, err = h.ResolveChannel(req.Channel); err != nil {
-			return nil, fmt.Errorf("ensure %s: %w", req.Name, err)
+	if err := h.prepare(ctx, e); err != nil {
+		return nil, err
+	}
+	for _, step := range []func(context.Context, *ensureRun) error{h.plan, h.buildStep, h.commit} {
+		if err := step(ctx, e); err != nil {
+			return nil, h.abort(ctx, e.in, err)
 		}
 	}
-	// A new container (or one recorded before devhost kept state
-	// versions) takes its channel's NixOS release as system.stateVersion.
-	// Evaluated before the registry lock: an https channel is downloaded.
-	var release string
-	if prev, err := h.Reg.Get(req.Name); edit == nil && (err != nil || prev.StateVersion == "") {
-		if release, err = h.channelRelease(ctx, ch); err != nil {
-			return nil, err
-		}
+	if err := h.wait(ctx, e); err != nil {
+		return e.res, err
 	}
+	return e.res, h.run(ctx, e)
+}
 
-	res := &EnsureResult{}
-	var (
-		in        Intent
-		c         *registry.Container
-		needBuild bool
-		inputs    string
-		hasProv   bool
-	)
-	// Phase 1, under the registry lock: authorise against the entry,
-	// record the intent, reserve the address, stage the build inputs.
-	err = h.withRegistry(ctx, func() error {
-		if _, err := h.recoverOps(ctx); err != nil {
+// prepare does, before the registry lock, what may take long: it resolves
+// the channel and, for a new container (or one recorded before devhost
+// kept state versions), evaluates the channel's NixOS release, its
+// system.stateVersion (an https channel is downloaded).
+func (h *Host) prepare(ctx context.Context, e *ensureRun) error {
+	if e.edit != nil {
+		return nil // it builds with the entry's channel, checked in plan
+	}
+	// Validate checked the channel already; this is the value the build
+	// uses, checked again so that nothing unchecked reaches nix-build.
+	var err error
+	if e.ch, err = h.ResolveChannel(e.req.Channel); err != nil {
+		return fmt.Errorf("ensure %s: %w", e.req.Name, err)
+	}
+	if prev, err := h.Reg.Get(e.req.Name); err != nil || prev.StateVersion == "" {
+		if e.release, err = h.channelRelease(ctx, e.ch); err != nil {
 			return err
 		}
-		if err := h.recoverOwn(ctx, req.Name); err != nil {
+	}
+	return nil
+}
+
+// plan runs under the registry lock: it first recovers what earlier
+// crashes left, then authorises the caller against the entry, records the
+// intent, reserves the address of a new container and stages the build
+// inputs, deciding whether a build is needed.
+func (h *Host) plan(ctx context.Context, e *ensureRun) error {
+	return h.withRegistry(ctx, func() error {
+		if err := h.recoverBefore(ctx, e.req.Name); err != nil {
 			return err
 		}
-		old, err := h.Reg.Get(req.Name)
+		old, err := h.Reg.Get(e.req.Name)
 		if err != nil && !errors.Is(err, registry.ErrNotFound) {
 			return err
 		}
-		switch {
-		case old != nil:
-			what := "change"
-			if edit != nil {
-				what = edit.what
-			}
-			if err := req.Caller.CheckOwner(h.Cfg.Access, what, req.Name, old.Owner); err != nil {
-				return err
-			}
-			if edit != nil {
-				// Before the intent: a refused edit leaves no trace.
-				cp := *old
-				cp.SharedWith = slices.Clone(old.SharedWith)
-				c = &cp
-				if err := edit.apply(c); err != nil {
-					return err
-				}
-			}
-		case edit != nil:
-			return &NotFoundError{Name: req.Name}
-		default:
-			if err := h.clearLeftovers(ctx, req.Name); err != nil {
-				return err
-			}
-			if err := h.checkNotForeign(req.Name); err != nil {
-				return err
-			}
-			if err := h.checkQuota(req.Caller); err != nil {
-				return err
-			}
-			if owner := h.reservedBy(req.Name); owner != "" {
-				if err := req.Caller.CheckOwner(h.Cfg.Access, "use the reserved name", req.Name, owner); err != nil {
-					return err
-				}
-			}
-		}
-		if in, err = h.newIntent("ensure", req.Name, old == nil); err != nil {
+		if err := h.authorize(ctx, e, old); err != nil {
 			return err
 		}
-		now := h.now()
-		if old == nil {
-			res.Created = true
-			addr, addr6, err := h.Reg.AllocateBoth(h.Cfg.Addresses, req.Name)
-			if err != nil {
-				return err
-			}
-			c = &registry.Container{Name: req.Name, Owner: req.Caller.User, Address: addr, Address6: addr6, Created: now, State: registry.Running}
-		} else if edit == nil {
-			cp := *old
-			c = &cp
-			if !c.Address6.IsValid() && h.Cfg.Addresses.HasIPv6() {
-				// Registered before the host had network6: its IPv6
-				// address is given now, and reserved at once (the entry
-				// as it was, plus the address) like a new one's.
-				if c.Address6, err = h.Reg.Allocate6(h.Cfg.Addresses, req.Name); err != nil {
-					return err
-				}
-				reserved := *old
-				reserved.Address6 = c.Address6
-				if err := h.Reg.Put(&reserved); err != nil {
-					return err
-				}
-			}
+		if e.in, err = h.newIntent("ensure", e.req.Name, old == nil); err != nil {
+			return err
 		}
-		if edit != nil {
-			// An edit keeps the entry's channel and state version (an
-			// entry without one gets it from the next ensure).
-			if ch, err = h.ResolveChannel(c.Channel); err != nil {
-				return fmt.Errorf("%s %s: %w", edit.what, req.Name, err)
-			}
-		} else {
-			c.Channel = req.Channel
-			if c.StateVersion == "" {
-				// Kept across channel changes; set once.
-				if release == "" { // the entry changed since it was read
-					if release, err = h.channelRelease(ctx, ch); err != nil {
-						return err
-					}
-				}
-				c.StateVersion = release
-			}
-			c.Aliases = slices.Clone(req.Aliases)
-			c.Environment = req.Environment
-			c.Root = req.Root
-			c.ServiceUser = req.ServiceUser
-			c.SSHKeys = slices.Clone(req.SSHKeys)
-			c.State = registry.Running
-			if req.SetLimits {
-				c.Limits = req.Limits
-			}
-			switch {
-			case req.NeverExpire:
-				c.ExpiresAt = time.Time{}
-			case req.ExpireAfter > 0:
-				c.ExpiresAt = now.Add(req.ExpireAfter).UTC().Truncate(time.Second)
-			}
+		if err := h.planEntry(ctx, e, old); err != nil {
+			return err
 		}
 		var warnings []string
-		c.SharedKeys, warnings = h.sharedKeys(c.SharedWith)
-		res.Warnings = append(res.Warnings, warnings...)
-		if err := writeJSON(h.paths().intent(req.Name), in, 0o644); err != nil {
+		e.c.SharedKeys, warnings = h.sharedKeys(e.c.SharedWith)
+		e.res.Warnings = append(e.res.Warnings, warnings...)
+		if err := writeJSON(h.paths().intent(e.req.Name), e.in, 0o644); err != nil {
 			return err
 		}
 		if old == nil {
 			// Reserves the address; snapshots leave it out while the
 			// intent says New.
-			if err := h.Reg.Put(c); err != nil {
+			if err := h.Reg.Put(e.c); err != nil {
 				return err
 			}
 		}
-		prov := req.Provision
-		if prov == nil && req.KeepProvision && in.PrevProvision != nil {
-			prov = []byte(*in.PrevProvision)
-		}
-		if prov != nil {
-			hasProv = true
-			if err := writePrivate(h.provisionPath(req.Name), prov); err != nil {
-				return err
-			}
-		} else if err := atomicfile.Remove(h.provisionPath(req.Name)); err != nil {
-			return err
-		}
-		r, err := h.Render.Render([]*registry.Container{c})
-		if err != nil {
-			return err
-		}
-		conf := r.configuration(req.Name)
-		if err := writePrivate(h.buildConfigPath(req.Name), conf); err != nil {
-			return err
-		}
-		// The resolved location: a file:// channel whose profile moved
-		// to a new store path is a new input.
-		inputs = buildInputs(ch.Location(), conf, prov)
-		var rec BuildRecord
-		ok := in.PrevBuild != nil
-		if ok {
-			rec = *in.PrevBuild
-		}
-		needBuild = req.Force || !ok || rec.Inputs != inputs || rec.Profile == "" || h.profileTarget(req.Name) != rec.Profile
-		return nil
+		return h.stage(e)
 	})
-	if err != nil {
-		return nil, h.abort(ctx, in, err)
-	}
+}
 
-	// Phase 2, no lock: build the container's system.
-	if needBuild {
-		pr.Phase(progress.Building, "")
-		out, err := h.build(ctx, req.Name, ch, hasProv, pr.LogWriter(progress.Building))
+// recoverBefore undoes what crashed operations left (their intents, a
+// killed rebuild) before an ensure of name reads its entry. Call under the
+// registry lock, holding name's op lock.
+func (h *Host) recoverBefore(ctx context.Context, name string) error {
+	if _, err := h.recoverOps(ctx); err != nil {
+		return err
+	}
+	return h.recoverOwn(ctx, name)
+}
+
+// authorize checks that the caller may change the entry old (or, when nil,
+// create it); an edit is applied to a copy of old as e.c, before the
+// intent, so that a refused edit leaves no trace.
+func (h *Host) authorize(ctx context.Context, e *ensureRun, old *registry.Container) error {
+	name, caller := e.req.Name, e.req.Caller
+	switch {
+	case old != nil:
+		what := "change"
+		if e.edit != nil {
+			what = e.edit.what
+		}
+		if err := caller.CheckOwner(h.Cfg.Access, what, name, old.Owner); err != nil {
+			return err
+		}
+		if e.edit == nil {
+			return nil
+		}
+		cp := *old
+		cp.SharedWith = slices.Clone(old.SharedWith)
+		e.c = &cp
+		return e.edit.apply(e.c)
+	case e.edit != nil:
+		return &NotFoundError{Name: name}
+	}
+	if err := h.clearLeftovers(ctx, name); err != nil {
+		return err
+	}
+	if err := h.checkNotForeign(name); err != nil {
+		return err
+	}
+	if err := h.checkQuota(caller); err != nil {
+		return err
+	}
+	if owner := h.reservedBy(name); owner != "" {
+		return caller.CheckOwner(h.Cfg.Access, "use the reserved name", name, owner)
+	}
+	return nil
+}
+
+// planEntry sets e.c to the entry commit writes: a new one with a freshly
+// allocated address, a copy of old with the request's fields, or (an edit)
+// the edited copy authorize made, with the entry's channel resolved.
+func (h *Host) planEntry(ctx context.Context, e *ensureRun, old *registry.Container) error {
+	now := h.now()
+	if old == nil {
+		e.res.Created = true
+		c, err := h.newEntry(e.req, now)
 		if err != nil {
-			return nil, h.abort(ctx, in, &BuildError{Name: req.Name, Err: err})
+			return err
 		}
-		res.Built, res.StorePath = true, out
-		pr.Phase(progress.Built, out)
+		e.c = c
+	} else if e.edit == nil {
+		cp := *old
+		e.c = &cp
+		if err := h.giveAddress6(e.c, old); err != nil {
+			return err
+		}
 	}
-
-	// Phase 3, under the registry lock: install the profile, commit the
-	// entry, drop the intent, count the change.
-	var (
-		gen           uint64
-		hostUnchanged bool
-	)
-	err = h.withRegistry(ctx, func() error {
-		if needBuild {
-			argv := append(append([]string(nil), h.Cfg.Commands.NixEnv...), "-p", h.ProfilePath(req.Name), "--set", res.StorePath)
-			if _, err := h.Run.Run(ctx, runner.Cmd{Argv: argv}); err != nil {
-				return fmt.Errorf("install the system of %q as its profile: %w", req.Name, err)
-			}
-			rec := BuildRecord{Inputs: inputs, StorePath: res.StorePath, Profile: h.profileTarget(req.Name), Time: h.now()}
-			if err := writeJSON(h.paths().buildRecord(req.Name), rec, 0o644); err != nil {
-				return err
-			}
-		}
-		if edit == nil {
-			c.Deployed = h.now()
-		}
-		c.LastError = ""
-		if err := h.Reg.Put(c); err != nil {
-			return err
-		}
-		if err := atomicfile.Remove(h.paths().intent(req.Name)); err != nil {
-			return err
-		}
-		_ = os.RemoveAll(h.paths().buildDir(req.Name))
-		if res.Created {
-			// The registry entry replaces `devhost reserve`'s reservation.
-			if err := atomicfile.Remove(h.reservationPath(req.Name)); err != nil {
-				return err
-			}
-		}
+	if e.edit != nil {
+		// An edit keeps the entry's channel and state version (an entry
+		// without one gets it from the next ensure).
 		var err error
-		if !res.Created && in.PrevEntry != nil && h.sameHostPart(*in.PrevEntry, c) {
-			hostUnchanged = true
-			// The host side of an existing container is unchanged, and
-			// every other change bumped the generation itself: no need to
-			// render the whole set (it grows with the registry).
-			w, err := h.readWanted()
-			if err != nil {
-				return err
-			}
-			gen = w.Gen
-			// Unless that generation failed and the registry still holds
-			// this container's failed change (its rebuilder died before
-			// rolling back): then a retry would only ever get the old
-			// failure. Count it anew, as bumpFresh does.
-			f, err := h.failureCovering(gen)
-			if err != nil || f == nil || h.appliedAsIs(c) {
-				return err
-			}
-			w.Gen++
-			gen = w.Gen
-			return writeJSON(h.paths().wanted(), w, 0o644)
+		if e.ch, err = h.ResolveChannel(e.c.Channel); err != nil {
+			return fmt.Errorf("%s %s: %w", e.edit.what, e.req.Name, err)
 		}
-		if gen, err = h.bump(); err != nil {
+		return nil
+	}
+	if e.c.StateVersion == "" {
+		// Kept across channel changes; set once.
+		if e.release == "" { // the entry changed since it was read
+			var err error
+			if e.release, err = h.channelRelease(ctx, e.ch); err != nil {
+				return err
+			}
+		}
+		e.c.StateVersion = e.release
+	}
+	setRequested(e.c, e.req, now)
+	return nil
+}
+
+// newEntry is the entry of a new container, with its address allocated
+// (the one place an ensure allocates one). Call under the registry lock.
+func (h *Host) newEntry(req EnsureRequest, now time.Time) (*registry.Container, error) {
+	addr, addr6, err := h.Reg.AllocateBoth(h.Cfg.Addresses, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &registry.Container{Name: req.Name, Owner: req.Caller.User, Address: addr, Address6: addr6, Created: now, State: registry.Running}, nil
+}
+
+// giveAddress6 gives c, an entry registered before the host had
+// network6, its IPv6 address, and reserves it at once (the entry as it
+// was, old, plus the address) like a new one's.
+func (h *Host) giveAddress6(c, old *registry.Container) error {
+	if c.Address6.IsValid() || !h.Cfg.Addresses.HasIPv6() {
+		return nil
+	}
+	var err error
+	if c.Address6, err = h.Reg.Allocate6(h.Cfg.Addresses, c.Name); err != nil {
+		return err
+	}
+	reserved := *old
+	reserved.Address6 = c.Address6
+	return h.Reg.Put(&reserved)
+}
+
+// setRequested sets the fields of c that an ensure request sets.
+func setRequested(c *registry.Container, req EnsureRequest, now time.Time) {
+	c.Channel = req.Channel
+	c.Aliases = slices.Clone(req.Aliases)
+	c.Environment = req.Environment
+	c.Root = req.Root
+	c.ServiceUser = req.ServiceUser
+	c.SSHKeys = slices.Clone(req.SSHKeys)
+	c.State = registry.Running
+	if req.SetLimits {
+		c.Limits = req.Limits
+	}
+	switch {
+	case req.NeverExpire:
+		c.ExpiresAt = time.Time{}
+	case req.ExpireAfter > 0:
+		c.ExpiresAt = now.Add(req.ExpireAfter).UTC().Truncate(time.Second)
+	}
+}
+
+// stage writes the container's provision.nix and its configuration.nix
+// (rendered from e.c) to its build directory and decides whether its
+// system must be built: when forced, when its inputs changed since the
+// last build, or when its profile is not that build's. Call under the
+// registry lock.
+func (h *Host) stage(e *ensureRun) error {
+	name := e.req.Name
+	prov := e.req.Provision
+	if prov == nil && e.req.KeepProvision && e.in.PrevProvision != nil {
+		prov = []byte(*e.in.PrevProvision)
+	}
+	if prov != nil {
+		e.hasProv = true
+		if err := writePrivate(h.provisionPath(name), prov); err != nil {
 			return err
 		}
-		return h.recordRequest("ensure", req.Name, gen, in.PrevEntry, &in)
+	} else if err := atomicfile.Remove(h.provisionPath(name)); err != nil {
+		return err
+	}
+	r, err := h.Render.Render([]*registry.Container{e.c})
+	if err != nil {
+		return err
+	}
+	conf := r.configuration(name)
+	if err := writePrivate(h.buildConfigPath(name), conf); err != nil {
+		return err
+	}
+	// The resolved location: a file:// channel whose profile moved to a
+	// new store path is a new input.
+	e.inputs = buildInputs(e.ch.Location(), conf, prov)
+	prev := e.in.PrevBuild
+	e.needBuild = e.req.Force || prev == nil || prev.Inputs != e.inputs || prev.Profile == "" || h.profileTarget(name) != prev.Profile
+	return nil
+}
+
+// buildStep builds the container's system, without any lock, when plan
+// found it needed.
+func (h *Host) buildStep(ctx context.Context, e *ensureRun) error {
+	if !e.needBuild {
+		return nil
+	}
+	e.pr.Phase(progress.Building, "")
+	out, err := h.build(ctx, e.req.Name, e.ch, e.hasProv, e.pr.LogWriter(progress.Building))
+	if err != nil {
+		return &BuildError{Name: e.req.Name, Err: err}
+	}
+	e.res.Built, e.res.StorePath = true, out
+	e.pr.Phase(progress.Built, out)
+	return nil
+}
+
+// commit runs under the registry lock: it installs the built system as the
+// profile, writes the entry, drops the intent (from here on the change
+// stands) and counts the change.
+func (h *Host) commit(ctx context.Context, e *ensureRun) error {
+	err := h.withRegistry(ctx, func() error {
+		name := e.req.Name
+		if e.needBuild {
+			if err := h.installProfile(ctx, e); err != nil {
+				return err
+			}
+		}
+		if e.edit == nil {
+			e.c.Deployed = h.now()
+		}
+		e.c.LastError = ""
+		if err := h.Reg.Put(e.c); err != nil {
+			return err
+		}
+		if err := atomicfile.Remove(h.paths().intent(name)); err != nil {
+			return err
+		}
+		_ = os.RemoveAll(h.paths().buildDir(name))
+		if e.res.Created {
+			// The registry entry replaces `devhost reserve`'s reservation.
+			if err := atomicfile.Remove(h.reservationPath(name)); err != nil {
+				return err
+			}
+		}
+		return h.countChange(e)
 	})
 	if err != nil {
-		return nil, h.abort(ctx, in, err)
+		return err
 	}
-	res.Profile = h.profileTarget(req.Name)
-	res.Container = c
+	e.res.Profile = h.profileTarget(e.req.Name)
+	e.res.Container = e.c
+	return nil
+}
 
-	// Phase 4: wait for (or run) the host rebuild.
-	stopWaiting := h.reportWaiting(ctx, pr, gen)
-	res.Apply, err = h.Apply(ctx, gen)
+// installProfile makes the built system the container's profile and
+// records what it was built from. Call under the registry lock.
+func (h *Host) installProfile(ctx context.Context, e *ensureRun) error {
+	name := e.req.Name
+	argv := append(append([]string(nil), h.Cfg.Commands.NixEnv...), "-p", h.ProfilePath(name), "--set", e.res.StorePath)
+	if _, err := h.Run.Run(ctx, runner.Cmd{Argv: argv}); err != nil {
+		return fmt.Errorf("install the system of %q as its profile: %w", name, err)
+	}
+	rec := BuildRecord{Inputs: e.inputs, StorePath: e.res.StorePath, Profile: h.profileTarget(name), Time: h.now()}
+	return writeJSON(h.paths().buildRecord(name), rec, 0o644)
+}
+
+// countChange sets e.gen, the generation whose rebuild applies the change:
+// a new one, with the change's request record, or, when the host side of
+// an existing container is unchanged, the wanted one (every other change
+// bumped it itself, so the whole set, which grows with the registry, need
+// not be rendered). Call under the registry lock.
+func (h *Host) countChange(e *ensureRun) error {
+	if e.res.Created || e.in.PrevEntry == nil || !h.sameHostPart(*e.in.PrevEntry, e.c) {
+		var err error
+		if e.gen, err = h.bump(); err != nil {
+			return err
+		}
+		return h.recordRequest("ensure", e.req.Name, e.gen, e.in.PrevEntry, &e.in)
+	}
+	e.hostUnchanged = true
+	w, err := h.readWanted()
+	if err != nil {
+		return err
+	}
+	e.gen = w.Gen
+	// Unless that generation failed and the registry still holds this
+	// container's failed change (its rebuilder died before rolling back):
+	// then a retry would only ever get the old failure. Count it anew, as
+	// bumpFresh does.
+	f, err := h.failureCovering(e.gen)
+	if err != nil || f == nil || h.appliedAsIs(e.c) {
+		return err
+	}
+	w.Gen++
+	e.gen = w.Gen
+	return writeJSON(h.paths().wanted(), w, 0o644)
+}
+
+// wait waits for (or runs) the host rebuild that applies generation e.gen.
+// A rebuild failure that rolled back a new container purges its remains.
+func (h *Host) wait(ctx context.Context, e *ensureRun) error {
+	stopWaiting := h.reportWaiting(ctx, e.pr, e.gen)
+	var err error
+	e.res.Apply, err = h.Apply(ctx, e.gen)
 	stopWaiting()
 	var re *RebuildError
-	if errors.As(err, &re) && hostUnchanged && h.appliedAsIs(c) {
+	if errors.As(err, &re) && e.hostUnchanged && h.appliedAsIs(e.c) {
 		// Someone else's change failed; this container's declaration was
 		// not part of it and the host runs it as it is.
 		err = nil
 	}
 	if err != nil {
-		if errors.As(err, &re) && res.Created {
+		if errors.As(err, &re) && e.res.Created {
 			// The rollback unregistered it: remove its profile now.
-			h.purgeIfGone(ctx, req.Name)
+			h.purgeIfGone(ctx, e.req.Name)
 		}
 		// An existing container's entry is back as it was before this
 		// request, byte for byte: the error goes to the caller (and is in
 		// the failure record), not into the entry.
-		return res, err
+		return err
 	}
-
-	if res.Apply.Rebuilt {
-		pr.Phase(progress.Applied, "this request ran the host rebuild")
+	if e.res.Apply.Rebuilt {
+		e.pr.Phase(progress.Applied, "this request ran the host rebuild")
 	} else {
-		pr.Phase(progress.Applied, "")
+		e.pr.Phase(progress.Applied, "")
 	}
+	return nil
+}
 
-	// Phase 5: the container runs its current system. An edit leaves a
-	// stopped container stopped; it runs the new system when started.
-	if edit != nil && c.State == registry.Stopped {
+// run makes the container run its current system (startOrSwitch). An edit
+// leaves a stopped container stopped; it runs the new system when started.
+func (h *Host) run(ctx context.Context, e *ensureRun) error {
+	res := e.res
+	if e.edit != nil && e.c.State == registry.Stopped {
 		res.Unit = "unchanged"
-		pr.Phase(progress.Done, "unit "+res.Unit)
-		return res, nil
+		e.pr.Phase(progress.Done, "unit "+res.Unit)
+		return nil
 	}
-	pr.Phase(progress.Starting, "")
-	if res.Unit, err = h.startOrSwitch(ctx, req.Name, res.Built && !res.Created); err != nil {
-		h.noteError(ctx, req.Name, err)
-		return res, err
+	e.pr.Phase(progress.Starting, "")
+	var err error
+	if res.Unit, err = h.startOrSwitch(ctx, e.req.Name, res.Built && !res.Created); err != nil {
+		h.noteError(ctx, e.req.Name, err)
+		return err
 	}
-	res.HostKey = h.hostKey(req.Name)
+	res.HostKey = h.hostKey(e.req.Name)
 	if res.Created {
 		if w := h.issuanceWarning(); w != "" {
 			res.Warnings = append(res.Warnings, w)
 		}
 	}
-	pr.Phase(progress.Done, "unit "+res.Unit)
-	return res, nil
+	e.pr.Phase(progress.Done, "unit "+res.Unit)
+	return nil
 }
 
 func (h *Host) buildConfigPath(name string) string {
@@ -479,7 +596,7 @@ func (h *Host) leftovers(name string) (remains, declared bool, err error) {
 // settleDestroyed applies the removal of a destroyed container whose
 // destroy (or cleanup) died before its rebuild, so that an ensure of the
 // same name starts afresh instead of on the old container, which the host
-// still runs. It runs before phase 1, holding only the op lock (the
+// still runs. It runs before plan, holding only the op lock (the
 // rebuild lock comes after it).
 func (h *Host) settleDestroyed(ctx context.Context, name string) error {
 	var (
