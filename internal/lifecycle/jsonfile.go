@@ -28,6 +28,18 @@ func readJSON(path string, v any) (ok bool, err error) {
 // writeJSON writes v atomically as indented JSON.
 func writeJSON(path string, v any, perm os.FileMode) error {
 	b, err := json.MarshalIndent(v, "", "  ")
+	return writeEncoded(path, b, err, perm)
+}
+
+// writeCompactJSON writes v atomically as compact JSON: for the set index
+// and journal, which hold a row per container (10,000 on a big host) and
+// are read by devhost alone, indenting costs more than the encoding.
+func writeCompactJSON(path string, v any, perm os.FileMode) error {
+	b, err := json.Marshal(v)
+	return writeEncoded(path, b, err, perm)
+}
+
+func writeEncoded(path string, b []byte, err error, perm os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

@@ -332,7 +332,7 @@ func (h *Host) writeSet(p *setPlan) error {
 		j.Names = append(j.Names, n)
 	}
 	slices.Sort(j.Names)
-	if err := writeJSON(h.paths().setJournal(), j, 0o600); err != nil {
+	if err := writeCompactJSON(h.paths().setJournal(), j, 0o600); err != nil {
 		return err
 	}
 	return generator.Patch(h.Cfg.GeneratedDir, p.files)
@@ -341,7 +341,7 @@ func (h *Host) writeSet(p *setPlan) error {
 // commitSet makes the written set the applied one: the index records what
 // it was written from, the journal goes. Call with the rebuild lock held.
 func (h *Host) commitSet(p *setPlan) error {
-	if err := writeJSON(h.paths().setIndex(), p.index, 0o644); err != nil {
+	if err := writeCompactJSON(h.paths().setIndex(), p.index, 0o644); err != nil {
 		return err
 	}
 	return atomicfile.Remove(h.paths().setJournal())
@@ -383,7 +383,7 @@ func (h *Host) undoSet() error {
 				idx.Entries[n] = e
 			}
 		}
-		if err := writeJSON(h.paths().setIndex(), idx, 0o644); err != nil {
+		if err := writeCompactJSON(h.paths().setIndex(), idx, 0o644); err != nil {
 			return err
 		}
 	}
