@@ -112,8 +112,13 @@ func (h *Host) lockRebuild(ctx context.Context) (*fileLock, error) {
 	if d := h.Cfg.Commands.RebuildBatchWindow; d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()
+		end := t.C
+		if h.batchEnd != nil {
+			end = nil
+		}
 		select {
-		case <-t.C:
+		case <-end:
+		case <-h.batchEnd:
 		case <-ctx.Done():
 			l.unlock()
 			return nil, ctx.Err()

@@ -33,6 +33,9 @@ type Host struct {
 	Accounts Accounts
 
 	p paths
+	// batchEnd, when set, ends the rebuild batch window instead of its
+	// timer (tests, which cannot rely on a loaded machine's timing).
+	batchEnd <-chan struct{}
 }
 
 // New returns a Host for cfg.

@@ -276,7 +276,11 @@ func checkSetEvaluates(t *testing.T, h *Host) {
 // shares that rebuild rather than waiting for another.
 func TestBatchWindowSharesTheFirstRebuild(t *testing.T) {
 	h, fr := testHost(t)
-	h.Cfg.Commands.RebuildBatchWindow = 2 * time.Second
+	h.Cfg.Commands.RebuildBatchWindow = time.Minute
+	// The window ends once blog is committed: on a loaded machine blog's
+	// ensure can take longer than any timer the test could afford.
+	windowEnd := make(chan struct{})
+	h.batchEnd = windowEnd
 	ctx := context.Background()
 	done := make(chan error, 1)
 	go func() {
@@ -284,7 +288,8 @@ func TestBatchWindowSharesTheFirstRebuild(t *testing.T) {
 		done <- err
 	}()
 	// Wait until shop's rebuild holds the lock (it is in its window).
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "shop's rebuild never took the lock")
 		l, free, err := tryLock(h.paths().rebuildLock())
 		require.NoError(t, err)
 		if !free {
@@ -292,9 +297,28 @@ func TestBatchWindowSharesTheFirstRebuild(t *testing.T) {
 		}
 		l.unlock()
 	}
-	res, err := h.Ensure(ctx, EnsureRequest{Name: "blog", Channel: "https://example.org/c.tar.xz", Caller: alice})
-	require.NoError(t, err)
+	type result struct {
+		res *EnsureResult
+		err error
+	}
+	blog := make(chan result, 1)
+	go func() {
+		res, err := h.Ensure(ctx, EnsureRequest{Name: "blog", Channel: "https://example.org/c.tar.xz", Caller: alice})
+		blog <- result{res, err}
+	}()
+	// blog is committed when the wanted generation counts it (shop's is 1).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "blog was never committed")
+		w, err := h.readWanted()
+		require.NoError(t, err)
+		if w.Gen >= 2 {
+			break
+		}
+	}
+	close(windowEnd)
+	r := <-blog
+	require.NoError(t, r.err)
 	require.NoError(t, <-done)
-	assert.False(t, res.Apply.Rebuilt, "blog waited for a rebuild of its own")
+	assert.False(t, r.res.Apply.Rebuilt, "blog waited for a rebuild of its own")
 	assert.Equal(t, 1, fr.count("nixos-rebuild"))
 }
