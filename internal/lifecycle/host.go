@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -139,21 +138,14 @@ func (h *Host) withRegistry(ctx context.Context, f func() error) error {
 
 // creating lists the containers whose creation is in progress.
 func (h *Host) creating() (map[string]bool, error) {
-	ents, err := os.ReadDir(h.paths().opsDir())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	names, err := recordNames(h.paths().opsDir())
 	if err != nil {
-		return nil, fmt.Errorf("lifecycle: %w", err)
+		return nil, err
 	}
 	out := map[string]bool{}
-	for _, e := range ents {
-		n := e.Name()
-		if !strings.HasSuffix(n, ".json") || strings.HasPrefix(n, ".") {
-			continue
-		}
+	for _, name := range names {
 		var in Intent
-		ok, err := readJSON(filepath.Join(h.paths().opsDir(), n), &in)
+		ok, err := readJSON(h.paths().intent(name), &in)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
 )
@@ -56,4 +57,25 @@ func readOptional(path string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return b, nil
+}
+
+// recordNames are the names of the "<name>.json" records in dir, in
+// directory order: none when dir does not exist; hidden files (an atomic
+// write's temporaries) left out.
+func recordNames(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lifecycle: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasSuffix(n, ".json") && !strings.HasPrefix(n, ".") {
+			names = append(names, strings.TrimSuffix(n, ".json"))
+		}
+	}
+	return names, nil
 }

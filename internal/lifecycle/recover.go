@@ -160,20 +160,15 @@ func (h *Host) sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ents, err := os.ReadDir(filepath.Dir(h.paths().buildRecord("x")))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("lifecycle: %w", err)
+	names, err := recordNames(filepath.Dir(h.paths().buildRecord("x")))
+	if err != nil {
+		return err
 	}
 	return h.withRegistry(ctx, func() error {
 		if err := h.dropAppliedRequests(a.Gen); err != nil {
 			return err
 		}
-		for _, e := range ents {
-			n := e.Name()
-			if !strings.HasSuffix(n, ".json") || strings.HasPrefix(n, ".") {
-				continue
-			}
-			name := strings.TrimSuffix(n, ".json")
+		for _, name := range names {
 			if _, err := os.Stat(h.Reg.Path(name)); err == nil {
 				continue
 			}

@@ -2,12 +2,7 @@ package lifecycle
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
 	"slices"
-	"strings"
 
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
 )
@@ -97,21 +92,13 @@ func (h *Host) requests(from, to uint64) (map[string]Request, error) {
 
 // eachRequest calls f for every recorded request.
 func (h *Host) eachRequest(f func(Request) error) error {
-	dir := h.paths().requestDir()
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+	names, err := recordNames(h.paths().requestDir())
 	if err != nil {
-		return fmt.Errorf("lifecycle: %w", err)
+		return err
 	}
-	for _, e := range ents {
-		n := e.Name()
-		if !strings.HasSuffix(n, ".json") || strings.HasPrefix(n, ".") {
-			continue
-		}
+	for _, name := range names {
 		var rq Request
-		ok, err := readJSON(h.paths().request(strings.TrimSuffix(n, ".json")), &rq)
+		ok, err := readJSON(h.paths().request(name), &rq)
 		if err != nil {
 			return err
 		}
