@@ -107,9 +107,11 @@ func TestParseGrowsLinearly(t *testing.T) {
 }
 
 // TestDifferentialGrowth compares Parse with CPython on the growth shapes
-// at sizes around the arena's chunk size, where a growing value or option
-// list moves to a new chunk: the values must come out whole and in order.
+// at sizes around a power of two, where the slices that hold options and
+// lines grow past their first capacity: the values must come out whole and
+// in order.
 func TestDifferentialGrowth(t *testing.T) {
+	const maxChunk = 1024
 	server := startPyServer(t, python3(t))
 	for name, shape := range growthShapes {
 		for _, n := range []int{maxChunk - 1, maxChunk, maxChunk + 1, 3*maxChunk + 7} {

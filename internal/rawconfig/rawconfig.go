@@ -16,6 +16,9 @@ package rawconfig
 
 import (
 	"fmt"
+	"iter"
+	"sort"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -24,54 +27,67 @@ import (
 const DefaultSection = "DEFAULT"
 
 // File is a parsed configuration file.
+//
+// A File keeps the source and records every name, value line and header
+// as byte offsets into it, in flat slices without pointers; text and
+// ranges are computed when asked for. A program reads environment.cfg on
+// every command, and a 10,000-line file then costs a few hundred kB that
+// the garbage collector need not scan, instead of megabytes of objects
+// with a string and an hcl.Range each.
 type File struct {
 	Filename string
-	// Sections in file order, without DEFAULT.
-	Sections []*Section
-	// Defaults holds the DEFAULT section's options (never nil).
-	Defaults *Section
+
+	src string
+	// sects[0] is DEFAULT, then the sections in file order.
+	sects []Section
+	// opts holds the options in file order. The options of a section other
+	// than DEFAULT are one run of it; DEFAULT's (which may come from several
+	// [DEFAULT] headers) are listed by defOpts.
+	opts    []Option
+	defOpts []int32
+	// lines holds every option's value lines, each option's in one run.
+	lines []span
+	// joined holds the values of more than one line, joined with "\n".
+	joined string
+	// lineStarts is the byte offset of the start of every line, for
+	// turning offsets into lines and columns.
+	lineStarts []int32
 
 	// index maps section names once a file has many sections.
-	index map[string]*Section
+	index map[string]int32
+	// optIndex are the name indexes of sections with many options.
+	optIndex []map[string]int32
 }
 
-// Section is one [name] section.
-type Section struct {
-	Name string
-	// Range covers the header line's "[name]" (anything after the last ']'
-	// on the line is ignored, as CPython does). For DEFAULT it is the first
-	// [DEFAULT] header, or the zero Range when the file has none.
-	Range hcl.Range
-	// NameRange covers just the name inside the brackets.
-	NameRange hcl.Range
-	// Options in file order; DEFAULT options are not copied in here, use Get
-	// or Merged for the view CPython gives.
-	Options []*Option
+// span is the byte range [off, end) of the source, or of the list an
+// index range refers to.
+type span struct{ off, end int32 }
 
-	// defaults is the file's DEFAULT section (nil for DEFAULT itself), the
-	// fallback of Get.
-	defaults *Section
-	// seen is set on DEFAULT once a [DEFAULT] header was read.
-	seen bool
-	// index maps option names once a section has many options.
-	index map[string]*Option
+func (s span) len() int { return int(s.end - s.off) }
+
+// Section is one [name] section of a File.
+type Section struct {
+	f *File
+	// name is where the name stands between the brackets; zero for a
+	// DEFAULT section the file has no header for.
+	name span
+	// opts is the run of f.opts holding the section's options (for
+	// DEFAULT: of f.defOpts).
+	opts span
+	// index is 1 + the index of its name index in f.optIndex, or 0.
+	index int32
 }
 
 // Option is one option of a section.
 type Option struct {
-	Name      string
-	NameRange hcl.Range
-	// HasValue is false for a key without delimiter (allow_no_value), whose
-	// Python value is None. RawConfigParser's default allow_no_value=False
-	// rejects those, so with the default parser HasValue is always true.
-	HasValue bool
-	// Value is the final value as CPython returns it: continuation lines
-	// joined with "\n", trailing blank lines removed.
-	Value string
-	// Lines are the value's lines as they make up Value (first line after
-	// the delimiter, then each continuation line), each with its own range.
-	// Blank lines kept inside the value have an empty Text.
-	Lines []ValueLine
+	f    *File
+	name span
+	// value is the final value: in the source for a value of one line,
+	// in f.joined when joined is set.
+	value  span
+	joined bool
+	// lines is the run of f.lines holding the value lines.
+	lines span
 }
 
 // ValueLine is one line of a (possibly continued) value.
@@ -101,66 +117,162 @@ type Error struct {
 
 type lineMessage struct{ summary, detail string }
 
+// Sections returns the sections in file order, without DEFAULT.
+func (f *File) Sections() iter.Seq[*Section] {
+	return func(yield func(*Section) bool) {
+		for i := 1; i < len(f.sects); i++ {
+			if !yield(&f.sects[i]) {
+				return
+			}
+		}
+	}
+}
+
+// NumSections is the number of sections without DEFAULT.
+func (f *File) NumSections() int { return len(f.sects) - 1 }
+
+// Defaults returns the DEFAULT section (empty when the file has none).
+func (f *File) Defaults() *Section { return &f.sects[0] }
+
 // Section returns the section called name, or nil. Section(DefaultSection)
 // returns the DEFAULT section (empty when the file has none).
 func (f *File) Section(name string) *Section {
 	if name == DefaultSection {
-		return f.Defaults
+		return f.Defaults()
 	}
 	if f.index != nil {
-		return f.index[name]
+		if i, ok := f.index[name]; ok {
+			return &f.sects[i]
+		}
+		return nil
 	}
-	for _, s := range f.Sections {
-		if s.Name == name {
-			return s
+	for i := 1; i < len(f.sects); i++ {
+		if f.sects[i].Name() == name {
+			return &f.sects[i]
 		}
 	}
 	return nil
 }
 
 // Merged returns the options of section name as CPython's get/options see
-// them: the section's own options in file order, then the DEFAULT options
-// the section does not override (the order of RawConfigParser.options). It
-// returns nil when there is no such section.
+// them (see Section.Merged), or nil when there is no such section.
 func (f *File) Merged(name string) []*Option {
 	s := f.Section(name)
 	if s == nil {
 		return nil
 	}
-	out := make([]*Option, 0, len(s.Options)+len(f.Defaults.Options))
-	out = append(out, s.Options...)
-	if s == f.Defaults {
-		return out
-	}
-	for _, o := range f.Defaults.Options {
-		if s.lookup(o.Name) == nil {
-			out = append(out, o)
-		}
-	}
-	return out
+	return s.Merged()
 }
 
 // Map returns every section but DEFAULT with the DEFAULT values merged in,
 // the shape `devhost debug cfg` prints.
 func (f *File) Map() map[string]map[string]string {
-	out := make(map[string]map[string]string, len(f.Sections))
-	for _, s := range f.Sections {
-		m := make(map[string]string, len(s.Options)+len(f.Defaults.Options))
-		for _, o := range f.Defaults.Options {
-			m[o.Name] = o.Value
+	out := make(map[string]map[string]string, f.NumSections())
+	d := f.Defaults()
+	for s := range f.Sections() {
+		m := make(map[string]string, s.NumOptions()+d.NumOptions())
+		for o := range d.Options() {
+			m[o.Name()] = o.Value()
 		}
-		for _, o := range s.Options {
-			m[o.Name] = o.Value
+		for o := range s.Options() {
+			m[o.Name()] = o.Value()
 		}
-		out[s.Name] = m
+		out[s.Name()] = m
 	}
 	return out
 }
 
-// Span covers the whole option: from its name to the end of its last
-// value line.
-func (o *Option) Span() hcl.Range {
-	return hcl.Range{Filename: o.NameRange.Filename, Start: o.NameRange.Start, End: o.Lines[len(o.Lines)-1].Range.End}
+// pos is the position of byte offset off.
+func (f *File) pos(off int32) hcl.Pos {
+	// The last line starting at or before off.
+	line := sort.Search(len(f.lineStarts), func(i int) bool { return f.lineStarts[i] > off }) - 1
+	start := 0
+	if line >= 0 {
+		start = int(f.lineStarts[line])
+	}
+	return hcl.Pos{Line: line + 1, Column: utf8.RuneCountInString(f.src[start:off]) + 1, Byte: int(off)}
+}
+
+// rng is the range of source bytes [off, end), which lie on one line.
+func (f *File) rng(off, end int32) hcl.Range {
+	start := f.pos(off)
+	return hcl.Range{Filename: f.Filename, Start: start,
+		End: hcl.Pos{Line: start.Line, Column: start.Column + utf8.RuneCountInString(f.src[off:end]), Byte: int(end)}}
+}
+
+// Name is the section's name.
+func (s *Section) Name() string {
+	if s.name.end == 0 {
+		return DefaultSection
+	}
+	return s.f.src[s.name.off:s.name.end]
+}
+
+// Range covers the header line's "[name]" (anything after the last ']'
+// on the line is ignored, as CPython does). For DEFAULT it is the first
+// [DEFAULT] header, or the zero Range when the file has none.
+func (s *Section) Range() hcl.Range {
+	if s.name.end == 0 {
+		return hcl.Range{}
+	}
+	return s.f.rng(s.name.off-1, s.name.end+1)
+}
+
+// NameRange covers just the name inside the brackets (the zero Range for
+// a DEFAULT section without header).
+func (s *Section) NameRange() hcl.Range {
+	if s.name.end == 0 {
+		return hcl.Range{}
+	}
+	return s.f.rng(s.name.off, s.name.end)
+}
+
+// isDefault reports whether s is the file's DEFAULT section.
+func (s *Section) isDefault() bool { return s == &s.f.sects[0] }
+
+// NumOptions is the number of the section's own options; DEFAULT options
+// are not counted in, use Get or File.Merged for the view CPython gives.
+func (s *Section) NumOptions() int { return s.opts.len() }
+
+// Option returns the section's own option i (0 <= i < NumOptions), in
+// file order.
+func (s *Section) Option(i int) *Option {
+	k := int(s.opts.off) + i
+	if s.isDefault() {
+		return &s.f.opts[s.f.defOpts[k]]
+	}
+	return &s.f.opts[k]
+}
+
+// Options returns the section's own options in file order.
+func (s *Section) Options() iter.Seq[*Option] {
+	return func(yield func(*Option) bool) {
+		for i := range s.NumOptions() {
+			if !yield(s.Option(i)) {
+				return
+			}
+		}
+	}
+}
+
+// Merged returns the section's options as CPython's get/options see them:
+// its own options in file order, then the DEFAULT options it does not
+// override (the order of RawConfigParser.options).
+func (s *Section) Merged() []*Option {
+	d := s.f.Defaults()
+	out := make([]*Option, 0, s.NumOptions()+d.NumOptions())
+	for o := range s.Options() {
+		out = append(out, o)
+	}
+	if s == d {
+		return out
+	}
+	for o := range d.Options() {
+		if s.lookup(o.Name()) == nil {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // Get returns the option called name, falling back to DEFAULT like
@@ -169,8 +281,8 @@ func (s *Section) Get(name string) (*Option, bool) {
 	if o := s.lookup(name); o != nil {
 		return o, true
 	}
-	if s.defaults != nil {
-		if o := s.defaults.lookup(name); o != nil {
+	if d := s.f.Defaults(); s != d {
+		if o := d.lookup(name); o != nil {
 			return o, true
 		}
 	}
@@ -179,29 +291,85 @@ func (s *Section) Get(name string) (*Option, bool) {
 
 // lookup finds an option of s itself.
 func (s *Section) lookup(name string) *Option {
-	if s.index != nil {
-		return s.index[name]
+	if s.index > 0 {
+		if i, ok := s.f.optIndex[s.index-1][name]; ok {
+			return s.Option(int(i))
+		}
+		return nil
 	}
-	for _, o := range s.Options {
-		if o.Name == name {
+	for i := range s.NumOptions() {
+		if o := s.Option(i); o.Name() == name {
 			return o
 		}
 	}
 	return nil
 }
 
-// indexAdd records o (already appended to s.Options) in the name index,
-// building the index once the section is large so duplicate checks stay
-// linear in the file size.
-func (s *Section) indexAdd(o *Option) {
-	if s.index != nil {
-		s.index[o.Name] = o
-	} else if len(s.Options) > indexThreshold {
-		s.index = make(map[string]*Option, 2*len(s.Options))
-		for _, o := range s.Options {
-			s.index[o.Name] = o
+// Name is the option's name.
+func (o *Option) Name() string { return o.f.src[o.name.off:o.name.end] }
+
+// NameRange covers the option's name.
+func (o *Option) NameRange() hcl.Range { return o.f.rng(o.name.off, o.name.end) }
+
+// Value is the final value as CPython returns it: continuation lines
+// joined with "\n", trailing blank lines removed.
+func (o *Option) Value() string {
+	if o.joined {
+		return o.f.joined[o.value.off:o.value.end]
+	}
+	return o.f.src[o.value.off:o.value.end]
+}
+
+// NumLines is the number of lines that make up the value (at least 1).
+func (o *Option) NumLines() int { return o.lines.len() }
+
+// Line returns value line i (0 <= i < NumLines): the first line after
+// the delimiter, then each continuation line. Blank lines kept inside the
+// value have an empty Text.
+func (o *Option) Line(i int) ValueLine {
+	l := o.f.lines[int(o.lines.off)+i]
+	return ValueLine{Text: o.f.src[l.off:l.end], Range: o.f.rng(l.off, l.end)}
+}
+
+// Lines returns all value lines (see Line).
+func (o *Option) Lines() []ValueLine {
+	out := make([]ValueLine, o.NumLines())
+	for i := range out {
+		out[i] = o.Line(i)
+	}
+	return out
+}
+
+// ValueRange covers the value: from the first to the last non-empty value
+// line, or the option's name when the value is empty.
+func (o *Option) ValueRange() hcl.Range {
+	lines := o.f.lines[o.lines.off:o.lines.end]
+	first, last := -1, -1
+	for i, l := range lines {
+		if l.len() > 0 {
+			if first < 0 {
+				first = i
+			}
+			last = i
 		}
 	}
+	if first < 0 {
+		return o.NameRange()
+	}
+	r := o.f.rng(lines[first].off, lines[first].end)
+	if last > first {
+		r.End = o.f.pos(lines[last].end)
+	}
+	return r
+}
+
+// Span covers the whole option: from its name to the end of its last
+// value line.
+func (o *Option) Span() hcl.Range {
+	last := o.f.lines[o.lines.end-1]
+	r := o.NameRange()
+	r.End = o.f.pos(last.end)
+	return r
 }
 
 // Error formats e as "file:line:col: summary (PythonClass)".

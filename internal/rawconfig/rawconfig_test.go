@@ -23,30 +23,30 @@ func TestParseRanges(t *testing.T) {
 	src := "# c\r\n[host:a]\r\ncomponents =\r\n  né\r\n\r\n\u3000two\r\n\r\nx: 1\r\n"
 	f, err := Parse("env.cfg", []byte(src))
 	require.NoError(t, err)
-	require.Len(t, f.Sections, 1)
-	s := f.Sections[0]
-	assert.Equal(t, "host:a", s.Name)
-	assert.Equal(t, rng(pos(2, 1, 5), pos(2, 9, 13)), s.Range)
-	assert.Equal(t, rng(pos(2, 2, 6), pos(2, 8, 12)), s.NameRange)
+	require.Equal(t, 1, f.NumSections())
+	s := f.Section("host:a")
+	assert.Equal(t, "host:a", s.Name())
+	assert.Equal(t, rng(pos(2, 1, 5), pos(2, 9, 13)), s.Range())
+	assert.Equal(t, rng(pos(2, 2, 6), pos(2, 8, 12)), s.NameRange())
 
 	c, ok := s.Get("components")
 	require.True(t, ok)
-	assert.Equal(t, "\nné\n\ntwo", c.Value)
-	assert.Equal(t, rng(pos(3, 1, 15), pos(3, 11, 25)), c.NameRange)
+	assert.Equal(t, "\nné\n\ntwo", c.Value())
+	assert.Equal(t, rng(pos(3, 1, 15), pos(3, 11, 25)), c.NameRange())
 	want := []ValueLine{
 		{Text: "", Range: rng(pos(3, 13, 27), pos(3, 13, 27))},
 		{Text: "né", Range: rng(pos(4, 3, 31), pos(4, 5, 34))},
 		{Text: "", Range: rng(pos(5, 1, 36), pos(5, 1, 36))},
 		{Text: "two", Range: rng(pos(6, 2, 41), pos(6, 5, 44))},
 	}
-	assert.Equal(t, want, c.Lines, "trailing blank line dropped, inner one kept")
+	assert.Equal(t, want, c.Lines(), "trailing blank line dropped, inner one kept")
 	assert.Equal(t, rng(pos(3, 1, 15), pos(6, 5, 44)), c.Span())
 
 	x, ok := s.Get("x")
 	require.True(t, ok)
-	assert.Equal(t, "1", x.Value)
-	assert.Equal(t, rng(pos(8, 4, 51), pos(8, 5, 52)), x.Lines[0].Range)
-	for _, l := range c.Lines {
+	assert.Equal(t, "1", x.Value())
+	assert.Equal(t, rng(pos(8, 4, 51), pos(8, 5, 52)), x.Line(0).Range)
+	for _, l := range c.Lines() {
 		assert.Equal(t, l.Text, src[l.Range.Start.Byte:l.Range.End.Byte])
 	}
 }
@@ -56,27 +56,27 @@ func TestSectionsAndDefaults(t *testing.T) {
 	f, err := Parse("env.cfg", []byte(src))
 	require.NoError(t, err)
 	var names []string
-	for _, s := range f.Sections {
-		names = append(names, s.Name)
+	for s := range f.Sections() {
+		names = append(names, s.Name())
 	}
 	assert.Equal(t, []string{"b", "a"}, names, "file order, DEFAULT not listed")
-	assert.Same(t, f.Defaults, f.Section("DEFAULT"))
+	assert.Same(t, f.Defaults(), f.Section("DEFAULT"))
 	assert.Nil(t, f.Section("missing"))
 	assert.Nil(t, f.Merged("missing"))
 
 	b := f.Section("b")
 	o, ok := b.Get("over")
 	require.True(t, ok)
-	assert.Equal(t, "b", o.Value, "the section overrides DEFAULT")
+	assert.Equal(t, "b", o.Value(), "the section overrides DEFAULT")
 	o, ok = b.Get("late")
 	require.True(t, ok)
-	assert.Equal(t, "d", o.Value, "DEFAULT options read after the section still apply")
+	assert.Equal(t, "d", o.Value(), "DEFAULT options read after the section still apply")
 	_, ok = b.Get("nope")
 	assert.False(t, ok)
 
 	var merged []string
 	for _, o := range f.Merged("b") {
-		merged = append(merged, o.Name+"="+o.Value)
+		merged = append(merged, o.Name()+"="+o.Value())
 	}
 	// RawConfigParser.options order: own options, then DEFAULT's others.
 	assert.Equal(t, []string{"own=1", "over=b", "shared=d", "late=d"}, merged)
@@ -98,10 +98,10 @@ func TestManyOptionsAndSections(t *testing.T) {
 	}
 	f, err := Parse("env.cfg", b.Bytes())
 	require.NoError(t, err)
-	require.Len(t, f.Sections, 40)
+	require.Equal(t, 40, f.NumSections())
 	o, ok := f.Section("sab").Get("obb")
 	require.True(t, ok)
-	assert.Equal(t, "v", o.Value)
+	assert.Equal(t, "v", o.Value())
 
 	_, err = Parse("env.cfg", append(b.Bytes(), "oaa = again\n"...))
 	assertClass(t, err, "DuplicateOptionError")
