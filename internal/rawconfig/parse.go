@@ -32,7 +32,6 @@ func Parse(filename string, src []byte) (*File, error) {
 	if p.perr != nil {
 		return nil, p.perr
 	}
-	p.f.index = p.sectIndex
 	return p.f, nil
 }
 
@@ -54,8 +53,6 @@ type parser struct {
 	// (duplicate section or option) comes first.
 	perr *Error
 
-	sectIndex map[string]int32
-
 	// hasCR is set when the file has a "\r" anywhere; most have none, and
 	// then finding line ends is one search per line.
 	hasCR bool
@@ -63,9 +60,6 @@ type parser struct {
 	// stopChunk >= 0 stops the loop before the first line that needs
 	// decoding chunk stopChunk (see decodeError).
 	stopChunk int
-
-	// multi lists the options that got more than one line, in order.
-	multi []int32
 }
 
 func newParser(filename, src string) *parser {
@@ -81,7 +75,7 @@ func newParser(filename, src string) *parser {
 		sects:      make([]Section, 1, sects),
 		opts:       make([]Option, 0, opts),
 		lines:      make([]span, 0, lines),
-		lineStarts: make([]int32, 0, lines),
+		hasCR:      crs > 0,
 	}
 	f.sects[0] = Section{f: f}
 	return &parser{
@@ -122,7 +116,6 @@ func (p *parser) run() error {
 			return nil
 		}
 		pos = next
-		p.f.lineStarts = append(p.f.lineStarts, int32(start))
 		if err := p.line(start, end); err != nil {
 			return err
 		}
@@ -292,18 +285,19 @@ func (p *parser) option(name, value span) error {
 func (p *parser) indexAdd(s *Section) {
 	f := p.f
 	n := s.NumOptions()
+	last := int32(len(f.opts) - 1)
 	if s.index > 0 {
-		f.optIndex[s.index-1][s.Option(n-1).Name()] = int32(n - 1)
+		f.optIndex[s.index-1].add(last, f.optName)
 		return
 	}
 	if n <= indexThreshold {
 		return
 	}
-	m := make(map[string]int32, 2*n)
+	t := newNameTable(2 * n)
 	for i := range n {
-		m[s.Option(i).Name()] = int32(i)
+		t.add(s.optAt(i), f.optName)
 	}
-	f.optIndex = append(f.optIndex, m)
+	f.optIndex = append(f.optIndex, t)
 	s.index = int32(len(f.optIndex))
 }
 
@@ -324,7 +318,7 @@ func (p *parser) header(off, end int) error {
 		p.cur = 0
 		return nil
 	}
-	if prev := p.section(name); prev >= 0 {
+	if prev := f.section(name); prev >= 0 {
 		r := f.rng(int32(off-1), int32(end+1))
 		return &Error{
 			PythonClass: "DuplicateSectionError",
@@ -337,32 +331,15 @@ func (p *parser) header(off, end int) error {
 	}
 	p.cur = int32(len(f.sects))
 	f.sects = append(f.sects, Section{f: f, name: nameSpan})
-	if p.sectIndex != nil {
-		p.sectIndex[name] = p.cur
+	if f.index != nil {
+		f.index.add(p.cur, f.sectName)
 	} else if len(f.sects) > indexThreshold+1 {
-		p.sectIndex = make(map[string]int32, cap(f.sects))
+		f.index = newNameTable(cap(f.sects))
 		for i := 1; i < len(f.sects); i++ {
-			p.sectIndex[f.sects[i].Name()] = int32(i)
+			f.index.add(int32(i), f.sectName)
 		}
 	}
 	return nil
-}
-
-// section finds a section other than DEFAULT while parsing: its index in
-// f.sects, or -1.
-func (p *parser) section(name string) int32 {
-	if p.sectIndex != nil {
-		if i, ok := p.sectIndex[name]; ok {
-			return i
-		}
-		return -1
-	}
-	for i := 1; i < len(p.f.sects); i++ {
-		if p.f.sects[i].Name() == name {
-			return int32(i)
-		}
-	}
-	return -1
 }
 
 func (p *parser) missingHeader(start, lead, trail int) error {
@@ -416,9 +393,6 @@ func (p *parser) duplicateOption(name span, prev *Option) error {
 // adds a line before the option ends.
 func (p *parser) nextLine(off, end int) {
 	o := &p.f.opts[p.curOpt]
-	if o.lines.len() == 1 {
-		p.multi = append(p.multi, p.curOpt)
-	}
 	p.f.lines = append(p.f.lines, span{int32(off), int32(end)})
 	o.lines.end++
 }
@@ -430,7 +404,7 @@ func (p *parser) nextLine(off, end int) {
 func (p *parser) join() {
 	f := p.f
 	size := 0
-	for _, i := range p.multi {
+	for i := range f.opts {
 		o := &f.opts[i]
 		for o.lines.len() > 1 && f.lines[o.lines.end-1].len() == 0 {
 			o.lines.end--
@@ -447,7 +421,7 @@ func (p *parser) join() {
 	}
 	var b strings.Builder
 	b.Grow(size)
-	for _, i := range p.multi {
+	for i := range f.opts {
 		o := &f.opts[i]
 		if o.lines.len() == 1 {
 			continue
@@ -459,7 +433,7 @@ func (p *parser) join() {
 			}
 			b.WriteString(p.src[l.off:l.end])
 		}
-		o.value, o.joined = span{int32(off), int32(b.Len())}, true
+		o.value = span{int32(off), int32(b.Len())}
 	}
 	f.joined = b.String()
 }

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"iter"
 	"sort"
+	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -49,14 +51,20 @@ type File struct {
 	lines []span
 	// joined holds the values of more than one line, joined with "\n".
 	joined string
-	// lineStarts is the byte offset of the start of every line, for
-	// turning offsets into lines and columns.
-	lineStarts []int32
+	// hasCR is set when the source has a "\r": then it may end lines.
+	hasCR bool
 
-	// index maps section names once a file has many sections.
-	index map[string]int32
-	// optIndex are the name indexes of sections with many options.
-	optIndex []map[string]int32
+	// index finds sections (by index in sects) once a file has many.
+	index *nameTable
+	// optIndex are the name tables of sections with many options; they
+	// hold indexes in opts.
+	optIndex []*nameTable
+
+	// lineStarts is the byte offset of the start of every line, for
+	// turning offsets into lines and columns. It is made when a position
+	// is first asked for.
+	lineStarts     []int32
+	lineStartsOnce sync.Once
 }
 
 // span is the byte range [off, end) of the source, or of the list an
@@ -83,9 +91,8 @@ type Option struct {
 	f    *File
 	name span
 	// value is the final value: in the source for a value of one line,
-	// in f.joined when joined is set.
-	value  span
-	joined bool
+	// in f.joined for a value of more.
+	value span
 	// lines is the run of f.lines holding the value lines.
 	lines span
 }
@@ -140,19 +147,29 @@ func (f *File) Section(name string) *Section {
 	if name == DefaultSection {
 		return f.Defaults()
 	}
-	if f.index != nil {
-		if i, ok := f.index[name]; ok {
-			return &f.sects[i]
-		}
-		return nil
-	}
-	for i := 1; i < len(f.sects); i++ {
-		if f.sects[i].Name() == name {
-			return &f.sects[i]
-		}
+	if i := f.section(name); i > 0 {
+		return &f.sects[i]
 	}
 	return nil
 }
+
+// section is the index in f.sects of the section other than DEFAULT
+// called name, or -1.
+func (f *File) section(name string) int32 {
+	if f.index != nil {
+		return f.index.find(name, f.sectName)
+	}
+	for i := 1; i < len(f.sects); i++ {
+		if f.sects[i].Name() == name {
+			return int32(i)
+		}
+	}
+	return -1
+}
+
+func (f *File) sectName(i int32) string { return f.sects[i].Name() }
+
+func (f *File) optName(i int32) string { return f.opts[i].Name() }
 
 // Merged returns the options of section name as CPython's get/options see
 // them (see Section.Merged), or nil when there is no such section.
@@ -184,13 +201,39 @@ func (f *File) Map() map[string]map[string]string {
 
 // pos is the position of byte offset off.
 func (f *File) pos(off int32) hcl.Pos {
+	f.lineStartsOnce.Do(f.findLineStarts)
 	// The last line starting at or before off.
 	line := sort.Search(len(f.lineStarts), func(i int) bool { return f.lineStarts[i] > off }) - 1
-	start := 0
-	if line >= 0 {
-		start = int(f.lineStarts[line])
-	}
+	start := int(f.lineStarts[line])
 	return hcl.Pos{Line: line + 1, Column: utf8.RuneCountInString(f.src[start:off]) + 1, Byte: int(off)}
+}
+
+// findLineStarts fills f.lineStarts. Universal newlines: "\n", "\r\n" and
+// a lone "\r" end a line, as in the parser.
+func (f *File) findLineStarts() {
+	src := f.src
+	n := strings.Count(src, "\n") + 1
+	if f.hasCR {
+		n += strings.Count(src, "\r")
+	}
+	starts := make([]int32, 1, n)
+	for i := 0; i < len(src); {
+		var j int
+		if f.hasCR {
+			j = strings.IndexAny(src[i:], "\r\n")
+		} else {
+			j = strings.IndexByte(src[i:], '\n')
+		}
+		if j < 0 {
+			break
+		}
+		i += j + 1
+		if src[i-1] == '\r' && i < len(src) && src[i] == '\n' {
+			i++
+		}
+		starts = append(starts, int32(i))
+	}
+	f.lineStarts = starts
 }
 
 // rng is the range of source bytes [off, end), which lie on one line.
@@ -236,12 +279,15 @@ func (s *Section) NumOptions() int { return s.opts.len() }
 
 // Option returns the section's own option i (0 <= i < NumOptions), in
 // file order.
-func (s *Section) Option(i int) *Option {
-	k := int(s.opts.off) + i
+func (s *Section) Option(i int) *Option { return &s.f.opts[s.optAt(i)] }
+
+// optAt is the index in f.opts of the section's option i.
+func (s *Section) optAt(i int) int32 {
+	k := s.opts.off + int32(i)
 	if s.isDefault() {
-		return &s.f.opts[s.f.defOpts[k]]
+		return s.f.defOpts[k]
 	}
-	return &s.f.opts[k]
+	return k
 }
 
 // Options returns the section's own options in file order.
@@ -292,8 +338,8 @@ func (s *Section) Get(name string) (*Option, bool) {
 // lookup finds an option of s itself.
 func (s *Section) lookup(name string) *Option {
 	if s.index > 0 {
-		if i, ok := s.f.optIndex[s.index-1][name]; ok {
-			return s.Option(int(i))
+		if i := s.f.optIndex[s.index-1].find(name, s.f.optName); i >= 0 {
+			return &s.f.opts[i]
 		}
 		return nil
 	}
@@ -314,7 +360,7 @@ func (o *Option) NameRange() hcl.Range { return o.f.rng(o.name.off, o.name.end) 
 // Value is the final value as CPython returns it: continuation lines
 // joined with "\n", trailing blank lines removed.
 func (o *Option) Value() string {
-	if o.joined {
+	if o.lines.len() > 1 {
 		return o.f.joined[o.value.off:o.value.end]
 	}
 	return o.f.src[o.value.off:o.value.end]
