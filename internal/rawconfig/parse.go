@@ -3,8 +3,10 @@ package rawconfig
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -15,13 +17,18 @@ import (
 // configparser.RawConfigParser._read; the comments name them.
 //
 // On rejection Parse returns a nil *File and an *Error naming the Python
-// exception class CPython raises for the same bytes. The File keeps a copy
-// of src. Files of 2 GiB and more are refused (positions are 32-bit).
+// exception class CPython raises for the same bytes. Files of 2 GiB and
+// more are refused (positions are 32-bit).
+//
+// Parse takes ownership of src, as bytes.NewBuffer does: the File's names
+// and values are strings that share its memory (copying it would be a
+// quarter of what a read allocates), so the caller must not modify src
+// afterwards.
 func Parse(filename string, src []byte) (*File, error) {
 	if len(src) > math.MaxInt32 {
 		return nil, fmt.Errorf("%s: %d bytes is too large to read", filename, len(src))
 	}
-	p := newParser(filename, string(src))
+	p := newParser(filename, unsafe.String(unsafe.SliceData(src), len(src)))
 	if !utf8.Valid(src) {
 		return nil, p.decodeError(src)
 	}
@@ -60,6 +67,10 @@ type parser struct {
 	// stopChunk >= 0 stops the loop before the first line that needs
 	// decoding chunk stopChunk (see decodeError).
 	stopChunk int
+
+	// blanks are the blank lines read since the current option's last
+	// line: part of its value if a further line follows.
+	blanks []span
 }
 
 func newParser(filename, src string) *parser {
@@ -70,12 +81,13 @@ func newParser(filename, src string) *parser {
 	opts := min(lines/2+16, strings.Count(src, "=")+strings.Count(src, ":")+1)
 	sects := min(lines, strings.Count(src, "[")) + 1
 	f := &File{
-		Filename:   filename,
-		src:        src,
-		sects:      make([]Section, 1, sects),
-		opts:       make([]Option, 0, opts),
-		lines:      make([]span, 0, lines),
-		hasCR:      crs > 0,
+		Filename: filename,
+		src:      src,
+		sects:    make([]Section, 1, sects),
+		opts:     make([]Option, 0, opts),
+		// Lines of values continued over several lines; a guess.
+		lines: make([]span, 0, lines/2+16),
+		hasCR: crs > 0,
 	}
 	f.sects[0] = Section{f: f}
 	return &parser{
@@ -148,9 +160,10 @@ func (p *parser) line(start, end int) error {
 	}
 	if lead == end {
 		// An empty line: with empty_lines_in_values it is added to the
-		// current value (trailing ones are removed when values are joined).
+		// current value, but trailing ones are removed when values are
+		// joined, so it is kept only once a further line follows.
 		if p.cur >= 0 && p.curOpt >= 0 {
-			p.nextLine(lead, lead)
+			p.blanks = append(p.blanks, span{int32(lead), int32(lead)})
 		}
 		return nil
 	}
@@ -255,9 +268,7 @@ func (p *parser) option(name, value span) error {
 		return p.duplicateOption(name, prev)
 	}
 	i := int32(len(f.opts))
-	f.lines = append(f.lines, value)
-	n := int32(len(f.lines))
-	f.opts = append(f.opts, Option{f: f, name: name, value: value, lines: span{n - 1, n}})
+	f.opts = append(f.opts, Option{f: f, name: name, value: value})
 	// A section other than DEFAULT is one run of f.opts: the header ended
 	// the previous section for good (a repeated header is an error).
 	if p.cur == 0 {
@@ -272,9 +283,9 @@ func (p *parser) option(name, value span) error {
 	s.opts.end++
 	p.indexAdd(s)
 	if name.len() == 0 {
-		p.curOpt = -1
+		p.setCurOpt(-1)
 	} else {
-		p.curOpt = i
+		p.setCurOpt(i)
 	}
 	return nil
 }
@@ -307,7 +318,7 @@ func (p *parser) header(off, end int) error {
 	name := p.src[off:end]
 	nameSpan := span{int32(off), int32(end)}
 	// So sections cannot start with a continuation line.
-	p.curOpt = -1
+	p.setCurOpt(-1)
 	f := p.f
 	if name == DefaultSection {
 		// [DEFAULT] may appear any number of times; its options collect in
@@ -388,28 +399,53 @@ func (p *parser) duplicateOption(name span, prev *Option) error {
 	}
 }
 
-// nextLine adds the continuation (or blank) line src[off:end] to the
-// current option. Its lines are the last run of f.lines: nothing else
-// adds a line before the option ends.
+// setCurOpt makes option i (or none, -1) the one that further lines
+// continue; blank lines still pending belonged to the value before and
+// were trailing ones.
+func (p *parser) setCurOpt(i int32) {
+	p.curOpt = i
+	p.blanks = p.blanks[:0]
+}
+
+// nextLine adds the continuation line src[off:end], and the blank lines
+// before it, to the current option. Its lines are the last run of
+// f.lines: nothing else adds a line before the option ends.
 func (p *parser) nextLine(off, end int) {
-	o := &p.f.opts[p.curOpt]
-	p.f.lines = append(p.f.lines, span{int32(off), int32(end)})
-	o.lines.end++
+	f := p.f
+	o := &f.opts[p.curOpt]
+	if o.lines.len() == 0 {
+		n := int32(len(f.lines))
+		o.lines = span{n, n + 1}
+		f.lines = appendSpan(f.lines, o.value)
+	}
+	for _, b := range p.blanks {
+		f.lines = appendSpan(f.lines, b)
+	}
+	f.lines = appendSpan(f.lines, span{int32(off), int32(end)})
+	o.lines.end += int32(len(p.blanks)) + 1
+	p.blanks = p.blanks[:0]
+}
+
+// appendSpan is append that doubles the capacity when it grows (append
+// grows large slices by a quarter, which for a value continued over tens
+// of thousands of lines allocates five times the final size).
+func appendSpan(s []span, v span) []span {
+	if len(s) == cap(s) {
+		s = slices.Grow(s, max(len(s), 64))
+	}
+	return append(s, v)
 }
 
 // join mirrors _join_multiline_values: '\n'.join(lines).rstrip(). Each
-// line is already stripped, so rstrip only removes trailing empty lines.
-// One-line values were final when they were read; the others are joined
-// into one string, f.joined.
+// line is already stripped, so rstrip only removes trailing empty lines,
+// which nextLine never adds. One-line values were final when they were
+// read; the others are joined into one string, f.joined.
 func (p *parser) join() {
 	f := p.f
 	size := 0
 	for i := range f.opts {
 		o := &f.opts[i]
-		for o.lines.len() > 1 && f.lines[o.lines.end-1].len() == 0 {
-			o.lines.end--
-		}
-		if o.lines.len() == 1 {
+		if o.lines.len() == 0 {
 			continue
 		}
 		for _, l := range f.lines[o.lines.off:o.lines.end] {
@@ -423,7 +459,7 @@ func (p *parser) join() {
 	b.Grow(size)
 	for i := range f.opts {
 		o := &f.opts[i]
-		if o.lines.len() == 1 {
+		if o.lines.len() == 0 {
 			continue
 		}
 		off := b.Len()

@@ -47,7 +47,8 @@ type File struct {
 	// [DEFAULT] headers) are listed by defOpts.
 	opts    []Option
 	defOpts []int32
-	// lines holds every option's value lines, each option's in one run.
+	// lines holds the value lines of every value of more than one line,
+	// each value's in one run.
 	lines []span
 	// joined holds the values of more than one line, joined with "\n".
 	joined string
@@ -93,7 +94,8 @@ type Option struct {
 	// value is the final value: in the source for a value of one line,
 	// in f.joined for a value of more.
 	value span
-	// lines is the run of f.lines holding the value lines.
+	// lines is the run of f.lines holding the value lines, empty for a
+	// value of one line: that line is value.
 	lines span
 }
 
@@ -367,13 +369,21 @@ func (o *Option) Value() string {
 }
 
 // NumLines is the number of lines that make up the value (at least 1).
-func (o *Option) NumLines() int { return o.lines.len() }
+func (o *Option) NumLines() int { return max(1, o.lines.len()) }
+
+// lineSpan is where value line i stands in the source.
+func (o *Option) lineSpan(i int) span {
+	if o.lines.len() == 0 {
+		return o.value
+	}
+	return o.f.lines[int(o.lines.off)+i]
+}
 
 // Line returns value line i (0 <= i < NumLines): the first line after
 // the delimiter, then each continuation line. Blank lines kept inside the
 // value have an empty Text.
 func (o *Option) Line(i int) ValueLine {
-	l := o.f.lines[int(o.lines.off)+i]
+	l := o.lineSpan(i)
 	return ValueLine{Text: o.f.src[l.off:l.end], Range: o.f.rng(l.off, l.end)}
 }
 
@@ -389,10 +399,9 @@ func (o *Option) Lines() []ValueLine {
 // ValueRange covers the value: from the first to the last non-empty value
 // line, or the option's name when the value is empty.
 func (o *Option) ValueRange() hcl.Range {
-	lines := o.f.lines[o.lines.off:o.lines.end]
 	first, last := -1, -1
-	for i, l := range lines {
-		if l.len() > 0 {
+	for i := range o.NumLines() {
+		if o.lineSpan(i).len() > 0 {
 			if first < 0 {
 				first = i
 			}
@@ -402,9 +411,10 @@ func (o *Option) ValueRange() hcl.Range {
 	if first < 0 {
 		return o.NameRange()
 	}
-	r := o.f.rng(lines[first].off, lines[first].end)
+	l := o.lineSpan(first)
+	r := o.f.rng(l.off, l.end)
 	if last > first {
-		r.End = o.f.pos(lines[last].end)
+		r.End = o.f.pos(o.lineSpan(last).end)
 	}
 	return r
 }
@@ -412,9 +422,8 @@ func (o *Option) ValueRange() hcl.Range {
 // Span covers the whole option: from its name to the end of its last
 // value line.
 func (o *Option) Span() hcl.Range {
-	last := o.f.lines[o.lines.end-1]
 	r := o.NameRange()
-	r.End = o.f.pos(last.end)
+	r.End = o.f.pos(o.lineSpan(o.NumLines() - 1).end)
 	return r
 }
 
