@@ -206,3 +206,51 @@ func TestSnippetSource(t *testing.T) {
 		assert.Equal(t, tt.in, string(in), "input unchanged")
 	}
 }
+
+// TestRangesConcurrently asks for positions from several goroutines at
+// once: the line-start table is made on first use, once (run with -race).
+func TestRangesConcurrently(t *testing.T) {
+	src := "[a]\nx = 1\n  two\n[b]\r\ny = é\r\n"
+	f, err := Parse("env.cfg", []byte(src))
+	require.NoError(t, err)
+	want := []hcl.Range{rng(pos(2, 1, 4), pos(2, 2, 5)), rng(pos(5, 1, 21), pos(5, 2, 22))}
+	got := make([][]hcl.Range, 4)
+	done := make(chan int)
+	for g := range got {
+		go func() {
+			for s := range f.Sections() {
+				got[g] = append(got[g], s.Option(0).NameRange())
+			}
+			done <- g
+		}()
+	}
+	for range got {
+		<-done
+	}
+	for _, g := range got {
+		assert.Equal(t, want, g)
+	}
+	o, _ := f.Section("b").Get("y")
+	assert.Equal(t, rng(pos(5, 5, 25), pos(5, 6, 27)), o.Line(0).Range)
+}
+
+// TestIteratorsStop: the iterators end when the loop body breaks.
+func TestIteratorsStop(t *testing.T) {
+	f, err := Parse("env.cfg", []byte("[a]\nx = 1\ny = 2\n[b]\n[c]\n"))
+	require.NoError(t, err)
+	var names []string
+	for s := range f.Sections() {
+		names = append(names, s.Name())
+		if s.Name() == "b" {
+			break
+		}
+	}
+	assert.Equal(t, []string{"a", "b"}, names)
+	names = nil
+	for o := range f.Section("a").Options() {
+		names = append(names, o.Name())
+		break
+	}
+	assert.Equal(t, []string{"x"}, names)
+	assert.Equal(t, 3, f.NumSections())
+}
