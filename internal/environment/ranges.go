@@ -38,45 +38,43 @@ func linePos(l rawconfig.ValueLine, k int, end bool) hcl.Pos {
 // option, so that mapping every item of a list continued over many lines
 // stays linear.
 type valueLines struct {
-	opt   *rawconfig.Option
-	lines []rawconfig.ValueLine
+	opt *rawconfig.Option
 	// off[i] is the offset of line i in Value; line i covers the offsets
-	// off[i] to off[i]+len(Text), its end included.
+	// off[i] to off[i]+len(its text), its end included. off[len(off)-1]
+	// is len(Value)+1, where a further line would start.
 	off []int
 }
 
 func newValueLines(opt *rawconfig.Option) valueLines {
-	v := valueLines{opt: opt, lines: opt.Lines()}
-	v.off = make([]int, len(v.lines))
+	n := opt.NumLines()
+	v := valueLines{opt: opt, off: make([]int, n+1)}
 	o := 0
-	for i, l := range v.lines {
+	for i := range n {
 		v.off[i] = o
-		o += len(l.Text) + 1
+		o += len(opt.LineText(i)) + 1
 	}
+	v.off[n] = o
 	return v
 }
 
 // line is the index of the line covering offset k, or -1.
 func (v valueLines) line(k int) int {
-	i := sort.Search(len(v.off), func(i int) bool { return v.off[i] > k }) - 1
-	if i < 0 || k > v.off[i]+len(v.lines[i].Text) {
+	n := len(v.off) - 1
+	i := sort.Search(n, func(i int) bool { return v.off[i] > k }) - 1
+	if i < 0 || k >= v.off[i+1] {
 		return -1
 	}
 	return i
 }
 
 // rng is the range of sp (an empty span gives a point, e.g. the empty item
-// after a trailing comma). An unmapped span falls back to the whole value,
-// and a value without lines to the option's name.
+// after a trailing comma). An unmapped span falls back to the whole value.
 func (v valueLines) rng(sp span) hcl.Range {
-	if len(v.lines) == 0 {
-		return v.opt.NameRange()
-	}
 	a, b := v.line(sp.a), v.line(sp.b)
 	if a < 0 || b < 0 || sp.a > sp.b {
 		return wholeValue(v.opt)
 	}
-	la, lb := v.lines[a], v.lines[b]
+	la, lb := v.opt.Line(a), v.opt.Line(b)
 	return hcl.Range{Filename: la.Range.Filename,
 		Start: linePos(la, sp.a-v.off[a], false), End: linePos(lb, sp.b-v.off[b], true)}
 }

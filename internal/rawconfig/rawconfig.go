@@ -379,6 +379,13 @@ func (o *Option) lineSpan(i int) span {
 	return o.f.lines[int(o.lines.off)+i]
 }
 
+// LineText is the text of value line i (Line(i).Text, without working
+// out its range).
+func (o *Option) LineText(i int) string {
+	l := o.lineSpan(i)
+	return o.f.src[l.off:l.end]
+}
+
 // Line returns value line i (0 <= i < NumLines): the first line after
 // the delimiter, then each continuation line. Blank lines kept inside the
 // value have an empty Text.
