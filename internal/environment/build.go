@@ -15,38 +15,44 @@ import (
 // options first, then the [DEFAULT] options it does not override (the order
 // of RawConfigParser.options()).
 type view struct {
-	sec  *rawconfig.Section
-	opts []*rawconfig.Option
+	sec  rawconfig.Section
+	opts []rawconfig.Option
 }
 
 // A missing section is empty: batou's config.get(section, {}) does not
 // fall back to [DEFAULT] then.
-func newView(s *rawconfig.Section) view {
-	if s == nil {
+func newView(s rawconfig.Section) view {
+	if s.IsZero() {
 		return view{}
 	}
 	return view{sec: s, opts: s.Merged()}
 }
 
-func (v view) get(name string) *rawconfig.Option {
+func (v view) get(name string) (rawconfig.Option, bool) {
 	for _, o := range v.opts {
 		if o.Name() == name {
-			return o
+			return o, true
 		}
 	}
-	return nil
+	return rawconfig.Option{}, false
 }
 
 // setting returns the option name as a Setting (not Set when absent).
 func (v view) setting(name string) Setting {
-	o := v.get(name)
-	if o == nil {
+	o, ok := v.get(name)
+	if !ok {
 		return Setting{}
 	}
 	return settingOf(o)
 }
 
-func settingOf(o *rawconfig.Option) Setting {
+// section returns the section called name, or the zero Section.
+func section(f *rawconfig.File, name string) rawconfig.Section {
+	s, _ := f.Section(name)
+	return s
+}
+
+func settingOf(o rawconfig.Option) Setting {
 	return Setting{Value: o.Value(), Set: true, Range: wholeValue(o), NameRange: o.NameRange()}
 }
 
@@ -89,7 +95,7 @@ func Build(name string, f *rawconfig.File, hm *HostMap) (*Environment, hcl.Diagn
 
 // environment reads [environment] like Environment.load_environment.
 func (b *builder) environment() {
-	v := newView(b.f.Section("environment"))
+	v := newView(section(b.f, "environment"))
 	s := &b.env.Settings
 	known := map[string]*Setting{
 		"service_user": &s.ServiceUser, "require_sudo": &s.RequireSudo,
@@ -179,7 +185,7 @@ func (b *builder) provisioner(name string) *Provisioner {
 
 // hosts reads [hosts] and then every [host:NAME], in batou's order.
 func (b *builder) hosts() {
-	if sec := b.f.Section("hosts"); sec != nil {
+	if sec, ok := b.f.Section("hosts"); ok {
 		for _, o := range newView(sec).opts {
 			h := &Host{Name: strings.TrimLeft(o.Name(), "!"), NameRange: o.NameRange(),
 				Ignore: strings.HasPrefix(o.Name(), "!")}
@@ -195,7 +201,7 @@ func (b *builder) hosts() {
 		}
 		v := newView(sec)
 		h := &Host{Name: name, NameRange: sectionSubName(sec, "host:"), Section: sec}
-		if o := v.get("ignore"); o != nil {
+		if o, ok := v.get("ignore"); ok {
 			val, ok := pyBool(o.Value())
 			if !ok {
 				b.errorf(wholeValue(o), "Write ignore = True or ignore = False (batou reads it as a Python literal).",
@@ -204,7 +210,7 @@ func (b *builder) hosts() {
 			h.Ignore = val
 		}
 		b.hostCommon(h, v)
-		if o := v.get("components"); o != nil {
+		if o, ok := v.get("components"); ok {
 			h.Components = b.components(o)
 		} else {
 			b.warnf(sec.Range(), "batou requires a components option in every [host:NAME] section, e.g. components = nginx, app.",
@@ -221,7 +227,7 @@ func (b *builder) hostCommon(h *Host, v view) {
 	h.Platform = inherit(v.setting("platform"), s.Platform)
 	h.ServiceUser = inherit(v.setting("service_user"), s.ServiceUser)
 	h.RequireSudo = inherit(v.setting("require_sudo"), s.RequireSudo)
-	if h.RequireSudo.Set && v.get("require_sudo") != nil {
+	if _, ok := v.get("require_sudo"); h.RequireSudo.Set && ok {
 		if _, ok := pyBool(h.RequireSudo.Value); !ok {
 			b.warnf(h.RequireSudo.Range, "Write require_sudo = True or False.",
 				"require_sudo %q is not True or False; batou will refuse to deploy", h.RequireSudo.Value)
@@ -257,7 +263,7 @@ func (b *builder) hostCommon(h *Host, v view) {
 	}
 
 	// Aliases only matter to a provisioner (FCDevProvisioner.configure_host).
-	if o := v.get("provision-aliases"); o != nil {
+	if o, ok := v.get("provision-aliases"); ok {
 		switch {
 		case h.Provisioner != nil:
 			vl := newValueLines(o)
@@ -349,7 +355,7 @@ func inherit(own, env Setting) Setting {
 
 // components parses a component list option (batou's as_list followed by
 // parse_host_components).
-func (b *builder) components(o *rawconfig.Option) []Component {
+func (b *builder) components(o rawconfig.Option) []Component {
 	var out []Component
 	index := map[string]int{}
 	vl := newValueLines(o)
@@ -383,8 +389,8 @@ func (b *builder) components(o *rawconfig.Option) []Component {
 
 // resolver reads [resolver] like Environment.load_resolver.
 func (b *builder) resolver() {
-	sec := b.f.Section("resolver")
-	if sec == nil {
+	sec, ok := b.f.Section("resolver")
+	if !ok {
 		return
 	}
 	for _, o := range newView(sec).opts {
@@ -424,9 +430,9 @@ func (b *builder) sections() {
 				Options:   newView(sec).opts})
 		case sec.Name() == "vfs":
 			b.env.VFS = sec
-			o := newView(sec).get("sandbox")
+			o, ok := newView(sec).get("sandbox")
 			switch {
-			case o == nil:
+			case !ok:
 				b.warnf(sec.Range(), "Add sandbox = Developer (or Map).", "[vfs] has no sandbox option; batou will refuse to deploy")
 			case o.Value() != "Developer" && o.Value() != "Map":
 				b.warnf(wholeValue(o), "batou's sandboxes are Developer and Map.", "unknown vfs sandbox %q", o.Value())

@@ -120,7 +120,7 @@ func TestPyInt(t *testing.T) {
 
 // naiveValueRange is the obvious mapping (scan every line for each span),
 // the oracle for valueLines.rng.
-func naiveValueRange(opt *rawconfig.Option, sp span) hcl.Range {
+func naiveValueRange(opt rawconfig.Option, sp span) hcl.Range {
 	if opt.NumLines() == 0 {
 		return opt.NameRange()
 	}
@@ -149,7 +149,7 @@ func TestValueLinesEverySpan(t *testing.T) {
 	src := "[s]\na = x, y\nb =\n  one\n\n  tw\u00e9 three,\n\n  \u00fcber\nc = \nd = solo\n"
 	f, err := rawconfig.Parse("environment.cfg", []byte(src))
 	require.NoError(t, err)
-	for o := range f.Section("s").Options() {
+	for o := range section(f, "s").Options() {
 		vl := newValueLines(o)
 		for a := 0; a <= len(o.Value())+1; a++ {
 			for b := 0; b <= len(o.Value())+1; b++ {

@@ -38,14 +38,14 @@ func linePos(l rawconfig.ValueLine, k int, end bool) hcl.Pos {
 // option, so that mapping every item of a list continued over many lines
 // stays linear.
 type valueLines struct {
-	opt *rawconfig.Option
+	opt rawconfig.Option
 	// off[i] is the offset of line i in Value; line i covers the offsets
 	// off[i] to off[i]+len(its text), its end included. off[len(off)-1]
 	// is len(Value)+1, where a further line would start.
 	off []int
 }
 
-func newValueLines(opt *rawconfig.Option) valueLines {
+func newValueLines(opt rawconfig.Option) valueLines {
 	n := opt.NumLines()
 	v := valueLines{opt: opt, off: make([]int, n+1)}
 	o := 0
@@ -81,11 +81,11 @@ func (v valueLines) rng(sp span) hcl.Range {
 
 // wholeValue is the range from the first to the last non-empty value line,
 // or the option's name when the value is empty.
-func wholeValue(opt *rawconfig.Option) hcl.Range { return opt.ValueRange() }
+func wholeValue(opt rawconfig.Option) hcl.Range { return opt.ValueRange() }
 
 // sectionSubName is the range of the part of a section name after prefix
 // (e.g. "web" in "[host:web]"), assuming the header is on one line.
-func sectionSubName(s *rawconfig.Section, prefix string) hcl.Range {
+func sectionSubName(s rawconfig.Section, prefix string) hcl.Range {
 	r := s.NameRange()
 	if r.End.Byte-r.Start.Byte != len(s.Name()) || !strings.HasPrefix(s.Name(), prefix) {
 		return r

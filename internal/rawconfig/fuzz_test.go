@@ -79,7 +79,7 @@ func FuzzParse(f *testing.F) {
 		if !utf8.Valid(src) {
 			t.Fatal("accepted invalid UTF-8")
 		}
-		sections := []*Section{file.Defaults()}
+		sections := []Section{file.Defaults()}
 		for s := range file.Sections() {
 			sections = append(sections, s)
 		}

@@ -83,13 +83,12 @@ func newParser(filename, src string) *parser {
 	f := &File{
 		Filename: filename,
 		src:      src,
-		sects:    make([]Section, 1, sects),
-		opts:     make([]Option, 0, opts),
+		sects:    make([]section, 1, sects),
+		opts:     make([]option, 0, opts),
 		// Lines of values continued over several lines; a guess.
 		lines: make([]span, 0, lines/2+16),
 		hasCR: crs > 0,
 	}
-	f.sects[0] = Section{f: f}
 	return &parser{
 		src:       src,
 		f:         f,
@@ -261,14 +260,14 @@ func (p *parser) line(start, end int) error {
 // option adds the option name = value (first line) to the current section.
 func (p *parser) option(name, value span) error {
 	f := p.f
-	s := &f.sects[p.cur]
 	// strict=True: an option may be set once per section; for DEFAULT this
 	// spans every [DEFAULT] section of the file.
-	if prev := s.lookup(p.src[name.off:name.end]); prev != nil {
+	if prev, ok := (Section{f, p.cur}).lookup(p.src[name.off:name.end]); ok {
 		return p.duplicateOption(name, prev)
 	}
+	s := &f.sects[p.cur]
 	i := int32(len(f.opts))
-	f.opts = append(f.opts, Option{f: f, name: name, value: value})
+	f.opts = append(f.opts, option{name: name, value: value})
 	// A section other than DEFAULT is one run of f.opts: the header ended
 	// the previous section for good (a repeated header is an error).
 	if p.cur == 0 {
@@ -281,7 +280,7 @@ func (p *parser) option(name, value span) error {
 		s.opts.end = i
 	}
 	s.opts.end++
-	p.indexAdd(s)
+	p.indexAdd(Section{f, p.cur})
 	if name.len() == 0 {
 		p.setCurOpt(-1)
 	} else {
@@ -293,12 +292,12 @@ func (p *parser) option(name, value span) error {
 // indexAdd records the last option of s in its name index, building the
 // index once the section is large so duplicate checks stay linear in the
 // file size.
-func (p *parser) indexAdd(s *Section) {
+func (p *parser) indexAdd(s Section) {
 	f := p.f
 	n := s.NumOptions()
 	last := int32(len(f.opts) - 1)
-	if s.index > 0 {
-		f.optIndex[s.index-1].add(last, f.optName)
+	if k := s.d().index; k > 0 {
+		f.optIndex[k-1].add(last, f.optName)
 		return
 	}
 	if n <= indexThreshold {
@@ -309,7 +308,7 @@ func (p *parser) indexAdd(s *Section) {
 		t.add(s.optAt(i), f.optName)
 	}
 	f.optIndex = append(f.optIndex, t)
-	s.index = int32(len(f.optIndex))
+	s.d().index = int32(len(f.optIndex))
 }
 
 // header handles a section header line whose name is src[off:end] (the
@@ -335,13 +334,13 @@ func (p *parser) header(off, end int) error {
 			PythonClass: "DuplicateSectionError",
 			Summary:     fmt.Sprintf("Section [%s] appears twice", name),
 			Detail: fmt.Sprintf("It was already started on line %d. batou rejects a file that repeats a section: merge the options of both into the first one and remove this header.",
-				f.sects[prev].Range().Start.Line),
+				Section{f, prev}.Range().Start.Line),
 			Range: r,
-			Other: []hcl.Range{f.sects[prev].Range()},
+			Other: []hcl.Range{Section{f, prev}.Range()},
 		}
 	}
 	p.cur = int32(len(f.sects))
-	f.sects = append(f.sects, Section{f: f, name: nameSpan})
+	f.sects = append(f.sects, section{name: nameSpan})
 	if f.index != nil {
 		f.index.add(p.cur, f.sectName)
 	} else if len(f.sects) > indexThreshold+1 {
@@ -387,11 +386,11 @@ func (p *parser) parsingError(lead, trail int, noName bool) {
 	p.perr = &Error{PythonClass: "ParsingError", Summary: m.summary, Detail: m.detail, Range: r}
 }
 
-func (p *parser) duplicateOption(name span, prev *Option) error {
+func (p *parser) duplicateOption(name span, prev Option) error {
 	prevRange := prev.NameRange()
 	return &Error{
 		PythonClass: "DuplicateOptionError",
-		Summary:     fmt.Sprintf("Option %q is set twice in section [%s]", p.src[name.off:name.end], p.f.sects[p.cur].Name()),
+		Summary:     fmt.Sprintf("Option %q is set twice in section [%s]", p.src[name.off:name.end], Section{p.f, p.cur}.Name()),
 		Detail: fmt.Sprintf("It was already set on line %d. batou rejects a repeated option: keep one of them. Note that only a line indented deeper than the option above continues its value.",
 			prevRange.Start.Line),
 		Range: p.f.rng(name.off, name.end),

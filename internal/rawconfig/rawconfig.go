@@ -31,21 +31,22 @@ const DefaultSection = "DEFAULT"
 // File is a parsed configuration file.
 //
 // A File keeps the source and records every name, value line and header
-// as byte offsets into it, in flat slices without pointers; text and
-// ranges are computed when asked for. A program reads environment.cfg on
-// every command, and a 10,000-line file then costs a few hundred kB that
-// the garbage collector need not scan, instead of megabytes of objects
-// with a string and an hcl.Range each.
+// as byte offsets into it, in flat slices without pointers; Section and
+// Option are handles (a File and an index), and text and ranges are
+// computed when asked for. A program reads environment.cfg on every
+// command, and a 10,000-line file then costs a few hundred kB that the
+// garbage collector need not scan, instead of megabytes of objects with a
+// string and an hcl.Range each.
 type File struct {
 	Filename string
 
 	src string
 	// sects[0] is DEFAULT, then the sections in file order.
-	sects []Section
+	sects []section
 	// opts holds the options in file order. The options of a section other
 	// than DEFAULT are one run of it; DEFAULT's (which may come from several
 	// [DEFAULT] headers) are listed by defOpts.
-	opts    []Option
+	opts    []option
 	defOpts []int32
 	// lines holds the value lines of every value of more than one line,
 	// each value's in one run.
@@ -74,22 +75,20 @@ type span struct{ off, end int32 }
 
 func (s span) len() int { return int(s.end - s.off) }
 
-// Section is one [name] section of a File.
-type Section struct {
-	f *File
+// section is what a File records of a section.
+type section struct {
 	// name is where the name stands between the brackets; zero for a
 	// DEFAULT section the file has no header for.
 	name span
 	// opts is the run of f.opts holding the section's options (for
 	// DEFAULT: of f.defOpts).
 	opts span
-	// index is 1 + the index of its name index in f.optIndex, or 0.
+	// index is 1 + the index of its name table in f.optIndex, or 0.
 	index int32
 }
 
-// Option is one option of a section.
-type Option struct {
-	f    *File
+// option is what a File records of an option.
+type option struct {
 	name span
 	// value is the final value: in the source for a value of one line,
 	// in f.joined for a value of more.
@@ -97,6 +96,21 @@ type Option struct {
 	// lines is the run of f.lines holding the value lines, empty for a
 	// value of one line: that line is value.
 	lines span
+}
+
+// Section is one [name] section of a File: a handle to compare and pass
+// by value. The zero Section is no section (IsZero); its methods must not
+// be called.
+type Section struct {
+	f *File
+	i int32
+}
+
+// Option is one option of a section: a handle to compare and pass by
+// value, like Section.
+type Option struct {
+	f *File
+	i int32
 }
 
 // ValueLine is one line of a (possibly continued) value.
@@ -127,10 +141,10 @@ type Error struct {
 type lineMessage struct{ summary, detail string }
 
 // Sections returns the sections in file order, without DEFAULT.
-func (f *File) Sections() iter.Seq[*Section] {
-	return func(yield func(*Section) bool) {
+func (f *File) Sections() iter.Seq[Section] {
+	return func(yield func(Section) bool) {
 		for i := 1; i < len(f.sects); i++ {
-			if !yield(&f.sects[i]) {
+			if !yield(Section{f, int32(i)}) {
 				return
 			}
 		}
@@ -141,18 +155,19 @@ func (f *File) Sections() iter.Seq[*Section] {
 func (f *File) NumSections() int { return len(f.sects) - 1 }
 
 // Defaults returns the DEFAULT section (empty when the file has none).
-func (f *File) Defaults() *Section { return &f.sects[0] }
+func (f *File) Defaults() Section { return Section{f, 0} }
 
-// Section returns the section called name, or nil. Section(DefaultSection)
-// returns the DEFAULT section (empty when the file has none).
-func (f *File) Section(name string) *Section {
+// Section returns the section called name; ok is false when there is
+// none. Section(DefaultSection) returns the DEFAULT section (empty when
+// the file has none).
+func (f *File) Section(name string) (s Section, ok bool) {
 	if name == DefaultSection {
-		return f.Defaults()
+		return f.Defaults(), true
 	}
 	if i := f.section(name); i > 0 {
-		return &f.sects[i]
+		return Section{f, i}, true
 	}
-	return nil
+	return Section{}, false
 }
 
 // section is the index in f.sects of the section other than DEFAULT
@@ -162,22 +177,22 @@ func (f *File) section(name string) int32 {
 		return f.index.find(name, f.sectName)
 	}
 	for i := 1; i < len(f.sects); i++ {
-		if f.sects[i].Name() == name {
+		if f.sectName(int32(i)) == name {
 			return int32(i)
 		}
 	}
 	return -1
 }
 
-func (f *File) sectName(i int32) string { return f.sects[i].Name() }
+func (f *File) sectName(i int32) string { return Section{f, i}.Name() }
 
-func (f *File) optName(i int32) string { return f.opts[i].Name() }
+func (f *File) optName(i int32) string { return Option{f, i}.Name() }
 
 // Merged returns the options of section name as CPython's get/options see
 // them (see Section.Merged), or nil when there is no such section.
-func (f *File) Merged(name string) []*Option {
-	s := f.Section(name)
-	if s == nil {
+func (f *File) Merged(name string) []Option {
+	s, ok := f.Section(name)
+	if !ok {
 		return nil
 	}
 	return s.Merged()
@@ -245,56 +260,61 @@ func (f *File) rng(off, end int32) hcl.Range {
 		End: hcl.Pos{Line: start.Line, Column: start.Column + utf8.RuneCountInString(f.src[off:end]), Byte: int(end)}}
 }
 
+// IsZero reports whether s is the zero Section, no section.
+func (s Section) IsZero() bool { return s.f == nil }
+
+func (s Section) d() *section { return &s.f.sects[s.i] }
+
 // Name is the section's name.
-func (s *Section) Name() string {
-	if s.name.end == 0 {
+func (s Section) Name() string {
+	n := s.d().name
+	if n.end == 0 {
 		return DefaultSection
 	}
-	return s.f.src[s.name.off:s.name.end]
+	return s.f.src[n.off:n.end]
 }
 
 // Range covers the header line's "[name]" (anything after the last ']'
 // on the line is ignored, as CPython does). For DEFAULT it is the first
 // [DEFAULT] header, or the zero Range when the file has none.
-func (s *Section) Range() hcl.Range {
-	if s.name.end == 0 {
+func (s Section) Range() hcl.Range {
+	n := s.d().name
+	if n.end == 0 {
 		return hcl.Range{}
 	}
-	return s.f.rng(s.name.off-1, s.name.end+1)
+	return s.f.rng(n.off-1, n.end+1)
 }
 
 // NameRange covers just the name inside the brackets (the zero Range for
 // a DEFAULT section without header).
-func (s *Section) NameRange() hcl.Range {
-	if s.name.end == 0 {
+func (s Section) NameRange() hcl.Range {
+	n := s.d().name
+	if n.end == 0 {
 		return hcl.Range{}
 	}
-	return s.f.rng(s.name.off, s.name.end)
+	return s.f.rng(n.off, n.end)
 }
 
-// isDefault reports whether s is the file's DEFAULT section.
-func (s *Section) isDefault() bool { return s == &s.f.sects[0] }
-
 // NumOptions is the number of the section's own options; DEFAULT options
-// are not counted in, use Get or File.Merged for the view CPython gives.
-func (s *Section) NumOptions() int { return s.opts.len() }
+// are not counted in, use Get or Merged for the view CPython gives.
+func (s Section) NumOptions() int { return s.d().opts.len() }
 
 // Option returns the section's own option i (0 <= i < NumOptions), in
 // file order.
-func (s *Section) Option(i int) *Option { return &s.f.opts[s.optAt(i)] }
+func (s Section) Option(i int) Option { return Option{s.f, s.optAt(i)} }
 
 // optAt is the index in f.opts of the section's option i.
-func (s *Section) optAt(i int) int32 {
-	k := s.opts.off + int32(i)
-	if s.isDefault() {
+func (s Section) optAt(i int) int32 {
+	k := s.d().opts.off + int32(i)
+	if s.i == 0 {
 		return s.f.defOpts[k]
 	}
 	return k
 }
 
 // Options returns the section's own options in file order.
-func (s *Section) Options() iter.Seq[*Option] {
-	return func(yield func(*Option) bool) {
+func (s Section) Options() iter.Seq[Option] {
+	return func(yield func(Option) bool) {
 		for i := range s.NumOptions() {
 			if !yield(s.Option(i)) {
 				return
@@ -306,9 +326,9 @@ func (s *Section) Options() iter.Seq[*Option] {
 // Merged returns the section's options as CPython's get/options see them:
 // its own options in file order, then the DEFAULT options it does not
 // override (the order of RawConfigParser.options).
-func (s *Section) Merged() []*Option {
+func (s Section) Merged() []Option {
 	d := s.f.Defaults()
-	out := make([]*Option, 0, s.NumOptions()+d.NumOptions())
+	out := make([]Option, 0, s.NumOptions()+d.NumOptions())
 	for o := range s.Options() {
 		out = append(out, o)
 	}
@@ -316,7 +336,7 @@ func (s *Section) Merged() []*Option {
 		return out
 	}
 	for o := range d.Options() {
-		if s.lookup(o.Name()) == nil {
+		if _, ok := s.lookup(o.Name()); !ok {
 			out = append(out, o)
 		}
 	}
@@ -325,63 +345,71 @@ func (s *Section) Merged() []*Option {
 
 // Get returns the option called name, falling back to DEFAULT like
 // RawConfigParser.get.
-func (s *Section) Get(name string) (*Option, bool) {
-	if o := s.lookup(name); o != nil {
+func (s Section) Get(name string) (Option, bool) {
+	if o, ok := s.lookup(name); ok {
 		return o, true
 	}
 	if d := s.f.Defaults(); s != d {
-		if o := d.lookup(name); o != nil {
-			return o, true
-		}
+		return d.lookup(name)
 	}
-	return nil, false
+	return Option{}, false
 }
 
 // lookup finds an option of s itself.
-func (s *Section) lookup(name string) *Option {
-	if s.index > 0 {
-		if i := s.f.optIndex[s.index-1].find(name, s.f.optName); i >= 0 {
-			return &s.f.opts[i]
+func (s Section) lookup(name string) (Option, bool) {
+	if k := s.d().index; k > 0 {
+		if i := s.f.optIndex[k-1].find(name, s.f.optName); i >= 0 {
+			return Option{s.f, i}, true
 		}
-		return nil
+		return Option{}, false
 	}
 	for i := range s.NumOptions() {
 		if o := s.Option(i); o.Name() == name {
-			return o
+			return o, true
 		}
 	}
-	return nil
+	return Option{}, false
 }
 
+func (o Option) d() *option { return &o.f.opts[o.i] }
+
 // Name is the option's name.
-func (o *Option) Name() string { return o.f.src[o.name.off:o.name.end] }
+func (o Option) Name() string {
+	n := o.d().name
+	return o.f.src[n.off:n.end]
+}
 
 // NameRange covers the option's name.
-func (o *Option) NameRange() hcl.Range { return o.f.rng(o.name.off, o.name.end) }
+func (o Option) NameRange() hcl.Range {
+	n := o.d().name
+	return o.f.rng(n.off, n.end)
+}
 
 // Value is the final value as CPython returns it: continuation lines
 // joined with "\n", trailing blank lines removed.
-func (o *Option) Value() string {
-	if o.lines.len() > 1 {
-		return o.f.joined[o.value.off:o.value.end]
+func (o Option) Value() string {
+	d := o.d()
+	if d.lines.len() > 1 {
+		return o.f.joined[d.value.off:d.value.end]
 	}
-	return o.f.src[o.value.off:o.value.end]
+	return o.f.src[d.value.off:d.value.end]
 }
 
 // NumLines is the number of lines that make up the value (at least 1).
-func (o *Option) NumLines() int { return max(1, o.lines.len()) }
+func (o Option) NumLines() int { return max(1, o.d().lines.len()) }
 
 // lineSpan is where value line i stands in the source.
-func (o *Option) lineSpan(i int) span {
-	if o.lines.len() == 0 {
-		return o.value
+func (o Option) lineSpan(i int) span {
+	d := o.d()
+	if d.lines.len() == 0 {
+		return d.value
 	}
-	return o.f.lines[int(o.lines.off)+i]
+	return o.f.lines[int(d.lines.off)+i]
 }
 
 // LineText is the text of value line i (Line(i).Text, without working
 // out its range).
-func (o *Option) LineText(i int) string {
+func (o Option) LineText(i int) string {
 	l := o.lineSpan(i)
 	return o.f.src[l.off:l.end]
 }
@@ -389,13 +417,13 @@ func (o *Option) LineText(i int) string {
 // Line returns value line i (0 <= i < NumLines): the first line after
 // the delimiter, then each continuation line. Blank lines kept inside the
 // value have an empty Text.
-func (o *Option) Line(i int) ValueLine {
+func (o Option) Line(i int) ValueLine {
 	l := o.lineSpan(i)
 	return ValueLine{Text: o.f.src[l.off:l.end], Range: o.f.rng(l.off, l.end)}
 }
 
 // Lines returns all value lines (see Line).
-func (o *Option) Lines() []ValueLine {
+func (o Option) Lines() []ValueLine {
 	out := make([]ValueLine, o.NumLines())
 	for i := range out {
 		out[i] = o.Line(i)
@@ -405,7 +433,7 @@ func (o *Option) Lines() []ValueLine {
 
 // ValueRange covers the value: from the first to the last non-empty value
 // line, or the option's name when the value is empty.
-func (o *Option) ValueRange() hcl.Range {
+func (o Option) ValueRange() hcl.Range {
 	first, last := -1, -1
 	for i := range o.NumLines() {
 		if o.lineSpan(i).len() > 0 {
@@ -428,7 +456,7 @@ func (o *Option) ValueRange() hcl.Range {
 
 // Span covers the whole option: from its name to the end of its last
 // value line.
-func (o *Option) Span() hcl.Range {
+func (o Option) Span() hcl.Range {
 	r := o.NameRange()
 	r.End = o.f.pos(o.lineSpan(o.NumLines() - 1).end)
 	return r

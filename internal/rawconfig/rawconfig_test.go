@@ -24,7 +24,7 @@ func TestParseRanges(t *testing.T) {
 	f, err := Parse("env.cfg", []byte(src))
 	require.NoError(t, err)
 	require.Equal(t, 1, f.NumSections())
-	s := f.Section("host:a")
+	s := mustSection(t, f, "host:a")
 	assert.Equal(t, "host:a", s.Name())
 	assert.Equal(t, rng(pos(2, 1, 5), pos(2, 9, 13)), s.Range())
 	assert.Equal(t, rng(pos(2, 2, 6), pos(2, 8, 12)), s.NameRange())
@@ -60,11 +60,12 @@ func TestSectionsAndDefaults(t *testing.T) {
 		names = append(names, s.Name())
 	}
 	assert.Equal(t, []string{"b", "a"}, names, "file order, DEFAULT not listed")
-	assert.Same(t, f.Defaults(), f.Section("DEFAULT"))
-	assert.Nil(t, f.Section("missing"))
+	assert.Equal(t, f.Defaults(), mustSection(t, f, "DEFAULT"))
+	_, ok := f.Section("missing")
+	assert.False(t, ok)
 	assert.Nil(t, f.Merged("missing"))
 
-	b := f.Section("b")
+	b := mustSection(t, f, "b")
 	o, ok := b.Get("over")
 	require.True(t, ok)
 	assert.Equal(t, "b", o.Value(), "the section overrides DEFAULT")
@@ -99,7 +100,7 @@ func TestManyOptionsAndSections(t *testing.T) {
 	f, err := Parse("env.cfg", b.Bytes())
 	require.NoError(t, err)
 	require.Equal(t, 40, f.NumSections())
-	o, ok := f.Section("sab").Get("obb")
+	o, ok := mustSection(t, f, "sab").Get("obb")
 	require.True(t, ok)
 	assert.Equal(t, "v", o.Value())
 
@@ -107,6 +108,14 @@ func TestManyOptionsAndSections(t *testing.T) {
 	assertClass(t, err, "DuplicateOptionError")
 	_, err = Parse("env.cfg", append(b.Bytes(), "[sab]\n"...))
 	assertClass(t, err, "DuplicateSectionError")
+}
+
+// mustSection returns the section called name, which must exist.
+func mustSection(t *testing.T, f *File, name string) Section {
+	t.Helper()
+	s, ok := f.Section(name)
+	require.True(t, ok, "section %q", name)
+	return s
 }
 
 func assertClass(t *testing.T, err error, class string) *Error {
@@ -230,7 +239,7 @@ func TestRangesConcurrently(t *testing.T) {
 	for _, g := range got {
 		assert.Equal(t, want, g)
 	}
-	o, _ := f.Section("b").Get("y")
+	o, _ := mustSection(t, f, "b").Get("y")
 	assert.Equal(t, rng(pos(5, 5, 25), pos(5, 6, 27)), o.Line(0).Range)
 }
 
@@ -247,7 +256,7 @@ func TestIteratorsStop(t *testing.T) {
 	}
 	assert.Equal(t, []string{"a", "b"}, names)
 	names = nil
-	for o := range f.Section("a").Options() {
+	for o := range mustSection(t, f, "a").Options() {
 		names = append(names, o.Name())
 		break
 	}
