@@ -143,7 +143,8 @@ func TestDifferentialGrowth(t *testing.T) {
 }
 
 // TestParseAllocatesLittle: reading a realistic 10,000-line file allocates
-// less than twice the file's size, in a few allocations. The sections,
+// one copy of the file (names and values are substrings of it) and less
+// than one and a half times its size besides, in a few allocations. The sections,
 // options and lines are offsets in flat slices without pointers; when
 // each had its own strings and hcl.Range, a read allocated 1.9 MB (eleven
 // times the file) and the collector ran every second back-to-back read.
@@ -159,6 +160,6 @@ func TestParseAllocatesLittle(t *testing.T) {
 	n := allocatedBy(parse)
 	allocs := testing.AllocsPerRun(5, parse)
 	t.Logf("%d bytes of source: %d bytes, %.0f allocations per read", len(src), n, allocs)
-	require.Less(t, float64(n), 2*float64(len(src)), "bytes allocated per read")
+	require.Less(t, float64(n), 2.5*float64(len(src)), "bytes allocated per read")
 	require.LessOrEqual(t, allocs, 20.0, "allocations per read")
 }

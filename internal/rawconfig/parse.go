@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -20,15 +19,14 @@ import (
 // exception class CPython raises for the same bytes. Files of 2 GiB and
 // more are refused (positions are 32-bit).
 //
-// Parse takes ownership of src, as bytes.NewBuffer does: the File's names
-// and values are strings that share its memory (copying it would be a
-// quarter of what a read allocates), so the caller must not modify src
-// afterwards.
+// The File keeps one copy of src as a string, and names and values are
+// substrings of it: the caller may reuse or wipe src (secrets.cfg's
+// cleartext) afterwards.
 func Parse(filename string, src []byte) (*File, error) {
 	if len(src) > math.MaxInt32 {
 		return nil, fmt.Errorf("%s: %d bytes is too large to read", filename, len(src))
 	}
-	p := newParser(filename, unsafe.String(unsafe.SliceData(src), len(src)))
+	p := newParser(filename, string(src))
 	if !utf8.Valid(src) {
 		return nil, p.decodeError(src)
 	}
