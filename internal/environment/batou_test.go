@@ -244,10 +244,10 @@ func TestAgainstBatou(t *testing.T) {
 
 			gotComp := map[string]map[string]batouComponent{}
 			for _, h := range env.Hosts {
-				if h.Section != nil && h.Section.Name != "host:"+h.Name {
+				if !h.Section.IsZero() && h.Section.Name() != "host:"+h.Name {
 					continue
 				}
-				if len(h.Components) == 0 && h.Section != nil {
+				if len(h.Components) == 0 && !h.Section.IsZero() {
 					continue
 				}
 				m := map[string]batouComponent{}

@@ -15,66 +15,45 @@ import (
 // options first, then the [DEFAULT] options it does not override (the order
 // of RawConfigParser.options()).
 type view struct {
-	sec  *rawconfig.Section
-	opts []*rawconfig.Option
+	sec  rawconfig.Section
+	opts []rawconfig.Option
 }
 
 // A missing section is empty: batou's config.get(section, {}) does not
 // fall back to [DEFAULT] then.
-func newView(f *rawconfig.File, s *rawconfig.Section) view {
-	v := view{sec: s}
-	if s == nil {
-		return v
+func newView(s rawconfig.Section) view {
+	if s.IsZero() {
+		return view{}
 	}
-	v.opts = append(v.opts, s.Options...)
-	if f.Defaults != nil {
-		for _, d := range f.Defaults.Options {
-			if !hasOption(s.Options, d.Name) {
-				v.opts = append(v.opts, d)
-			}
-		}
-	}
-	return v
+	return view{sec: s, opts: s.Merged()}
 }
 
-func hasOption(opts []*rawconfig.Option, name string) bool {
-	for _, o := range opts {
-		if o.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-func (v view) get(name string) *rawconfig.Option {
+func (v view) get(name string) (rawconfig.Option, bool) {
 	for _, o := range v.opts {
-		if o.Name == name {
-			return o
+		if o.Name() == name {
+			return o, true
 		}
 	}
-	return nil
+	return rawconfig.Option{}, false
 }
 
 // setting returns the option name as a Setting (not Set when absent).
 func (v view) setting(name string) Setting {
-	o := v.get(name)
-	if o == nil {
+	o, ok := v.get(name)
+	if !ok {
 		return Setting{}
 	}
 	return settingOf(o)
 }
 
-func settingOf(o *rawconfig.Option) Setting {
-	return Setting{Value: o.Value, Set: true, Range: wholeValue(o), NameRange: o.NameRange}
+// section returns the section called name, or the zero Section.
+func section(f *rawconfig.File, name string) rawconfig.Section {
+	s, _ := f.Section(name)
+	return s
 }
 
-func findSection(f *rawconfig.File, name string) *rawconfig.Section {
-	for _, s := range f.Sections {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
+func settingOf(o rawconfig.Option) Setting {
+	return Setting{Value: o.Value(), Set: true, Range: wholeValue(o), NameRange: o.NameRange()}
 }
 
 // builder collects the model and its diagnostics.
@@ -103,9 +82,6 @@ func Build(name string, f *rawconfig.File, hm *HostMap) (*Environment, hcl.Diagn
 	if hm == nil {
 		hm = &HostMap{}
 	}
-	if f.Defaults == nil {
-		f.Defaults = &rawconfig.Section{Name: rawconfig.DefaultSection}
-	}
 	b := &builder{f: f, env: &Environment{Name: name, File: f, ConfigFile: f.Filename, HostMap: hm}}
 	b.environment()
 	b.provisioners()
@@ -119,7 +95,7 @@ func Build(name string, f *rawconfig.File, hm *HostMap) (*Environment, hcl.Diagn
 
 // environment reads [environment] like Environment.load_environment.
 func (b *builder) environment() {
-	v := newView(b.f, findSection(b.f, "environment"))
+	v := newView(section(b.f, "environment"))
 	s := &b.env.Settings
 	known := map[string]*Setting{
 		"service_user": &s.ServiceUser, "require_sudo": &s.RequireSudo,
@@ -130,7 +106,7 @@ func (b *builder) environment() {
 		"jobs": &s.Jobs, "require_v4": &s.RequireV4, "require_v6": &s.RequireV6,
 	}
 	for _, o := range v.opts {
-		if p, ok := known[o.Name]; ok {
+		if p, ok := known[o.Name()]; ok {
 			*p = settingOf(o)
 		} else {
 			s.Other = append(s.Other, o)
@@ -179,16 +155,16 @@ func (b *builder) environment() {
 // instantiates every one, used or not, so an unknown method is an error even
 // for an unused section).
 func (b *builder) provisioners() {
-	for _, sec := range b.f.Sections {
-		name, ok := strings.CutPrefix(sec.Name, "provisioner:")
+	for sec := range b.f.Sections() {
+		name, ok := strings.CutPrefix(sec.Name(), "provisioner:")
 		if !ok {
 			continue
 		}
-		v := newView(b.f, sec)
+		v := newView(sec)
 		p := &Provisioner{Name: name, NameRange: sectionSubName(sec, "provisioner:"), Section: sec,
 			Method: v.setting("method"), Host: v.setting("host"), Channel: v.setting("channel")}
 		for _, o := range v.opts {
-			switch o.Name {
+			switch o.Name() {
 			case "method", "host", "channel":
 			default:
 				p.Other = append(p.Other, o)
@@ -209,35 +185,35 @@ func (b *builder) provisioner(name string) *Provisioner {
 
 // hosts reads [hosts] and then every [host:NAME], in batou's order.
 func (b *builder) hosts() {
-	if sec := findSection(b.f, "hosts"); sec != nil {
-		for _, o := range newView(b.f, sec).opts {
-			h := &Host{Name: strings.TrimLeft(o.Name, "!"), NameRange: o.NameRange,
-				Ignore: strings.HasPrefix(o.Name, "!")}
+	if sec, ok := b.f.Section("hosts"); ok {
+		for _, o := range newView(sec).opts {
+			h := &Host{Name: strings.TrimLeft(o.Name(), "!"), NameRange: o.NameRange(),
+				Ignore: strings.HasPrefix(o.Name(), "!")}
 			b.hostCommon(h, view{})
 			h.Components = b.components(o)
 			b.env.Hosts = append(b.env.Hosts, h)
 		}
 	}
-	for _, sec := range b.f.Sections {
-		name, ok := strings.CutPrefix(sec.Name, "host:")
+	for sec := range b.f.Sections() {
+		name, ok := strings.CutPrefix(sec.Name(), "host:")
 		if !ok {
 			continue
 		}
-		v := newView(b.f, sec)
+		v := newView(sec)
 		h := &Host{Name: name, NameRange: sectionSubName(sec, "host:"), Section: sec}
-		if o := v.get("ignore"); o != nil {
-			val, ok := pyBool(o.Value)
+		if o, ok := v.get("ignore"); ok {
+			val, ok := pyBool(o.Value())
 			if !ok {
 				b.errorf(wholeValue(o), "Write ignore = True or ignore = False (batou reads it as a Python literal).",
-					"ignore must be True or False, not %q", o.Value)
+					"ignore must be True or False, not %q", o.Value())
 			}
 			h.Ignore = val
 		}
 		b.hostCommon(h, v)
-		if o := v.get("components"); o != nil {
+		if o, ok := v.get("components"); ok {
 			h.Components = b.components(o)
 		} else {
-			b.warnf(sec.Range, "batou requires a components option in every [host:NAME] section, e.g. components = nginx, app.",
+			b.warnf(sec.Range(), "batou requires a components option in every [host:NAME] section, e.g. components = nginx, app.",
 				"host %q has no components option; batou will refuse to deploy", name)
 		}
 		b.env.Hosts = append(b.env.Hosts, h)
@@ -251,7 +227,7 @@ func (b *builder) hostCommon(h *Host, v view) {
 	h.Platform = inherit(v.setting("platform"), s.Platform)
 	h.ServiceUser = inherit(v.setting("service_user"), s.ServiceUser)
 	h.RequireSudo = inherit(v.setting("require_sudo"), s.RequireSudo)
-	if h.RequireSudo.Set && v.get("require_sudo") != nil {
+	if _, ok := v.get("require_sudo"); h.RequireSudo.Set && ok {
 		if _, ok := pyBool(h.RequireSudo.Value); !ok {
 			b.warnf(h.RequireSudo.Range, "Write require_sudo = True or False.",
 				"require_sudo %q is not True or False; batou will refuse to deploy", h.RequireSudo.Value)
@@ -287,15 +263,15 @@ func (b *builder) hostCommon(h *Host, v view) {
 	}
 
 	// Aliases only matter to a provisioner (FCDevProvisioner.configure_host).
-	if o := v.get("provision-aliases"); o != nil {
+	if o, ok := v.get("provision-aliases"); ok {
 		switch {
 		case h.Provisioner != nil:
 			vl := newValueLines(o)
-			for _, sp := range pyFields(o.Value) {
-				h.Aliases = append(h.Aliases, Alias{Name: o.Value[sp.a:sp.b], Range: vl.rng(sp)})
+			for _, sp := range pyFields(o.Value()) {
+				h.Aliases = append(h.Aliases, Alias{Name: o.Value()[sp.a:sp.b], Range: vl.rng(sp)})
 			}
 		case h.ProvisionerRef.Value == "" || h.ProvisionerRef.Value == "none":
-			b.warnf(o.NameRange, "Aliases are public names of a provisioned container; remove them or give the host a provisioner.",
+			b.warnf(o.NameRange(), "Aliases are public names of a provisioned container; remove them or give the host a provisioner.",
 				"provision-aliases of host %q have no effect: it is not provisioned (%s)", h.Name, h.NotProvisioned)
 		}
 	}
@@ -303,7 +279,7 @@ func (b *builder) hostCommon(h *Host, v view) {
 		b.limits(h, v)
 	}
 	for _, o := range v.opts {
-		if name, ok := strings.CutPrefix(o.Name, "data-"); ok {
+		if name, ok := strings.CutPrefix(o.Name(), "data-"); ok {
 			h.Data = append(h.Data, Data{Name: name, Value: settingOf(o)})
 		}
 	}
@@ -313,7 +289,7 @@ func (b *builder) hostCommon(h *Host, v view) {
 // provision-cpu-quota, provision-tasks-max and provision-expire-after: its
 // own, else those of its [provisioner:NAME] section.
 func (b *builder) limits(h *Host, v view) {
-	pv := newView(b.f, h.Provisioner.Section)
+	pv := newView(h.Provisioner.Section)
 	get := func(key string) Setting { return inherit(v.setting(key), pv.setting(key)) }
 	check := func(key string, st Setting, err error) bool {
 		if err != nil {
@@ -379,17 +355,17 @@ func inherit(own, env Setting) Setting {
 
 // components parses a component list option (batou's as_list followed by
 // parse_host_components).
-func (b *builder) components(o *rawconfig.Option) []Component {
+func (b *builder) components(o rawconfig.Option) []Component {
 	var out []Component
 	index := map[string]int{}
 	vl := newValueLines(o)
-	for _, sp := range asList(o.Value) {
-		item := o.Value[sp.a:sp.b]
+	for _, sp := range asList(o.Value()) {
+		item := o.Value()[sp.a:sp.b]
 		e := parseComponent(item)
 		r := vl.rng(sp)
 		if e.name == "" {
 			// Point at the comma that leaves the empty entry.
-			if v := o.Value; sp.a == sp.b && sp.a > 0 && v[sp.a-1] == ',' {
+			if v := o.Value(); sp.a == sp.b && sp.a > 0 && v[sp.a-1] == ',' {
 				r = vl.rng(span{sp.a - 1, sp.a})
 			} else if sp.a == sp.b && sp.a < len(v) && v[sp.a] == ',' {
 				r = vl.rng(span{sp.a, sp.a + 1})
@@ -413,26 +389,26 @@ func (b *builder) components(o *rawconfig.Option) []Component {
 
 // resolver reads [resolver] like Environment.load_resolver.
 func (b *builder) resolver() {
-	sec := findSection(b.f, "resolver")
-	if sec == nil {
+	sec, ok := b.f.Section("resolver")
+	if !ok {
 		return
 	}
-	for _, o := range newView(b.f, sec).opts {
+	for _, o := range newView(sec).opts {
 		vl := newValueLines(o)
 		off := 0
-		for _, line := range strings.Split(o.Value, "\n") {
-			sp := pyStrip(o.Value, span{off, off + len(line)})
+		for _, line := range strings.Split(o.Value(), "\n") {
+			sp := pyStrip(o.Value(), span{off, off + len(line)})
 			off += len(line) + 1
-			ip := o.Value[sp.a:sp.b]
+			ip := o.Value()[sp.a:sp.b]
 			if ip == "" {
 				continue
 			}
 			r := vl.rng(sp)
 			switch {
 			case strings.Contains(ip, "."):
-				b.env.Resolver = append(b.env.Resolver, ResolverEntry{Name: o.Name, Address: ip, Range: r})
+				b.env.Resolver = append(b.env.Resolver, ResolverEntry{Name: o.Name(), Address: ip, Range: r})
 			case strings.Contains(ip, ":"):
-				b.env.Resolver = append(b.env.Resolver, ResolverEntry{Name: o.Name, Address: ip, IPv6: true, Range: r})
+				b.env.Resolver = append(b.env.Resolver, ResolverEntry{Name: o.Name(), Address: ip, IPv6: true, Range: r})
 			default:
 				b.warnf(r, "Give IPv4 or IPv6 addresses, one a line.",
 					"%q is not an IP address; batou will refuse to deploy", ip)
@@ -444,28 +420,28 @@ func (b *builder) resolver() {
 // sections keeps [component:NAME] and [vfs], and warns about sections batou
 // rejects as superfluous.
 func (b *builder) sections() {
-	for _, sec := range b.f.Sections {
+	for sec := range b.f.Sections() {
 		switch {
-		case strings.HasPrefix(sec.Name, "host:"), strings.HasPrefix(sec.Name, "provisioner:"):
-		case strings.HasPrefix(sec.Name, "component:"):
+		case strings.HasPrefix(sec.Name(), "host:"), strings.HasPrefix(sec.Name(), "provisioner:"):
+		case strings.HasPrefix(sec.Name(), "component:"):
 			b.env.Overrides = append(b.env.Overrides, &Override{
-				Component: strings.TrimPrefix(sec.Name, "component:"),
+				Component: strings.TrimPrefix(sec.Name(), "component:"),
 				NameRange: sectionSubName(sec, "component:"),
-				Options:   newView(b.f, sec).opts})
-		case sec.Name == "vfs":
+				Options:   newView(sec).opts})
+		case sec.Name() == "vfs":
 			b.env.VFS = sec
-			o := newView(b.f, sec).get("sandbox")
+			o, ok := newView(sec).get("sandbox")
 			switch {
-			case o == nil:
-				b.warnf(sec.Range, "Add sandbox = Developer (or Map).", "[vfs] has no sandbox option; batou will refuse to deploy")
-			case o.Value != "Developer" && o.Value != "Map":
-				b.warnf(wholeValue(o), "batou's sandboxes are Developer and Map.", "unknown vfs sandbox %q", o.Value)
+			case !ok:
+				b.warnf(sec.Range(), "Add sandbox = Developer (or Map).", "[vfs] has no sandbox option; batou will refuse to deploy")
+			case o.Value() != "Developer" && o.Value() != "Map":
+				b.warnf(wholeValue(o), "batou's sandboxes are Developer and Map.", "unknown vfs sandbox %q", o.Value())
 			}
-		case sec.Name == "hosts", sec.Name == "environment", sec.Name == "resolver":
+		case sec.Name() == "hosts", sec.Name() == "environment", sec.Name() == "resolver":
 		default:
-			b.warnf(sec.NameRange,
+			b.warnf(sec.NameRange(),
 				"batou knows [environment], [hosts], [host:NAME], [provisioner:NAME], [component:NAME], [resolver] and [vfs]; remove or rename this section.",
-				"unknown section [%s]; batou will refuse to deploy", sec.Name)
+				"unknown section [%s]; batou will refuse to deploy", sec.Name())
 		}
 	}
 }

@@ -262,7 +262,7 @@ admin_email = dev@example.com
 	assert.Equal(t, 3, s.TimeoutSeconds)
 	// [DEFAULT] options appear in [environment] as in batou, kept as Other.
 	require.Len(t, s.Other, 1)
-	assert.Equal(t, "data-team", s.Other[0].Name)
+	assert.Equal(t, "data-team", s.Other[0].Name())
 
 	var hostNames []string
 	for _, h := range env.Hosts {
@@ -315,11 +315,11 @@ admin_email = dev@example.com
 	assert.Equal(t, "devhost", other.Method.Value)
 	assert.Equal(t, "file:///nix/store/channel", other.Channel.Value)
 	require.Len(t, other.Other, 2)
-	assert.Equal(t, "memory", other.Other[0].Name)
+	assert.Equal(t, "memory", other.Other[0].Name())
 
 	require.Len(t, env.Overrides, 1)
 	assert.Equal(t, "shop", env.Overrides[0].Component)
-	assert.Equal(t, "admin_email", env.Overrides[0].Options[0].Name)
+	assert.Equal(t, "admin_email", env.Overrides[0].Options[0].Name())
 
 	var provisioned []string
 	for _, h := range env.Provisioned() {
@@ -330,19 +330,11 @@ admin_email = dev@example.com
 	assert.False(t, ok)
 }
 
-// TestBuildHandMade builds from a File assembled by hand, without the
-// reader: Build depends only on rawconfig's types.
-func TestBuildHandMade(t *testing.T) {
-	opt := func(name, value string, line int) *rawconfig.Option {
-		r := hcl.Range{Filename: "x.cfg", Start: hcl.Pos{Line: line, Column: 1}, End: hcl.Pos{Line: line, Column: 2}}
-		return &rawconfig.Option{Name: name, NameRange: r, HasValue: true, Value: value,
-			Lines: []rawconfig.ValueLine{{Text: value, Range: r}}}
-	}
-	f := &rawconfig.File{Filename: "x.cfg", Sections: []*rawconfig.Section{
-		{Name: "provisioner:default", Options: []*rawconfig.Option{
-			opt("method", "devhost", 2), opt("host", "dev.example.com", 3), opt("channel", "https://example.com/c", 4)}},
-		{Name: "host:Web", Options: []*rawconfig.Option{opt("components", "a", 6)}},
-	}}
+// TestBuildUpperCaseHost: a host name that is no container name is an
+// error, and the real name stays the host's.
+func TestBuildUpperCaseHost(t *testing.T) {
+	f, err := rawconfig.Parse("x.cfg", []byte("[provisioner:default]\nmethod = devhost\nhost = dev.example.com\nchannel = https://example.com/c\n[host:Web]\ncomponents = a\n"))
+	require.NoError(t, err)
 	env, diags := Build("x", f, nil)
 	got := diagStrings(diags)
 	require.Len(t, got, 1)

@@ -69,7 +69,7 @@ type Settings struct {
 	// Other holds the [environment] options batou does not read (e.g.
 	// "develop" in older projects), in file order. batou ignores them
 	// silently, and so does devhost.
-	Other []*rawconfig.Option
+	Other []rawconfig.Option
 }
 
 // Environment is one batou environment.
@@ -91,8 +91,8 @@ type Environment struct {
 	Overrides []*Override
 	// Resolver is [resolver]: fixed addresses for host names.
 	Resolver []ResolverEntry
-	// VFS is the [vfs] section, or nil.
-	VFS *rawconfig.Section
+	// VFS is the [vfs] section, or the zero Section.
+	VFS rawconfig.Section
 
 	HostMap   *HostMap
 	Provision Provision
@@ -105,8 +105,8 @@ type Host struct {
 	// Name is the host's name in the environment (without a leading "!").
 	Name      string
 	NameRange hcl.Range
-	// Section is the [host:NAME] section, nil for a [hosts] entry.
-	Section *rawconfig.Section
+	// Section is the [host:NAME] section, the zero Section for a [hosts] entry.
+	Section rawconfig.Section
 	// Ignore: batou does not connect to the host ("!name" in [hosts], or
 	// ignore = True). batou still provisions it if it has a provisioner.
 	Ignore     bool
@@ -166,21 +166,21 @@ type Data struct {
 type Provisioner struct {
 	Name      string
 	NameRange hcl.Range
-	Section   *rawconfig.Section
+	Section   rawconfig.Section
 	Method    Setting
 	// Host is the devhost's public address, e.g. dev.example.com.
 	Host Setting
 	// Channel is the NixOS channel URL the containers are pinned to.
 	Channel Setting
 	// Other are the remaining options, in file order.
-	Other []*rawconfig.Option
+	Other []rawconfig.Option
 }
 
 // Override is a [component:NAME] section.
 type Override struct {
 	Component string
 	NameRange hcl.Range
-	Options   []*rawconfig.Option
+	Options   []rawconfig.Option
 }
 
 // ResolverEntry is one address of [resolver]: name = addresses, one a line.

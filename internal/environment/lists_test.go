@@ -120,14 +120,14 @@ func TestPyInt(t *testing.T) {
 
 // naiveValueRange is the obvious mapping (scan every line for each span),
 // the oracle for valueLines.rng.
-func naiveValueRange(opt *rawconfig.Option, sp span) hcl.Range {
-	if len(opt.Lines) == 0 {
-		return opt.NameRange
+func naiveValueRange(opt rawconfig.Option, sp span) hcl.Range {
+	if opt.NumLines() == 0 {
+		return opt.NameRange()
 	}
 	var start, end hcl.Pos
 	gotStart, gotEnd := false, false
 	off := 0
-	for _, l := range opt.Lines {
+	for _, l := range opt.Lines() {
 		lo, hi := off, off+len(l.Text)
 		if !gotStart && sp.a >= lo && sp.a <= hi {
 			start, gotStart = linePos(l, sp.a-lo, false), true
@@ -140,7 +140,7 @@ func naiveValueRange(opt *rawconfig.Option, sp span) hcl.Range {
 	if !gotStart || !gotEnd || sp.a > sp.b {
 		return wholeValue(opt)
 	}
-	return hcl.Range{Filename: opt.NameRange.Filename, Start: start, End: end}
+	return hcl.Range{Filename: opt.NameRange().Filename, Start: start, End: end}
 }
 
 // TestValueLinesEverySpan maps every span of continued values (with blank
@@ -149,11 +149,11 @@ func TestValueLinesEverySpan(t *testing.T) {
 	src := "[s]\na = x, y\nb =\n  one\n\n  tw\u00e9 three,\n\n  \u00fcber\nc = \nd = solo\n"
 	f, err := rawconfig.Parse("environment.cfg", []byte(src))
 	require.NoError(t, err)
-	for _, o := range f.Sections[0].Options {
+	for o := range section(f, "s").Options() {
 		vl := newValueLines(o)
-		for a := 0; a <= len(o.Value)+1; a++ {
-			for b := 0; b <= len(o.Value)+1; b++ {
-				require.Equal(t, naiveValueRange(o, span{a, b}), vl.rng(span{a, b}), "%s %d %d", o.Name, a, b)
+		for a := 0; a <= len(o.Value())+1; a++ {
+			for b := 0; b <= len(o.Value())+1; b++ {
+				require.Equal(t, naiveValueRange(o, span{a, b}), vl.rng(span{a, b}), "%s %d %d", o.Name(), a, b)
 			}
 		}
 	}

@@ -38,71 +38,56 @@ func linePos(l rawconfig.ValueLine, k int, end bool) hcl.Pos {
 // option, so that mapping every item of a list continued over many lines
 // stays linear.
 type valueLines struct {
-	opt *rawconfig.Option
+	opt rawconfig.Option
 	// off[i] is the offset of line i in Value; line i covers the offsets
-	// off[i] to off[i]+len(Text), its end included.
+	// off[i] to off[i]+len(its text), its end included. off[len(off)-1]
+	// is len(Value)+1, where a further line would start.
 	off []int
 }
 
-func newValueLines(opt *rawconfig.Option) valueLines {
-	v := valueLines{opt: opt, off: make([]int, len(opt.Lines))}
+func newValueLines(opt rawconfig.Option) valueLines {
+	n := opt.NumLines()
+	v := valueLines{opt: opt, off: make([]int, n+1)}
 	o := 0
-	for i, l := range opt.Lines {
+	for i := range n {
 		v.off[i] = o
-		o += len(l.Text) + 1
+		o += len(opt.LineText(i)) + 1
 	}
+	v.off[n] = o
 	return v
 }
 
 // line is the index of the line covering offset k, or -1.
 func (v valueLines) line(k int) int {
-	i := sort.Search(len(v.off), func(i int) bool { return v.off[i] > k }) - 1
-	if i < 0 || k > v.off[i]+len(v.opt.Lines[i].Text) {
+	n := len(v.off) - 1
+	i := sort.Search(n, func(i int) bool { return v.off[i] > k }) - 1
+	if i < 0 || k >= v.off[i+1] {
 		return -1
 	}
 	return i
 }
 
 // rng is the range of sp (an empty span gives a point, e.g. the empty item
-// after a trailing comma). An unmapped span falls back to the whole value,
-// and a value without lines to the option's name.
+// after a trailing comma). An unmapped span falls back to the whole value.
 func (v valueLines) rng(sp span) hcl.Range {
-	if len(v.opt.Lines) == 0 {
-		return v.opt.NameRange
-	}
 	a, b := v.line(sp.a), v.line(sp.b)
 	if a < 0 || b < 0 || sp.a > sp.b {
 		return wholeValue(v.opt)
 	}
-	la, lb := v.opt.Lines[a], v.opt.Lines[b]
-	return hcl.Range{Filename: v.opt.NameRange.Filename,
+	la, lb := v.opt.Line(a), v.opt.Line(b)
+	return hcl.Range{Filename: la.Range.Filename,
 		Start: linePos(la, sp.a-v.off[a], false), End: linePos(lb, sp.b-v.off[b], true)}
 }
 
 // wholeValue is the range from the first to the last non-empty value line,
 // or the option's name when the value is empty.
-func wholeValue(opt *rawconfig.Option) hcl.Range {
-	var first, last *rawconfig.ValueLine
-	for i := range opt.Lines {
-		if opt.Lines[i].Text == "" {
-			continue
-		}
-		if first == nil {
-			first = &opt.Lines[i]
-		}
-		last = &opt.Lines[i]
-	}
-	if first == nil {
-		return opt.NameRange
-	}
-	return hcl.Range{Filename: first.Range.Filename, Start: first.Range.Start, End: last.Range.End}
-}
+func wholeValue(opt rawconfig.Option) hcl.Range { return opt.ValueRange() }
 
 // sectionSubName is the range of the part of a section name after prefix
 // (e.g. "web" in "[host:web]"), assuming the header is on one line.
-func sectionSubName(s *rawconfig.Section, prefix string) hcl.Range {
-	r := s.NameRange
-	if r.End.Byte-r.Start.Byte != len(s.Name) || !strings.HasPrefix(s.Name, prefix) {
+func sectionSubName(s rawconfig.Section, prefix string) hcl.Range {
+	r := s.NameRange()
+	if r.End.Byte-r.Start.Byte != len(s.Name()) || !strings.HasPrefix(s.Name(), prefix) {
 		return r
 	}
 	r.Start.Byte += len(prefix)

@@ -123,15 +123,15 @@ func (b *builder) validateOverrides() {
 	for _, o := range b.env.Overrides {
 		for _, opt := range o.Options {
 			_, _, err := b.env.OverrideVariable(o, opt)
-			if err == nil || seen[opt.NameRange.Start] {
+			if err == nil || seen[opt.NameRange().Start] {
 				continue
 			}
-			seen[opt.NameRange.Start] = true
-			r := opt.NameRange
-			summary := fmt.Sprintf("attribute %q of component %q cannot be passed to provision.sh", opt.Name, o.Component)
+			seen[opt.NameRange().Start] = true
+			r := opt.NameRange()
+			summary := fmt.Sprintf("attribute %q of component %q cannot be passed to provision.sh", opt.Name(), o.Component)
 			if errors.Is(err, ErrNULValue) {
 				r = wholeValue(opt)
-				summary = fmt.Sprintf("value of attribute %q of component %q contains a NUL byte", opt.Name, o.Component)
+				summary = fmt.Sprintf("value of attribute %q of component %q contains a NUL byte", opt.Name(), o.Component)
 			}
 			b.errorf(r, "devhost up exports every attribute of [component:…] to provision.sh and refuses this one: "+err.Error()+".", "%s", summary)
 		}
@@ -174,7 +174,7 @@ func (b *builder) validateProvisioner(p *Provisioner) {
 	required := true
 	switch {
 	case !p.Method.Set:
-		b.errorf(p.Section.Range, "Add method = "+MethodFCContainer+" (devhost knows "+known+").",
+		b.errorf(p.Section.Range(), "Add method = "+MethodFCContainer+" (devhost knows "+known+").",
 			"[provisioner:%s] has no method", p.Name)
 	case p.Method.Value != MethodFCContainer && p.Method.Value != MethodDevhost:
 		detail := "devhost provisions containers with the methods " + known + "."
@@ -190,14 +190,14 @@ func (b *builder) validateProvisioner(p *Provisioner) {
 			b.nameError(p.Host.Range, err, "host is the devhost's public address; containers are public below it.")
 		}
 	case required:
-		b.errorf(p.Section.Range, "Add host = <the devhost's public address>, e.g. host = dev.example.com.",
+		b.errorf(p.Section.Range(), "Add host = <the devhost's public address>, e.g. host = dev.example.com.",
 			"[provisioner:%s] has no host", p.Name)
 	}
 	switch {
 	case p.Channel.Set:
 		b.validateChannel(p)
 	case required:
-		b.errorf(p.Section.Range, "Add channel = <URL of the NixOS channel for the containers>.",
+		b.errorf(p.Section.Range(), "Add channel = <URL of the NixOS channel for the containers>.",
 			"[provisioner:%s] has no channel", p.Name)
 	}
 }

@@ -40,8 +40,8 @@ func ComponentVariable(comp, attr, value string) (string, error) {
 // whose name is no variable name is not exported (export false, no error):
 // it was not written for the component, and no shell could read it. batou
 // exports it anyway, under a name provision.sh cannot see.
-func (e *Environment) OverrideVariable(o *Override, opt *rawconfig.Option) (name string, export bool, err error) {
-	name, err = ComponentVariable(o.Component, opt.Name, opt.Value)
+func (e *Environment) OverrideVariable(o *Override, opt rawconfig.Option) (name string, export bool, err error) {
+	name, err = ComponentVariable(o.Component, opt.Name(), opt.Value())
 	if errors.Is(err, ErrVariableName) && e.fromDefaults(opt) {
 		return "", false, nil
 	}
@@ -49,10 +49,10 @@ func (e *Environment) OverrideVariable(o *Override, opt *rawconfig.Option) (name
 }
 
 // fromDefaults reports whether opt is an option of the [DEFAULT] section.
-func (e *Environment) fromDefaults(opt *rawconfig.Option) bool {
-	if e.File == nil || e.File.Defaults == nil {
+func (e *Environment) fromDefaults(opt rawconfig.Option) bool {
+	if e.File == nil {
 		return false
 	}
-	d, ok := e.File.Defaults.Get(opt.Name)
+	d, ok := e.File.Defaults().Get(opt.Name())
 	return ok && d == opt
 }

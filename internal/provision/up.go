@@ -131,9 +131,9 @@ func componentVars(env *environment.Environment, secrets map[string]map[string]s
 				return nil, &InputError{Err: err}
 			}
 			if export {
-				set(k, opt.Value)
+				set(k, opt.Value())
 			}
-			overridden[[2]string{o.Component, opt.Name}] = true
+			overridden[[2]string{o.Component, opt.Name()}] = true
 		}
 	}
 	comps := make([]string, 0, len(secrets))

@@ -79,24 +79,27 @@ func FuzzParse(f *testing.F) {
 		if !utf8.Valid(src) {
 			t.Fatal("accepted invalid UTF-8")
 		}
-		sections := append([]*Section{file.Defaults}, file.Sections...)
+		sections := []Section{file.Defaults()}
+		for s := range file.Sections() {
+			sections = append(sections, s)
+		}
 		for _, s := range sections {
-			if s != file.Defaults || s.seen {
-				checkText(t, src, s.NameRange, s.Name)
-				checkText(t, src, s.Range, "["+s.Name+"]")
+			if s != file.Defaults() || s.Range() != (hcl.Range{}) {
+				checkText(t, src, s.NameRange(), s.Name())
+				checkText(t, src, s.Range(), "["+s.Name()+"]")
 			}
-			for _, o := range s.Options {
-				checkText(t, src, o.NameRange, o.Name)
-				if len(o.Lines) == 0 {
-					t.Fatalf("option %q has no lines", o.Name)
+			for o := range s.Options() {
+				checkText(t, src, o.NameRange(), o.Name())
+				if o.NumLines() == 0 {
+					t.Fatalf("option %q has no lines", o.Name())
 				}
-				texts := make([]string, len(o.Lines))
-				for i, l := range o.Lines {
+				texts := make([]string, o.NumLines())
+				for i, l := range o.Lines() {
 					checkText(t, src, l.Range, l.Text)
 					texts[i] = l.Text
 				}
-				if v := strings.Join(texts, "\n"); v != o.Value {
-					t.Fatalf("option %q: lines %q do not make value %q", o.Name, v, o.Value)
+				if v := strings.Join(texts, "\n"); v != o.Value() {
+					t.Fatalf("option %q: lines %q do not make value %q", o.Name(), v, o.Value())
 				}
 				checkRange(t, src, o.Span())
 			}

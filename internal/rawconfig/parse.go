@@ -3,6 +3,7 @@ package rawconfig
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -15,8 +16,16 @@ import (
 // configparser.RawConfigParser._read; the comments name them.
 //
 // On rejection Parse returns a nil *File and an *Error naming the Python
-// exception class CPython raises for the same bytes.
+// exception class CPython raises for the same bytes. Files of 2 GiB and
+// more are refused (positions are 32-bit).
+//
+// The File keeps one copy of src as a string, and names and values are
+// substrings of it: the caller may reuse or wipe src (secrets.cfg's
+// cleartext) afterwards.
 func Parse(filename string, src []byte) (*File, error) {
+	if len(src) > math.MaxInt32 {
+		return nil, fmt.Errorf("%s: %d bytes is too large to read", filename, len(src))
+	}
 	p := newParser(filename, string(src))
 	if !utf8.Valid(src) {
 		return nil, p.decodeError(src)
@@ -28,28 +37,26 @@ func Parse(filename string, src []byte) (*File, error) {
 	if p.perr != nil {
 		return nil, p.perr
 	}
-	p.f.index = p.sectIndex
 	return p.f, nil
 }
 
 // parser holds the state of CPython's _read loop.
 type parser struct {
-	src      string
-	filename string
-	f        *File
+	src string
+	f   *File
 
-	cur *Section // cursect (nil before the first header)
-	// curOpt is the option continuation lines and blank lines go to: CPython's
-	// optname when it is truthy. nil when optname is None or "".
-	curOpt      *Option
+	// cur is the index of cursect in f.sects (-1 before the first header).
+	cur int32
+	// curOpt is the index in f.opts of the option continuation lines and
+	// blank lines go to: CPython's optname when it is truthy. -1 when
+	// optname is None or "".
+	curOpt      int32
 	indentLevel int
 
 	// perr collects unparsable lines; CPython raises one ParsingError for
 	// all of them after the whole file was read, unless an immediate error
 	// (duplicate section or option) comes first.
 	perr *Error
-
-	sectIndex map[string]*Section
 
 	// hasCR is set when the file has a "\r" anywhere; most have none, and
 	// then finding line ends is one search per line.
@@ -59,134 +66,43 @@ type parser struct {
 	// decoding chunk stopChunk (see decodeError).
 	stopChunk int
 
-	sectSlab arena[Section]
-	optSlab  arena[Option]
-	ptrSlab  arena[*Option]
-	lineSlab arena[ValueLine]
-	// lead, indent and ascii describe the current line for rng: where its
-	// stripped text starts, in bytes and in characters, and whether that
-	// text is ASCII.
-	lead, indent int
-	ascii        bool
-
-	// multi lists the options that got more than one line, in order.
-	multi []*Option
-	// tailSect is the section whose Options end the current ptrSlab.
-	tailSect *Section
-	// tailOpt is the option whose Lines end the current lineSlab, so a
-	// continuation line can extend them in place.
-	tailOpt *Option
+	// blanks are the blank lines read since the current option's last
+	// line: part of its value if a further line follows.
+	blanks []span
 }
 
 func newParser(filename, src string) *parser {
-	// Size the first chunk of each arena from cheap counts (upper bounds),
-	// so that a typical file needs one allocation for each kind of object.
+	// Size the slices from cheap counts (upper bounds, or close to them
+	// for a typical file), so that most files need one allocation each.
 	crs := strings.Count(src, "\r")
 	lines := strings.Count(src, "\n") + crs + 1
-	opts := min(lines, strings.Count(src, "=")+strings.Count(src, ":")+1)
-	sects := min(lines, strings.Count(src, "[")+1)
-	p := &parser{
+	opts := min(lines/2+16, strings.Count(src, "=")+strings.Count(src, ":")+1)
+	sects := min(lines, strings.Count(src, "[")) + 1
+	f := &File{
+		Filename: filename,
+		src:      src,
+		sects:    make([]section, 1, sects),
+		opts:     make([]option, 0, opts),
+		// Lines of values continued over several lines; a guess.
+		lines: make([]span, 0, lines/2+16),
+		hasCR: crs > 0,
+	}
+	return &parser{
 		src:       src,
-		filename:  filename,
-		f:         &File{Filename: filename, Sections: make([]*Section, 0, sects)},
+		f:         f,
+		cur:       -1,
+		curOpt:    -1,
 		stopChunk: -1,
 		hasCR:     crs > 0,
-		sectSlab:  newArena[Section](sects),
-		optSlab:   newArena[Option](opts),
-		ptrSlab:   newArena[*Option](opts),
-		lineSlab:  newArena[ValueLine](lines),
 	}
-	p.f.Defaults = &Section{Name: DefaultSection}
-	return p
-}
-
-// maxChunk caps the size of an arena chunk, so that an overestimate or
-// the last chunk wastes little.
-const maxChunk = 1024
-
-// arena hands out elements from chunks of at most maxChunk elements: a
-// file needs few allocations however many objects it has. Elements never
-// move, so pointers to them stay valid.
-type arena[T any] struct {
-	buf  []T
-	next int // size of the next chunk
-}
-
-func newArena[T any](first int) arena[T] {
-	return arena[T]{next: min(max(first, 1), maxChunk)}
-}
-
-// reserve makes room for one more element after the last keep elements,
-// which must stay contiguous with it: a new chunk starts with a copy of
-// them. That chunk has room for at least as many elements again, so an
-// object that keeps growing at the end of the arena (a value continued
-// over many lines, a section with many options) is copied a logarithmic
-// number of times, as append would: a chunk of just keep+1 elements would
-// be full at once and copy all of them again for the next element.
-func (a *arena[T]) reserve(keep int) {
-	if len(a.buf) < cap(a.buf) {
-		return
-	}
-	size := max(a.next, 2*keep+1)
-	buf := make([]T, keep, size)
-	copy(buf, a.buf[len(a.buf)-keep:])
-	a.buf = buf
-	a.next = min(2*size, maxChunk)
-}
-
-// push appends v after the last keep elements and returns the keep+1
-// contiguous elements ending with it.
-func (a *arena[T]) push(v T, keep int) []T {
-	a.reserve(keep)
-	a.buf = append(a.buf, v)
-	end := len(a.buf)
-	return a.buf[end-keep-1 : end : end]
-}
-
-// extend adds a zero element after the last keep elements and returns the
-// keep+1 contiguous elements ending with it.
-func (a *arena[T]) extend(keep int) []T {
-	a.reserve(keep)
-	a.buf = a.buf[:len(a.buf)+1]
-	end := len(a.buf)
-	return a.buf[end-keep-1 : end : end]
-}
-
-// alloc returns a new zero element.
-func (a *arena[T]) alloc() *T {
-	a.reserve(0)
-	a.buf = a.buf[:len(a.buf)+1]
-	return &a.buf[len(a.buf)-1]
-}
-
-func (p *parser) newOption() *Option { return p.optSlab.alloc() }
-
-func (p *parser) newSection() *Section { return p.sectSlab.alloc() }
-
-// addOption appends o to the current section. A section's Options live in
-// the shared pointer arena while the section is the last one to grow, so
-// most sections cost no allocation of their own.
-func (p *parser) addOption(o *Option) {
-	s := p.cur
-	switch n := len(s.Options); {
-	case n == 0 || p.tailSect == s:
-		s.Options = p.ptrSlab.push(o, n)
-		p.tailSect = s
-	default:
-		s.Options = append(s.Options, o)
-		p.tailSect = nil
-	}
-	s.indexAdd(o)
 }
 
 // run is the loop of _read. It returns the errors CPython raises at once
 // (missing header, duplicates); unparsable lines collect in p.perr.
 func (p *parser) run() error {
 	src := p.src
-	lineno := 0
 	pos := 0
 	for pos < len(src) {
-		lineno++
 		start := pos
 		// Universal newlines: "\n", "\r\n" and a lone "\r" end a line;
 		// nothing else does (file iteration, not str.splitlines).
@@ -209,7 +125,7 @@ func (p *parser) run() error {
 			return nil
 		}
 		pos = next
-		if err := p.line(lineno, start, end); err != nil {
+		if err := p.line(start, end); err != nil {
 			return err
 		}
 	}
@@ -217,7 +133,7 @@ func (p *parser) run() error {
 }
 
 // line handles one line src[start:end] (without its line break).
-func (p *parser) line(lineno, start, end int) error {
+func (p *parser) line(start, end int) error {
 	src := p.src
 	// value = line.strip(): str.strip() removes Unicode whitespace
 	// (str.isspace), not just ASCII. The leading part's length in code
@@ -241,9 +157,10 @@ func (p *parser) line(lineno, start, end int) error {
 	}
 	if lead == end {
 		// An empty line: with empty_lines_in_values it is added to the
-		// current value (trailing ones are removed when values are joined).
-		if p.cur != nil && p.curOpt != nil {
-			p.setRange(&p.nextLine().Range, lineno, start, lead, indent, lead, indent)
+		// current value, but trailing ones are removed when values are
+		// joined, so it is kept only once a further line follows.
+		if p.cur >= 0 && p.curOpt >= 0 {
+			p.blanks = append(p.blanks, span{int32(lead), int32(lead)})
 		}
 		return nil
 	}
@@ -263,9 +180,6 @@ func (p *parser) line(lineno, start, end int) error {
 			trail -= size
 		}
 	}
-	// Columns of the stripped text count characters; for an ASCII line
-	// they follow from byte offsets (see rng).
-	p.lead, p.indent, p.ascii = lead, indent, isASCII(src[lead:trail])
 	// Full-line comments: line.strip() starts with '#' or ';'. They are
 	// skipped everywhere, also between continuation lines, and do not end
 	// a value. There are no inline comments.
@@ -275,10 +189,8 @@ func (p *parser) line(lineno, start, end int) error {
 	value := src[lead:trail]
 	// A line indented deeper than the line that started the current option
 	// continues its value, whatever it looks like.
-	if p.cur != nil && p.curOpt != nil && indent > p.indentLevel {
-		l := p.nextLine()
-		l.Text = value
-		p.setRange(&l.Range, lineno, start, lead, indent, trail, -1)
+	if p.cur >= 0 && p.curOpt >= 0 && indent > p.indentLevel {
+		p.nextLine(lead, trail)
 		return nil
 	}
 	p.indentLevel = indent
@@ -287,18 +199,18 @@ func (p *parser) line(lineno, start, end int) error {
 	// it is ignored; "[]" is not a header.
 	if value[0] == '[' {
 		if k := strings.LastIndexByte(value, ']'); k >= 2 {
-			return p.header(lineno, start, lead, indent, trail, k)
+			return p.header(lead+1, lead+k)
 		}
 	}
-	if p.cur == nil {
-		return p.missingHeader(lineno, start, lead, indent, trail)
+	if p.cur < 0 {
+		return p.missingHeader(start, lead, trail)
 	}
 	// OPTCRE = (?P<option>.*?)\s*(?P<vi>=|:)\s*(?P<value>.*)$: the name is
 	// everything before the first '=' or ':' (right-stripped), the value
 	// everything after it (stripped).
 	d := indexDelim(value)
 	if d < 0 {
-		p.parsingError(lineno, start, lead, indent, trail, false)
+		p.parsingError(lead, trail, false)
 		return nil
 	}
 	nameEnd := lead + d
@@ -333,101 +245,117 @@ func (p *parser) line(lineno, start, end int) error {
 			valStart += size
 		}
 	}
-	name := src[lead:nameEnd]
-	if name == "" {
+	if lead == nameEnd {
 		// "= value": CPython records a ParsingError for the line but goes
 		// on to store the option under the name "" (so a second one in the
 		// same section is a DuplicateOptionError), and since "" is falsy
 		// nothing continues it.
-		p.parsingError(lineno, start, lead, indent, trail, true)
+		p.parsingError(lead, trail, true)
 	}
-	nameRange := p.rng(lineno, start, lead, indent, nameEnd, -1)
+	return p.option(span{int32(lead), int32(nameEnd)}, span{int32(valStart), int32(trail)})
+}
+
+// option adds the option name = value (first line) to the current section.
+func (p *parser) option(name, value span) error {
+	f := p.f
 	// strict=True: an option may be set once per section; for DEFAULT this
 	// spans every [DEFAULT] section of the file.
-	if prev := p.cur.lookup(name); prev != nil {
-		return p.duplicateOption(name, nameRange, prev)
+	if prev, ok := (Section{f, p.cur}).lookup(p.src[name.off:name.end]); ok {
+		return p.duplicateOption(name, prev)
 	}
-	o := p.newOption()
-	o.Name = name
-	o.NameRange = nameRange
-	o.HasValue = true
-	l := p.firstLine(o)
-	l.Text = src[valStart:trail]
-	p.setRange(&l.Range, lineno, start, valStart, -1, trail, -1)
-	// A one-line value is final now; join fixes up the others.
-	o.Value = l.Text
-	p.addOption(o)
-	if name == "" {
-		p.curOpt = nil
+	s := &f.sects[p.cur]
+	i := int32(len(f.opts))
+	f.opts = append(f.opts, option{name: name, value: value})
+	// A section other than DEFAULT is one run of f.opts: the header ended
+	// the previous section for good (a repeated header is an error).
+	if p.cur == 0 {
+		if s.opts.end == 0 {
+			s.opts = span{int32(len(f.defOpts)), int32(len(f.defOpts))}
+		}
+		f.defOpts = append(f.defOpts, i)
+	} else if s.opts.end == 0 {
+		s.opts.off = i
+		s.opts.end = i
+	}
+	s.opts.end++
+	p.indexAdd(Section{f, p.cur})
+	if name.len() == 0 {
+		p.setCurOpt(-1)
 	} else {
-		p.curOpt = o
+		p.setCurOpt(i)
 	}
 	return nil
 }
 
-// header handles a section header line; k is the index of the last ']'
-// within the stripped text src[lead:trail].
-func (p *parser) header(lineno, start, lead, indent, trail, k int) error {
-	name := p.src[lead+1 : lead+k]
-	r := p.rng(lineno, start, lead, indent, lead+k+1, -1)
-	nr := hcl.Range{Filename: p.filename, Start: hcl.Pos{Line: lineno, Column: r.Start.Column + 1, Byte: lead + 1}}
-	nr.End = hcl.Pos{Line: lineno, Column: r.End.Column - 1, Byte: lead + k}
+// indexAdd records the last option of s in its name index, building the
+// index once the section is large so duplicate checks stay linear in the
+// file size.
+func (p *parser) indexAdd(s Section) {
+	f := p.f
+	n := s.NumOptions()
+	last := int32(len(f.opts) - 1)
+	if k := s.d().index; k > 0 {
+		f.optIndex[k-1].add(last, f.optName)
+		return
+	}
+	if n <= indexThreshold {
+		return
+	}
+	t := newNameTable(2 * n)
+	for i := range n {
+		t.add(s.optAt(i), f.optName)
+	}
+	f.optIndex = append(f.optIndex, t)
+	s.d().index = int32(len(f.optIndex))
+}
+
+// header handles a section header line whose name is src[off:end] (the
+// brackets around it are at off-1 and end).
+func (p *parser) header(off, end int) error {
+	name := p.src[off:end]
+	nameSpan := span{int32(off), int32(end)}
 	// So sections cannot start with a continuation line.
-	p.curOpt = nil
+	p.setCurOpt(-1)
+	f := p.f
 	if name == DefaultSection {
 		// [DEFAULT] may appear any number of times; its options collect in
 		// one place (a repeated option is still a duplicate).
-		d := p.f.Defaults
-		if !d.seen {
-			d.Range, d.NameRange, d.seen = r, nr, true
+		if d := &f.sects[0]; d.name.end == 0 {
+			d.name = nameSpan
 		}
-		p.cur = d
+		p.cur = 0
 		return nil
 	}
-	if prev := p.section(name); prev != nil {
+	if prev := f.section(name); prev >= 0 {
+		r := f.rng(int32(off-1), int32(end+1))
 		return &Error{
 			PythonClass: "DuplicateSectionError",
 			Summary:     fmt.Sprintf("Section [%s] appears twice", name),
 			Detail: fmt.Sprintf("It was already started on line %d. batou rejects a file that repeats a section: merge the options of both into the first one and remove this header.",
-				prev.Range.Start.Line),
+				Section{f, prev}.Range().Start.Line),
 			Range: r,
-			Other: []hcl.Range{prev.Range},
+			Other: []hcl.Range{Section{f, prev}.Range()},
 		}
 	}
-	s := p.newSection()
-	s.Name, s.Range, s.NameRange, s.defaults = name, r, nr, p.f.Defaults
-	p.f.Sections = append(p.f.Sections, s)
-	if p.sectIndex != nil {
-		p.sectIndex[name] = s
-	} else if len(p.f.Sections) > indexThreshold {
-		p.sectIndex = make(map[string]*Section, cap(p.f.Sections))
-		for _, s := range p.f.Sections {
-			p.sectIndex[s.Name] = s
-		}
-	}
-	p.cur = s
-	return nil
-}
-
-// section finds a section other than DEFAULT while parsing.
-func (p *parser) section(name string) *Section {
-	if p.sectIndex != nil {
-		return p.sectIndex[name]
-	}
-	for _, s := range p.f.Sections {
-		if s.Name == name {
-			return s
+	p.cur = int32(len(f.sects))
+	f.sects = append(f.sects, section{name: nameSpan})
+	if f.index != nil {
+		f.index.add(p.cur, f.sectName)
+	} else if len(f.sects) > indexThreshold+1 {
+		f.index = newNameTable(cap(f.sects))
+		for i := 1; i < len(f.sects); i++ {
+			f.index.add(int32(i), f.sectName)
 		}
 	}
 	return nil
 }
 
-func (p *parser) missingHeader(lineno, start, lead, indent, trail int) error {
+func (p *parser) missingHeader(start, lead, trail int) error {
 	e := &Error{
 		PythonClass: "MissingSectionHeaderError",
 		Summary:     "Line before the first section header",
 		Detail:      "Every option belongs to a section: add a header such as [environment] above this line, or remove the line.",
-		Range:       p.rng(lineno, start, lead, indent, trail, -1),
+		Range:       p.f.rng(int32(lead), int32(trail)),
 	}
 	if start == 0 && strings.HasPrefix(p.src, "\ufeff") {
 		e.Summary = "File starts with a UTF-8 byte-order mark"
@@ -436,8 +364,8 @@ func (p *parser) missingHeader(lineno, start, lead, indent, trail int) error {
 	return e
 }
 
-func (p *parser) parsingError(lineno, start, lead, indent, trail int, noName bool) {
-	r := p.rng(lineno, start, lead, indent, trail, -1)
+func (p *parser) parsingError(lead, trail int, noName bool) {
+	r := p.f.rng(int32(lead), int32(trail))
 	m := lineMessage{
 		summary: "Line is not an option, a section header or a comment",
 		detail:  "Write name = value (or name: value); to continue the previous value, indent this line further than the option's name; to comment it out, start it with # or ;.",
@@ -456,69 +384,91 @@ func (p *parser) parsingError(lineno, start, lead, indent, trail int, noName boo
 	p.perr = &Error{PythonClass: "ParsingError", Summary: m.summary, Detail: m.detail, Range: r}
 }
 
-func (p *parser) duplicateOption(name string, nameRange hcl.Range, prev *Option) error {
+func (p *parser) duplicateOption(name span, prev Option) error {
+	prevRange := prev.NameRange()
 	return &Error{
 		PythonClass: "DuplicateOptionError",
-		Summary:     fmt.Sprintf("Option %q is set twice in section [%s]", name, p.cur.Name),
+		Summary:     fmt.Sprintf("Option %q is set twice in section [%s]", p.src[name.off:name.end], Section{p.f, p.cur}.Name()),
 		Detail: fmt.Sprintf("It was already set on line %d. batou rejects a repeated option: keep one of them. Note that only a line indented deeper than the option above continues its value.",
-			prev.NameRange.Start.Line),
-		Range: nameRange,
-		Other: []hcl.Range{prev.NameRange},
+			prevRange.Start.Line),
+		Range: p.f.rng(name.off, name.end),
+		Other: []hcl.Range{prevRange},
 	}
 }
 
-// firstLine starts o's Lines in the shared line arena and returns the new
-// line for the caller to fill in.
-func (p *parser) firstLine(o *Option) *ValueLine {
-	o.Lines = p.lineSlab.extend(0)
-	p.tailOpt = o
-	return &o.Lines[0]
+// setCurOpt makes option i (or none, -1) the one that further lines
+// continue; blank lines still pending belonged to the value before and
+// were trailing ones.
+func (p *parser) setCurOpt(i int32) {
+	p.curOpt = i
+	p.blanks = p.blanks[:0]
 }
 
-// nextLine adds a continuation (or blank) line to the current option and
-// returns it for the caller to fill in.
-func (p *parser) nextLine() *ValueLine {
-	o := p.curOpt
-	n := len(o.Lines)
-	if n == 1 {
-		p.multi = append(p.multi, o)
+// nextLine adds the continuation line src[off:end], and the blank lines
+// before it, to the current option. Its lines are the last run of
+// f.lines: nothing else adds a line before the option ends.
+func (p *parser) nextLine(off, end int) {
+	f := p.f
+	o := &f.opts[p.curOpt]
+	if o.lines.len() == 0 {
+		n := int32(len(f.lines))
+		o.lines = span{n, n + 1}
+		f.lines = appendSpan(f.lines, o.value)
 	}
-	if p.tailOpt == o {
-		o.Lines = p.lineSlab.extend(n)
-	} else {
-		o.Lines = append(o.Lines, ValueLine{})
+	for _, b := range p.blanks {
+		f.lines = appendSpan(f.lines, b)
 	}
-	return &o.Lines[n]
+	f.lines = appendSpan(f.lines, span{int32(off), int32(end)})
+	o.lines.end += int32(len(p.blanks)) + 1
+	p.blanks = p.blanks[:0]
+}
+
+// appendSpan is append that doubles the capacity when it grows (append
+// grows large slices by a quarter, which for a value continued over tens
+// of thousands of lines allocates five times the final size).
+func appendSpan(s []span, v span) []span {
+	if len(s) == cap(s) {
+		s = slices.Grow(s, max(len(s), 64))
+	}
+	return append(s, v)
 }
 
 // join mirrors _join_multiline_values: '\n'.join(lines).rstrip(). Each
-// line is already stripped, so rstrip only removes trailing empty lines.
-// One-line values were final when they were read.
+// line is already stripped, so rstrip only removes trailing empty lines,
+// which nextLine never adds. One-line values were final when they were
+// read; the others are joined into one string, f.joined.
 func (p *parser) join() {
-	for _, o := range p.multi {
-		n := len(o.Lines)
-		for n > 1 && o.Lines[n-1].Text == "" {
-			n--
-		}
-		o.Lines = o.Lines[:n:n]
-		if n == 1 {
-			o.Value = o.Lines[0].Text
+	f := p.f
+	size := 0
+	for i := range f.opts {
+		o := &f.opts[i]
+		if o.lines.len() == 0 {
 			continue
 		}
-		size := n - 1
-		for _, l := range o.Lines {
-			size += len(l.Text)
+		for _, l := range f.lines[o.lines.off:o.lines.end] {
+			size += l.len() + 1
 		}
-		var b strings.Builder
-		b.Grow(size)
-		for i, l := range o.Lines {
-			if i > 0 {
+	}
+	if size == 0 {
+		return
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for i := range f.opts {
+		o := &f.opts[i]
+		if o.lines.len() == 0 {
+			continue
+		}
+		off := b.Len()
+		for k, l := range f.lines[o.lines.off:o.lines.end] {
+			if k > 0 {
 				b.WriteByte('\n')
 			}
-			b.WriteString(l.Text)
+			b.WriteString(p.src[l.off:l.end])
 		}
-		o.Value = b.String()
+		o.value = span{int32(off), int32(b.Len())}
 	}
+	f.joined = b.String()
 }
 
 // indexDelim is the index of the first '=' or ':' in s, or -1.
@@ -529,54 +479,6 @@ func indexDelim(s string) int {
 		}
 	}
 	return -1
-}
-
-// rng builds the range src[from:to] on line lineno starting at byte start.
-// fromCol/toCol are the 0-based code point columns when the caller knows
-// them, or -1 to count.
-func (p *parser) rng(lineno, start, from, fromCol, to, toCol int) hcl.Range {
-	var r hcl.Range
-	p.setRange(&r, lineno, start, from, fromCol, to, toCol)
-	return r
-}
-
-// setRange is rng writing into r, which saves copies in the hot path.
-func (p *parser) setRange(r *hcl.Range, lineno, start, from, fromCol, to, toCol int) {
-	if fromCol < 0 {
-		if p.ascii {
-			fromCol = p.indent + from - p.lead
-		} else {
-			fromCol = runeCount(p.src[start:from])
-		}
-	}
-	if toCol < 0 {
-		if p.ascii {
-			toCol = fromCol + to - from
-		} else {
-			toCol = fromCol + runeCount(p.src[from:to])
-		}
-	}
-	r.Filename = p.filename
-	r.Start = hcl.Pos{Line: lineno, Column: fromCol + 1, Byte: from}
-	r.End = hcl.Pos{Line: lineno, Column: toCol + 1, Byte: to}
-}
-
-func runeCount(s string) int { return utf8.RuneCountInString(s) }
-
-// isASCII reports whether s has no byte above 0x7f, eight bytes at a time.
-func isASCII(s string) bool {
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		if s[i]|s[i+1]|s[i+2]|s[i+3]|s[i+4]|s[i+5]|s[i+6]|s[i+7] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	for ; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
 
 // asciiSpace marks the ASCII characters str.isspace() accepts: \t \n \v
@@ -670,7 +572,7 @@ func (p *parser) decodeError(src []byte) error {
 		Summary:     "File is not valid UTF-8",
 		Detail:      fmt.Sprintf("batou reads environment.cfg as UTF-8 and fails on byte 0x%02x at offset %d: save the file as UTF-8.", src[bad], bad),
 		Range: hcl.Range{
-			Filename: p.filename,
+			Filename: p.f.Filename,
 			Start:    hcl.Pos{Line: line, Column: col, Byte: bad},
 			End:      hcl.Pos{Line: line, Column: col + 1, Byte: bad + 1},
 		},

@@ -23,30 +23,30 @@ func TestParseRanges(t *testing.T) {
 	src := "# c\r\n[host:a]\r\ncomponents =\r\n  né\r\n\r\n\u3000two\r\n\r\nx: 1\r\n"
 	f, err := Parse("env.cfg", []byte(src))
 	require.NoError(t, err)
-	require.Len(t, f.Sections, 1)
-	s := f.Sections[0]
-	assert.Equal(t, "host:a", s.Name)
-	assert.Equal(t, rng(pos(2, 1, 5), pos(2, 9, 13)), s.Range)
-	assert.Equal(t, rng(pos(2, 2, 6), pos(2, 8, 12)), s.NameRange)
+	require.Equal(t, 1, f.NumSections())
+	s := mustSection(t, f, "host:a")
+	assert.Equal(t, "host:a", s.Name())
+	assert.Equal(t, rng(pos(2, 1, 5), pos(2, 9, 13)), s.Range())
+	assert.Equal(t, rng(pos(2, 2, 6), pos(2, 8, 12)), s.NameRange())
 
 	c, ok := s.Get("components")
 	require.True(t, ok)
-	assert.Equal(t, "\nné\n\ntwo", c.Value)
-	assert.Equal(t, rng(pos(3, 1, 15), pos(3, 11, 25)), c.NameRange)
+	assert.Equal(t, "\nné\n\ntwo", c.Value())
+	assert.Equal(t, rng(pos(3, 1, 15), pos(3, 11, 25)), c.NameRange())
 	want := []ValueLine{
 		{Text: "", Range: rng(pos(3, 13, 27), pos(3, 13, 27))},
 		{Text: "né", Range: rng(pos(4, 3, 31), pos(4, 5, 34))},
 		{Text: "", Range: rng(pos(5, 1, 36), pos(5, 1, 36))},
 		{Text: "two", Range: rng(pos(6, 2, 41), pos(6, 5, 44))},
 	}
-	assert.Equal(t, want, c.Lines, "trailing blank line dropped, inner one kept")
+	assert.Equal(t, want, c.Lines(), "trailing blank line dropped, inner one kept")
 	assert.Equal(t, rng(pos(3, 1, 15), pos(6, 5, 44)), c.Span())
 
 	x, ok := s.Get("x")
 	require.True(t, ok)
-	assert.Equal(t, "1", x.Value)
-	assert.Equal(t, rng(pos(8, 4, 51), pos(8, 5, 52)), x.Lines[0].Range)
-	for _, l := range c.Lines {
+	assert.Equal(t, "1", x.Value())
+	assert.Equal(t, rng(pos(8, 4, 51), pos(8, 5, 52)), x.Line(0).Range)
+	for _, l := range c.Lines() {
 		assert.Equal(t, l.Text, src[l.Range.Start.Byte:l.Range.End.Byte])
 	}
 }
@@ -56,27 +56,28 @@ func TestSectionsAndDefaults(t *testing.T) {
 	f, err := Parse("env.cfg", []byte(src))
 	require.NoError(t, err)
 	var names []string
-	for _, s := range f.Sections {
-		names = append(names, s.Name)
+	for s := range f.Sections() {
+		names = append(names, s.Name())
 	}
 	assert.Equal(t, []string{"b", "a"}, names, "file order, DEFAULT not listed")
-	assert.Same(t, f.Defaults, f.Section("DEFAULT"))
-	assert.Nil(t, f.Section("missing"))
+	assert.Equal(t, f.Defaults(), mustSection(t, f, "DEFAULT"))
+	_, ok := f.Section("missing")
+	assert.False(t, ok)
 	assert.Nil(t, f.Merged("missing"))
 
-	b := f.Section("b")
+	b := mustSection(t, f, "b")
 	o, ok := b.Get("over")
 	require.True(t, ok)
-	assert.Equal(t, "b", o.Value, "the section overrides DEFAULT")
+	assert.Equal(t, "b", o.Value(), "the section overrides DEFAULT")
 	o, ok = b.Get("late")
 	require.True(t, ok)
-	assert.Equal(t, "d", o.Value, "DEFAULT options read after the section still apply")
+	assert.Equal(t, "d", o.Value(), "DEFAULT options read after the section still apply")
 	_, ok = b.Get("nope")
 	assert.False(t, ok)
 
 	var merged []string
 	for _, o := range f.Merged("b") {
-		merged = append(merged, o.Name+"="+o.Value)
+		merged = append(merged, o.Name()+"="+o.Value())
 	}
 	// RawConfigParser.options order: own options, then DEFAULT's others.
 	assert.Equal(t, []string{"own=1", "over=b", "shared=d", "late=d"}, merged)
@@ -98,15 +99,23 @@ func TestManyOptionsAndSections(t *testing.T) {
 	}
 	f, err := Parse("env.cfg", b.Bytes())
 	require.NoError(t, err)
-	require.Len(t, f.Sections, 40)
-	o, ok := f.Section("sab").Get("obb")
+	require.Equal(t, 40, f.NumSections())
+	o, ok := mustSection(t, f, "sab").Get("obb")
 	require.True(t, ok)
-	assert.Equal(t, "v", o.Value)
+	assert.Equal(t, "v", o.Value())
 
 	_, err = Parse("env.cfg", append(b.Bytes(), "oaa = again\n"...))
 	assertClass(t, err, "DuplicateOptionError")
 	_, err = Parse("env.cfg", append(b.Bytes(), "[sab]\n"...))
 	assertClass(t, err, "DuplicateSectionError")
+}
+
+// mustSection returns the section called name, which must exist.
+func mustSection(t *testing.T, f *File, name string) Section {
+	t.Helper()
+	s, ok := f.Section(name)
+	require.True(t, ok, "section %q", name)
+	return s
 }
 
 func assertClass(t *testing.T, err error, class string) *Error {
@@ -205,4 +214,52 @@ func TestSnippetSource(t *testing.T) {
 		assert.Equal(t, tt.want, string(SnippetSource(in)))
 		assert.Equal(t, tt.in, string(in), "input unchanged")
 	}
+}
+
+// TestRangesConcurrently asks for positions from several goroutines at
+// once: the line-start table is made on first use, once (run with -race).
+func TestRangesConcurrently(t *testing.T) {
+	src := "[a]\nx = 1\n  two\n[b]\r\ny = é\r\n"
+	f, err := Parse("env.cfg", []byte(src))
+	require.NoError(t, err)
+	want := []hcl.Range{rng(pos(2, 1, 4), pos(2, 2, 5)), rng(pos(5, 1, 21), pos(5, 2, 22))}
+	got := make([][]hcl.Range, 4)
+	done := make(chan int)
+	for g := range got {
+		go func() {
+			for s := range f.Sections() {
+				got[g] = append(got[g], s.Option(0).NameRange())
+			}
+			done <- g
+		}()
+	}
+	for range got {
+		<-done
+	}
+	for _, g := range got {
+		assert.Equal(t, want, g)
+	}
+	o, _ := mustSection(t, f, "b").Get("y")
+	assert.Equal(t, rng(pos(5, 5, 25), pos(5, 6, 27)), o.Line(0).Range)
+}
+
+// TestIteratorsStop: the iterators end when the loop body breaks.
+func TestIteratorsStop(t *testing.T) {
+	f, err := Parse("env.cfg", []byte("[a]\nx = 1\ny = 2\n[b]\n[c]\n"))
+	require.NoError(t, err)
+	var names []string
+	for s := range f.Sections() {
+		names = append(names, s.Name())
+		if s.Name() == "b" {
+			break
+		}
+	}
+	assert.Equal(t, []string{"a", "b"}, names)
+	names = nil
+	for o := range mustSection(t, f, "a").Options() {
+		names = append(names, o.Name())
+		break
+	}
+	assert.Equal(t, []string{"x"}, names)
+	assert.Equal(t, 3, f.NumSections())
 }

@@ -233,28 +233,28 @@ func (s *Secrets) parse(clear []byte) error {
 		}
 		return fmt.Errorf("secrets %s: the decrypted file is not a valid configuration file; fix it with `batou secrets edit`", s.File)
 	}
-	for _, sec := range f.Sections {
+	for sec := range f.Sections() {
 		switch {
-		case sec.Name == "batou":
-		case strings.HasPrefix(sec.Name, "host:"):
-			host := strings.TrimPrefix(sec.Name, "host:")
+		case sec.Name() == "batou":
+		case strings.HasPrefix(sec.Name(), "host:"):
+			host := strings.TrimPrefix(sec.Name(), "host:")
 			m := s.Hosts[host]
 			if m == nil {
 				m = map[string]string{}
 				s.Hosts[host] = m
 			}
-			for _, opt := range sec.Options {
-				m[strings.Replace(opt.Name, "data-", "", 1)] = opt.Value
+			for opt := range sec.Options() {
+				m[strings.Replace(opt.Name(), "data-", "", 1)] = opt.Value()
 			}
 		default:
-			comp := strings.ReplaceAll(sec.Name, "component:", "")
+			comp := strings.ReplaceAll(sec.Name(), "component:", "")
 			m := s.Components[comp]
 			if m == nil {
 				m = map[string]string{}
 				s.Components[comp] = m
 			}
-			for _, opt := range sec.Options {
-				m[opt.Name] = opt.Value
+			for opt := range sec.Options() {
+				m[opt.Name()] = opt.Value()
 			}
 		}
 	}
@@ -364,22 +364,22 @@ func decryptDiffable(path string, src []byte, ids []age.Identity) ([]byte, error
 		return nil, fmt.Errorf("secrets %s: %w", path, err)
 	}
 	var b bytes.Buffer
-	for _, sec := range f.Sections {
-		fmt.Fprintf(&b, "[%s]\n", sec.Name)
-		for _, opt := range sec.Options {
-			val := opt.Value
-			if sec.Name != "batou" {
+	for sec := range f.Sections() {
+		fmt.Fprintf(&b, "[%s]\n", sec.Name())
+		for opt := range sec.Options() {
+			val := opt.Value()
+			if sec.Name() != "batou" {
 				raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(val), ""))
 				if err != nil {
-					return nil, fmt.Errorf("secrets %s:%d: [%s] %s is not base64 of an age file: %w", path, opt.NameRange.Start.Line, sec.Name, opt.Name, err)
+					return nil, fmt.Errorf("secrets %s:%d: [%s] %s is not base64 of an age file: %w", path, opt.NameRange().Start.Line, sec.Name(), opt.Name(), err)
 				}
 				clear, err := decryptAge(raw, ids)
 				if err != nil {
-					return nil, fmt.Errorf("secrets %s:%d: [%s] %s: %w", path, opt.NameRange.Start.Line, sec.Name, opt.Name, err)
+					return nil, fmt.Errorf("secrets %s:%d: [%s] %s: %w", path, opt.NameRange().Start.Line, sec.Name(), opt.Name(), err)
 				}
 				val = string(clear)
 			}
-			writeOption(&b, opt.Name, val)
+			writeOption(&b, opt.Name(), val)
 		}
 	}
 	return b.Bytes(), nil
