@@ -66,7 +66,7 @@ type result struct {
 	// (result.instances).
 	Containers      map[string]map[string]any
 	SystemdPackages []systemdPackage `json:"systemdPackages"`
-	Boot             struct {
+	Boot            struct {
 		EnableContainers bool `json:"enableContainers"`
 		Kernel           struct {
 			Sysctl map[string]any `json:"sysctl"`
@@ -1451,7 +1451,7 @@ func TestContainerValuesCannotInjectSettings(t *testing.T) {
 			dir := oneContainer(t, tt.set)
 			if tt.svc != nil {
 				writeGeneratedSet(t, dir, map[string]any{"version": 1, "publicAddress": "dev.example.com",
-					"containers": map[string]any{"a1": map[string]any{"path": "/p", "privateNetwork": true, "autoStart": true}},
+					"containers":   map[string]any{"a1": map[string]any{"path": "/p", "privateNetwork": true, "autoStart": true}},
 					"virtualHosts": map[string]any{}, "hosts": map[string]any{},
 					"services": map[string]any{"container@a1": map[string]any{"serviceConfig": tt.svc}}})
 			}
