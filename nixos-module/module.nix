@@ -902,7 +902,8 @@ in
       type = types.strMatching "[0-9]+(s|min|h)";
       default = "2min";
       description = ''
-        `TimeoutStartSec` of the container units (at least a minute: many
+        `TimeoutStartSec` of the container units (in each one's drop-in
+        `container@NAME.service.d/devhost.conf`; at least a minute: many
         containers start in parallel at boot).
       '';
     };
