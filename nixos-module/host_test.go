@@ -216,6 +216,18 @@ func TestWholeNixOSHost(t *testing.T) {
 	}
 }
 
+// ipv6Config is the bundled example's host configuration with IPv6
+// containers in fd00:dead:beef::/64.
+func ipv6Config(t testing.TB) *hostconfig.Config {
+	t.Helper()
+	cfg, err := hostconfig.Load(filepath.Join("..", "examples", "devhost.hcl"))
+	require.NoError(t, err)
+	cfg.Addresses.Network6 = netip.MustParsePrefix("fd00:dead:beef::/64")
+	cfg.Addresses.HostAddress6 = netip.MustParseAddr("fd00:dead:beef::1")
+	require.NoError(t, cfg.Validate())
+	return cfg
+}
+
 // TestWholeNixOSHostIPv6 evaluates the NixOS 20.09 host with IPv6
 // containers in both outbound modes: the real nixos-containers module
 // takes each container's hostAddress6/localAddress6, the host resolves
@@ -225,11 +237,7 @@ func TestWholeNixOSHost(t *testing.T) {
 // reaches the firewall script).
 func TestWholeNixOSHostIPv6(t *testing.T) {
 	nix, nixpkgs := needNixOS(t)
-	cfg, err := hostconfig.Load(filepath.Join("..", "examples", "devhost.hcl"))
-	require.NoError(t, err)
-	cfg.Addresses.Network6 = netip.MustParsePrefix("fd00:dead:beef::/64")
-	cfg.Addresses.HostAddress6 = netip.MustParseAddr("fd00:dead:beef::1")
-	require.NoError(t, cfg.Validate())
+	cfg := ipv6Config(t)
 	cs, err := registry.Open(cfg.StateDir).LoadAll()
 	require.NoError(t, err)
 	require.Greater(t, len(cs), 1)
@@ -515,11 +523,7 @@ func nginxBlock(conf, head string) string {
 // units NixOS would start at boot.
 func TestInstancesMatchDeclarativeContainers(t *testing.T) {
 	nix, nixpkgs := needNixOS(t)
-	cfg, err := hostconfig.Load(filepath.Join("..", "examples", "devhost.hcl"))
-	require.NoError(t, err)
-	cfg.Addresses.Network6 = netip.MustParsePrefix("fd00:dead:beef::/64")
-	cfg.Addresses.HostAddress6 = netip.MustParseAddr("fd00:dead:beef::1")
-	require.NoError(t, cfg.Validate())
+	cfg := ipv6Config(t)
 	cs := manyContainers(6)
 	a6 := cfg.Addresses.IPv6().First()
 	for _, c := range cs[2:] { // c0 and c1 without IPv6
