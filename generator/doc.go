@@ -22,7 +22,9 @@
 //	{
 //	  version = 1;
 //	  publicAddress = "dev.example.com";
-//	  containers.<name> = {            # usable as-is as NixOS containers.<name>
+//	  containers.<name> = {            # NixOS containers.<name> options; the module writes them as the
+//	                                   # conf file of NixOS' container@ template (only these keys, and
+//	                                   # timeoutStartSec in an overridden template)
 //	    path = "<ProfileDir>/<name>/system";
 //	    privateNetwork = true;
 //	    hostAddress = "10.233.0.1";     # the pool's host address, shared
@@ -59,6 +61,7 @@
 //	  certs."<cert>" = { domain; extraDomainNames; };   # dns-01 only, else { }: for security.acme.certs
 //	  # only for containers with resource limits (their own or the host's limits block):
 //	  services."container@<name>".serviceConfig = { MemoryMax = "2G"; CPUWeight = 100; CPUQuota = "200%"; TasksMax = 4096; };
+//	                                   # the module puts these four in the unit's drop-in
 //	  cleanup = { enable = <cleanup.enable>; at = "03:00"; };
 //	}
 //

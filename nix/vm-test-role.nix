@@ -12,6 +12,8 @@
     # IPv6 in the containers, out through NAT66 (the default outbound).
     addressPool.network6 = "fd00:dead:beef::/64";
     containerStartTimeout = "5min";
+    # A host-wide limit, which the containers' drop-ins carry.
+    limits.tasksMax = 2048;
   };
   # A developer: a member of "users", one of the role's default groups.
   users.users.alice = {

@@ -398,6 +398,15 @@ pkgs.testers.runNixOSTest {
           listed = json.loads(devhost.succeed("devhost list --json"))
           assert sorted(c["name"] for c in listed) == ["web1", "web2"], listed
 
+      with subtest("a container runs as an instance of NixOS' container@ template"):
+          unit = devhost.succeed("systemctl show -p FragmentPath -p DropInPaths -p TimeoutStartUSec -p TasksMax container@web1.service")
+          assert "FragmentPath=/etc/systemd/system/container@.service" in unit, unit
+          assert "/container@web1.service.d/devhost.conf" in unit, unit
+          assert "TimeoutStartUSec=5min" in unit, unit
+          assert "TasksMax=2048" in unit, unit
+          wants = devhost.succeed("systemctl show -p Wants --value machines.target")
+          assert "container@web1.service" in wants, wants
+
       with subtest("the client reaches every name through nginx"):
       ${pyBlock serveAll}
 

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,15 +48,12 @@ func needNixOS(t testing.TB) (nix, nixpkgs string) {
 type hostResult struct {
 	DrvPath          string   `json:"drvPath"`
 	FailedAssertions []string `json:"failedAssertions"`
-	Containers       map[string]struct {
-		Path           string `json:"path"`
-		PrivateNetwork bool   `json:"privateNetwork"`
-		HostAddress    string `json:"hostAddress"`
-		LocalAddress   string `json:"localAddress"`
-		HostAddress6   string `json:"hostAddress6"`
-		LocalAddress6  string `json:"localAddress6"`
-		AutoStart      bool   `json:"autoStart"`
-	} `json:"containers"`
+	// NixOS' declarative containers: none, devhost's run as instances
+	// (hostResult.instances).
+	Containers         []string            `json:"containers"`
+	Etc                map[string]string   `json:"etc"`
+	SystemdPackages    []systemdPackage    `json:"systemdPackages"`
+	MachinesWants      []string            `json:"machinesWants"`
 	ContainerUnits     map[string]unitDeps `json:"containerUnits"`
 	ContainerUnitFiles []string            `json:"containerUnitFiles"`
 	NginxUnit          unitDeps            `json:"nginxUnit"`
@@ -89,6 +88,12 @@ type hostResult struct {
 	CleanupService string `json:"cleanupService"`
 	ContainersDir  string `json:"containersDir"`
 	ContainerRoot  string `json:"containerRoot"`
+}
+
+// instances are devhost's containers as the host's systemd runs them, in
+// /etc/containers (the harness' state version is 20.09).
+func (r *hostResult) instances(t testing.TB) map[string]instance {
+	return instances(t, r.Etc, "containers", r.SystemdPackages)
 }
 
 type unitDeps struct {
@@ -149,20 +154,27 @@ func TestWholeNixOSHost(t *testing.T) {
 	assert.Equal(t, "/var/lib/containers/%i", r.ContainerRoot)
 	assert.Equal(t, "/var/lib/containers", r.ContainersDir)
 
+	// The containers run as instances of NixOS' template: no unit of
+	// their own, only the template's.
+	assert.Empty(t, r.Containers)
+	assert.Equal(t, []string{"container@"}, slices.Collect(maps.Keys(r.ContainerUnits)))
+	assert.Equal(t, []string{"container@.service"}, r.ContainerUnitFiles)
+	inst := r.instances(t)
 	wantHosts := map[string][]string{}
 	var autoStart []string
 	for _, c := range cs {
-		got, ok := r.Containers[c.Name]
+		got, ok := inst[c.Name]
 		require.True(t, ok, c.Name)
-		assert.Equal(t, generator.ProfilePath(cfg, c.Name), got.Path, c.Name)
-		assert.True(t, got.PrivateNetwork, c.Name)
-		assert.Equal(t, c.Address.String(), got.LocalAddress, c.Name)
-		assert.Equal(t, cfg.Addresses.HostAddress.String(), got.HostAddress, c.Name)
-		assert.Equal(t, c.State == registry.Running, got.AutoStart, c.Name)
-		assert.Contains(t, r.ContainerUnitFiles, "container@"+c.Name+".service")
+		assert.Equal(t, generator.ProfilePath(cfg, c.Name), got.Conf["SYSTEM_PATH"], c.Name)
+		assert.Equal(t, "1", got.Conf["PRIVATE_NETWORK"], c.Name)
+		assert.Equal(t, c.Address.String(), got.Conf["LOCAL_ADDRESS"], c.Name)
+		assert.Equal(t, cfg.Addresses.HostAddress.String(), got.Conf["HOST_ADDRESS"], c.Name)
+		assert.Equal(t, "2min", got.DropIn["Service.TimeoutStartSec"], c.Name)
 		if c.State == registry.Running {
 			autoStart = append(autoStart, "container@"+c.Name+".service")
-			assert.Contains(t, r.ContainerUnits["container@"+c.Name].WantedBy, "machines.target", c.Name)
+			assert.Equal(t, "1", got.Conf["AUTO_START"], c.Name)
+		} else {
+			assert.NotContains(t, got.Conf, "AUTO_START", c.Name)
 		}
 		wantHosts[c.Address.String()] = []string{c.Name}
 
@@ -182,7 +194,8 @@ func TestWholeNixOSHost(t *testing.T) {
 		assert.ElementsMatch(t, aliases, cert.ExtraDomains, fqdn)
 		assert.Equal(t, "admin@example.com", cert.Email)
 	}
-	assert.Len(t, r.Containers, len(cs))
+	assert.Len(t, inst, len(cs))
+	assert.ElementsMatch(t, autoStart, r.MachinesWants, "machines.target starts the running containers at boot")
 	for addr, names := range wantHosts {
 		assert.Equal(t, names, r.Hosts[addr], addr)
 	}
@@ -198,9 +211,21 @@ func TestWholeNixOSHost(t *testing.T) {
 	// No network6: no IPv6 anywhere.
 	assert.Nil(t, r.IPv6Forwarding)
 	assert.False(t, r.NAT.EnableIPv6)
-	for n, c := range r.Containers {
-		assert.Empty(t, c.LocalAddress6+c.HostAddress6, n)
+	for n, c := range inst {
+		assert.Empty(t, c.Conf["LOCAL_ADDRESS6"]+c.Conf["HOST_ADDRESS6"], n)
 	}
+}
+
+// ipv6Config is the bundled example's host configuration with IPv6
+// containers in fd00:dead:beef::/64.
+func ipv6Config(t testing.TB) *hostconfig.Config {
+	t.Helper()
+	cfg, err := hostconfig.Load(filepath.Join("..", "examples", "devhost.hcl"))
+	require.NoError(t, err)
+	cfg.Addresses.Network6 = netip.MustParsePrefix("fd00:dead:beef::/64")
+	cfg.Addresses.HostAddress6 = netip.MustParseAddr("fd00:dead:beef::1")
+	require.NoError(t, cfg.Validate())
+	return cfg
 }
 
 // TestWholeNixOSHostIPv6 evaluates the NixOS 20.09 host with IPv6
@@ -212,11 +237,7 @@ func TestWholeNixOSHost(t *testing.T) {
 // reaches the firewall script).
 func TestWholeNixOSHostIPv6(t *testing.T) {
 	nix, nixpkgs := needNixOS(t)
-	cfg, err := hostconfig.Load(filepath.Join("..", "examples", "devhost.hcl"))
-	require.NoError(t, err)
-	cfg.Addresses.Network6 = netip.MustParsePrefix("fd00:dead:beef::/64")
-	cfg.Addresses.HostAddress6 = netip.MustParseAddr("fd00:dead:beef::1")
-	require.NoError(t, cfg.Validate())
+	cfg := ipv6Config(t)
 	cs, err := registry.Open(cfg.StateDir).LoadAll()
 	require.NoError(t, err)
 	require.Greater(t, len(cs), 1)
@@ -237,16 +258,17 @@ func TestWholeNixOSHostIPv6(t *testing.T) {
 			assert.Empty(t, r.FailedAssertions)
 			assert.True(t, strings.HasSuffix(r.DrvPath, ".drv"), r.DrvPath)
 
+			inst := r.instances(t)
 			for _, c := range cs {
-				got := r.Containers[c.Name]
-				assert.Equal(t, c.Address.String(), got.LocalAddress, c.Name)
+				got := inst[c.Name].Conf
+				assert.Equal(t, c.Address.String(), got["LOCAL_ADDRESS"], c.Name)
 				assert.Equal(t, []string{c.Name}, r.Hosts[c.Address.String()], c.Name)
 				if !c.Address6.IsValid() {
-					assert.Empty(t, got.LocalAddress6+got.HostAddress6, "%s has no IPv6 address yet", c.Name)
+					assert.Empty(t, got["LOCAL_ADDRESS6"]+got["HOST_ADDRESS6"], "%s has no IPv6 address yet", c.Name)
 					continue
 				}
-				assert.Equal(t, c.Address6.String(), got.LocalAddress6, c.Name)
-				assert.Equal(t, "fd00:dead:beef::1", got.HostAddress6, c.Name)
+				assert.Equal(t, c.Address6.String(), got["LOCAL_ADDRESS6"], c.Name)
+				assert.Equal(t, "fd00:dead:beef::1", got["HOST_ADDRESS6"], c.Name)
 				assert.Equal(t, []string{c.Name}, r.Hosts[c.Address6.String()], c.Name)
 			}
 			assert.True(t, r.NAT.Enable, "IPv4 NAT as before")
@@ -489,4 +511,70 @@ func nginxBlock(conf, head string) string {
 		}
 	}
 	return ""
+}
+
+// TestInstancesMatchDeclarativeContainers is the differential test of the
+// containers' configuration: the same generated set (IPv4 and IPv6
+// containers, running and stopped) declared the way NixOS 20.09 declares
+// containers.<name> itself, and as the devhost module runs them, instances
+// of the container@ template. The conf file of each must have NixOS' keys
+// and values, key by key, and the drop-in what NixOS' own unit sets: the
+// start timeout, the network first; machines.target must want exactly the
+// units NixOS would start at boot.
+func TestInstancesMatchDeclarativeContainers(t *testing.T) {
+	nix, nixpkgs := needNixOS(t)
+	cfg := ipv6Config(t)
+	cs := manyContainers(6)
+	a6 := cfg.Addresses.IPv6().First()
+	for _, c := range cs[2:] { // c0 and c1 without IPv6
+		c.Address6 = a6
+		a6 = cfg.Addresses.IPv6().Next(a6)
+	}
+	gen := renderSet(t, cfg, cs)
+
+	harness, err := filepath.Abs(filepath.Join("testdata", "declarative-containers.nix"))
+	require.NoError(t, err)
+	cmd := exec.Command(nix, "--eval", "--strict", "--json", harness, "--arg", "nixpkgsPath", nixpkgs, "--argstr", "generatedDir", gen)
+	cmd.Env = append(os.Environ(), "NIX_PATH=")
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	var nixos struct {
+		Etc   map[string]string `json:"etc"`
+		Units map[string]struct {
+			WantedBy        []string `json:"wantedBy"`
+			Wants           []string `json:"wants"`
+			After           []string `json:"after"`
+			TimeoutStartSec string   `json:"timeoutStartSec"`
+		} `json:"units"`
+	}
+	require.NoError(t, json.Unmarshal(out, &nixos))
+
+	out, _ = evalHost(t, nix, nixpkgs, gen, "--argstr", "publicAddress", cfg.PublicAddress,
+		"--argstr", "network6", cfg.Addresses.Network6.String())
+	var r hostResult
+	require.NoError(t, json.Unmarshal(out, &r))
+	require.Empty(t, r.FailedAssertions)
+	inst := r.instances(t)
+
+	require.Len(t, nixos.Etc, len(cs))
+	require.Equal(t, slices.Sorted(maps.Keys(nixos.Etc)), slices.Sorted(maps.Keys(r.Etc)), "the same conf files in the same directory")
+	var bootWants []string
+	for _, c := range cs {
+		want := parseEnvFile(t, nixos.Etc["containers/"+c.Name+".conf"])
+		assert.Equal(t, want, inst[c.Name].Conf, c.Name)
+		u := nixos.Units["container@"+c.Name]
+		assert.Equal(t, u.TimeoutStartSec, inst[c.Name].DropIn["Service.TimeoutStartSec"], c.Name)
+		if slices.Contains(u.WantedBy, "machines.target") {
+			bootWants = append(bootWants, "container@"+c.Name+".service")
+			// NixOS orders a container that starts at boot after the network.
+			for _, dep := range u.After {
+				assert.Contains(t, strings.Fields(inst[c.Name].DropIn["Unit.After"]), dep, c.Name)
+			}
+			for _, dep := range u.Wants {
+				assert.Contains(t, strings.Fields(inst[c.Name].DropIn["Unit.Wants"]), dep, c.Name)
+			}
+		}
+	}
+	assert.NotEmpty(t, bootWants)
+	assert.ElementsMatch(t, bootWants, r.MachinesWants)
 }

@@ -17,6 +17,7 @@
 }:
 {
   config,
+  options,
   lib,
   pkgs,
   ...
@@ -107,11 +108,133 @@ let
     "CPUQuota"
     "TasksMax"
   ];
-  containerLimits = lib.mapAttrs (_: s: {
-    serviceConfig = lib.filterAttrs (k: _: builtins.elem k limitKeys) (s.serviceConfig or { });
-  }) (lib.filterAttrs (n: _: lib.hasPrefix "container@" n && generated.containers ? ${lib.removePrefix "container@" n}) generated.services);
+  containerLimits =
+    name:
+    lib.filterAttrs (k: _: builtins.elem k limitKeys) (generated.services."container@${name}".serviceConfig or { });
   containerHostNames = lib.genAttrs (lib.concatLists (lib.attrValues generated.hosts)) (_: true);
   autoStartContainers = lib.attrNames (lib.filterAttrs (_: c: c.autoStart or false) generated.containers);
+
+  # --- the containers as instances of NixOS' container@ template ------------
+  #
+  # Declaring containers.<name> one by one makes NixOS build a unit of its
+  # own (with its own start scripts) per container: most of a large host's
+  # evaluation. devhost runs them instead as instances of the generic
+  # container@ template that boot.enableContainers declares (as
+  # `nixos-container create` does): per container only the file the
+  # template reads (/etc/<confDir>/NAME.conf, with the keys NixOS writes
+  # for a declarative container) and a drop-in for its start timeout and
+  # limits. switch-to-configuration leaves template instances alone
+  # (restartIfChanged = false on the template), so devhost's lifecycle
+  # stops, starts and restarts them itself.
+
+  # NixOS' directory rule (nixos-containers.nix): /etc/nixos-containers
+  # for hosts first installed with 22.05 or later, like containersDir. An
+  # assertion checks it against the template's EnvironmentFile.
+  confDir = if lib.versionOlder config.system.stateVersion "22.05" then "containers" else "nixos-containers";
+  templateEnvironmentFile = config.systemd.services."container@".serviceConfig.EnvironmentFile or null;
+  # The keys newer NixOS releases write, only where this NixOS has the
+  # option behind them (and so a template that reads them).
+  containerOptions = options.containers.type.getSubOptions [ ];
+  # The generated set's container attributes, all of which go into the
+  # conf file: an overridden template that declares anything else (a bind
+  # mount, say) is refused rather than silently dropped.
+  containerKeys = [
+    "path"
+    "privateNetwork"
+    "hostAddress"
+    "localAddress"
+    "hostAddress6"
+    "localAddress6"
+    "autoStart"
+    "timeoutStartSec"
+  ];
+  unknownContainerKeys = lib.concatLists (
+    lib.mapAttrsToList (
+      n: c: map (k: "${n}.${k}") (builtins.filter (k: !builtins.elem k containerKeys) (builtins.attrNames c))
+    ) generated.containers
+  );
+  # A value of the conf file (an environment file systemd parses) or of a
+  # drop-in: a path, an address, a duration or a limit, never anything
+  # that could end the line, quote or expand.
+  confValue =
+    n: k: v:
+    if builtins.isString v && builtins.match "[A-Za-z0-9./:_@+%-]+" v != null then
+      v
+    else
+      throw "${opt}: the generated set ${generatedFile} gives container ${n} the ${k} ${builtins.toJSON v}, not a path, an address or a unit setting: run `devhost apply` to render it again.";
+  line = k: v: if v == null then "" else "${k}=${v}\n";
+  containerConf =
+    n: c:
+    let
+      net = c.privateNetwork or false;
+      value = k: if c ? ${k} && c.${k} != null then confValue n k c.${k} else null;
+    in
+    line "SYSTEM_PATH" (confValue n "path" c.path)
+    + lib.optionalString (containerOptions ? copyResolvConf) (line "COPY_RESOLV_CONF" "1")
+    + lib.optionalString net (
+      line "PRIVATE_NETWORK" "1"
+      + line "HOST_ADDRESS" (value "hostAddress")
+      + line "HOST_ADDRESS6" (value "hostAddress6")
+      + line "LOCAL_ADDRESS" (value "localAddress")
+      + line "LOCAL_ADDRESS6" (value "localAddress6")
+    )
+    + lib.optionalString (containerOptions ? privateUsers) (line "PRIVATE_USERS" "no")
+    + line "INTERFACES" "\"\""
+    + line "MACVLANS" "\"\""
+    + lib.optionalString (c.autoStart or false) (line "AUTO_START" "1")
+    + line "EXTRA_NSPAWN_FLAGS" "\"\"";
+  containerConfFiles = lib.mapAttrs' (
+    n: c: lib.nameValuePair "${confDir}/${n}.conf" { text = containerConf n c; }
+  ) generated.containers;
+
+  # One drop-in per instance, container@NAME.service.d/devhost.conf, all
+  # in one package: a systemd.services."container@NAME" would be a unit of
+  # its own that shadows the template. It adds what NixOS gives a
+  # declarative container's unit (the network first, its start timeout)
+  # and the container's resource limits.
+  dropIn =
+    n: c:
+    let
+      limits = containerLimits n;
+      timeout = c.timeoutStartSec or cfg.containerStartTimeout;
+    in
+    ''
+      [Unit]
+      Wants=network.target
+      After=network.target
+
+      [Service]
+      TimeoutStartSec=${confValue n "timeoutStartSec" timeout}
+    ''
+    + lib.concatStrings (lib.mapAttrsToList (k: v: "${k}=${confValue n k (toString v)}\n") limits);
+  dropInScript = lib.concatStrings (
+    lib.mapAttrsToList (
+      n: c:
+      let
+        dir = "etc/systemd/system/container@${n}.service.d";
+      in
+      ''
+        mkdir -p "$out"/${lib.escapeShellArg dir}
+        printf '%s' ${lib.escapeShellArg (dropIn n c)} > "$out"/${lib.escapeShellArg "${dir}/devhost.conf"}
+      ''
+    ) generated.containers
+  );
+  containerDropIns =
+    pkgs.runCommand "devhost-container-units"
+      {
+        # Thousands of containers exceed what one environment variable holds.
+        passAsFile = [
+          "buildCommand"
+          "script"
+        ];
+        script = dropInScript;
+        preferLocalBuild = true;
+        allowSubstitutes = false;
+      }
+      ''
+        mkdir -p "$out"
+        . "$scriptPath"
+      '';
 
   # --- what the host configuration file says ---------------------------------
 
@@ -779,7 +902,8 @@ in
       type = types.strMatching "[0-9]+(s|min|h)";
       default = "2min";
       description = ''
-        `TimeoutStartSec` of the container units (at least a minute: many
+        `TimeoutStartSec` of the container units (in each one's drop-in
+        `container@NAME.service.d/devhost.conf`; at least a minute: many
         containers start in parallel at boot).
       '';
     };
@@ -832,10 +956,6 @@ in
     };
   };
 
-  # The containers' resource limits, in a module of their own: the config
-  # below defines systemd.services.<unit> one by one.
-  imports = [ { config.systemd.services = lib.mkIf cfg.enable containerLimits; } ];
-
   config = lib.mkIf cfg.enable {
     assertions = [
       {
@@ -857,6 +977,14 @@ in
       {
         assertion = (generated.version or 1) == 1;
         message = "${opt}: the generated set ${generatedFile} has version ${toString (generated.version or "?")}, this module reads version 1. Run `devhost apply` with the devhost of ${opt}.package.";
+      }
+      {
+        assertion = unknownContainerKeys == [ ];
+        message = "${opt}: the generated set ${generatedFile} declares container settings this module does not pass on: ${lib.concatStringsSep ", " unknownContainerKeys}. devhost runs its containers as instances of NixOS' container@ template, configured by ${lib.concatStringsSep ", " containerKeys} only; remove them from the overridden container.nix.tmpl.";
+      }
+      {
+        assertion = templateEnvironmentFile == "-/etc/${confDir}/%i.conf";
+        message = "${opt}: NixOS' container@ template reads ${toString templateEnvironmentFile}, but this module writes the containers' settings to /etc/${confDir}/NAME.conf (system.stateVersion ${config.system.stateVersion}); this NixOS release is not supported.";
       }
       {
         assertion = networkOK;
@@ -908,10 +1036,12 @@ in
       ++ lib.optional (builtins.length (lib.attrNames generated.containers) > cfg.capacity)
         "${opt}: ${toString (builtins.length (lib.attrNames generated.containers))} containers are declared but ${opt}.capacity is ${toString cfg.capacity}; raise it so that the inotify limits grow with them.";
 
-    environment.etc."devhost/devhost.hcl" = {
-      # JSON syntax of HCL, which devhost recognises by the leading "{".
-      text = builtins.toJSON hostConfig;
-      mode = "0644";
+    environment.etc = containerConfFiles // {
+      "devhost/devhost.hcl" = {
+        # JSON syntax of HCL, which devhost recognises by the leading "{".
+        text = builtins.toJSON hostConfig;
+        mode = "0644";
+      };
     };
     environment.systemPackages = [ cfg.package ];
 
@@ -927,13 +1057,15 @@ in
 
     users.groups = lib.genAttrs (lib.filter (g: g != "users" && g != "wheel") cfg.groups) (_: { });
 
-    # The containers devhost declared, run from their own profiles.
+    # The containers devhost declared, run from their own profiles as
+    # instances of NixOS' container@ template (see containerConf above).
     boot.enableContainers = true;
-    # One definition per container (a second, merged one for the timeout
-    # costs the module system a submodule merge per container).
-    containers = lib.mapAttrs (
-      _: c: { timeoutStartSec = lib.mkDefault cfg.containerStartTimeout; } // c
-    ) generated.containers;
+    systemd.packages = lib.mkIf (generated.containers != { }) [ containerDropIns ];
+    # Started at boot: machines.target (which multi-user.target wants)
+    # wants the running ones, as it does NixOS' autoStart containers.
+    systemd.targets.machines.wants = map (n: "container@${n}.service") autoStartContainers;
+    # (NixOS' extra NAME.containers hosts entries of declarative containers
+    # are not written: devhost's own, networking.hosts below, name them.)
     # Static entries, so nginx starts even while a container is down.
     networking.hosts = generated.hosts;
     networking.nat = lib.mkMerge [

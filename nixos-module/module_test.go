@@ -62,8 +62,11 @@ func needNix(t *testing.T) env {
 type result struct {
 	FailedAssertions []string `json:"failedAssertions"`
 	Warnings         []string `json:"warnings"`
-	Containers       map[string]map[string]any
-	Boot             struct {
+	// NixOS' declarative containers: none, devhost's run as instances
+	// (result.instances).
+	Containers      map[string]map[string]any
+	SystemdPackages []systemdPackage `json:"systemdPackages"`
+	Boot            struct {
 		EnableContainers bool `json:"enableContainers"`
 		Kernel           struct {
 			Sysctl map[string]any `json:"sysctl"`
@@ -136,6 +139,9 @@ type result struct {
 			WantedBy    []string       `json:"wantedBy"`
 			TimerConfig map[string]any `json:"timerConfig"`
 		} `json:"timers"`
+		Targets map[string]struct {
+			Wants []string `json:"wants"`
+		} `json:"targets"`
 		Tmpfiles struct {
 			Rules []string `json:"rules"`
 		} `json:"tmpfiles"`
@@ -145,12 +151,29 @@ type result struct {
 	} `json:"users"`
 }
 
+// instances are the containers the module runs as instances of NixOS'
+// container@ template, from their conf files in /etc/nixos-containers (the
+// stubs' state version is lib's release, newer than 22.05) and the
+// drop-ins the module builds.
+func (r *result) instances(t testing.TB) map[string]instance {
+	etc := map[string]string{}
+	for k, f := range r.Environment.Etc {
+		etc[k] = f.Text
+	}
+	return instances(t, etc, "nixos-containers", r.SystemdPackages)
+}
+
 // evalModule writes cfg (the config of one NixOS module, as JSON) next to a
 // case module that reads it, evaluates testdata/eval.nix and decodes the
 // result. A failing evaluation returns nix-instantiate's stderr as error.
 func evalModule(t *testing.T, e env, cfg map[string]any, extraArgs ...string) (*result, error) {
 	t.Helper()
-	casePath := writeCase(t, t.TempDir(), cfg)
+	return evalCase(t, e, writeCase(t, t.TempDir(), cfg), extraArgs...)
+}
+
+// evalCase evaluates testdata/eval.nix with the case module at casePath.
+func evalCase(t *testing.T, e env, casePath string, extraArgs ...string) (*result, error) {
+	t.Helper()
 	harness, err := filepath.Abs(filepath.Join("testdata", "eval.nix"))
 	require.NoError(t, err)
 	args := append([]string{"--eval", "--strict", "--json", harness,
@@ -572,16 +595,24 @@ func TestEnabledWithGeneratedSet(t *testing.T) {
 	assert.Empty(t, r.FailedAssertions)
 	assert.Empty(t, r.Warnings)
 
-	require.Len(t, r.Containers, len(containers))
+	// Instances of NixOS' container@ template, not units of their own.
+	assert.Empty(t, r.Containers)
+	inst := r.instances(t)
+	require.Len(t, inst, len(containers))
 	for name, c := range containers {
-		got := r.Containers[name]
-		assert.Equal(t, c.Path, got["path"], name)
-		assert.Equal(t, c.PrivateNetwork, got["privateNetwork"], name)
-		assert.Equal(t, c.HostAddress, got["hostAddress"], name)
-		assert.Equal(t, c.LocalAddress, got["localAddress"], name)
-		assert.Equal(t, c.AutoStart, got["autoStart"], name)
-		assert.Equal(t, "2min", got["timeoutStartSec"], name)
+		got := inst[name]
+		want := map[string]string{"SYSTEM_PATH": c.Path, "PRIVATE_NETWORK": "1", "HOST_ADDRESS": c.HostAddress,
+			"LOCAL_ADDRESS": c.LocalAddress, "INTERFACES": "", "MACVLANS": "", "EXTRA_NSPAWN_FLAGS": ""}
+		if c.AutoStart {
+			want["AUTO_START"] = "1"
+		}
+		assert.Equal(t, want, got.Conf, name)
+		assert.Equal(t, map[string]string{"Unit.Wants": "network.target", "Unit.After": "network.target",
+			"Service.TimeoutStartSec": "2min"}, got.DropIn, name)
+		assert.NotContains(t, r.Systemd.Services, "container@"+name, "a unit of its own would shadow the template")
 	}
+	assert.Equal(t, "-/etc/nixos-containers/%i.conf", r.Systemd.Services["container@"].ServiceConfig["EnvironmentFile"],
+		"the stubs' template reads the directory the module writes")
 	assert.Equal(t, hosts, r.Networking.Hosts)
 	require.Len(t, r.Services.Nginx.VirtualHosts, len(vhosts))
 	for host, v := range vhosts {
@@ -610,6 +641,9 @@ func TestEnabledWithGeneratedSet(t *testing.T) {
 	nginx := r.Systemd.Services["nginx"]
 	assert.Equal(t, units, nginx.After)
 	assert.Equal(t, units, nginx.Wants)
+	// Started at boot: machines.target wants them, as it does NixOS'
+	// autoStart containers.
+	assert.Equal(t, units, r.Systemd.Targets["machines"].Wants)
 }
 
 // TestContainerLimits: the generated set's resource limits become
@@ -631,10 +665,14 @@ func TestContainerLimits(t *testing.T) {
 	})
 	r, err := evalModule(t, e, role(base(dir)))
 	require.NoError(t, err)
-	assert.Equal(t, map[string]any{"MemoryMax": "2G", "CPUWeight": float64(50), "CPUQuota": "200%", "TasksMax": float64(4096)},
-		r.Systemd.Services["container@shop"].ServiceConfig)
-	assert.NotContains(t, r.Systemd.Services, "container@ghost", "only declared containers")
-	assert.NotContains(t, r.Systemd.Services, "sshd", "only container units")
+	inst := r.instances(t)
+	assert.Equal(t, map[string]string{"Unit.Wants": "network.target", "Unit.After": "network.target",
+		"Service.TimeoutStartSec": "2min", "Service.MemoryMax": "2G", "Service.CPUWeight": "50",
+		"Service.CPUQuota": "200%", "Service.TasksMax": "4096"}, inst["shop"].DropIn)
+	assert.NotContains(t, inst, "ghost", "only declared containers")
+	for u := range r.Systemd.Services {
+		assert.Contains(t, []string{"container@", "nginx", "devhost-cleanup"}, u, "no unit from the set's services")
+	}
 
 	// An older set without services still evaluates.
 	writeGeneratedSet(t, dir, map[string]any{"version": 1, "publicAddress": "dev.example.com",
@@ -643,7 +681,8 @@ func TestContainerLimits(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// The generated set's own timeoutStartSec wins over the module's default;
+// The generated set's own timeoutStartSec (an overridden template's) wins
+// over the module's default;
 // a stale set (rendered for another public address) is a warning.
 func TestGeneratedSetDetails(t *testing.T) {
 	e := needNix(t)
@@ -661,7 +700,7 @@ func TestGeneratedSetDetails(t *testing.T) {
 	opts["containerStartTimeout"] = "90s"
 	r, err := evalModule(t, e, role(opts))
 	require.NoError(t, err)
-	assert.Equal(t, "5min", r.Containers["a1"]["timeoutStartSec"])
+	assert.Equal(t, "5min", r.instances(t)["a1"].DropIn["Service.TimeoutStartSec"])
 	require.Len(t, r.Warnings, 1)
 	assert.Contains(t, r.Warnings[0], "rendered for old.example.com, not dev.example.com")
 	assert.Empty(t, r.Systemd.Services["nginx"].After)
@@ -681,7 +720,7 @@ func TestGeneratedSetWithWrongTypeFails(t *testing.T) {
 	})
 	_, err := evalModule(t, e, role(base(dir)))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "containers.a1.autoStart")
+	assert.Contains(t, err.Error(), "a Boolean was expected")
 }
 
 func TestACMEOff(t *testing.T) {
@@ -1020,14 +1059,16 @@ func TestBundledExampleThroughGenerator(t *testing.T) {
 
 			var autoStart []string
 			wantHosts := map[string][]string{}
+			inst := r.instances(t)
 			for _, ct := range cs {
-				got := r.Containers[ct.Name]
-				require.NotNil(t, got, ct.Name)
-				assert.Equal(t, ct.Address.String(), got["localAddress"], ct.Name)
-				assert.Equal(t, c.Addresses.HostAddress.String(), got["hostAddress"], ct.Name)
-				assert.Equal(t, true, got["privateNetwork"], ct.Name)
-				assert.Equal(t, generator.ProfilePath(&c, ct.Name), got["path"], ct.Name)
-				if got["autoStart"] == true {
+				got, ok := inst[ct.Name]
+				require.True(t, ok, ct.Name)
+				assert.Equal(t, ct.Address.String(), got.Conf["LOCAL_ADDRESS"], ct.Name)
+				assert.Equal(t, c.Addresses.HostAddress.String(), got.Conf["HOST_ADDRESS"], ct.Name)
+				assert.Equal(t, "1", got.Conf["PRIVATE_NETWORK"], ct.Name)
+				assert.Equal(t, generator.ProfilePath(&c, ct.Name), got.Conf["SYSTEM_PATH"], ct.Name)
+				if got.Conf["AUTO_START"] == "1" {
+					assert.Equal(t, registry.Running, ct.State, ct.Name)
 					autoStart = append(autoStart, "container@"+ct.Name+".service")
 				}
 				wantHosts[ct.Address.String()] = []string{ct.Name}
@@ -1050,12 +1091,13 @@ func TestBundledExampleThroughGenerator(t *testing.T) {
 					assert.Equal(t, aliases, vhost["serverAliases"], ct.Name)
 				}
 			}
-			assert.Len(t, r.Containers, len(cs))
+			assert.Len(t, inst, len(cs))
 			assert.Equal(t, wantHosts, r.Networking.Hosts)
 			assert.Contains(t, r.Services.Nginx.VirtualHosts, c.PublicAddress, "the status page")
 			assert.Len(t, r.Services.Nginx.VirtualHosts, len(cs)+1)
 			sort.Strings(autoStart)
 			assert.NotEmpty(t, autoStart, "the example has running containers")
+			assert.Equal(t, autoStart, r.Systemd.Targets["machines"].Wants)
 			if !acme {
 				autoStart = append(autoStart, "devhost-selfsigned.service")
 			}
@@ -1361,4 +1403,112 @@ func TestIPv6Options(t *testing.T) {
 		require.Error(t, err, bad)
 		assert.Contains(t, err.Error(), "network6", bad)
 	}
+}
+
+// oneContainer is a generated set with the container a1, whose declaration
+// is c (merged over a valid one).
+func oneContainer(t *testing.T, c map[string]any) string {
+	t.Helper()
+	decl := map[string]any{"path": "/nix/var/nix/profiles/per-container/a1/system", "privateNetwork": true,
+		"hostAddress": "10.233.0.1", "localAddress": "10.233.0.2", "autoStart": true}
+	maps.Copy(decl, c)
+	dir := filepath.Join(t.TempDir(), "generated")
+	writeGeneratedSet(t, dir, map[string]any{"version": 1, "publicAddress": "dev.example.com",
+		"containers": map[string]any{"a1": decl}, "virtualHosts": map[string]any{}, "hosts": map[string]any{}})
+	return dir
+}
+
+// A container setting the module does not pass on to the template (an
+// overridden container.nix.tmpl's bind mount, say) fails an assertion
+// that names it, instead of being dropped silently.
+func TestUnknownContainerSettingRefused(t *testing.T) {
+	e := needNix(t)
+	r, err := evalModule(t, e, role(base(oneContainer(t, map[string]any{"bindMounts": map[string]any{"/srv": map[string]any{}}}))))
+	require.NoError(t, err)
+	require.Len(t, r.FailedAssertions, 1)
+	assert.Contains(t, r.FailedAssertions[0], "a1.bindMounts")
+	assert.Contains(t, r.FailedAssertions[0], "container.nix.tmpl")
+}
+
+// A value that could end its line in the conf file (and so add a setting
+// of its own, e.g. EXTRA_NSPAWN_FLAGS) or in the drop-in fails the
+// evaluation with the container and the setting named.
+func TestContainerValuesCannotInjectSettings(t *testing.T) {
+	e := needNix(t)
+	for _, tt := range []struct {
+		name string
+		set  map[string]any
+		svc  map[string]any
+		want string
+	}{
+		{"address", map[string]any{"localAddress": "10.233.0.2\nEXTRA_NSPAWN_FLAGS=--bind=/:/host"}, nil, "localAddress"},
+		{"path", map[string]any{"path": "/x y"}, nil, "path"},
+		{"quote", map[string]any{"hostAddress6": "\"fd00::1"}, nil, "hostAddress6"},
+		{"timeout", map[string]any{"timeoutStartSec": "1min\nExecStartPre=/bin/evil"}, nil, "timeoutStartSec"},
+		{"limit", nil, map[string]any{"MemoryMax": "1G\nExecStartPre=/bin/evil"}, "MemoryMax"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := oneContainer(t, tt.set)
+			if tt.svc != nil {
+				writeGeneratedSet(t, dir, map[string]any{"version": 1, "publicAddress": "dev.example.com",
+					"containers":   map[string]any{"a1": map[string]any{"path": "/p", "privateNetwork": true, "autoStart": true}},
+					"virtualHosts": map[string]any{}, "hosts": map[string]any{},
+					"services": map[string]any{"container@a1": map[string]any{"serviceConfig": tt.svc}}})
+			}
+			_, err := evalModule(t, e, role(base(dir)))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "gives container a1 the "+tt.want)
+		})
+	}
+}
+
+// On a NixOS whose declarative containers have copyResolvConf and
+// privateUsers (newer than 20.09), the conf file has the keys NixOS then
+// writes and its template then reads: without COPY_RESOLV_CONF=1 the
+// container would get no resolv.conf.
+func TestConfKeysOfNewerNixOS(t *testing.T) {
+	e := needNix(t)
+	dir := t.TempDir()
+	js, err := json.Marshal(role(base(oneContainer(t, nil))))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "case.json"), js, 0o644))
+	casePath := filepath.Join(dir, "case.nix")
+	require.NoError(t, os.WriteFile(casePath, []byte(`{ lib, ... }: {
+  imports = [ (builtins.fromJSON (builtins.readFile ./case.json)) ];
+  # nixos-containers.nix of NixOS 22.05 and later (declared as there).
+  options.containers = lib.mkOption {
+    type = lib.types.attrsOf (lib.types.submodule {
+      options.copyResolvConf = lib.mkOption { type = lib.types.bool; default = true; };
+      options.privateUsers = lib.mkOption { type = lib.types.str; default = "no"; };
+    });
+  };
+}
+`), 0o644))
+	r, err := evalCase(t, e, casePath)
+	require.NoError(t, err)
+	assert.Empty(t, r.FailedAssertions)
+	conf := r.instances(t)["a1"].Conf
+	assert.Equal(t, "1", conf["COPY_RESOLV_CONF"])
+	assert.Equal(t, "no", conf["PRIVATE_USERS"])
+}
+
+// The conf files go where NixOS' template reads them, by the host's state
+// version as in NixOS; a template that reads another directory (a NixOS
+// release the module does not know) fails an assertion.
+func TestConfDirFollowsTemplate(t *testing.T) {
+	e := needNix(t)
+	gen := oneContainer(t, nil)
+	r, err := evalModule(t, e, role(base(gen), map[string]any{"system": map[string]any{"stateVersion": "20.09"}}))
+	require.NoError(t, err)
+	assert.Empty(t, r.FailedAssertions)
+	assert.Contains(t, r.Environment.Etc, "containers/a1.conf")
+	assert.NotContains(t, r.Environment.Etc, "nixos-containers/a1.conf")
+
+	// mkForce, as JSON.
+	other := map[string]any{"systemd": map[string]any{"services": map[string]any{"container@": map[string]any{
+		"serviceConfig": map[string]any{"EnvironmentFile": map[string]any{"_type": "override", "priority": 50, "content": "-/etc/elsewhere/%i.conf"}}}}}}
+	r, err = evalModule(t, e, role(base(gen), other))
+	require.NoError(t, err)
+	require.Len(t, r.FailedAssertions, 1)
+	assert.Contains(t, r.FailedAssertions[0], "-/etc/elsewhere/%i.conf")
 }

@@ -231,6 +231,15 @@ func (s *sandbox) setControl(c map[string]double.Control) {
 	require.NoError(s.t, os.Rename(tmp, s.control))
 }
 
+// argvs are the records' argument lists, in order.
+func argvs(recs []double.Record) [][]string {
+	out := make([][]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.Argv
+	}
+	return out
+}
+
 // records returns the doubles' records, optionally only of one tool.
 func (s *sandbox) records(tool string) []double.Record {
 	s.t.Helper()

@@ -38,14 +38,25 @@ func TestLimitsThroughEnsure(t *testing.T) {
 	assert.Equal(t, map[string]any{"MemoryMax": "2G", "CPUWeight": float64(50), "CPUQuota": "200%", "TasksMax": float64(4096)},
 		set.Services["container@shop"].ServiceConfig)
 
-	// Without limit flags (the compatibility CLI) the limits stay.
+	// Without limit flags (the compatibility CLI) the limits stay, and
+	// the running container is left alone.
+	calls := len(s.records("systemctl"))
 	s.ok("alice", "ensure", "shop", "--channel", channel)
 	assert.Equal(t, want, s.entry("shop").Limits)
+	assert.Equal(t, [][]string{{"is-active", "--quiet", "container@shop.service"}}, argvs(s.records("systemctl")[calls:]))
 	// Any limit flag replaces them all; empty means the host's default.
+	// The host's switch leaves the running instance of NixOS' container@
+	// template as it is: devhost restarts it with its new drop-in.
 	rebuilds := len(s.successfulRebuilds())
-	s.ok("alice", "ensure", "shop", "--channel", channel, "--memory-max", "1G", "--cpu-weight", "")
+	calls = len(s.records("systemctl"))
+	r := s.ok("alice", "ensure", "shop", "--channel", channel, "--memory-max", "1G", "--cpu-weight", "", "--json")
 	assert.Equal(t, limits.Limits{MemoryMax: "1G"}, s.entry("shop").Limits)
 	assert.Len(t, s.successfulRebuilds(), rebuilds+1, "a limit change is a host rebuild")
+	assert.Equal(t, [][]string{{"is-active", "--quiet", "container@shop.service"}, {"restart", "container@shop.service"}},
+		argvs(s.records("systemctl")[calls:]))
+	var res struct{ Unit string }
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
+	assert.Equal(t, "restarted", res.Unit)
 
 	var st struct {
 		Limits limits.Limits `json:"limits"`

@@ -89,8 +89,9 @@ func (h *Host) Destroy(ctx context.Context, name string, caller Caller) (*Destro
 	if res.Apply, err = h.Apply(ctx, gen); err != nil {
 		return res, err
 	}
-	// The switch stopped the unit; make sure, outside the registry lock
-	// (a stop may take a while). The op lock keeps the name ours.
+	// The host's switch leaves the unit running (an instance of NixOS'
+	// container@ template): stop it, outside the registry lock (a stop
+	// may take a while). The op lock keeps the name ours.
 	if err := h.stopUnit(ctx, name); err != nil {
 		return res, err
 	}

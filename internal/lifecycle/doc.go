@@ -30,11 +30,15 @@
 //     (requests/<name>.json: the entry, provision.nix and profile before,
 //     the entry after) until a rebuild applies it;
 //  5. wait: waits for a host rebuild containing the change (see below);
-//  6. run: starts the container's unit, or, when it runs and its system
-//     changed while the host's declarations did not, switches it with
+//  6. run: starts the container's unit, or, when it runs and its
+//     addresses or limits changed, restarts it (the unit is an instance of
+//     NixOS' container@ template, which the host's switch leaves running as
+//     it is), or, when it runs and only its system changed, switches it with
 //     `systemctl reload container@NAME` (NixOS' container unit reloads by
 //     running the profile's switch-to-configuration inside the container);
 //     nothing happens to a running container whose system is unchanged.
+//     For the same reason destroy and cleanup stop the units themselves,
+//     and purge stops a unit before it removes the container's remains.
 //
 // A failure in plan, buildStep or commit is undone by abort from the
 // intent; from commit on the change stands, and a failed rebuild is rolled

@@ -73,7 +73,8 @@ type EnsureResult struct {
 	// Apply says whether this process rebuilt the host.
 	Apply ApplyStats
 	// Unit is what happened to the container's unit: "started",
-	// "switched" (reloaded into its new system) or "unchanged".
+	// "switched" (reloaded into its new system), "restarted" (its
+	// addresses or limits changed) or "unchanged".
 	Unit string
 	// HostKey is the container's ed25519 host key (empty until its sshd
 	// created one).
@@ -561,7 +562,8 @@ func (h *Host) run(ctx context.Context, e *ensureRun) error {
 	}
 	e.pr.Phase(progress.Starting, "")
 	var err error
-	if res.Unit, err = h.startOrSwitch(ctx, e.req.Name, res.Built && !res.Created); err != nil {
+	restart := !res.Created && h.unitChanged(e.in.PrevEntry, e.c)
+	if res.Unit, err = h.startOrSwitch(ctx, e.req.Name, res.Built && !res.Created, restart); err != nil {
 		h.noteError(ctx, e.req.Name, err)
 		return err
 	}
@@ -828,14 +830,21 @@ func evalArgs(ch channel.Resolved, conf, prov string) []string {
 	return append(args, "--option", "restrict-eval", "true", "--option", "nix-path", "")
 }
 
-// startOrSwitch makes the container's unit run its current system: start
-// it when it is not running, or reload it (NixOS' container@ reload
+// startOrSwitch makes the container's unit run its current system and
+// declaration: start it when it is not running; restart a running one when
+// restart (its declaration changed: the host's switch leaves instances of
+// NixOS' container@ template running as they are, so the new addresses
+// and limits take effect only when devhost restarts it; the restart also
+// runs its current system); or reload it (NixOS' container@ reload
 // switches the running container to its profile) when its system changed.
-func (h *Host) startOrSwitch(ctx context.Context, name string, switched bool) (string, error) {
+func (h *Host) startOrSwitch(ctx context.Context, name string, switched, restart bool) (string, error) {
 	sc := h.Cfg.Commands.Systemctl
 	_, err := h.Run.Run(ctx, runner.Cmd{Argv: append(append([]string(nil), sc...), "is-active", "--quiet", unit(name))})
 	var re *runner.Error
 	switch {
+	case err == nil && restart:
+		_, err = h.Run.Run(ctx, runner.Cmd{Argv: append(append([]string(nil), sc...), "restart", unit(name))})
+		return "restarted", err
 	case err == nil && switched:
 		_, err = h.Run.Run(ctx, runner.Cmd{Argv: append(append([]string(nil), sc...), "reload", unit(name))})
 		return "switched", err
@@ -935,6 +944,23 @@ func (h *Host) sameHostPart(prev string, c *registry.Container) bool {
 		return false
 	}
 	return ro.hostPart(c.Name) == rn.hostPart(c.Name)
+}
+
+// unitChanged reports whether the change of an existing container from
+// prev (its entry's bytes before) to c changes what its unit runs with:
+// its addresses (the conf file NixOS' template reads) or its resource
+// limits (its drop-in). The host's other settings of the unit do not
+// change within one ensure. An entry that cannot be read counts as
+// changed.
+func (h *Host) unitChanged(prev *string, c *registry.Container) bool {
+	if prev == nil {
+		return false
+	}
+	old, diags := registry.Decode(h.Reg.Path(c.Name), []byte(*prev))
+	if diags.HasErrors() {
+		return true
+	}
+	return old.Address != c.Address || old.Address6 != c.Address6 || old.Limits != c.Limits
 }
 
 // appliedAsIs reports whether the last applied state declares c exactly as

@@ -194,11 +194,20 @@ func (h *Host) sweep(ctx context.Context) error {
 	})
 }
 
-// purge removes what is left of a container once no host declares it
-// (the host's switch stopped its unit): its profile, root directory,
-// provision.nix, basic auth password file and build record (the record last: it marks the container
-// as devhost's to clean up). Call under the registry lock.
-func (h *Host) purge(_ context.Context, name string) error {
+// purge removes what is left of a container once no host declares it:
+// its profile, root directory, provision.nix, basic auth password file and
+// build record (the record last: it marks the container as devhost's to
+// clean up). Its unit is stopped first: the containers are instances of
+// NixOS' container@ template, which the host's switch leaves running when
+// their declaration goes, so a destroy that died before its stop (or a
+// new container a failed rebuild rolled back after machines.target
+// started it) would otherwise lose its root directory while it runs.
+// Destroy and cleanup stop the unit outside the registry lock first, and
+// this stop then finds it stopped. Call under the registry lock.
+func (h *Host) purge(ctx context.Context, name string) error {
+	if err := h.stopUnit(ctx, name); err != nil {
+		return fmt.Errorf("purge %s: %w", name, err)
+	}
 	for _, dir := range []string{filepath.Dir(h.ProfilePath(name)), filepath.Join(h.containersDir(), name), h.paths().buildDir(name)} {
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("purge %s: %w", name, err)

@@ -36,6 +36,13 @@ in
     boot
     users
     ;
+  # The packages of systemd.packages with their build commands, which the
+  # tests run (testdata/pkgs.nix records runCommand's arguments).
+  systemdPackages = map (p: {
+    inherit (p) name;
+    buildCommand = p.buildCommand or null;
+    script = p.script or null;
+  }) c.systemd.packages;
   environment = {
     etc = lib.mapAttrs (_: f: { inherit (f) text mode; }) c.environment.etc;
     systemPackages = map (p: p.outPath) c.environment.systemPackages;

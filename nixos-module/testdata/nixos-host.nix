@@ -77,17 +77,20 @@ else
   {
     drvPath = c.system.build.toplevel.drvPath;
     failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) c.assertions);
-    containers = lib.mapAttrs (_: ct: {
-      path = toString ct.path;
-      inherit (ct)
-        privateNetwork
-        hostAddress
-        localAddress
-        hostAddress6
-        localAddress6
-        autoStart
-        ;
-    }) c.containers;
+    # NixOS' declarative containers (devhost declares none).
+    containers = builtins.attrNames c.containers;
+    # devhost's containers, instances of NixOS' container@ template: the
+    # conf files it reads, the drop-in package (its build command, which
+    # the test runs) and the target that starts them at boot.
+    etc = lib.mapAttrs (_: f: f.text) (
+      lib.filterAttrs (n: _: lib.hasPrefix "containers/" n || lib.hasPrefix "nixos-containers/" n) c.environment.etc
+    );
+    systemdPackages = map (p: {
+      inherit (p) name;
+      buildCommand = p.buildCommand or null;
+      script = p.script or null;
+    }) (lib.filter (p: lib.hasPrefix "devhost-" (p.name or "")) c.systemd.packages);
+    machinesWants = c.systemd.targets.machines.wants;
     containerUnits = lib.mapAttrs (_: unit) (lib.filterAttrs (n: _: lib.hasPrefix "container@" n) c.systemd.services);
     containerUnitFiles = builtins.attrNames (lib.filterAttrs (n: _: lib.hasPrefix "container@" n) c.systemd.units);
     nginxUnit = unit c.systemd.services.nginx;

@@ -16,4 +16,11 @@
     name = "devhost-stand-in";
     outPath = "/nix/store/00000000000000000000000000000000-devhost-stand-in";
   };
+  # nixpkgs' runCommand, recorded: the tests read the build command and
+  # its inputs (and run it themselves).
+  runCommand = name: env: buildCommand: env // {
+    type = "derivation";
+    inherit name buildCommand;
+    outPath = "/nix/store/00000000000000000000000000000000-${name}";
+  };
 }

@@ -5,7 +5,7 @@
 # there: a definition NixOS would reject is rejected here too, so a wrong
 # type in the module fails the tests. Options the module does not set are
 # left out; defining one of them is an error ("option does not exist").
-{ lib, ... }:
+{ config, lib, ... }:
 let
   types = lib.types;
   opt =
@@ -258,7 +258,21 @@ in
     systemd.package = opt types.package (standIn "systemd");
 
     systemd.services = opt (types.attrsOf service) { };
+    systemd.targets = opt (types.attrsOf (types.submodule { options = unitCommon; })) { };
     systemd.timers = opt (types.attrsOf timer) { };
+    systemd.packages = opt (types.listOf types.package) [ ];
     systemd.tmpfiles.rules = opt (types.listOf types.str) [ ];
+  };
+
+  # nixos/modules/virtualisation/nixos-containers.nix: the generic
+  # container@ template that boot.enableContainers declares (what the
+  # module reads of it), in the directory newer NixOS picks by state version.
+  config = lib.mkIf config.boot.enableContainers {
+    systemd.services."container@" = {
+      description = "Container '%i'";
+      serviceConfig.EnvironmentFile = "-/etc/${
+        lib.optionalString (lib.versionAtLeast config.system.stateVersion "22.05") "nixos-"
+      }containers/%i.conf";
+    };
   };
 }

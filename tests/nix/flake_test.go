@@ -352,6 +352,13 @@ func checkVMScript(t *testing.T, vm vmTest) {
 		"devhost cleanup --now $(date -u -d '+8 days'",
 		"devhost cleanup --now $(date -u -d '+31 days'",
 		"nixos-container run web1 -- ping -6 -c1 -W5 2001:db8:1::c",
+		// devhost's containers are instances of NixOS' template, with
+		// the module's drop-in (start timeout, limits) and started at boot.
+		`assert "FragmentPath=/etc/systemd/system/container@.service" in unit`,
+		`assert "/container@web1.service.d/devhost.conf" in unit`,
+		`assert "TimeoutStartUSec=5min" in unit`,
+		`assert "TasksMax=2048" in unit`,
+		`systemctl show -p Wants --value machines.target`,
 	} {
 		assert.Contains(t, script, want)
 	}
