@@ -37,6 +37,8 @@ import (
 //	DEVHOST_LOADTEST_SIZES=0,1000,10000   registered containers before
 //	DEVHOST_LOADTEST_PROCS=20,50  concurrent ensures
 //	DEVHOST_LOADTEST_STAGGER=200ms        the staggered start interval
+//	DEVHOST_LOADTEST_CPUPROFILE=DIR       each ensure writes a CPU profile to DIR
+//	                                      (cpu-<pid>.prof; `go tool pprof bin/devhost DIR/*.prof`)
 const envLoadTest = "DEVHOST_LOADTEST"
 
 // loadRow is one line of the table.
@@ -158,6 +160,9 @@ func loadRun(s *sandbox, user string, args ...string) (int, string) {
 	cmd.Env = slices.DeleteFunc(cmd.Env, func(e string) bool {
 		return strings.HasPrefix(e, "DEVHOST_DOUBLE_NIX_INSTANTIATE=")
 	})
+	if dir := os.Getenv("DEVHOST_LOADTEST_CPUPROFILE"); dir != "" && args[0] == "ensure" {
+		cmd.Env = append(cmd.Env, "DEVHOST_TEST_CPUPROFILE="+dir)
+	}
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {

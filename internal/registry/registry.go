@@ -66,10 +66,27 @@ func (r *Registry) WriteEntry(name string, src []byte) error {
 	if err := names.Container(name); err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
+	c, diags := Decode(r.Path(name), src)
+	if diags.HasErrors() {
+		c = nil // the address cache reads it again
+	}
+	return r.writeEntry(name, src, c)
+}
+
+// writeEntry is WriteEntry of src, the encoding of c (nil: src does not
+// decode), keeping the address cache up to date.
+func (r *Registry) writeEntry(name string, src []byte, c *Container) error {
 	if err := atomicfile.PrivateDir(r.Dir(), DirPerm); err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
-	return atomicfile.WriteFile(r.Path(name), src, EntryPerm)
+	before, ok := r.dirID()
+	if err := atomicfile.WriteFile(r.Path(name), src, EntryPerm); err != nil {
+		return err
+	}
+	if ok {
+		r.noteWrite(name, c, false, before)
+	}
+	return nil
 }
 
 // looser reports whether path exists with permissions beyond EntryPerm.
@@ -319,11 +336,15 @@ func (r *Registry) Delete(name string) error {
 		return fmt.Errorf("registry: %w", err)
 	}
 	path := r.Path(name)
+	before, ok := r.dirID()
 	if err := os.Remove(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("registry: %q: %w", name, ErrNotFound)
 		}
 		return fmt.Errorf("registry: %w", err)
+	}
+	if ok {
+		r.noteWrite(name, nil, true, before)
 	}
 	return atomicfile.SyncDir(r.Dir())
 }
