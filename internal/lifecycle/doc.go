@@ -58,8 +58,9 @@
 // request; requests arriving while a rebuild runs are batched by the wait
 // anyway. The leader then gathers what is pending: under the registry lock
 // it lists the registry and compares each file's identity (inode, size,
-// mtime) with the set index (rebuild/index.json, what the live set was
-// written from) and reads only the entries that changed; it renders those,
+// mtime) with the set index (rebuild/index.log, what the live set was
+// written from, a log each rebuild appends its changed rows to) and reads
+// only the entries that changed; it renders those,
 // compares their files, the index (default.nix, when names came or went)
 // and the status page with the live set, and patches only what differs:
 // each file through a temporary file and a rename, in an order that keeps

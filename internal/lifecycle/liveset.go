@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -32,9 +33,9 @@ import (
 // fileID identifies one version of a registry file: every write renames a
 // new file over the entry, so a changed entry has a new inode.
 type fileID struct {
-	Ino   uint64 `json:"ino"`
-	Size  int64  `json:"size"`
-	MTime int64  `json:"mtime"`
+	Ino   uint64
+	Size  int64
+	MTime int64
 }
 
 func idOf(fi fs.FileInfo) fileID {
@@ -43,22 +44,6 @@ func idOf(fi fs.FileInfo) fileID {
 		id.Ino = st.Ino
 	}
 	return id
-}
-
-// setIndex is what the live set was written from (rebuild/index.json,
-// rebuild lock): the render key and, per container, its registry file's
-// identity, its address (to find two entries sharing one without reading
-// them) and its status page row. Without it, or under another render key,
-// the next rebuild renders the whole registry.
-type setIndex struct {
-	Key     string                `json:"key"`
-	Entries map[string]indexEntry `json:"entries"`
-}
-
-type indexEntry struct {
-	ID      fileID              `json:"id"`
-	Address string              `json:"address"`
-	Status  generator.StatusRow `json:"status"`
 }
 
 // setJournal is a change of the live set in progress (rebuild/journal.json,
@@ -74,8 +59,10 @@ type setJournal struct {
 type setPlan struct {
 	// files are the changes: new content, or nil to remove a file.
 	files map[string][]byte
-	// index is the set index once the change is written.
+	// index is the set index once the change is written; prev the one
+	// it was planned against (nil: none).
 	index setIndex
+	prev  *indexLog
 	// snap are the registry bytes of the entries it read (changed ones,
 	// and all of them when full).
 	snap map[string]string
@@ -119,12 +106,15 @@ func (h *Host) planSet(full bool) (*setPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	prev, err := h.readSetIndex()
+	if err != nil {
+		return nil, err
+	}
 	var old setIndex
-	if ok, err := readJSON(h.paths().setIndex(), &old); err != nil || !ok || old.Key != key || !generator.IndexByName(t) {
-		if err != nil {
-			// A broken index is only a cache: render everything.
-			_ = atomicfile.Remove(h.paths().setIndex())
-		}
+	if prev != nil {
+		old = prev.setIndex
+	}
+	if prev == nil || old.Key != key || !generator.IndexByName(t) {
 		full = true
 	}
 	creating, err := h.creating()
@@ -139,7 +129,7 @@ func (h *Host) planSet(full bool) (*setPlan, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("registry %s: %w", h.Reg.Dir(), err)
 	}
-	p := &setPlan{files: map[string][]byte{}, index: setIndex{Key: key, Entries: make(map[string]indexEntry, len(ents))}, snap: map[string]string{}, full: full}
+	p := &setPlan{files: map[string][]byte{}, index: setIndex{Key: key, Entries: make(map[string]indexEntry, len(ents))}, prev: prev, snap: map[string]string{}, full: full}
 	ids := map[string]fileID{}
 	for _, e := range ents {
 		n := e.Name()
@@ -341,7 +331,11 @@ func (h *Host) writeSet(p *setPlan) error {
 // commitSet makes the written set the applied one: the index records what
 // it was written from, the journal goes. Call with the rebuild lock held.
 func (h *Host) commitSet(p *setPlan) error {
-	if err := writeCompactJSON(h.paths().setIndex(), p.index, 0o644); err != nil {
+	prev := p.prev
+	if p.full {
+		prev = nil // it read everything: the index is written anew
+	}
+	if err := h.writeSetIndex(prev, p.index); err != nil {
 		return err
 	}
 	return atomicfile.Remove(h.paths().setJournal())
@@ -373,8 +367,12 @@ func (h *Host) undoSet() error {
 	if err := generator.Patch(h.Cfg.GeneratedDir, files); err != nil {
 		return err
 	}
-	var idx setIndex
-	if ok, err := readJSON(h.paths().setIndex(), &idx); err == nil && ok {
+	prev, err := h.readSetIndex()
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		idx := setIndex{Key: prev.Key, Entries: maps.Clone(prev.Entries)}
 		for _, n := range j.Names {
 			// Kept, with no identity a file has: read again if the
 			// entry exists, its files removed if it does not.
@@ -383,7 +381,7 @@ func (h *Host) undoSet() error {
 				idx.Entries[n] = e
 			}
 		}
-		if err := writeCompactJSON(h.paths().setIndex(), idx, 0o644); err != nil {
+		if err := h.writeSetIndex(prev, idx); err != nil {
 			return err
 		}
 	}

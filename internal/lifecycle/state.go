@@ -12,7 +12,7 @@ import (
 //	wanted.json        registry lock   the generation of the registry's content
 //	full               registry lock   `apply --full` asked for a rebuild that renders everything
 //	rebuild/applied.json   rebuild lock    the generation of the last successful rebuild
-//	rebuild/index.json     rebuild lock    what the live set was written from (file identities, status rows)
+//	rebuild/index.log      rebuild lock    what the live set was written from (file identities, status rows; a log, see setindex.go)
 //	rebuild/journal.json   rebuild lock    a change of the live set in progress: the files' previous contents
 //	rebuild/failures.json  rebuild lock    recent failed rebuilds and the generations they covered
 //	rebuild/marked.json    rebuild lock    entries a failed rebuild kept and marked (last_error)
@@ -41,7 +41,8 @@ func (p paths) section() string           { return filepath.Join(p.root, "sectio
 func (p paths) wanted() string            { return filepath.Join(p.root, "wanted.json") }
 func (p paths) rebuildDir() string        { return filepath.Join(p.root, "rebuild") }
 func (p paths) applied() string           { return filepath.Join(p.root, "rebuild", "applied.json") }
-func (p paths) setIndex() string          { return filepath.Join(p.root, "rebuild", "index.json") }
+func (p paths) setIndex() string          { return filepath.Join(p.root, "rebuild", "index.log") }
+func (p paths) legacySetIndex() string    { return filepath.Join(p.root, "rebuild", "index.json") }
 func (p paths) setJournal() string        { return filepath.Join(p.root, "rebuild", "journal.json") }
 func (p paths) fullRequest() string       { return filepath.Join(p.root, "full") }
 func (p paths) failures() string          { return filepath.Join(p.root, "rebuild", "failures.json") }

@@ -51,7 +51,7 @@ type addrCache struct {
 type cachedAddr struct {
 	id fileID
 	// unknown: the addresses are unknown, the entry must be read.
-	unknown            bool
+	unknown           bool
 	address, address6 netip.Addr
 }
 
