@@ -625,6 +625,9 @@ func (h *Host) sync(ctx context.Context, caller Caller, full bool) (ApplyStats, 
 	}
 	var gen uint64
 	err := h.withRegistry(ctx, func() error {
+		if err := h.removeRegistryTemps(); err != nil {
+			return err
+		}
 		if _, err := h.recoverOps(ctx); err != nil {
 			return err
 		}

@@ -106,7 +106,8 @@ func ProfileGeneration(target string) int {
 // f runs: finding it when taking the lock means the previous holder died
 // in the middle of a change, perhaps after changing the registry and
 // before counting the change; a generation is then counted (bump) first,
-// whose rebuild finds the change by its file's identity.
+// whose rebuild finds the change by its file's identity, and the
+// temporary files its atomic writes may have left are removed.
 func (h *Host) withRegistry(ctx context.Context, f func() error) error {
 	unlock, err := h.Reg.Lock(ctx)
 	if err != nil {
@@ -116,6 +117,9 @@ func (h *Host) withRegistry(ctx context.Context, f func() error) error {
 	marker := h.paths().section()
 	if _, err := os.Stat(marker); err == nil {
 		if _, err := h.bump(); err != nil {
+			return err
+		}
+		if err := h.removeRegistryTemps(); err != nil {
 			return err
 		}
 	}

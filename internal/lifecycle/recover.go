@@ -26,14 +26,6 @@ func (h *Host) recoverOps(ctx context.Context) (Recovered, error) {
 	if err := h.recoverRebuildIfIdle(ctx); err != nil {
 		return rec, err
 	}
-	// Temporary files of atomic writes whose process died: every file in
-	// these directories is written under the registry lock, held now.
-	for _, dir := range []string{h.paths().opsDir(), filepath.Dir(h.paths().buildRecord("x")), filepath.Dir(h.paths().purgeMarker("x")),
-		filepath.Dir(h.provisionPath("x")), h.Reg.Dir(), h.paths().root} {
-		if err := removeStaleTemps(dir); err != nil {
-			return rec, err
-		}
-	}
 	ents, err := os.ReadDir(h.paths().opsDir())
 	if errors.Is(err, fs.ErrNotExist) {
 		return rec, nil
@@ -267,6 +259,22 @@ func (h *Host) recoverRebuildIfIdle(ctx context.Context) error {
 	}
 	defer l.unlock()
 	return h.recoverRebuild(ctx)
+}
+
+// removeRegistryTemps removes the temporary files of atomic writes whose
+// process died in the directories whose every file is written under the
+// registry lock. Each has an entry per container: withRegistry calls it
+// only when the previous holder died inside its section (a temporary
+// file's writer holds the section), Sync and Cleanup always. Call under
+// the registry lock.
+func (h *Host) removeRegistryTemps() error {
+	for _, dir := range []string{h.paths().opsDir(), filepath.Dir(h.paths().buildRecord("x")), filepath.Dir(h.paths().purgeMarker("x")),
+		filepath.Dir(h.provisionPath("x")), h.Reg.Dir(), h.paths().root} {
+		if err := removeStaleTemps(dir); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // removeStaleTemps removes the ".<name>.tmp*" files atomic writes leave
