@@ -53,10 +53,11 @@
 // "applied" generation reaches the wanted one it saw after its change. The
 // first waiter to take the rebuild lock is the leader: when no rebuild ran
 // (the lock was free) it first holds the lock for the batch window
-// (commands.rebuild_batch_window, 300ms by default), so requests arriving
-// together share one rebuild, at the price of that delay for a lone
-// request; requests arriving while a rebuild runs are batched by the wait
-// anyway. The leader then gathers what is pending: under the registry lock
+// (commands.rebuild_batch_window, 300ms by default), and for another
+// window while requests keep being committed (at most maxBatchWindows), so
+// requests arriving together share one rebuild, at the price of one window
+// of delay for a lone request; requests arriving while a rebuild runs are
+// batched by the wait anyway. The leader then gathers what is pending: under the registry lock
 // it lists the registry and compares each file's identity (inode, size,
 // mtime) with the set index (rebuild/index.log, what the live set was
 // written from, a log each rebuild appends its changed rows to) and reads

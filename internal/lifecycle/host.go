@@ -32,9 +32,10 @@ type Host struct {
 	Accounts Accounts
 
 	p paths
-	// batchEnd, when set, ends the rebuild batch window instead of its
-	// timer (tests, which cannot rely on a loaded machine's timing).
-	batchEnd <-chan struct{}
+	// batchTick, when set, ends each rebuild batch window instead of its
+	// timer, one window per value received (tests, which cannot rely on a
+	// loaded machine's timing).
+	batchTick <-chan struct{}
 }
 
 // New returns a Host for cfg.
