@@ -331,7 +331,7 @@ func (s *sandbox) checkJournaled(what string) (midPatch bool) {
 	}
 	require.NoError(t, err)
 	var j struct {
-		Prev map[string]*string `json:"prev"`
+		Prev map[string][]byte `json:"files"` // nil: absent
 	}
 	require.NoErrorf(t, json.Unmarshal(b, &j), "%s: set journal", what)
 	want := s.fullRender()
@@ -360,7 +360,7 @@ func (s *sandbox) checkJournaled(what string) (midPatch bool) {
 			require.Truef(t, isWant, "%s: %s, which the set journal does not record, is not the registry's render", what, p)
 			continue
 		}
-		isPrev := (prev == nil) == !inLive && (prev == nil || *prev == string(got))
+		isPrev := (prev == nil) == !inLive && (prev == nil || bytes.Equal(prev, got))
 		require.Truef(t, isWant || isPrev, "%s: %s is neither the journal's previous copy nor the registry's render", what, p)
 		someNew = someNew || isWant && !isPrev
 		someOld = someOld || isPrev && !isWant

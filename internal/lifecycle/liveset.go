@@ -48,10 +48,30 @@ func idOf(fi fs.FileInfo) fileID {
 
 // setJournal is a change of the live set in progress (rebuild/journal.json,
 // rebuild lock): every file it changes, with its previous content (nil:
-// absent), and the containers it rendered anew.
+// absent; base64 in the JSON, which costs a fraction of escaping the
+// status page's HTML), and the containers it rendered anew.
 type setJournal struct {
-	Prev  map[string]*string `json:"prev"`
-	Names []string           `json:"names"`
+	Files map[string][]byte `json:"files"`
+	Names []string          `json:"names"`
+	// Prev is Files as a devhost before 2026-12 wrote it, read so that a
+	// journal an upgrade finds is undone all the same.
+	Prev map[string]*string `json:"prev,omitempty"`
+}
+
+// previous returns the journal's files and their previous contents.
+func (j *setJournal) previous() map[string][]byte {
+	out := make(map[string][]byte, len(j.Files)+len(j.Prev))
+	for f, b := range j.Files {
+		out[f] = b
+	}
+	for f, s := range j.Prev {
+		if s == nil {
+			out[f] = nil
+		} else {
+			out[f] = []byte(*s)
+		}
+	}
+	return out
 }
 
 // setPlan is a change of the live set: what the registry describes now,
@@ -68,6 +88,9 @@ type setPlan struct {
 	snap map[string]string
 	// full is true when every entry was rendered.
 	full bool
+	// cur is the live content of every file in files as planned against
+	// (nil: absent); the rebuild lock keeps it so until the write.
+	cur map[string][]byte
 }
 
 // hostChanged lists the containers whose host-side declaration the plan
@@ -129,7 +152,7 @@ func (h *Host) planSet(full bool) (*setPlan, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("registry %s: %w", h.Reg.Dir(), err)
 	}
-	p := &setPlan{files: map[string][]byte{}, index: setIndex{Key: key, Entries: make(map[string]indexEntry, len(ents))}, prev: prev, snap: map[string]string{}, full: full}
+	p := &setPlan{files: map[string][]byte{}, cur: map[string][]byte{}, index: setIndex{Key: key, Entries: make(map[string]indexEntry, len(ents))}, prev: prev, snap: map[string]string{}, full: full}
 	ids := map[string]fileID{}
 	for _, e := range ents {
 		n := e.Name()
@@ -273,7 +296,7 @@ func (h *Host) planFile(p *setPlan, rel string, b []byte) error {
 		return err
 	}
 	if cur == nil || !bytes.Equal(cur, b) {
-		p.files[rel] = b
+		p.files[rel], p.cur[rel] = b, cur
 	}
 	return nil
 }
@@ -305,18 +328,16 @@ func (h *Host) writeSet(p *setPlan) error {
 	if len(p.files) == 0 {
 		return nil
 	}
-	j := setJournal{Prev: make(map[string]*string, len(p.files))}
+	j := setJournal{Files: make(map[string][]byte, len(p.files))}
 	for f := range p.files {
-		b, err := readOptional(h.livePath(f))
-		if err != nil {
-			return err
+		b, known := p.cur[f]
+		if !known {
+			var err error
+			if b, err = readOptional(h.livePath(f)); err != nil {
+				return err
+			}
 		}
-		if b != nil {
-			s := string(b)
-			j.Prev[f] = &s
-		} else {
-			j.Prev[f] = nil
-		}
+		j.Files[f] = b
 	}
 	for n := range p.snap {
 		j.Names = append(j.Names, n)
@@ -351,13 +372,8 @@ func (h *Host) undoSet() error {
 	if err != nil || !ok {
 		return err
 	}
-	files := make(map[string][]byte, len(j.Prev))
-	for f, prev := range j.Prev {
-		if prev == nil {
-			files[f] = nil
-		} else {
-			files[f] = []byte(*prev)
-		}
+	files := j.previous()
+	for f := range files {
 		// An interrupted patch's temporary file.
 		tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(h.livePath(f)), "."+filepath.Base(f)+".tmp*"))
 		for _, t := range tmps {
@@ -396,11 +412,8 @@ func (h *Host) appliedFile(rel string) ([]byte, error) {
 	if ok, err := readJSON(h.paths().setJournal(), &j); err != nil {
 		return nil, err
 	} else if ok {
-		if prev, in := j.Prev[rel]; in {
-			if prev == nil {
-				return nil, nil
-			}
-			return []byte(*prev), nil
+		if prev, in := j.previous()[rel]; in {
+			return prev, nil
 		}
 	}
 	return readOptional(h.livePath(rel))

@@ -381,3 +381,27 @@ func waitRebuildLock(t *testing.T, h *Host) {
 		l.unlock()
 	}
 }
+
+// A set journal as a devhost before the base64 journal wrote it (the
+// previous contents as strings) is undone all the same: an upgrade may
+// find one a killed rebuild left.
+func TestUndoSetReadsTheStringJournal(t *testing.T) {
+	h, _ := testHost(t)
+	ctx := context.Background()
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	prev := "{ containers = { }; }\n"
+	j := map[string]any{"prev": map[string]*string{generator.IndexFile: &prev, generator.HostFile("new"): nil}, "names": []string{"shop"}}
+	require.NoError(t, writeJSON(h.paths().setJournal(), j, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(h.Cfg.GeneratedDir, generator.HostFile("new")), []byte("{ }\n"), 0o644))
+
+	b, err := h.appliedFile(generator.IndexFile)
+	require.NoError(t, err)
+	assert.Equal(t, prev, string(b), "the applied index is the journal's previous one")
+	require.NoError(t, h.undoSet())
+	b, err = os.ReadFile(filepath.Join(h.Cfg.GeneratedDir, generator.IndexFile))
+	require.NoError(t, err)
+	assert.Equal(t, prev, string(b))
+	assert.NoFileExists(t, filepath.Join(h.Cfg.GeneratedDir, generator.HostFile("new")))
+	assert.NoFileExists(t, h.paths().setJournal())
+}
