@@ -125,7 +125,9 @@
 // starts (or, when the dead one recorded its success, drops with the set
 // index, so the next rebuild compares everything). Temporary
 // files of interrupted atomic writes are removed under the lock that guards
-// their directory. A rebuilder killed after recording its failure but
+// their directory: in the registry-lock directories by the next holder
+// that finds the registry-section marker (their writer held the section),
+// and by every Sync and Cleanup. A rebuilder killed after recording its failure but
 // before rolling back leaves the failed changes in the registry, with
 // their request records; the requests it covered were told it failed. The
 // next forced rebuild applies them (or, failing too, undoes them), and

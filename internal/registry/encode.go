@@ -261,8 +261,8 @@ func valueText(v cty.Value) []byte {
 // edited in place: only changed attributes are rewritten, so comments and
 // layout a person added survive. An invalid container (a name or alias that
 // could never be a DNS label or container name, a bad channel, …) is
-// rejected with a *diag.Error before anything is written. Call it under Lock
-// when the write depends on what was read.
+// rejected with a *diag.Error before anything is written. Call it under
+// Lock: the address cache it appends to counts on one writer at a time.
 func (r *Registry) Put(c *Container) error {
 	if err := c.Validate(); err != nil {
 		return err

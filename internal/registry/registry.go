@@ -62,6 +62,7 @@ const (
 // and restricts the registry directory to DirPerm (creating it when
 // missing). Put writes through it; so do those that put an entry's earlier
 // bytes back (rollbacks), since those bytes are as private as the entry.
+// Call it under Lock, as Put.
 func (r *Registry) WriteEntry(name string, src []byte) error {
 	if err := names.Container(name); err != nil {
 		return fmt.Errorf("registry: %w", err)
@@ -330,7 +331,7 @@ func (r *Registry) Get(name string) (*Container, error) {
 
 // Delete removes an entry (errors.Is(err, ErrNotFound) when there is none).
 // Its address stays recorded as used, so it is reused only once the pool
-// is exhausted.
+// is exhausted. Call it under Lock, as Put.
 func (r *Registry) Delete(name string) error {
 	if err := names.Container(name); err != nil {
 		return fmt.Errorf("registry: %w", err)
