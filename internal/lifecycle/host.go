@@ -143,7 +143,7 @@ func (h *Host) withRegistry(ctx context.Context, f func() error) error {
 
 // creating lists the containers whose creation is in progress.
 func (h *Host) creating() (map[string]bool, error) {
-	names, err := recordNames(h.paths().opsDir())
+	names, err := recordNames(h.paths().intentsDir())
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/flyingcircusio/devhost/internal/registry"
 )
 
 // The temporary file of an atomic write whose process died is removed by
@@ -45,4 +47,71 @@ func TestStaleTempsOfADeadSectionAreRemoved(t *testing.T) {
 	for _, p := range stale() {
 		assert.NoFileExists(t, p)
 	}
+}
+
+// An intent an older devhost left in ops/ (where the op locks are, one
+// per container) is recovered like one in intents/: by the next command,
+// which lists ops/ only when it changed since, and by an ensure of the
+// same name, which holds the name's op lock itself. One whose op lock is
+// held (its older devhost still runs) stays until its process is gone.
+func TestLegacyIntentsAreRecovered(t *testing.T) {
+	// dead leaves what an older devhost's ensure of a new shop, killed
+	// after writing its entry, left; it returns shop's op lock, held.
+	dead := func(t *testing.T, h *Host) *fileLock {
+		ctx := context.Background()
+		op, err := lock(ctx, h.paths().opLock("shop"))
+		require.NoError(t, err)
+		require.NoError(t, h.withRegistry(ctx, func() error {
+			in, err := h.newIntent("ensure", "shop", true)
+			if err != nil {
+				return err
+			}
+			if err := writeJSON(h.paths().legacyIntent("shop"), in, 0o644); err != nil {
+				return err
+			}
+			addr, err := h.Reg.Allocate(h.Cfg.Addresses, "shop")
+			if err != nil {
+				return err
+			}
+			return h.Reg.Put(&registry.Container{Name: "shop", Owner: "bob", Address: addr, Created: h.now(),
+				State: registry.Running, Channel: "https://example.org/c.tar.xz"})
+		}))
+		return op
+	}
+	ensure := func(t *testing.T, h *Host, name string) *EnsureResult {
+		t.Helper()
+		res, err := h.Ensure(context.Background(), EnsureRequest{Name: name, Channel: "https://example.org/c.tar.xz", Caller: alice})
+		require.NoError(t, err)
+		return res
+	}
+	t.Run("the next command", func(t *testing.T) {
+		h, _ := testHost(t)
+		dead(t, h).unlock()
+		ensure(t, h, "blog")
+		_, err := h.Reg.Get("shop")
+		require.ErrorIs(t, err, registry.ErrNotFound, "the half-created entry was not undone")
+		assert.NoFileExists(t, h.paths().legacyIntent("shop"))
+		assert.NoFileExists(t, h.paths().intent("shop"))
+		assert.FileExists(t, h.paths().opsScanned())
+	})
+	t.Run("an ensure of the same name", func(t *testing.T) {
+		h, _ := testHost(t)
+		dead(t, h).unlock()
+		res := ensure(t, h, "shop")
+		assert.True(t, res.Created)
+		assert.Equal(t, "alice", res.Container.Owner, "the dead ensure's entry was taken for bob's container")
+	})
+	t.Run("a live older devhost", func(t *testing.T) {
+		h, _ := testHost(t)
+		op := dead(t, h)
+		ensure(t, h, "blog")
+		assert.FileExists(t, h.paths().legacyIntent("shop"), "the intent of a live process was moved")
+		c, err := h.Reg.Get("shop")
+		require.NoError(t, err)
+		assert.Equal(t, "bob", c.Owner)
+		op.unlock() // it died
+		ensure(t, h, "blog")
+		_, err = h.Reg.Get("shop")
+		require.ErrorIs(t, err, registry.ErrNotFound)
+	})
 }

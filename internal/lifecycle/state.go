@@ -20,7 +20,9 @@ import (
 //	rebuild.lock       (the rebuild lock: one rebuild process at a time)
 //	section            registry lock   exists while a registry-lock holder changes things
 //	ops/<name>.lock    (a container's operation lock, held for a whole ensure/destroy/keep)
-//	ops/<name>.json    container op lock   the intent of an operation in progress
+//	intents/<name>.json  container op lock   the intent of an operation in progress (a
+//	                   devhost before intents/ kept it as ops/<name>.json: ops.scanned
+//	                   records the ops directory in which none was left)
 //	builds/<name>.json registry lock   what the container's profile was built from
 //	build/<name>/      container op lock   inputs of a container build in progress
 //	purge/<name>       registry lock   a destroyed container whose remains are still to be removed
@@ -51,7 +53,12 @@ func (p paths) rebuildIntent() string     { return filepath.Join(p.root, "rebuil
 func (p paths) rebuildLock() string       { return filepath.Join(p.root, "rebuild.lock") }
 func (p paths) opsDir() string            { return filepath.Join(p.root, "ops") }
 func (p paths) opLock(name string) string { return filepath.Join(p.root, "ops", name+".lock") }
-func (p paths) intent(name string) string { return filepath.Join(p.root, "ops", name+".json") }
+func (p paths) intentsDir() string        { return filepath.Join(p.root, "intents") }
+func (p paths) intent(name string) string { return filepath.Join(p.root, "intents", name+".json") }
+func (p paths) legacyIntent(name string) string {
+	return filepath.Join(p.root, "ops", name+".json")
+}
+func (p paths) opsScanned() string { return filepath.Join(p.root, "ops.scanned") }
 func (p paths) buildRecord(name string) string {
 	return filepath.Join(p.root, "builds", name+".json")
 }
