@@ -107,7 +107,7 @@
 //
 // # Crash safety
 //
-// A process killed at any instant leaves: an intent (ops/<name>.json) whose
+// A process killed at any instant leaves: an intent (intents/<name>.json) whose
 // op lock its death released, which the next command undoes (entry,
 // provision.nix, profile generation, build record); a rebuild intent, which
 // makes the next rebuild run even if the host side looks unchanged, and
