@@ -276,21 +276,30 @@ func (h *Host) writeSetIndex(prev *indexLog, next setIndex) error {
 	if err != nil {
 		return fmt.Errorf("set index: %w", err)
 	}
-	defer f.Close()
 	if fi, err := f.Stat(); err != nil || fi.Size() != prev.size {
 		// Not the log prev was read from: write it anew.
 		_ = f.Close()
 		return h.writeSetIndex(nil, next)
 	}
-	// A change cut short after prev.end is dropped.
-	if err := f.Truncate(prev.end); err != nil {
+	err = appendChange(f, prev.end, b)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("set index: %w", cerr)
+	}
+	return err
+}
+
+// appendChange writes the change b at end, the end of the log's last
+// whole change (what a change cut short left after it is dropped), and
+// syncs it.
+func appendChange(f *os.File, end int64, b []byte) error {
+	if err := f.Truncate(end); err != nil {
 		return fmt.Errorf("set index: %w", err)
 	}
-	if _, err := f.WriteAt(b, prev.end); err != nil {
+	if _, err := f.WriteAt(b, end); err != nil {
 		return fmt.Errorf("set index: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("set index: %w", err)
 	}
-	return f.Close()
+	return nil
 }

@@ -289,7 +289,7 @@ func (r *Registry) noteWrite(name string, c *Container, removed bool, before dir
 	if err != nil {
 		return // no cache: the next allocation sweeps
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if d, ok := lastDirLine(f); !ok || d != before {
 		return
 	}
