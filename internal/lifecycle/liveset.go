@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
@@ -29,22 +28,6 @@ import (
 // contents back, and readers that need the applied state (is a container
 // still declared? is it declared as it is now?) read a journaled file's
 // previous content while the journal exists.
-
-// fileID identifies one version of a registry file: every write renames a
-// new file over the entry, so a changed entry has a new inode.
-type fileID struct {
-	Ino   uint64
-	Size  int64
-	MTime int64
-}
-
-func idOf(fi fs.FileInfo) fileID {
-	id := fileID{Size: fi.Size(), MTime: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		id.Ino = st.Ino
-	}
-	return id
-}
 
 // setJournal is a change of the live set in progress (rebuild/journal.json,
 // rebuild lock): every file it changes, with its previous content (nil:
@@ -153,7 +136,7 @@ func (h *Host) planSet(full bool) (*setPlan, error) {
 		return nil, fmt.Errorf("registry %s: %w", h.Reg.Dir(), err)
 	}
 	p := &setPlan{files: map[string][]byte{}, cur: map[string][]byte{}, index: setIndex{Key: key, Entries: make(map[string]indexEntry, len(ents))}, prev: prev, snap: map[string]string{}, full: full}
-	ids := map[string]fileID{}
+	ids := map[string]registry.FileID{}
 	for _, e := range ents {
 		n := e.Name()
 		if e.IsDir() || strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".hcl") {
@@ -169,7 +152,7 @@ func (h *Host) planSet(full bool) (*setPlan, error) {
 		} else if err != nil {
 			return nil, fmt.Errorf("registry: %w", err)
 		}
-		id := idOf(fi)
+		id := registry.IDOf(fi)
 		if ie, ok := old.Entries[name]; ok && !full && ie.ID == id && !slices.Contains(marked, name) {
 			p.index.Entries[name] = ie
 			continue
@@ -393,7 +376,7 @@ func (h *Host) undoSet() error {
 			// Kept, with no identity a file has: read again if the
 			// entry exists, its files removed if it does not.
 			if e, ok := idx.Entries[n]; ok {
-				e.ID = fileID{Size: -1}
+				e.ID = registry.FileID{Size: -1}
 				idx.Entries[n] = e
 			}
 		}

@@ -297,15 +297,7 @@ func TestBatchWindowSharesTheFirstRebuild(t *testing.T) {
 		res, err := h.Ensure(ctx, EnsureRequest{Name: "blog", Channel: "https://example.org/c.tar.xz", Caller: alice})
 		blog <- result{res, err}
 	}()
-	// blog is committed when the wanted generation counts it (shop's is 1).
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		require.True(t, time.Now().Before(deadline), "blog was never committed")
-		w, err := h.readWanted()
-		require.NoError(t, err)
-		if w.Gen >= 2 {
-			break
-		}
-	}
+	waitWanted(t, h, 2) // blog is committed (shop's generation is 1)
 	close(windowEnd)
 	r := <-blog
 	require.NoError(t, r.err)
@@ -332,25 +324,14 @@ func TestBatchWindowGrowsWhileRequestsArrive(t *testing.T) {
 		}()
 		return done
 	}
-	waitGen := func(gen uint64) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			require.True(t, time.Now().Before(deadline), "generation %d was never counted", gen)
-			w, err := h.readWanted()
-			require.NoError(t, err)
-			if w.Gen >= gen {
-				return
-			}
-		}
-	}
 	dones := []<-chan error{ensure("shop")}
-	waitGen(1)
+	waitWanted(t, h, 1)
 	waitRebuildLock(t, h) // shop's rebuild is in its first window
 	// One request committed in each window: the leader takes another
 	// window after each, until the last.
 	for i, name := range []string{"blog", "wiki", "docs", "news"} {
 		dones = append(dones, ensure(name))
-		waitGen(uint64(i + 2))
+		waitWanted(t, h, uint64(i+2))
 		select {
 		case tick <- struct{}{}:
 		case <-time.After(30 * time.Second):
@@ -404,4 +385,18 @@ func TestUndoSetReadsTheStringJournal(t *testing.T) {
 	assert.Equal(t, prev, string(b))
 	assert.NoFileExists(t, filepath.Join(h.Cfg.GeneratedDir, generator.HostFile("new")))
 	assert.NoFileExists(t, h.paths().setJournal())
+}
+
+// waitWanted waits until the wanted generation reaches gen: the request
+// counted as gen is committed.
+func waitWanted(t *testing.T, h *Host, gen uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "generation %d was never counted", gen)
+		w, err := h.readWanted()
+		require.NoError(t, err)
+		if w.Gen >= gen {
+			return
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
+	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
 
@@ -279,7 +280,7 @@ func (h *Host) adoptLegacyIntents() error {
 	} else if err != nil {
 		return fmt.Errorf("lifecycle: %w", err)
 	}
-	id := idOf(fi)
+	id := registry.IDOf(fi)
 	seen := fmt.Sprintf("%d %d\n", id.Ino, id.MTime)
 	if b, err := os.ReadFile(h.paths().opsScanned()); err == nil && string(b) == seen {
 		return nil

@@ -55,28 +55,8 @@ func TestStaleTempsOfADeadSectionAreRemoved(t *testing.T) {
 // same name, which holds the name's op lock itself. One whose op lock is
 // held (its older devhost still runs) stays until its process is gone.
 func TestLegacyIntentsAreRecovered(t *testing.T) {
-	// dead leaves what an older devhost's ensure of a new shop, killed
-	// after writing its entry, left; it returns shop's op lock, held.
 	dead := func(t *testing.T, h *Host) *fileLock {
-		ctx := context.Background()
-		op, err := lock(ctx, h.paths().opLock("shop"))
-		require.NoError(t, err)
-		require.NoError(t, h.withRegistry(ctx, func() error {
-			in, err := h.newIntent("ensure", "shop", true)
-			if err != nil {
-				return err
-			}
-			if err := writeJSON(h.paths().legacyIntent("shop"), in, 0o644); err != nil {
-				return err
-			}
-			addr, err := h.Reg.Allocate(h.Cfg.Addresses, "shop")
-			if err != nil {
-				return err
-			}
-			return h.Reg.Put(&registry.Container{Name: "shop", Owner: "bob", Address: addr, Created: h.now(),
-				State: registry.Running, Channel: "https://example.org/c.tar.xz"})
-		}))
-		return op
+		return deadEnsureOfShop(t, h, h.paths().legacyIntent("shop"))
 	}
 	ensure := func(t *testing.T, h *Host, name string) *EnsureResult {
 		t.Helper()
@@ -114,4 +94,31 @@ func TestLegacyIntentsAreRecovered(t *testing.T) {
 		_, err = h.Reg.Get("shop")
 		require.ErrorIs(t, err, registry.ErrNotFound)
 	})
+}
+
+// deadEnsureOfShop leaves what bob's ensure of a new container shop,
+// killed after writing its entry, leaves: its intent (at intentPath) and
+// the entry. It returns shop's op lock, held: releasing it is the
+// process's death.
+func deadEnsureOfShop(t *testing.T, h *Host, intentPath string) *fileLock {
+	t.Helper()
+	ctx := context.Background()
+	op, err := lock(ctx, h.paths().opLock("shop"))
+	require.NoError(t, err)
+	require.NoError(t, h.withRegistry(ctx, func() error {
+		in, err := h.newIntent("ensure", "shop", true)
+		if err != nil {
+			return err
+		}
+		if err := writeJSON(intentPath, in, 0o644); err != nil {
+			return err
+		}
+		addr, err := h.Reg.Allocate(h.Cfg.Addresses, "shop")
+		if err != nil {
+			return err
+		}
+		return h.Reg.Put(&registry.Container{Name: "shop", Owner: "bob", Address: addr, Created: h.now(),
+			State: registry.Running, Channel: "https://example.org/c.tar.xz"})
+	}))
+	return op
 }

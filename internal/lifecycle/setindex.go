@@ -11,6 +11,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
+	"github.com/flyingcircusio/devhost/internal/registry"
 )
 
 // setIndex is what the live set was written from (rebuild lock): the
@@ -24,7 +25,7 @@ type setIndex struct {
 }
 
 type indexEntry struct {
-	ID      fileID
+	ID      registry.FileID
 	Address string
 	Status  generator.StatusRow
 }

@@ -12,13 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flyingcircusio/devhost/generator"
+	"github.com/flyingcircusio/devhost/internal/registry"
 )
 
 // The set index round-trips through its log, whatever its strings hold.
 func TestSetIndexLogRoundTrip(t *testing.T) {
 	x := setIndex{Key: "k1", Entries: map[string]indexEntry{
-		"shop": {ID: fileID{Ino: 1, Size: 2, MTime: 3}, Address: "10.0.0.2", Status: generator.StatusRow{Name: "shop", State: "running", URLs: []string{"https://shop.example.org/", "http://a b/\"q\"\n"}, Protected: true}},
-		"blog": {ID: fileID{Size: -1}, Address: "", Status: generator.StatusRow{Name: "blog", State: "stopped"}},
+		"shop": {ID: registry.FileID{Ino: 1, Size: 2, MTime: 3}, Address: "10.0.0.2", Status: generator.StatusRow{Name: "shop", State: "running", URLs: []string{"https://shop.example.org/", "http://a b/\"q\"\n"}, Protected: true}},
+		"blog": {ID: registry.FileID{Size: -1}, Address: "", Status: generator.StatusRow{Name: "blog", State: "stopped"}},
 	}}
 	var b []byte
 	b = append(b, setIndexHeader+x.Key+"\n"...)

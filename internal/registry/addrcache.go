@@ -49,33 +49,35 @@ type addrCache struct {
 }
 
 type cachedAddr struct {
-	id fileID
+	id FileID
 	// unknown: the addresses are unknown, the entry must be read.
 	unknown           bool
 	address, address6 netip.Addr
 }
 
-// fileID identifies one version of a file (every write of an entry renames
-// a new file over it, so a changed entry has a new inode) or of the
-// registry directory (every created, renamed or removed entry changes its
-// modification time).
-type fileID struct {
-	ino   uint64
-	size  int64
-	mtime int64
+// FileID identifies one version of a registry file or directory: every
+// write of an entry renames a new file over it, so a changed entry has a
+// new inode, and every entry created, renamed or removed changes the
+// directory's modification time. The address cache and lifecycle's set
+// index find what changed by it.
+type FileID struct {
+	Ino   uint64
+	Size  int64
+	MTime int64
+}
+
+// IDOf is the identity of the file fi describes.
+func IDOf(fi fs.FileInfo) FileID {
+	id := FileID{Size: fi.Size(), MTime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		id.Ino = st.Ino
+	}
+	return id
 }
 
 type dirID struct {
 	ino   uint64
 	mtime int64
-}
-
-func idOf(fi fs.FileInfo) fileID {
-	id := fileID{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		id.ino = st.Ino
-	}
-	return id
 }
 
 const addrCacheHeader = "devhost registry addresses 1"
@@ -91,8 +93,8 @@ func (r *Registry) dirID() (dirID, bool) {
 	if err != nil {
 		return dirID{}, false
 	}
-	id := idOf(fi)
-	return dirID{ino: id.ino, mtime: id.mtime}, true
+	id := IDOf(fi)
+	return dirID{ino: id.Ino, mtime: id.MTime}, true
 }
 
 // readAddrCache reads the cache; a missing or broken one is empty and not
@@ -134,9 +136,9 @@ func parseAddrCache(b []byte) (addrCache, bool) {
 		case f[0] == "E" && len(f) == 7:
 			var e cachedAddr
 			var err1, err2, err3, err4 error
-			e.id.ino, err1 = strconv.ParseUint(f[2], 10, 64)
-			e.id.size, err2 = strconv.ParseInt(f[3], 10, 64)
-			e.id.mtime, err3 = strconv.ParseInt(f[4], 10, 64)
+			e.id.Ino, err1 = strconv.ParseUint(f[2], 10, 64)
+			e.id.Size, err2 = strconv.ParseInt(f[3], 10, 64)
+			e.id.MTime, err3 = strconv.ParseInt(f[4], 10, 64)
 			e.address, err4 = netip.ParseAddr(f[5])
 			if err := errors.Join(err1, err2, err3, err4); err != nil {
 				return addrCache{}, false
@@ -175,7 +177,7 @@ func appendEntryLine(b []byte, name string, e cachedAddr) []byte {
 	if e.address6.IsValid() {
 		a6 = e.address6.String()
 	}
-	return fmt.Appendf(b, "E %s %d %d %d %s %s\n", name, e.id.ino, e.id.size, e.id.mtime, e.address, a6)
+	return fmt.Appendf(b, "E %s %d %d %d %s %s\n", name, e.id.Ino, e.id.Size, e.id.MTime, e.address, a6)
 }
 
 func appendDirLine(b []byte, d dirID) []byte {
@@ -230,7 +232,7 @@ func (r *Registry) usedAddresses() (used, used6 map[netip.Addr]bool, err error) 
 		} else if err != nil {
 			return nil, nil, fmt.Errorf("registry: %w", err)
 		}
-		id := idOf(fi)
+		id := IDOf(fi)
 		if c, ok := old.entries[name]; ok && !c.unknown && c.id == id && fi.Mode().IsRegular() {
 			next[name] = c
 			continue
@@ -308,7 +310,7 @@ func (r *Registry) noteWrite(name string, c *Container, removed bool, before dir
 		if err != nil {
 			return
 		}
-		b = appendEntryLine(b, name, cachedAddr{id: idOf(fi), address: c.Address, address6: c.Address6})
+		b = appendEntryLine(b, name, cachedAddr{id: IDOf(fi), address: c.Address, address6: c.Address6})
 	}
 	b = appendDirLine(b, after)
 	_, _ = f.Write(b)
