@@ -36,7 +36,7 @@ import (
 type setJournal struct {
 	Files map[string][]byte `json:"files"`
 	Names []string          `json:"names"`
-	// Prev is Files as a devhost before 2026-12 wrote it, read so that a
+	// Prev is Files as an older devhost wrote it (strings), read so that a
 	// journal an upgrade finds is undone all the same.
 	Prev map[string]*string `json:"prev,omitempty"`
 }
