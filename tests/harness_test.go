@@ -342,8 +342,10 @@ func (s *sandbox) checkConsistent() {
 		n := strings.TrimSuffix(b.Name(), ".json")
 		require.Truef(t, names[n], "build record of unregistered container %s left behind", n)
 	}
-	ops, _ := filepath.Glob(filepath.Join(cfg.StateDir, "lifecycle", "ops", "*.json"))
-	require.Empty(t, ops, "intents left behind")
+	for _, dir := range []string{"intents", "ops"} {
+		ops, _ := filepath.Glob(filepath.Join(cfg.StateDir, "lifecycle", dir, "*.json"))
+		require.Emptyf(t, ops, "intents left behind in %s", dir)
+	}
 
 	st := s.hostStatus()
 	require.False(t, st.Pending, "registry changes not applied")

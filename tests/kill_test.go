@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/lifecycle"
+	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/tests/doubles/double"
 )
 
@@ -216,6 +218,7 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 			t.Logf("run %d: %v killed=%v err=%v stderr=%s", i, args, wasKilled, err, errb.String())
 		}
 		s.checkConsistent()
+		s.checkAllocation(fmt.Sprintf("run %d (%v, killed %v)", i, args, wasKilled))
 		live, rerr := lifecycle.ReadSet(s.config().GeneratedDir)
 		require.NoError(t, rerr)
 		requireSameSet(t, s.fullRender(), live, fmt.Sprintf("run %d (%v, killed %v): the live set is not a full render of the registry", i, args, wasKilled))
@@ -331,7 +334,7 @@ func (s *sandbox) checkJournaled(what string) (midPatch bool) {
 	}
 	require.NoError(t, err)
 	var j struct {
-		Prev map[string]*string `json:"prev"`
+		Prev map[string][]byte `json:"files"` // nil: absent
 	}
 	require.NoErrorf(t, json.Unmarshal(b, &j), "%s: set journal", what)
 	want := s.fullRender()
@@ -360,10 +363,41 @@ func (s *sandbox) checkJournaled(what string) (midPatch bool) {
 			require.Truef(t, isWant, "%s: %s, which the set journal does not record, is not the registry's render", what, p)
 			continue
 		}
-		isPrev := (prev == nil) == !inLive && (prev == nil || *prev == string(got))
+		isPrev := (prev == nil) == !inLive && (prev == nil || bytes.Equal(prev, got))
 		require.Truef(t, isWant || isPrev, "%s: %s is neither the journal's previous copy nor the registry's render", what, p)
 		someNew = someNew || isWant && !isPrev
 		someOld = someOld || isPrev && !isWant
 	}
 	return midPatch || someNew && someOld
+}
+
+// checkAllocation allocates an address from the start of the pool (the
+// high-water mark removed), so that the allocation has to skip every
+// registered container's address: whatever a kill left of the registry's
+// address cache, the address must be free.
+func (s *sandbox) checkAllocation(what string) {
+	t := s.t
+	t.Helper()
+	reg := registry.Open(s.config().StateDir)
+	unlock, err := reg.Lock(context.Background())
+	require.NoError(t, err)
+	var a, a6 netip.Addr
+	for _, f := range []string{"addresses.hcl", "addresses6.hcl"} {
+		if err = os.Remove(filepath.Join(s.config().StateDir, f)); errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		} else if err != nil {
+			break
+		}
+	}
+	if err == nil {
+		a, a6, err = reg.AllocateBoth(s.config().Addresses, "zz-probe")
+	}
+	unlock()
+	require.NoError(t, err, what)
+	for _, c := range s.registry() {
+		require.NotEqualf(t, a, c.Address, "%s: the next allocation hands out %s's address", what, c.Name)
+		if a6.IsValid() {
+			require.NotEqualf(t, a6, c.Address6, "%s: the next allocation hands out %s's IPv6 address", what, c.Name)
+		}
+	}
 }

@@ -37,6 +37,8 @@ import (
 //	DEVHOST_LOADTEST_SIZES=0,1000,10000   registered containers before
 //	DEVHOST_LOADTEST_PROCS=20,50  concurrent ensures
 //	DEVHOST_LOADTEST_STAGGER=200ms        the staggered start interval
+//	DEVHOST_LOADTEST_CPUPROFILE=DIR       each ensure writes a CPU profile to DIR
+//	                                      (cpu-<pid>.prof; `go tool pprof bin/devhost DIR/*.prof`)
 const envLoadTest = "DEVHOST_LOADTEST"
 
 // loadRow is one line of the table.
@@ -158,6 +160,9 @@ func loadRun(s *sandbox, user string, args ...string) (int, string) {
 	cmd.Env = slices.DeleteFunc(cmd.Env, func(e string) bool {
 		return strings.HasPrefix(e, "DEVHOST_DOUBLE_NIX_INSTANTIATE=")
 	})
+	if dir := os.Getenv("DEVHOST_LOADTEST_CPUPROFILE"); dir != "" && args[0] == "ensure" {
+		cmd.Env = append(cmd.Env, "DEVHOST_TEST_CPUPROFILE="+dir)
+	}
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {
@@ -203,6 +208,15 @@ func prepopulate(t *testing.T, s *sandbox, n int) {
 	start := time.Now()
 	code, stderr := loadRun(s, "root", "apply")
 	require.Equalf(t, 0, code, "devhost apply: %s", stderr)
+	// A host in use has the registry's address cache, which every write
+	// of devhost keeps up to date; these entries were written behind its
+	// back, so one allocation sweeps them once, as the first allocation
+	// after an upgrade does.
+	unlock, err := reg.Lock(context.Background())
+	require.NoError(t, err)
+	_, err = reg.Allocate(cfg.Addresses, "warmup")
+	unlock()
+	require.NoError(t, err)
 	t.Logf("%d containers registered and applied (apply: %s)", n, time.Since(start).Round(time.Millisecond))
 }
 

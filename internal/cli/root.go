@@ -16,6 +16,7 @@ import (
 // Main runs devhost with args (args[0] is the program name) and returns the
 // process exit status.
 func Main(args []string, io *IOStreams) int {
+	defer startTestProfile(io)()
 	root := NewRootCmd(io)
 	args = compatArgs(args) // argv[0] fc-build-dev-container: the compatibility CLI
 	root.SetArgs(args[1:])

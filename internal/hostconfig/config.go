@@ -238,8 +238,9 @@ type Commands struct {
 	Timeout        time.Duration // per command, default 30m
 	// RebuildBatchWindow is how long a rebuild that starts on an idle
 	// host waits before it reads the registry, so that requests arriving
-	// within it share the rebuild (default 300ms, 0: none). It delays a
-	// lone request by as much; requests arriving while a rebuild runs
-	// share the next one anyway.
+	// within it share the rebuild (default 300ms, 0: none); while
+	// requests keep arriving it waits another window, at most four in
+	// all. It delays a lone request by one window; requests arriving
+	// while a rebuild runs share the next one anyway.
 	RebuildBatchWindow time.Duration
 }

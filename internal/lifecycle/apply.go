@@ -99,9 +99,19 @@ func (h *Host) Apply(ctx context.Context, gen uint64) (ApplyStats, error) {
 // lockRebuild takes the rebuild lock. Found free (no rebuild runs), it is
 // held for the batch window before the rebuild reads the registry: the
 // requests committed meanwhile share this rebuild instead of each waiting
-// for one more. Found taken, it is waited for, and the requests committed
-// during that rebuild are batched already.
+// for one more. While requests keep arriving (the wanted generation grew
+// during the last window) it is held for another window, up to
+// maxBatchWindows in all: a burst of requests whose commits spread over
+// more than one window (many processes on few cores) shares one rebuild
+// rather than being cut in two at an arbitrary instant, while a lone
+// request still waits one window. Found taken, it is waited for, and the
+// requests committed during that rebuild are batched already.
 func (h *Host) lockRebuild(ctx context.Context) (*fileLock, error) {
+	// Requests counted from here on are the ones arriving in the window.
+	last, err := h.readWanted()
+	if err != nil {
+		return nil, err
+	}
 	l, free, err := tryLock(h.paths().rebuildLock())
 	if err != nil {
 		return nil, err
@@ -109,23 +119,41 @@ func (h *Host) lockRebuild(ctx context.Context) (*fileLock, error) {
 	if !free {
 		return lock(ctx, h.paths().rebuildLock())
 	}
-	if d := h.Cfg.Commands.RebuildBatchWindow; d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		end := t.C
-		if h.batchEnd != nil {
-			end = nil
-		}
+	d := h.Cfg.Commands.RebuildBatchWindow
+	if d <= 0 {
+		return l, nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	tick := t.C
+	if h.batchTick != nil {
+		tick = nil
+	}
+	for range maxBatchWindows {
 		select {
-		case <-end:
-		case <-h.batchEnd:
+		case <-tick:
+		case <-h.batchTick:
 		case <-ctx.Done():
 			l.unlock()
 			return nil, ctx.Err()
 		}
+		w, err := h.readWanted()
+		if err != nil {
+			l.unlock()
+			return nil, err
+		}
+		if w.Gen == last.Gen {
+			break
+		}
+		last = w
+		t.Reset(d)
 	}
 	return l, nil
 }
+
+// maxBatchWindows bounds how long a burst of requests holds back its
+// rebuild: at most this many batch windows.
+const maxBatchWindows = 4
 
 // failureCovering finds a recorded failed rebuild that contained gen.
 func (h *Host) failureCovering(gen uint64) (*Failure, error) {
@@ -625,6 +653,9 @@ func (h *Host) sync(ctx context.Context, caller Caller, full bool) (ApplyStats, 
 	}
 	var gen uint64
 	err := h.withRegistry(ctx, func() error {
+		if err := h.removeRegistryTemps(); err != nil {
+			return err
+		}
 		if _, err := h.recoverOps(ctx); err != nil {
 			return err
 		}

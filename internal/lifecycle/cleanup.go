@@ -125,6 +125,9 @@ func (h *Host) Cleanup(ctx context.Context, now time.Time, caller Caller) (Clean
 		prev = map[string]*string{} // entries before the cleanup changed them
 	)
 	err := h.withRegistry(ctx, func() error {
+		if err := h.removeRegistryTemps(); err != nil {
+			return err
+		}
 		if _, err := h.recoverOps(ctx); err != nil {
 			return err
 		}

@@ -57,13 +57,15 @@
 // "applied" generation reaches the wanted one it saw after its change. The
 // first waiter to take the rebuild lock is the leader: when no rebuild ran
 // (the lock was free) it first holds the lock for the batch window
-// (commands.rebuild_batch_window, 300ms by default), so requests arriving
-// together share one rebuild, at the price of that delay for a lone
-// request; requests arriving while a rebuild runs are batched by the wait
-// anyway. The leader then gathers what is pending: under the registry lock
+// (commands.rebuild_batch_window, 300ms by default), and for another
+// window while requests keep being committed (at most maxBatchWindows), so
+// requests arriving together share one rebuild, at the price of one window
+// of delay for a lone request; requests arriving while a rebuild runs are
+// batched by the wait anyway. The leader then gathers what is pending: under the registry lock
 // it lists the registry and compares each file's identity (inode, size,
-// mtime) with the set index (rebuild/index.json, what the live set was
-// written from) and reads only the entries that changed; it renders those,
+// mtime) with the set index (rebuild/index.log, what the live set was
+// written from, a log each rebuild appends its changed rows to) and reads
+// only the entries that changed; it renders those,
 // compares their files, the index (default.nix, when names came or went)
 // and the status page with the live set, and patches only what differs:
 // each file through a temporary file and a rename, in an order that keeps
@@ -109,7 +111,7 @@
 //
 // # Crash safety
 //
-// A process killed at any instant leaves: an intent (ops/<name>.json) whose
+// A process killed at any instant leaves: an intent (intents/<name>.json) whose
 // op lock its death released, which the next command undoes (entry,
 // provision.nix, profile generation, build record); a rebuild intent, which
 // makes the next rebuild run even if the host side looks unchanged, and
@@ -127,7 +129,9 @@
 // starts (or, when the dead one recorded its success, drops with the set
 // index, so the next rebuild compares everything). Temporary
 // files of interrupted atomic writes are removed under the lock that guards
-// their directory. A rebuilder killed after recording its failure but
+// their directory: in the registry-lock directories by the next holder
+// that finds the registry-section marker (their writer held the section),
+// and by every Sync and Cleanup. A rebuilder killed after recording its failure but
 // before rolling back leaves the failed changes in the registry, with
 // their request records; the requests it covered were told it failed. The
 // next forced rebuild applies them (or, failing too, undoes them), and

@@ -32,9 +32,10 @@ type Host struct {
 	Accounts Accounts
 
 	p paths
-	// batchEnd, when set, ends the rebuild batch window instead of its
-	// timer (tests, which cannot rely on a loaded machine's timing).
-	batchEnd <-chan struct{}
+	// batchTick, when set, ends each rebuild batch window instead of its
+	// timer, one window per value received (tests, which cannot rely on a
+	// loaded machine's timing).
+	batchTick <-chan struct{}
 }
 
 // New returns a Host for cfg.
@@ -106,7 +107,8 @@ func ProfileGeneration(target string) int {
 // f runs: finding it when taking the lock means the previous holder died
 // in the middle of a change, perhaps after changing the registry and
 // before counting the change; a generation is then counted (bump) first,
-// whose rebuild finds the change by its file's identity.
+// whose rebuild finds the change by its file's identity, and the
+// temporary files its atomic writes may have left are removed.
 func (h *Host) withRegistry(ctx context.Context, f func() error) error {
 	unlock, err := h.Reg.Lock(ctx)
 	if err != nil {
@@ -116,6 +118,9 @@ func (h *Host) withRegistry(ctx context.Context, f func() error) error {
 	marker := h.paths().section()
 	if _, err := os.Stat(marker); err == nil {
 		if _, err := h.bump(); err != nil {
+			return err
+		}
+		if err := h.removeRegistryTemps(); err != nil {
 			return err
 		}
 	}
@@ -138,7 +143,7 @@ func (h *Host) withRegistry(ctx context.Context, f func() error) error {
 
 // creating lists the containers whose creation is in progress.
 func (h *Host) creating() (map[string]bool, error) {
-	names, err := recordNames(h.paths().opsDir())
+	names, err := recordNames(h.paths().intentsDir())
 	if err != nil {
 		return nil, err
 	}

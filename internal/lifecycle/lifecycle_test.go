@@ -741,25 +741,7 @@ func TestRollbackDespiteCancelledContext(t *testing.T) {
 func TestEnsureRightAfterKilledEnsureOfSameName(t *testing.T) {
 	bob := Caller{User: "bob", Groups: []string{"users"}}
 	killed := func(t *testing.T, h *Host) {
-		ctx := context.Background()
-		op, err := lock(ctx, h.paths().opLock("shop"))
-		require.NoError(t, err)
-		defer op.unlock()
-		require.NoError(t, h.withRegistry(ctx, func() error {
-			in, err := h.newIntent("ensure", "shop", true)
-			if err != nil {
-				return err
-			}
-			if err := writeJSON(h.paths().intent("shop"), in, 0o644); err != nil {
-				return err
-			}
-			addr, err := h.Reg.Allocate(h.Cfg.Addresses, "shop")
-			if err != nil {
-				return err
-			}
-			return h.Reg.Put(&registry.Container{Name: "shop", Owner: "bob", Address: addr, Created: h.now(),
-				State: registry.Running, Channel: "https://example.org/c.tar.xz"})
-		}))
+		deadEnsureOfShop(t, h, h.paths().intent("shop")).unlock()
 	}
 	t.Run("another user takes the name", func(t *testing.T) {
 		h, _ := testHost(t)

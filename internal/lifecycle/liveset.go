@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
@@ -29,44 +29,32 @@ import (
 // still declared? is it declared as it is now?) read a journaled file's
 // previous content while the journal exists.
 
-// fileID identifies one version of a registry file: every write renames a
-// new file over the entry, so a changed entry has a new inode.
-type fileID struct {
-	Ino   uint64 `json:"ino"`
-	Size  int64  `json:"size"`
-	MTime int64  `json:"mtime"`
-}
-
-func idOf(fi fs.FileInfo) fileID {
-	id := fileID{Size: fi.Size(), MTime: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		id.Ino = st.Ino
-	}
-	return id
-}
-
-// setIndex is what the live set was written from (rebuild/index.json,
-// rebuild lock): the render key and, per container, its registry file's
-// identity, its address (to find two entries sharing one without reading
-// them) and its status page row. Without it, or under another render key,
-// the next rebuild renders the whole registry.
-type setIndex struct {
-	Key     string                `json:"key"`
-	Entries map[string]indexEntry `json:"entries"`
-}
-
-type indexEntry struct {
-	ID      fileID              `json:"id"`
-	Address string              `json:"address"`
-	Status  generator.StatusRow `json:"status"`
-}
-
 // setJournal is a change of the live set in progress (rebuild/journal.json,
 // rebuild lock): every file it changes, with its previous content (nil:
-// absent), and the containers it rendered anew.
+// absent; base64 in the JSON, which costs a fraction of escaping the
+// status page's HTML), and the containers it rendered anew.
 type setJournal struct {
-	Prev  map[string]*string `json:"prev"`
-	Names []string           `json:"names"`
+	Files map[string][]byte `json:"files"`
+	Names []string          `json:"names"`
+	// Prev is Files as an older devhost wrote it (strings), read so that a
+	// journal an upgrade finds is undone all the same.
+	Prev map[string]*string `json:"prev,omitempty"`
+}
+
+// previous returns the journal's files and their previous contents.
+func (j *setJournal) previous() map[string][]byte {
+	out := make(map[string][]byte, len(j.Files)+len(j.Prev))
+	for f, b := range j.Files {
+		out[f] = b
+	}
+	for f, s := range j.Prev {
+		if s == nil {
+			out[f] = nil
+		} else {
+			out[f] = []byte(*s)
+		}
+	}
+	return out
 }
 
 // setPlan is a change of the live set: what the registry describes now,
@@ -74,13 +62,18 @@ type setJournal struct {
 type setPlan struct {
 	// files are the changes: new content, or nil to remove a file.
 	files map[string][]byte
-	// index is the set index once the change is written.
+	// index is the set index once the change is written; prev the one
+	// it was planned against (nil: none).
 	index setIndex
+	prev  *indexLog
 	// snap are the registry bytes of the entries it read (changed ones,
 	// and all of them when full).
 	snap map[string]string
 	// full is true when every entry was rendered.
 	full bool
+	// cur is the live content of every file in files as planned against
+	// (nil: absent); the rebuild lock keeps it so until the write.
+	cur map[string][]byte
 }
 
 // hostChanged lists the containers whose host-side declaration the plan
@@ -119,12 +112,15 @@ func (h *Host) planSet(full bool) (*setPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	prev, err := h.readSetIndex()
+	if err != nil {
+		return nil, err
+	}
 	var old setIndex
-	if ok, err := readJSON(h.paths().setIndex(), &old); err != nil || !ok || old.Key != key || !generator.IndexByName(t) {
-		if err != nil {
-			// A broken index is only a cache: render everything.
-			_ = atomicfile.Remove(h.paths().setIndex())
-		}
+	if prev != nil {
+		old = prev.setIndex
+	}
+	if prev == nil || old.Key != key || !generator.IndexByName(t) {
 		full = true
 	}
 	creating, err := h.creating()
@@ -139,8 +135,8 @@ func (h *Host) planSet(full bool) (*setPlan, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("registry %s: %w", h.Reg.Dir(), err)
 	}
-	p := &setPlan{files: map[string][]byte{}, index: setIndex{Key: key, Entries: make(map[string]indexEntry, len(ents))}, snap: map[string]string{}, full: full}
-	ids := map[string]fileID{}
+	p := &setPlan{files: map[string][]byte{}, cur: map[string][]byte{}, index: setIndex{Key: key, Entries: make(map[string]indexEntry, len(ents))}, prev: prev, snap: map[string]string{}, full: full}
+	ids := map[string]registry.FileID{}
 	for _, e := range ents {
 		n := e.Name()
 		if e.IsDir() || strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".hcl") {
@@ -156,7 +152,7 @@ func (h *Host) planSet(full bool) (*setPlan, error) {
 		} else if err != nil {
 			return nil, fmt.Errorf("registry: %w", err)
 		}
-		id := idOf(fi)
+		id := registry.IDOf(fi)
 		if ie, ok := old.Entries[name]; ok && !full && ie.ID == id && !slices.Contains(marked, name) {
 			p.index.Entries[name] = ie
 			continue
@@ -283,7 +279,7 @@ func (h *Host) planFile(p *setPlan, rel string, b []byte) error {
 		return err
 	}
 	if cur == nil || !bytes.Equal(cur, b) {
-		p.files[rel] = b
+		p.files[rel], p.cur[rel] = b, cur
 	}
 	return nil
 }
@@ -315,18 +311,16 @@ func (h *Host) writeSet(p *setPlan) error {
 	if len(p.files) == 0 {
 		return nil
 	}
-	j := setJournal{Prev: make(map[string]*string, len(p.files))}
+	j := setJournal{Files: make(map[string][]byte, len(p.files))}
 	for f := range p.files {
-		b, err := readOptional(h.livePath(f))
-		if err != nil {
-			return err
+		b, known := p.cur[f]
+		if !known {
+			var err error
+			if b, err = readOptional(h.livePath(f)); err != nil {
+				return err
+			}
 		}
-		if b != nil {
-			s := string(b)
-			j.Prev[f] = &s
-		} else {
-			j.Prev[f] = nil
-		}
+		j.Files[f] = b
 	}
 	for n := range p.snap {
 		j.Names = append(j.Names, n)
@@ -341,7 +335,11 @@ func (h *Host) writeSet(p *setPlan) error {
 // commitSet makes the written set the applied one: the index records what
 // it was written from, the journal goes. Call with the rebuild lock held.
 func (h *Host) commitSet(p *setPlan) error {
-	if err := writeCompactJSON(h.paths().setIndex(), p.index, 0o644); err != nil {
+	prev := p.prev
+	if p.full {
+		prev = nil // it read everything: the index is written anew
+	}
+	if err := h.writeSetIndex(prev, p.index); err != nil {
 		return err
 	}
 	return atomicfile.Remove(h.paths().setJournal())
@@ -357,13 +355,8 @@ func (h *Host) undoSet() error {
 	if err != nil || !ok {
 		return err
 	}
-	files := make(map[string][]byte, len(j.Prev))
-	for f, prev := range j.Prev {
-		if prev == nil {
-			files[f] = nil
-		} else {
-			files[f] = []byte(*prev)
-		}
+	files := j.previous()
+	for f := range files {
 		// An interrupted patch's temporary file.
 		tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(h.livePath(f)), "."+filepath.Base(f)+".tmp*"))
 		for _, t := range tmps {
@@ -373,17 +366,21 @@ func (h *Host) undoSet() error {
 	if err := generator.Patch(h.Cfg.GeneratedDir, files); err != nil {
 		return err
 	}
-	var idx setIndex
-	if ok, err := readJSON(h.paths().setIndex(), &idx); err == nil && ok {
+	prev, err := h.readSetIndex()
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		idx := setIndex{Key: prev.Key, Entries: maps.Clone(prev.Entries)}
 		for _, n := range j.Names {
 			// Kept, with no identity a file has: read again if the
 			// entry exists, its files removed if it does not.
 			if e, ok := idx.Entries[n]; ok {
-				e.ID = fileID{Size: -1}
+				e.ID = registry.FileID{Size: -1}
 				idx.Entries[n] = e
 			}
 		}
-		if err := writeCompactJSON(h.paths().setIndex(), idx, 0o644); err != nil {
+		if err := h.writeSetIndex(prev, idx); err != nil {
 			return err
 		}
 	}
@@ -398,11 +395,8 @@ func (h *Host) appliedFile(rel string) ([]byte, error) {
 	if ok, err := readJSON(h.paths().setJournal(), &j); err != nil {
 		return nil, err
 	} else if ok {
-		if prev, in := j.Prev[rel]; in {
-			if prev == nil {
-				return nil, nil
-			}
-			return []byte(*prev), nil
+		if prev, in := j.previous()[rel]; in {
+			return prev, nil
 		}
 	}
 	return readOptional(h.livePath(rel))

@@ -280,23 +280,14 @@ func TestBatchWindowSharesTheFirstRebuild(t *testing.T) {
 	// The window ends once blog is committed: on a loaded machine blog's
 	// ensure can take longer than any timer the test could afford.
 	windowEnd := make(chan struct{})
-	h.batchEnd = windowEnd
+	h.batchTick = windowEnd
 	ctx := context.Background()
 	done := make(chan error, 1)
 	go func() {
 		_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
 		done <- err
 	}()
-	// Wait until shop's rebuild holds the lock (it is in its window).
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		require.True(t, time.Now().Before(deadline), "shop's rebuild never took the lock")
-		l, free, err := tryLock(h.paths().rebuildLock())
-		require.NoError(t, err)
-		if !free {
-			break
-		}
-		l.unlock()
-	}
+	waitRebuildLock(t, h) // shop's rebuild is in its window
 	type result struct {
 		res *EnsureResult
 		err error
@@ -306,19 +297,106 @@ func TestBatchWindowSharesTheFirstRebuild(t *testing.T) {
 		res, err := h.Ensure(ctx, EnsureRequest{Name: "blog", Channel: "https://example.org/c.tar.xz", Caller: alice})
 		blog <- result{res, err}
 	}()
-	// blog is committed when the wanted generation counts it (shop's is 1).
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		require.True(t, time.Now().Before(deadline), "blog was never committed")
-		w, err := h.readWanted()
-		require.NoError(t, err)
-		if w.Gen >= 2 {
-			break
-		}
-	}
+	waitWanted(t, h, 2) // blog is committed (shop's generation is 1)
 	close(windowEnd)
 	r := <-blog
 	require.NoError(t, r.err)
 	require.NoError(t, <-done)
 	assert.False(t, r.res.Apply.Rebuilt, "blog waited for a rebuild of its own")
 	assert.Equal(t, 1, fr.count("nixos-rebuild"))
+}
+
+// While requests keep being committed, the leader holds its rebuild back
+// for another batch window, at most maxBatchWindows in all: a burst whose
+// commits spread over several windows shares one rebuild, and a steady
+// stream of requests cannot hold it back for longer.
+func TestBatchWindowGrowsWhileRequestsArrive(t *testing.T) {
+	h, fr := testHost(t)
+	h.Cfg.Commands.RebuildBatchWindow = time.Minute
+	tick := make(chan struct{})
+	h.batchTick = tick
+	ctx := context.Background()
+	ensure := func(name string) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := h.Ensure(ctx, EnsureRequest{Name: name, Channel: "https://example.org/c.tar.xz", Caller: alice})
+			done <- err
+		}()
+		return done
+	}
+	dones := []<-chan error{ensure("shop")}
+	waitWanted(t, h, 1)
+	waitRebuildLock(t, h) // shop's rebuild is in its first window
+	// One request committed in each window: the leader takes another
+	// window after each, until the last.
+	for i, name := range []string{"blog", "wiki", "docs", "news"} {
+		dones = append(dones, ensure(name))
+		waitWanted(t, h, uint64(i+2))
+		select {
+		case tick <- struct{}{}:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the leader did not wait for window %d, although %s was committed in window %d", i+1, name, i+1)
+		}
+	}
+	for _, done := range dones {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the leader waited for more than %d windows", maxBatchWindows)
+		}
+	}
+	assert.Equal(t, 1, fr.count("nixos-rebuild"), "the burst shares one rebuild")
+}
+
+// waitRebuildLock waits until a rebuild holds the rebuild lock.
+func waitRebuildLock(t *testing.T, h *Host) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "no rebuild took the lock")
+		l, free, err := tryLock(h.paths().rebuildLock())
+		require.NoError(t, err)
+		if !free {
+			return
+		}
+		l.unlock()
+	}
+}
+
+// A set journal as a devhost before the base64 journal wrote it (the
+// previous contents as strings) is undone all the same: an upgrade may
+// find one a killed rebuild left.
+func TestUndoSetReadsTheStringJournal(t *testing.T) {
+	h, _ := testHost(t)
+	ctx := context.Background()
+	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	prev := "{ containers = { }; }\n"
+	j := map[string]any{"prev": map[string]*string{generator.IndexFile: &prev, generator.HostFile("new"): nil}, "names": []string{"shop"}}
+	require.NoError(t, writeJSON(h.paths().setJournal(), j, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(h.Cfg.GeneratedDir, generator.HostFile("new")), []byte("{ }\n"), 0o644))
+
+	b, err := h.appliedFile(generator.IndexFile)
+	require.NoError(t, err)
+	assert.Equal(t, prev, string(b), "the applied index is the journal's previous one")
+	require.NoError(t, h.undoSet())
+	b, err = os.ReadFile(filepath.Join(h.Cfg.GeneratedDir, generator.IndexFile))
+	require.NoError(t, err)
+	assert.Equal(t, prev, string(b))
+	assert.NoFileExists(t, filepath.Join(h.Cfg.GeneratedDir, generator.HostFile("new")))
+	assert.NoFileExists(t, h.paths().setJournal())
+}
+
+// waitWanted waits until the wanted generation reaches gen: the request
+// counted as gen is committed.
+func waitWanted(t *testing.T, h *Host, gen uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "generation %d was never counted", gen)
+		w, err := h.readWanted()
+		require.NoError(t, err)
+		if w.Gen >= gen {
+			return
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
+	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
 
@@ -26,27 +27,16 @@ func (h *Host) recoverOps(ctx context.Context) (Recovered, error) {
 	if err := h.recoverRebuildIfIdle(ctx); err != nil {
 		return rec, err
 	}
-	// Temporary files of atomic writes whose process died: every file in
-	// these directories is written under the registry lock, held now.
-	for _, dir := range []string{h.paths().opsDir(), filepath.Dir(h.paths().buildRecord("x")), filepath.Dir(h.paths().purgeMarker("x")),
-		filepath.Dir(h.provisionPath("x")), h.Reg.Dir(), h.paths().root} {
-		if err := removeStaleTemps(dir); err != nil {
-			return rec, err
-		}
+	if err := h.adoptLegacyIntents(); err != nil {
+		return rec, err
 	}
-	ents, err := os.ReadDir(h.paths().opsDir())
-	if errors.Is(err, fs.ErrNotExist) {
-		return rec, nil
-	}
+	// Only operations in progress have an intent: the op locks, one per
+	// container ever worked on, are in a directory of their own.
+	names, err := recordNames(h.paths().intentsDir())
 	if err != nil {
-		return rec, fmt.Errorf("lifecycle: %w", err)
+		return rec, err
 	}
-	for _, e := range ents {
-		n := e.Name()
-		if !strings.HasSuffix(n, ".json") || strings.HasPrefix(n, ".") {
-			continue
-		}
-		name := strings.TrimSuffix(n, ".json")
+	for _, name := range names {
 		l, ok, err := tryLock(h.paths().opLock(name))
 		if err != nil {
 			return rec, err
@@ -80,6 +70,11 @@ func (h *Host) recoverOps(ctx context.Context) (Recovered, error) {
 // killed one would take the half-created entry for an existing container
 // (and its owner for the name's). Call under the registry lock.
 func (h *Host) recoverOwn(ctx context.Context, name string) error {
+	// An older devhost's intent, which adoptLegacyIntents leaves alone
+	// while its op lock is held (by this process now).
+	if err := h.adoptLegacyIntent(name); err != nil {
+		return err
+	}
 	if _, err := os.Stat(h.paths().intent(name)); err != nil {
 		return nil
 	}
@@ -276,6 +271,84 @@ func (h *Host) recoverRebuildIfIdle(ctx context.Context) error {
 	}
 	defer l.unlock()
 	return h.recoverRebuild(ctx)
+}
+
+// adoptLegacyIntents moves the intents a devhost before intents/ left in
+// ops/ (next to the op locks, one per container ever worked on) whose
+// process died to intents/, where recovery finds them. The ops directory
+// is listed only when it changed since the last listing that left no
+// intent in it (ops.scanned records its identity then); this devhost
+// writes none there, so that is once after an upgrade and after a new
+// container's op lock is created. An intent whose op lock is held stays:
+// its process, an older devhost, removes it when done, or dies and leaves
+// it for a later command. Call under the registry lock.
+func (h *Host) adoptLegacyIntents() error {
+	fi, err := os.Stat(h.paths().opsDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("lifecycle: %w", err)
+	}
+	id := registry.IDOf(fi)
+	seen := fmt.Sprintf("%d %d\n", id.Ino, id.MTime)
+	if b, err := os.ReadFile(h.paths().opsScanned()); err == nil && string(b) == seen {
+		return nil
+	}
+	names, err := recordNames(h.paths().opsDir())
+	if err != nil {
+		return err
+	}
+	left := false
+	for _, name := range names {
+		l, free, err := tryLock(h.paths().opLock(name))
+		if err != nil {
+			return err
+		}
+		if !free {
+			left = true
+			continue
+		}
+		err = h.adoptLegacyIntent(name)
+		l.unlock()
+		if err != nil {
+			return err
+		}
+	}
+	if left {
+		return nil
+	}
+	return atomicfile.WriteFile(h.paths().opsScanned(), []byte(seen), 0o644)
+}
+
+// adoptLegacyIntent moves name's intent from ops/ to intents/, if it has
+// one there. Call under the registry lock, holding name's op lock.
+func (h *Host) adoptLegacyIntent(name string) error {
+	if _, err := os.Lstat(h.paths().legacyIntent(name)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := atomicfile.PrivateDir(h.paths().intentsDir(), privateDirPerm); err != nil {
+		return fmt.Errorf("lifecycle: %w", err)
+	}
+	if err := os.Rename(h.paths().legacyIntent(name), h.paths().intent(name)); err != nil {
+		return fmt.Errorf("lifecycle: %w", err)
+	}
+	return atomicfile.SyncDir(h.paths().intentsDir())
+}
+
+// removeRegistryTemps removes the temporary files of atomic writes whose
+// process died in the directories whose every file is written under the
+// registry lock. Each has an entry per container: withRegistry calls it
+// only when the previous holder died inside its section (a temporary
+// file's writer holds the section), Sync and Cleanup always. Call under
+// the registry lock.
+func (h *Host) removeRegistryTemps() error {
+	for _, dir := range []string{h.paths().intentsDir(), h.paths().opsDir(), filepath.Dir(h.paths().buildRecord("x")), filepath.Dir(h.paths().purgeMarker("x")),
+		filepath.Dir(h.provisionPath("x")), h.Reg.Dir(), h.paths().root} {
+		if err := removeStaleTemps(dir); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // removeStaleTemps removes the ".<name>.tmp*" files atomic writes leave

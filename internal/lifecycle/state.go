@@ -12,7 +12,7 @@ import (
 //	wanted.json        registry lock   the generation of the registry's content
 //	full               registry lock   `apply --full` asked for a rebuild that renders everything
 //	rebuild/applied.json   rebuild lock    the generation of the last successful rebuild
-//	rebuild/index.json     rebuild lock    what the live set was written from (file identities, status rows)
+//	rebuild/index.log      rebuild lock    what the live set was written from (file identities, status rows; a log, see setindex.go)
 //	rebuild/journal.json   rebuild lock    a change of the live set in progress: the files' previous contents
 //	rebuild/failures.json  rebuild lock    recent failed rebuilds and the generations they covered
 //	rebuild/marked.json    rebuild lock    entries a failed rebuild kept and marked (last_error)
@@ -20,7 +20,9 @@ import (
 //	rebuild.lock       (the rebuild lock: one rebuild process at a time)
 //	section            registry lock   exists while a registry-lock holder changes things
 //	ops/<name>.lock    (a container's operation lock, held for a whole ensure/destroy/keep)
-//	ops/<name>.json    container op lock   the intent of an operation in progress
+//	intents/<name>.json  container op lock   the intent of an operation in progress (a
+//	                   devhost before intents/ kept it as ops/<name>.json: ops.scanned
+//	                   records the ops directory in which none was left)
 //	builds/<name>.json registry lock   what the container's profile was built from
 //	build/<name>/      container op lock   inputs of a container build in progress
 //	purge/<name>       registry lock   a destroyed container whose remains are still to be removed
@@ -41,7 +43,8 @@ func (p paths) section() string           { return filepath.Join(p.root, "sectio
 func (p paths) wanted() string            { return filepath.Join(p.root, "wanted.json") }
 func (p paths) rebuildDir() string        { return filepath.Join(p.root, "rebuild") }
 func (p paths) applied() string           { return filepath.Join(p.root, "rebuild", "applied.json") }
-func (p paths) setIndex() string          { return filepath.Join(p.root, "rebuild", "index.json") }
+func (p paths) setIndex() string          { return filepath.Join(p.root, "rebuild", "index.log") }
+func (p paths) legacySetIndex() string    { return filepath.Join(p.root, "rebuild", "index.json") }
 func (p paths) setJournal() string        { return filepath.Join(p.root, "rebuild", "journal.json") }
 func (p paths) fullRequest() string       { return filepath.Join(p.root, "full") }
 func (p paths) failures() string          { return filepath.Join(p.root, "rebuild", "failures.json") }
@@ -50,7 +53,12 @@ func (p paths) rebuildIntent() string     { return filepath.Join(p.root, "rebuil
 func (p paths) rebuildLock() string       { return filepath.Join(p.root, "rebuild.lock") }
 func (p paths) opsDir() string            { return filepath.Join(p.root, "ops") }
 func (p paths) opLock(name string) string { return filepath.Join(p.root, "ops", name+".lock") }
-func (p paths) intent(name string) string { return filepath.Join(p.root, "ops", name+".json") }
+func (p paths) intentsDir() string        { return filepath.Join(p.root, "intents") }
+func (p paths) intent(name string) string { return filepath.Join(p.root, "intents", name+".json") }
+func (p paths) legacyIntent(name string) string {
+	return filepath.Join(p.root, "ops", name+".json")
+}
+func (p paths) opsScanned() string { return filepath.Join(p.root, "ops.scanned") }
 func (p paths) buildRecord(name string) string {
 	return filepath.Join(p.root, "builds", name+".json")
 }

@@ -223,12 +223,10 @@ func (h *Host) HostStatus() (*HostStatus, error) {
 	// progress (or was interrupted): then the set journal exists.
 	_, err = os.Stat(h.paths().setJournal())
 	s.SetMatchesApplied = errors.Is(err, fs.ErrNotExist)
-	ops, _ := os.ReadDir(h.paths().opsDir())
-	for _, e := range ops {
-		if n, ok := strings.CutSuffix(e.Name(), ".json"); ok && !strings.HasPrefix(n, ".") {
-			if _, dead := h.interrupted(n); dead {
-				s.Interrupted = append(s.Interrupted, n)
-			}
+	intents, _ := recordNames(h.paths().intentsDir())
+	for _, n := range intents {
+		if _, dead := h.interrupted(n); dead {
+			s.Interrupted = append(s.Interrupted, n)
 		}
 	}
 	var fails []Failure

@@ -1,11 +1,13 @@
 package registry
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -342,10 +344,9 @@ func TestAllocateSeesEntriesChangedSinceItsCache(t *testing.T) {
 	assert.Equal(t, "10.0.0.6", register(t, r, tinyPool, "d"), "a broken cache is rebuilt")
 }
 
-// The address cache holds both families: an IPv6 address changed behind
-// its back is read again, and a cache written before it held IPv6
-// addresses (no has6) is not trusted for them, so no IPv6 address is
-// handed out twice.
+// The address cache holds both families: an IPv6 address changed by a
+// write is known without reading the entry, and one a broken cache forgot
+// is read again, so no IPv6 address is handed out twice.
 func TestAllocate6SeesEntriesChangedSinceItsCache(t *testing.T) {
 	r := Open(t.TempDir())
 	register6(t, r, pool6, "a") // ::2, cached
@@ -356,29 +357,108 @@ func TestAllocate6SeesEntriesChangedSinceItsCache(t *testing.T) {
 	_, b6 := register6(t, r, pool6, "b")
 	assert.Equal(t, "fd00:1:2:3::4", b6)
 
-	// The cache as Allocate wrote it before IPv6, and a lost high-water
-	// mark: allocation starts at ::2 again and must see a and b.
-	src, err := os.ReadFile(r.addrCachePath())
-	require.NoError(t, err)
-	var old map[string]map[string]json.RawMessage
-	require.NoError(t, json.Unmarshal(src, &old))
-	for _, e := range old {
-		delete(e, "address6")
-		delete(e, "has6")
-	}
-	src, err = json.Marshal(old)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(r.addrCachePath(), src, 0o640))
+	// A broken cache and a lost high-water mark: allocation starts at
+	// ::2 again and must see a and b.
+	require.NoError(t, os.WriteFile(r.addrCachePath(), []byte("broken\n"), 0o640))
 	require.NoError(t, os.Remove(r.allocPath(allocFile6)))
 	a6, err := r.Allocate6(pool6, "c")
 	require.NoError(t, err)
 	assert.Equal(t, "fd00:1:2:3::2", a6.String(), "a moved off ::2")
-	c = testContainer("c", "10.0.0.4")
-	c.Address6 = a6
-	require.NoError(t, r.Put(c))
-	require.NoError(t, os.WriteFile(r.addrCachePath(), src, 0o640))
-	require.NoError(t, os.Remove(r.allocPath(allocFile6)))
-	a6, err = r.Allocate6(pool6, "d")
-	require.NoError(t, err)
-	assert.Equal(t, "fd00:1:2:3::5", a6.String(), "::2 to ::4 are a's, b's and c's")
+}
+
+// TestAddressCacheFollowsWrites: once swept, the cache is kept current by
+// Put, WriteEntry and Delete themselves (an allocation then reads no entry
+// and lists no directory), and anything else that changes the directory,
+// or a cache that was stale before a write, makes the next allocation
+// sweep. Every case must still hand out only free addresses.
+func TestAddressCacheFollowsWrites(t *testing.T) {
+	current := func(t *testing.T, r *Registry) bool {
+		t.Helper()
+		c := r.readAddrCache()
+		d, ok := r.dirID()
+		return ok && c.current && c.dir == d
+	}
+	outsideWrite := func(t *testing.T, r *Registry, name, addr string) {
+		t.Helper()
+		// As an editor saves: a new file renamed over the entry.
+		scratch := Open(t.TempDir())
+		require.NoError(t, scratch.Put(testContainer(name, addr)))
+		b, err := os.ReadFile(scratch.Path(name))
+		require.NoError(t, err)
+		tmp := filepath.Join(r.Dir(), ".edit.tmp")
+		require.NoError(t, os.WriteFile(tmp, b, EntryPerm))
+		require.NoError(t, os.Rename(tmp, r.Path(name)))
+	}
+	setup := func(t *testing.T) *Registry {
+		r := Open(t.TempDir())
+		register(t, r, tinyPool, "a") // .2
+		register(t, r, tinyPool, "b") // .3
+		require.True(t, current(t, r), "Put after a sweep keeps the cache current")
+		return r
+	}
+
+	t.Run("put, write entry and delete keep it current", func(t *testing.T) {
+		r := setup(t)
+		require.NoError(t, r.Put(testContainer("a", "10.0.0.9")))
+		require.True(t, current(t, r))
+		src, err := os.ReadFile(r.Path("b"))
+		require.NoError(t, err)
+		require.NoError(t, r.WriteEntry("b", bytes.Replace(src, []byte(`"10.0.0.3"`), []byte(`"10.0.0.4"`), 1)))
+		require.True(t, current(t, r))
+		require.NoError(t, r.Delete("a"))
+		require.True(t, current(t, r))
+		// .4 is b's now, known from the cache alone.
+		assert.Equal(t, "10.0.0.5", register(t, r, tinyPool, "c"))
+		c := r.readAddrCache()
+		assert.Equal(t, []string{"b", "c"}, slices.Sorted(maps.Keys(c.entries)))
+		assert.Equal(t, "10.0.0.4", c.entries["b"].address.String())
+	})
+	t.Run("an undecodable write is read again", func(t *testing.T) {
+		r := setup(t)
+		require.NoError(t, r.WriteEntry("x", []byte("address = \"10.0.0.4\"\n")))
+		require.True(t, current(t, r))
+		_, err := r.Allocate(tinyPool, "c")
+		var de *diag.Error
+		require.ErrorAs(t, err, &de, "an invalid entry might hold an address")
+		require.NoError(t, r.Delete("x"))
+		assert.Equal(t, "10.0.0.4", register(t, r, tinyPool, "c"))
+	})
+	t.Run("an outside rename makes it sweep", func(t *testing.T) {
+		r := setup(t)
+		outsideWrite(t, r, "a", "10.0.0.4")
+		require.False(t, current(t, r))
+		assert.Equal(t, "10.0.0.5", register(t, r, tinyPool, "c"), ".4 is a's now")
+	})
+	t.Run("a write after an outside change leaves it stale", func(t *testing.T) {
+		r := setup(t)
+		outsideWrite(t, r, "z", "10.0.0.4") // a new entry behind its back
+		require.NoError(t, r.Put(testContainer("a", "10.0.0.2")))
+		require.NoError(t, r.Put(testContainer("b", "10.0.0.9")))
+		require.False(t, current(t, r))
+		assert.Equal(t, "10.0.0.5", register(t, r, tinyPool, "c"), ".4 is z's")
+	})
+	t.Run("an append cut short is not trusted", func(t *testing.T) {
+		r := setup(t)
+		b, err := os.ReadFile(r.addrCachePath())
+		require.NoError(t, err)
+		// The S line of the last append lost its newline: the entry
+		// line before it names the directory as it is no more.
+		require.NoError(t, os.WriteFile(r.addrCachePath(), b[:len(b)-1], 0o640))
+		require.False(t, current(t, r))
+		require.NoError(t, r.Put(testContainer("a", "10.0.0.4")))
+		require.False(t, current(t, r), "an append to a stale cache does not make it current")
+		assert.Equal(t, "10.0.0.5", register(t, r, tinyPool, "c"))
+		require.True(t, current(t, r), "the sweep wrote it anew")
+	})
+	t.Run("the log is compacted", func(t *testing.T) {
+		r := setup(t)
+		for i := range 100 {
+			require.NoError(t, r.Put(testContainer("a", fmt.Sprintf("10.0.0.%d", 10+i%2))))
+		}
+		require.Greater(t, r.readAddrCache().lines, 100)
+		assert.Equal(t, "10.0.0.4", register(t, r, tinyPool, "c"))
+		c := r.readAddrCache()
+		assert.Equal(t, 2+1+2, c.lines, "a, b and the directory, then c's append")
+		assert.True(t, current(t, r))
+	})
 }

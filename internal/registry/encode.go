@@ -261,8 +261,8 @@ func valueText(v cty.Value) []byte {
 // edited in place: only changed attributes are rewritten, so comments and
 // layout a person added survive. An invalid container (a name or alias that
 // could never be a DNS label or container name, a bad channel, …) is
-// rejected with a *diag.Error before anything is written. Call it under Lock
-// when the write depends on what was read.
+// rejected with a *diag.Error before anything is written. Call it under
+// Lock: the address cache it appends to counts on one writer at a time.
 func (r *Registry) Put(c *Container) error {
 	if err := c.Validate(); err != nil {
 		return err
@@ -284,7 +284,8 @@ func (r *Registry) Put(c *Container) error {
 	// Never write what cannot be read back: a hand-added unknown attribute
 	// or a broken value that this edit did not replace would otherwise
 	// turn a successful Put into an unreadable registry.
-	if _, diags := Decode(path, data); diags.HasErrors() {
+	written, diags := Decode(path, data)
+	if diags.HasErrors() {
 		return diag.NewError(append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Registry entry cannot be updated",
@@ -294,5 +295,5 @@ func (r *Registry) Put(c *Container) error {
 	if bytes.Equal(data, old) && !looser(path) {
 		return nil
 	}
-	return r.WriteEntry(c.Name, data)
+	return r.writeEntry(c.Name, data, written)
 }

@@ -62,14 +62,32 @@ const (
 // and restricts the registry directory to DirPerm (creating it when
 // missing). Put writes through it; so do those that put an entry's earlier
 // bytes back (rollbacks), since those bytes are as private as the entry.
+// Call it under Lock, as Put.
 func (r *Registry) WriteEntry(name string, src []byte) error {
 	if err := names.Container(name); err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
+	c, diags := Decode(r.Path(name), src)
+	if diags.HasErrors() {
+		c = nil // the address cache reads it again
+	}
+	return r.writeEntry(name, src, c)
+}
+
+// writeEntry is WriteEntry of src, the encoding of c (nil: src does not
+// decode), keeping the address cache up to date.
+func (r *Registry) writeEntry(name string, src []byte, c *Container) error {
 	if err := atomicfile.PrivateDir(r.Dir(), DirPerm); err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
-	return atomicfile.WriteFile(r.Path(name), src, EntryPerm)
+	before, ok := r.dirID()
+	if err := atomicfile.WriteFile(r.Path(name), src, EntryPerm); err != nil {
+		return err
+	}
+	if ok {
+		r.noteWrite(name, c, false, before)
+	}
+	return nil
 }
 
 // looser reports whether path exists with permissions beyond EntryPerm.
@@ -313,17 +331,21 @@ func (r *Registry) Get(name string) (*Container, error) {
 
 // Delete removes an entry (errors.Is(err, ErrNotFound) when there is none).
 // Its address stays recorded as used, so it is reused only once the pool
-// is exhausted.
+// is exhausted. Call it under Lock, as Put.
 func (r *Registry) Delete(name string) error {
 	if err := names.Container(name); err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
 	path := r.Path(name)
+	before, ok := r.dirID()
 	if err := os.Remove(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("registry: %q: %w", name, ErrNotFound)
 		}
 		return fmt.Errorf("registry: %w", err)
+	}
+	if ok {
+		r.noteWrite(name, nil, true, before)
 	}
 	return atomicfile.SyncDir(r.Dir())
 }
