@@ -949,9 +949,12 @@ in
       description = ''
         How long a host rebuild that starts on an idle host waits first, so
         that requests arriving together share it (devhost.hcl's
-        `commands.rebuild_batch_window`). A longer window lets more
-        near-simultaneous ensures share one rebuild; a lone request pays it
-        as extra latency. `0ms` rebuilds at once. At most `60s`.
+        `commands.rebuild_batch_window`). While requests keep being
+        committed it waits another window, at most four in all, so a burst
+        whose commits spread over more than one window still shares one
+        rebuild. A longer window lets more near-simultaneous ensures share
+        one rebuild; a lone request pays one window as extra latency, a
+        burst at most four. `0ms` rebuilds at once. At most `60s`.
       '';
     };
   };
