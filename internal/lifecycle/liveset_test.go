@@ -288,15 +288,7 @@ func TestBatchWindowSharesTheFirstRebuild(t *testing.T) {
 		done <- err
 	}()
 	waitRebuildLock(t, h) // shop's rebuild is in its window
-	type result struct {
-		res *EnsureResult
-		err error
-	}
-	blog := make(chan result, 1)
-	go func() {
-		res, err := h.Ensure(ctx, EnsureRequest{Name: "blog", Channel: "https://example.org/c.tar.xz", Caller: alice})
-		blog <- result{res, err}
-	}()
+	blog := ensureAsync(ctx, h, "blog")
 	waitWanted(t, h, 2) // blog is committed (shop's generation is 1)
 	close(windowEnd)
 	r := <-blog
@@ -362,15 +354,7 @@ func TestWaiterReturnsWhenApplied(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, free)
 	defer rl.unlock()
-	type result struct {
-		res *EnsureResult
-		err error
-	}
-	shop := make(chan result, 1)
-	go func() {
-		res, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
-		shop <- result{res, err}
-	}()
+	shop := ensureAsync(ctx, h, "shop")
 	waitWanted(t, h, 1) // shop is committed and waits for the lock
 	// The lock holder's rebuild applies shop's generation; the lock stays
 	// held, as when the next leader takes it the instant it is released.
@@ -385,6 +369,22 @@ func TestWaiterReturnsWhenApplied(t *testing.T) {
 		t.Fatal("shop's ensure still waits for the rebuild lock although its generation is applied")
 	}
 	assert.Equal(t, 1, fr.count("nixos-rebuild"))
+}
+
+// ensureResult is what an Ensure run by ensureAsync returned.
+type ensureResult struct {
+	res *EnsureResult
+	err error
+}
+
+// ensureAsync runs alice's ensure of a new container name in a goroutine.
+func ensureAsync(ctx context.Context, h *Host, name string) <-chan ensureResult {
+	out := make(chan ensureResult, 1)
+	go func() {
+		res, err := h.Ensure(ctx, EnsureRequest{Name: name, Channel: "https://example.org/c.tar.xz", Caller: alice})
+		out <- ensureResult{res, err}
+	}()
+	return out
 }
 
 // waitRebuildLock waits until a rebuild holds the rebuild lock.
