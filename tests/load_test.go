@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/flyingcircusio/devhost/internal/progress"
 	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/tests/doubles/double"
 )
@@ -39,6 +40,9 @@ import (
 //	DEVHOST_LOADTEST_STAGGER=200ms        the staggered start interval
 //	DEVHOST_LOADTEST_CPUPROFILE=DIR       each ensure writes a CPU profile to DIR
 //	                                      (cpu-<pid>.prof; `go tool pprof bin/devhost DIR/*.prof`)
+//	DEVHOST_LOADTEST_TIMELINE=1           each ensure reports its phases (--progress json)
+//	                                      and the test logs a timeline: per ensure its start,
+//	                                      commit, which rebuild applied it and when it learnt so
 const envLoadTest = "DEVHOST_LOADTEST"
 
 // loadRow is one line of the table.
@@ -88,6 +92,7 @@ func runLoad(t *testing.T, registered, procs int, stagger, r time.Duration) load
 		"nix-build":     {SleepMS: 20},
 	})
 
+	timeline := os.Getenv("DEVHOST_LOADTEST_TIMELINE") != ""
 	type outcome struct {
 		name       string
 		start, end time.Time
@@ -103,7 +108,11 @@ func runLoad(t *testing.T, registered, procs int, stagger, r time.Duration) load
 			defer wg.Done()
 			time.Sleep(time.Until(t0.Add(time.Duration(i) * stagger)))
 			o := outcome{name: fmt.Sprintf("load%03d", i), start: time.Now()}
-			o.code, o.stderr = loadRun(s, "alice", "ensure", o.name, "--channel", channel)
+			args := []string{"ensure", o.name, "--channel", channel}
+			if timeline {
+				args = append(args, "--progress", "json")
+			}
+			o.code, o.stderr = loadRun(s, "alice", args...)
 			o.end = time.Now()
 			outs[i] = o
 		}()
@@ -136,6 +145,13 @@ func runLoad(t *testing.T, registered, procs int, stagger, r time.Duration) load
 			sum += rb.End.Sub(rb.Start)
 		}
 		row.meanRebuild = sum / time.Duration(len(rebuilds))
+	}
+	if timeline {
+		var tl []loadTimeline
+		for _, o := range outs {
+			tl = append(tl, parseTimeline(o.name, o.start, o.end, o.stderr))
+		}
+		t.Log("\n" + formatTimeline(t0, r, rebuilds, tl))
 	}
 	// Every ensure registered its container.
 	reg := registry.Open(s.config().StateDir)
@@ -171,7 +187,77 @@ func loadRun(s *sandbox, user string, args ...string) (int, string) {
 	case err != nil:
 		return -1, err.Error()
 	}
-	return 0, ""
+	return 0, errb.String()
+}
+
+// loadTimeline is one ensure's way through a load test, from its
+// --progress json events: when it started, committed its change (began to
+// wait for a rebuild), was told its change is applied, and ended.
+type loadTimeline struct {
+	name                        string
+	start, commit, applied, end time.Time
+}
+
+func parseTimeline(name string, start, end time.Time, stderr string) loadTimeline {
+	tl := loadTimeline{name: name, start: start, end: end}
+	for line := range strings.SplitSeq(stderr, "\n") {
+		_, e, ok := progress.Decode([]byte(line))
+		if !ok {
+			continue
+		}
+		at := start.Add(e.Elapsed)
+		switch e.Phase {
+		case progress.Waiting:
+			if tl.commit.IsZero() {
+				tl.commit = at
+			}
+		case progress.Applied:
+			tl.applied = at
+		}
+	}
+	return tl
+}
+
+// formatTimeline lists the rebuilds and, per ensure, the seconds (from
+// the test's start) of its start, commit, applied and end, the rebuild
+// that applied its change (the first that started after its commit: its
+// snapshot is the first that can contain it), and how long after that
+// rebuild's end it learnt so ("late"): time spent waiting behind rebuilds
+// that did not concern it.
+func formatTimeline(t0 time.Time, r time.Duration, rebuilds []double.Record, tl []loadTimeline) string {
+	var b strings.Builder
+	sec := func(x time.Time) string {
+		if x.IsZero() {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", x.Sub(t0).Seconds())
+	}
+	for i, rb := range rebuilds {
+		fmt.Fprintf(&b, "rebuild %d: %s..%s\n", i+1, sec(rb.Start), sec(rb.End))
+	}
+	// The phases' times are the ensure's own elapsed milliseconds added to
+	// the test's start of the process: they may come a little early.
+	const clockSlack = 50 * time.Millisecond
+	fmt.Fprintf(&b, "| ensure | start | commit | rebuild | applied | late | end | own |\n|---|---|---|---|---|---|---|---|\n")
+	var late []time.Duration
+	for _, x := range tl {
+		by, l := "-", "-"
+		for i, rb := range rebuilds {
+			if !x.commit.IsZero() && !x.applied.IsZero() && rb.Start.After(x.commit) && !rb.End.After(x.applied.Add(clockSlack)) {
+				by = strconv.Itoa(i + 1)
+				d := max(x.applied.Sub(rb.End), 0)
+				late = append(late, d)
+				l = fmt.Sprintf("%.2f", d.Seconds())
+				break
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.1f R |\n", x.name, sec(x.start), sec(x.commit), by, sec(x.applied), l, sec(x.end), float64(x.end.Sub(x.start))/float64(r))
+	}
+	if len(late) > 0 {
+		slices.Sort(late)
+		fmt.Fprintf(&b, "late (applied phase after the applying rebuild's end): median %s, slowest %s\n", late[len(late)/2].Round(time.Millisecond), late[len(late)-1].Round(time.Millisecond))
+	}
+	return b.String()
 }
 
 // prepopulate registers n containers owned by bob by writing their entries

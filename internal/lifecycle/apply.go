@@ -84,9 +84,12 @@ func (h *Host) Apply(ctx context.Context, gen uint64) (ApplyStats, error) {
 			st.Gen = a.Gen
 			return st, nil
 		}
-		rl, err := h.lockRebuild(ctx)
+		rl, err := h.lockRebuild(ctx, gen)
 		if err != nil {
 			return st, err
+		}
+		if rl == nil {
+			continue // gen was applied meanwhile
 		}
 		err = h.rebuildLocked(ctx, gen, &st)
 		rl.unlock()
@@ -105,8 +108,15 @@ func (h *Host) Apply(ctx context.Context, gen uint64) (ApplyStats, error) {
 // more than one window (many processes on few cores) shares one rebuild
 // rather than being cut in two at an arbitrary instant, while a lone
 // request still waits one window. Found taken, it is waited for, and the
-// requests committed during that rebuild are batched already.
-func (h *Host) lockRebuild(ctx context.Context) (*fileLock, error) {
+// requests committed during that rebuild are batched already; the wait
+// ends without the lock (nil) as soon as generation gen is applied. A
+// waiter whose change the running rebuild applies must not have to win
+// the lock to learn that: flock grants it in no order, and when a request
+// committed during that rebuild takes it first, it runs the next rebuild
+// at once, and the waiter would wait through that one too (and the next,
+// while it keeps losing). A failed rebuild is still waited for to the
+// end: its rollback, under the lock, is what the waiter then reports.
+func (h *Host) lockRebuild(ctx context.Context, gen uint64) (*fileLock, error) {
 	// Requests counted from here on are the ones arriving in the window.
 	last, err := h.readWanted()
 	if err != nil {
@@ -117,7 +127,10 @@ func (h *Host) lockRebuild(ctx context.Context) (*fileLock, error) {
 		return nil, err
 	}
 	if !free {
-		return lock(ctx, h.paths().rebuildLock())
+		return lockUnless(ctx, h.paths().rebuildLock(), func() (bool, error) {
+			a, err := h.readApplied()
+			return a.Gen >= gen, err
+		})
 	}
 	d := h.Cfg.Commands.RebuildBatchWindow
 	if d <= 0 {

@@ -61,7 +61,11 @@
 // window while requests keep being committed (at most maxBatchWindows), so
 // requests arriving together share one rebuild, at the price of one window
 // of delay for a lone request; requests arriving while a rebuild runs are
-// batched by the wait anyway. The leader then gathers what is pending: under the registry lock
+// batched by the wait anyway. A waiter checks the applied generation
+// between its attempts at the lock (flock grants it in no order): once a
+// rebuild applied its change it returns, rather than waiting through the
+// rebuild of the next leader, which may have taken the lock first. The
+// leader then gathers what is pending: under the registry lock
 // it lists the registry and compares each file's identity (inode, size,
 // mtime) with the set index (rebuild/index.log, what the live set was
 // written from, a log each rebuild appends its changed rows to) and reads

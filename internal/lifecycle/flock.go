@@ -50,6 +50,13 @@ func tryLock(path string) (l *fileLock, ok bool, err error) {
 // portably, so it polls with a non-blocking flock, backing off up to 50 ms:
 // cheap, and a waiter notices a released lock quickly.
 func lock(ctx context.Context, path string) (*fileLock, error) {
+	return lockUnless(ctx, path, nil)
+}
+
+// lockUnless waits for the lock as lock does, but between two attempts
+// asks done whether it still needs it: when done says no, it returns a nil
+// lock and no error. done may be nil (always needed).
+func lockUnless(ctx context.Context, path string, done func() (bool, error)) (*fileLock, error) {
 	f, err := openLockFile(path)
 	if err != nil {
 		return nil, err
@@ -63,6 +70,12 @@ func lock(ctx context.Context, path string) (*fileLock, error) {
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			_ = f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if done != nil {
+			if ok, err := done(); err != nil || ok {
+				_ = f.Close()
+				return nil, err
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -288,15 +288,7 @@ func TestBatchWindowSharesTheFirstRebuild(t *testing.T) {
 		done <- err
 	}()
 	waitRebuildLock(t, h) // shop's rebuild is in its window
-	type result struct {
-		res *EnsureResult
-		err error
-	}
-	blog := make(chan result, 1)
-	go func() {
-		res, err := h.Ensure(ctx, EnsureRequest{Name: "blog", Channel: "https://example.org/c.tar.xz", Caller: alice})
-		blog <- result{res, err}
-	}()
+	blog := ensureAsync(ctx, h, "blog")
 	waitWanted(t, h, 2) // blog is committed (shop's generation is 1)
 	close(windowEnd)
 	r := <-blog
@@ -347,6 +339,52 @@ func TestBatchWindowGrowsWhileRequestsArrive(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, fr.count("nixos-rebuild"), "the burst shares one rebuild")
+}
+
+// A request waiting for the rebuild lock returns as soon as a rebuild has
+// applied its generation, even while another process holds the lock (the
+// next leader, which took it first and now runs its own rebuild): flock
+// grants no order, and a waiter that had to win the lock to learn its
+// change was applied would wait through rebuilds that do not concern it.
+func TestWaiterReturnsWhenApplied(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	// The test plays the other process: it holds the rebuild lock.
+	rl, free, err := tryLock(h.paths().rebuildLock())
+	require.NoError(t, err)
+	require.True(t, free)
+	defer rl.unlock()
+	shop := ensureAsync(ctx, h, "shop")
+	waitWanted(t, h, 1) // shop is committed and waits for the lock
+	// The lock holder's rebuild applies shop's generation; the lock stays
+	// held, as when the next leader takes it the instant it is released.
+	var st ApplyStats
+	require.NoError(t, h.rebuildLocked(ctx, 1, &st))
+	require.True(t, st.Rebuilt)
+	select {
+	case r := <-shop:
+		require.NoError(t, r.err)
+		assert.False(t, r.res.Apply.Rebuilt)
+	case <-time.After(30 * time.Second):
+		t.Fatal("shop's ensure still waits for the rebuild lock although its generation is applied")
+	}
+	assert.Equal(t, 1, fr.count("nixos-rebuild"))
+}
+
+// ensureResult is what an Ensure run by ensureAsync returned.
+type ensureResult struct {
+	res *EnsureResult
+	err error
+}
+
+// ensureAsync runs alice's ensure of a new container name in a goroutine.
+func ensureAsync(ctx context.Context, h *Host, name string) <-chan ensureResult {
+	out := make(chan ensureResult, 1)
+	go func() {
+		res, err := h.Ensure(ctx, EnsureRequest{Name: name, Channel: "https://example.org/c.tar.xz", Caller: alice})
+		out <- ensureResult{res, err}
+	}()
+	return out
 }
 
 // waitRebuildLock waits until a rebuild holds the rebuild lock.
