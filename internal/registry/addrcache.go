@@ -14,7 +14,6 @@ import (
 	"syscall"
 
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
-	"github.com/flyingcircusio/devhost/internal/inputfile"
 )
 
 // The address cache is what Allocate knows of the entries' addresses
@@ -155,13 +154,12 @@ func parseAddrCache(b []byte) (addrCache, bool) {
 			c.entries[f[1]] = cachedAddr{unknown: true}
 		case f[0] == "D" && len(f) == 2:
 			delete(c.entries, f[1])
-		case f[0] == "S" && len(f) == 3:
-			ino, err1 := strconv.ParseUint(f[1], 10, 64)
-			mtime, err2 := strconv.ParseInt(f[2], 10, 64)
-			if err1 != nil || err2 != nil {
+		case f[0] == "S":
+			d, ok := parseDirLine(f)
+			if !ok {
 				return addrCache{}, false
 			}
-			c.dir, c.current = dirID{ino: ino, mtime: mtime}, true
+			c.dir, c.current = d, true
 		default:
 			return addrCache{}, false
 		}
@@ -237,11 +235,10 @@ func (r *Registry) usedAddresses() (used, used6 map[netip.Addr]bool, err error) 
 			next[name] = c
 			continue
 		}
-		if _, err := inputfile.ReadNoFollow(filepath.Join(r.Dir(), f), MaxEntrySize); errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
 		c, err := r.Get(name)
-		if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			continue // removed since the listing
+		} else if err != nil {
 			return nil, nil, err
 		}
 		next[name] = cachedAddr{id: id, address: c.Address, address6: c.Address6}
@@ -337,12 +334,16 @@ func lastDirLine(f *os.File) (dirID, bool) {
 	if len(line) == len(buf) && off > 0 {
 		return dirID{}, false // longer than any S line
 	}
-	fs := strings.Fields(string(line))
-	if len(fs) != 3 || fs[0] != "S" {
+	return parseDirLine(strings.Fields(string(line)))
+}
+
+// parseDirLine parses the fields of an S line (appendDirLine).
+func parseDirLine(f []string) (dirID, bool) {
+	if len(f) != 3 || f[0] != "S" {
 		return dirID{}, false
 	}
-	ino, err1 := strconv.ParseUint(fs[1], 10, 64)
-	mtime, err2 := strconv.ParseInt(fs[2], 10, 64)
+	ino, err1 := strconv.ParseUint(f[1], 10, 64)
+	mtime, err2 := strconv.ParseInt(f[2], 10, 64)
 	if err1 != nil || err2 != nil {
 		return dirID{}, false
 	}
