@@ -47,13 +47,7 @@ type DestroyResult struct {
 // profile, root directory and provision.nix. A failed rebuild restores
 // the entry.
 func (h *Host) Destroy(ctx context.Context, name string, caller Caller) (*DestroyResult, error) {
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	if err := caller.CheckMember(h.Cfg.Access, "destroy containers"); err != nil {
-		return nil, err
-	}
-	op, err := lock(ctx, h.paths().opLock(name))
+	op, err := h.lockChange(ctx, name, caller, "destroy containers")
 	if err != nil {
 		return nil, err
 	}

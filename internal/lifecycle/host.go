@@ -226,10 +226,7 @@ func (h *Host) entryFor(ctx context.Context, name string, check func(*registry.C
 	if err := h.recoverOwn(ctx, name); err != nil {
 		return nil, err
 	}
-	c, err := h.Reg.Get(name)
-	if errors.Is(err, registry.ErrNotFound) {
-		return nil, &NotFoundError{Name: name}
-	}
+	c, err := h.entry(name)
 	if err != nil {
 		return nil, err
 	}
@@ -237,4 +234,29 @@ func (h *Host) entryFor(ctx context.Context, name string, check func(*registry.C
 		return nil, err
 	}
 	return c, nil
+}
+
+// entry reads the entry of container name; a missing one is a
+// *NotFoundError.
+func (h *Host) entry(name string) (*registry.Container, error) {
+	c, err := h.Reg.Get(name)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, &NotFoundError{Name: name}
+	}
+	return c, err
+}
+
+// lockChange begins an operation that changes container name: it checks
+// the name and that caller is a member allowed to do what ("destroy
+// containers"), then takes the container's op lock, which the caller
+// unlocks. The op lock: an ensure in progress writes back the entry it
+// read before its build, which would drop a change made meanwhile.
+func (h *Host) lockChange(ctx context.Context, name string, caller Caller, what string) (*fileLock, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if err := caller.CheckMember(h.Cfg.Access, what); err != nil {
+		return nil, err
+	}
+	return lock(ctx, h.paths().opLock(name))
 }

@@ -11,15 +11,7 @@ import (
 // rebuild. The owner, an administrator or a user the container is shared
 // with may change it.
 func (h *Host) Keep(ctx context.Context, name string, on bool, caller Caller) (*registry.Container, error) {
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	if err := caller.CheckMember(h.Cfg.Access, "change containers"); err != nil {
-		return nil, err
-	}
-	// The op lock: an ensure in progress writes back the entry it read
-	// before its build, which would silently drop a flag set meanwhile.
-	op, err := lock(ctx, h.paths().opLock(name))
+	op, err := h.lockChange(ctx, name, caller, "change containers")
 	if err != nil {
 		return nil, err
 	}

@@ -119,13 +119,7 @@ func (h *Host) Protect(ctx context.Context, name, user string, caller Caller) (*
 // rebuild. After a failed rebuild the file stays (the host still asks for
 // it); running Unprotect again retries.
 func (h *Host) Unprotect(ctx context.Context, name string, caller Caller) (*ProtectResult, error) {
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	if err := caller.CheckMember(h.Cfg.Access, "change containers"); err != nil {
-		return nil, err
-	}
-	op, err := lock(ctx, h.paths().opLock(name))
+	op, err := h.lockChange(ctx, name, caller, "change containers")
 	if err != nil {
 		return nil, err
 	}

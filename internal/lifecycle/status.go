@@ -65,10 +65,7 @@ func (h *Host) Status(ctx context.Context, name string) (*Status, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	c, err := h.Reg.Get(name)
-	if errors.Is(err, registry.ErrNotFound) {
-		return nil, &NotFoundError{Name: name}
-	}
+	c, err := h.entry(name)
 	if err != nil {
 		return nil, err
 	}
