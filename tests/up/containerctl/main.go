@@ -214,24 +214,48 @@ func copyFile(src, dst string) error {
 }
 
 // hostsEntry replaces any line for addr or name with "addr name".
+//
+// Containers boot concurrently (`devhost up` ensures an environment's
+// hosts in parallel) and a destroy-and-recreate may hand two of them each
+// other's old addresses, so the read-modify-write holds an exclusive lock
+// on the file: without it one boot's rewrite dropped the other's fresh
+// line and its name stopped resolving for the sshd ("stdio forwarding
+// failed"). The real devhost has no such race: its hosts entries are
+// static, generated from the registry by the host rebuild.
 func hostsEntry(path, addr, name string) error {
-	data, err := os.ReadFile(path)
+	// In place: the file is bind-mounted on /etc/hosts, a rename would
+	// not be seen.
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return err
 	}
 	var out []string
 	sc := bufio.NewScanner(strings.NewReader(string(data)))
 	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 2 && (f[0] == addr || f[1] == name) {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && (fields[0] == addr || fields[1] == name) {
 			continue
 		}
 		out = append(out, sc.Text())
 	}
 	out = append(out, addr+" "+name)
-	// In place: the file is bind-mounted on /etc/hosts, a rename would
-	// not be seen.
-	return os.WriteFile(path, []byte(strings.Join(out, "\n")+"\n"), 0o644)
+	content := []byte(strings.Join(out, "\n") + "\n")
+	// Overwrite, then cut: a reader never sees an empty file.
+	if _, err := f.WriteAt(content, 0); err != nil {
+		return err
+	}
+	if err := f.Truncate(int64(len(content))); err != nil {
+		return err
+	}
+	return f.Close() // releases the lock
 }
 
 func mounted(path string) bool {
