@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -122,5 +123,51 @@ func TestExpiry(t *testing.T) {
 	assert.False(t, s.entry("other").ExpiresAt.IsZero())
 	s.ok("alice", "ensure", "other", "--channel", channel, "--expire-after", "never")
 	assert.True(t, s.entry("other").ExpiresAt.IsZero())
+	s.checkConsistent()
+}
+
+// TestHostLimitsRestartRunningContainers: an admin changes the host's
+// default limits and applies: the host's switch leaves running instances
+// of NixOS' container@ template as they are, so the apply restarts the
+// running containers whose drop-in changed, in one systemctl call, and
+// leaves a stopped one stopped and one with limits of its own alone.
+func TestHostLimitsRestartRunningContainers(t *testing.T) {
+	t.Parallel()
+	s := newSandbox(t, sandboxOpts{})
+	s.ok("alice", "ensure", "shop", "--channel", channel)
+	s.ok("alice", "ensure", "blog", "--channel", channel)
+	s.ok("alice", "ensure", "own", "--channel", channel, "--tasks-max", "100")
+	s.ok("alice", "ensure", "idle", "--channel", channel)
+	for _, n := range []string{"shop", "blog", "own"} {
+		s.ok("alice", "keep", n)
+	}
+	s.ok("root", "cleanup", "--now", time.Now().Add(10*24*time.Hour).Format(time.RFC3339))
+	require.Equal(t, "stopped", string(s.entry("idle").State))
+
+	// Nothing changed: nothing restarts.
+	calls := len(s.records("systemctl"))
+	s.ok("root", "apply")
+	assert.Empty(t, s.records("systemctl")[calls:])
+
+	cfg, err := os.ReadFile(s.cfgPath)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(s.cfgPath, append(cfg, "limits {\n  tasks_max = 512\n}\n"...), 0o644))
+	rebuilds := len(s.successfulRebuilds())
+	r := s.ok("root", "apply", "--json")
+	assert.Len(t, s.successfulRebuilds(), rebuilds+1)
+	var res struct {
+		Restarted []string `json:"restarted"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
+	assert.Equal(t, []string{"blog", "shop"}, res.Restarted)
+	recs := s.records("systemctl")[calls:]
+	require.Len(t, recs, 1)
+	assert.Equal(t, []string{"try-restart", "container@blog.service", "container@shop.service"}, recs[0].Argv)
+	assert.Equal(t, []any{"container@blog.service", "container@shop.service"}, recs[0].Extra["restarted"], "both were running")
+
+	// Applied once: the next apply restarts nothing.
+	calls = len(s.records("systemctl"))
+	assert.NotContains(t, s.ok("root", "apply").stdout, "restarted")
+	assert.Empty(t, s.records("systemctl")[calls:])
 	s.checkConsistent()
 }

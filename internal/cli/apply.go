@@ -76,6 +76,10 @@ type applyResult struct {
 	Generation uint64 `json:"generation"`
 	Rebuilt    bool   `json:"rebuilt"`
 	Wrote      bool   `json:"wrote"`
+	// Restarted are the running containers restarted because the
+	// rebuild changed their addresses or limits.
+	Restarted    []string `json:"restarted"`
+	RestartError string   `json:"restart_error,omitempty"`
 }
 
 func applyRun(opts *applyOptions) error {
@@ -100,7 +104,8 @@ func applyRun(opts *applyOptions) error {
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	res := applyResult{renderResult: renderResult{Dir: dir, Files: []string{}}, Generation: st.Gen, Rebuilt: st.Rebuilt, Wrote: st.Wrote}
+	res := applyResult{renderResult: renderResult{Dir: dir, Files: []string{}}, Generation: st.Gen, Rebuilt: st.Rebuilt, Wrote: st.Wrote,
+		Restarted: nonNil(st.Restarted), RestartError: st.RestartErr}
 	if set != nil {
 		res.Digest, res.HostDigest, res.Files = set.Digest(), set.HostDigest(), set.Paths()
 		for _, p := range res.Files {
@@ -117,7 +122,7 @@ func applyRun(opts *applyOptions) error {
 		if err := enc.Encode(res); err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
-		return nil
+		return restartError(res)
 	case opts.Show && set != nil:
 		reg, err := opts.Registry()
 		if err != nil {
@@ -129,7 +134,20 @@ func applyRun(opts *applyOptions) error {
 		showSet(opts.IO.Out, dir, set, cs)
 	}
 	fmt.Fprintln(opts.IO.Out, applySummary(dir, res))
-	return nil
+	if len(res.Restarted) > 0 {
+		fmt.Fprintf(opts.IO.Out, "restarted (addresses or limits changed): %s\n", strings.Join(res.Restarted, " "))
+	}
+	return restartError(res)
+}
+
+// restartError fails an apply whose rebuild succeeded but whose restart
+// of the containers it changed did not: they run with their old addresses
+// or limits until restarted.
+func restartError(r applyResult) error {
+	if r.RestartError == "" {
+		return nil
+	}
+	return fmt.Errorf("apply: generation %d is applied, but %s; they keep their previous addresses and limits until restarted (`systemctl restart container@NAME`)", r.Generation, r.RestartError)
 }
 
 // applySummary says in one line what an apply did.

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/atomicfile"
+	"github.com/flyingcircusio/devhost/internal/registry"
 	"github.com/flyingcircusio/devhost/internal/runner"
 )
 
@@ -61,6 +63,18 @@ type ApplyStats struct {
 	Wrote bool
 	// Gen is the applied generation afterwards.
 	Gen uint64
+	// Restarted are the running containers this process restarted after
+	// its rebuild because their addresses or limits changed without a
+	// request of their own (a changed host configuration, an admin's
+	// edit of their entries): the host's switch leaves the running
+	// instances of NixOS' container@ template as they are. An ensure
+	// restarts its own container itself.
+	Restarted []string
+	// RestartErr says why restarting them failed ("" when it did not).
+	RestartErr string
+	// restart are the containers to restart once the rebuild lock is
+	// released.
+	restart []string
 }
 
 // Apply waits until generation gen is applied: it returns as soon as a
@@ -96,7 +110,57 @@ func (h *Host) Apply(ctx context.Context, gen uint64) (ApplyStats, error) {
 		if err != nil {
 			return st, err
 		}
+		h.restartUnits(ctx, &st)
 	}
+}
+
+// restartBatch bounds the units one systemctl call restarts (its argv).
+const restartBatch = 100
+
+// restartUnits restarts the running containers in st.restart, outside the
+// rebuild lock (a container takes a while to stop and boot, and the next
+// rebuild need not wait for that). try-restart leaves a container that
+// was stopped meanwhile stopped. A failure is reported in st, not as the
+// caller's error: the rebuild, and the caller's own change, stand.
+func (h *Host) restartUnits(ctx context.Context, st *ApplyStats) {
+	names := st.restart
+	st.restart = nil
+	for len(names) > 0 {
+		n := min(len(names), restartBatch)
+		argv := append(append([]string(nil), h.Cfg.Commands.Systemctl...), "try-restart")
+		for _, name := range names[:n] {
+			argv = append(argv, unit(name))
+		}
+		if _, err := h.Run.Run(ctx, runner.Cmd{Argv: argv}); err != nil {
+			st.RestartErr = fmt.Sprintf("restart containers whose addresses or limits changed: %v", err)
+			return
+		}
+		st.Restarted = append(st.Restarted, names[:n]...)
+		names = names[n:]
+	}
+}
+
+// unitRestarts lists the containers of a successful rebuild of plan whose
+// running unit must be restarted: their host file's UnitPart changed, they
+// still exist and run, and no ensure covered by the rebuild (reqs) will
+// restart them itself.
+func (h *Host) unitRestarts(plan *setPlan, reqs map[string]Request) []string {
+	var out []string
+	for _, n := range plan.hostChanged() {
+		if rq, ok := reqs[n]; ok && rq.Op == "ensure" {
+			continue
+		}
+		f := generator.HostFile(n)
+		old, cur := plan.cur[f], plan.files[f]
+		if old == nil || cur == nil || generator.UnitPart(old) == generator.UnitPart(cur) {
+			continue
+		}
+		if c, err := h.Reg.Get(n); err != nil || c.State != registry.Running {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // lockRebuild takes the rebuild lock. Found free (no rebuild runs), it is
@@ -253,6 +317,9 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 		}
 		if err := h.clearMarks(ctx, plan.snap); err != nil {
 			return err
+		}
+		if st.Rebuilt {
+			st.restart = h.unitRestarts(plan, reqs)
 		}
 		return h.sweep(ctx)
 	}

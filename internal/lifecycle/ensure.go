@@ -151,6 +151,10 @@ type ensureRun struct {
 	// left the container's host side as it was.
 	gen           uint64
 	hostUnchanged bool
+	// unitBefore is the UnitPart of the container's live host file when
+	// commit ran ("" when it had none): what its running unit was
+	// declared with.
+	unitBefore string
 }
 
 // ensure is Ensure, or with edit an update of an existing entry by edit
@@ -453,6 +457,7 @@ func (h *Host) commit(ctx context.Context, e *ensureRun) error {
 			e.c.Deployed = h.now()
 		}
 		e.c.LastError = ""
+		e.unitBefore = h.liveUnitPart(name)
 		if err := h.Reg.Put(e.c); err != nil {
 			return err
 		}
@@ -543,6 +548,10 @@ func (h *Host) wait(ctx context.Context, e *ensureRun) error {
 		// the failure record), not into the entry.
 		return err
 	}
+	if e.res.Apply.RestartErr != "" {
+		// Other containers' (this one's own restart comes in run).
+		e.res.Warnings = append(e.res.Warnings, e.res.Apply.RestartErr)
+	}
 	if e.res.Apply.Rebuilt {
 		e.pr.Phase(progress.Applied, "this request ran the host rebuild")
 	} else {
@@ -562,7 +571,13 @@ func (h *Host) run(ctx context.Context, e *ensureRun) error {
 	}
 	e.pr.Phase(progress.Starting, "")
 	var err error
-	restart := !res.Created && h.unitChanged(e.in.PrevEntry, e.c)
+	// Restarted when what its unit runs with (addresses, limits) changed
+	// from the declaration it ran with to the one applied now, whether
+	// by this request or by the host's configuration: the host's switch
+	// leaves a running instance of NixOS' container@ template as it is.
+	// Without a request of its own (hostUnchanged) the rebuild's leader
+	// restarts it when the host's configuration changed it.
+	restart := !res.Created && !e.hostUnchanged && e.unitBefore != "" && h.liveUnitPart(e.req.Name) != e.unitBefore
 	if res.Unit, err = h.startOrSwitch(ctx, e.req.Name, res.Built && !res.Created, restart); err != nil {
 		h.noteError(ctx, e.req.Name, err)
 		return err
@@ -946,21 +961,14 @@ func (h *Host) sameHostPart(prev string, c *registry.Container) bool {
 	return ro.hostPart(c.Name) == rn.hostPart(c.Name)
 }
 
-// unitChanged reports whether the change of an existing container from
-// prev (its entry's bytes before) to c changes what its unit runs with:
-// its addresses (the conf file NixOS' template reads) or its resource
-// limits (its drop-in). The host's other settings of the unit do not
-// change within one ensure. An entry that cannot be read counts as
-// changed.
-func (h *Host) unitChanged(prev *string, c *registry.Container) bool {
-	if prev == nil {
-		return false
+// liveUnitPart is the UnitPart of container name's host file in the live
+// set ("" when it has none).
+func (h *Host) liveUnitPart(name string) string {
+	b, err := readOptional(h.livePath(generator.HostFile(name)))
+	if err != nil || b == nil {
+		return ""
 	}
-	old, diags := registry.Decode(h.Reg.Path(c.Name), []byte(*prev))
-	if diags.HasErrors() {
-		return true
-	}
-	return old.Address != c.Address || old.Address6 != c.Address6 || old.Limits != c.Limits
+	return generator.UnitPart(b)
 }
 
 // appliedAsIs reports whether the last applied state declares c exactly as

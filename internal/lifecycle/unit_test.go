@@ -15,43 +15,103 @@ import (
 	"github.com/flyingcircusio/devhost/internal/registry"
 )
 
-// TestUnitChanged: a running container is restarted exactly when what its
+// TestUnitRestart: a running container is restarted exactly when what its
 // instance of NixOS' container@ template runs with changed (addresses in
 // its conf file, limits in its drop-in), which the host's switch does not
-// apply to a running instance; its aliases or keys are not that.
-func TestUnitChanged(t *testing.T) {
-	h, _ := testHost(t)
+// apply to a running instance; its aliases or keys are not that. A change
+// of its own is restarted by its ensure; one by the host's configuration
+// (default limits, IPv6) by the rebuild that applies it, once, and only
+// where the container runs.
+func TestUnitRestart(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	root := Caller{User: "root", Root: true}
+	req := func(mod func(*EnsureRequest)) EnsureRequest {
+		r := EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice}
+		if mod != nil {
+			mod(&r)
+		}
+		return r
+	}
+	_, err := h.Ensure(ctx, req(nil))
+	require.NoError(t, err)
+	_, err = h.Ensure(ctx, EnsureRequest{Name: "halted", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	halted, err := h.Reg.Get("halted")
+	require.NoError(t, err)
+	halted.State = registry.Stopped
+	require.NoError(t, h.Reg.Put(halted)) // as the cleanup's stop leaves it
+
+	restarts := func() [][]string {
+		var out [][]string
+		for _, c := range callsOf(fr, "systemctl") {
+			if c[1] == "restart" || c[1] == "try-restart" {
+				out = append(out, c[1:])
+			}
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name   string
+		host   func() // a change of the host's configuration first
+		ensure func(*EnsureRequest)
+		apply  bool       // then `devhost apply`
+		want   [][]string // restarts, by whom they were asked
+		unit   string     // the ensure's unit result
+	}{
+		{name: "unchanged", unit: "unchanged"},
+		{name: "aliases", ensure: func(r *EnsureRequest) { r.Aliases = []string{"www"} }, unit: "switched"},
+		{name: "own limits", ensure: func(r *EnsureRequest) { r.SetLimits, r.Limits = true, limits.Limits{MemoryMax: "1G"} },
+			want: [][]string{{"restart", "container@shop.service"}}, unit: "restarted"},
+		{name: "host's default limits, applied", host: func() { h.Cfg.Limits.TasksMax = 512 }, apply: true,
+			want: [][]string{{"try-restart", "container@shop.service"}}},
+		{name: "host's default limits with an ensure of its own", host: func() { h.Cfg.Limits.TasksMax = 256 },
+			ensure: func(r *EnsureRequest) { r.Aliases = []string{"shop"} },
+			want:   [][]string{{"restart", "container@shop.service"}}, unit: "restarted"},
+		{name: "IPv6", host: func() {
+			h.Cfg.Addresses.Network6 = netip.MustParsePrefix("fd00:d::/64")
+			h.Cfg.Addresses.HostAddress6 = netip.MustParseAddr("fd00:d::1")
+		}, ensure: func(*EnsureRequest) {}, want: [][]string{{"restart", "container@shop.service"}}, unit: "restarted"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(restarts())
+			if tt.host != nil {
+				tt.host()
+				h.Render = &Renderer{Cfg: h.Cfg, Templates: h.Render.Templates}
+			}
+			if tt.ensure != nil || !tt.apply {
+				res, err := h.Ensure(ctx, req(tt.ensure))
+				require.NoError(t, err)
+				assert.Equal(t, tt.unit, res.Unit)
+			}
+			if tt.apply {
+				st, err := h.Sync(ctx, root)
+				require.NoError(t, err)
+				assert.Equal(t, []string{"shop"}, st.Restarted, "halted is stopped")
+				assert.Empty(t, st.RestartErr)
+			}
+			assert.Equal(t, tt.want, restarts()[before:])
+		})
+	}
+}
+
+// TestUnitRestartFailure: a restart that fails leaves the rebuild
+// applied and says why.
+func TestUnitRestartFailure(t *testing.T) {
+	h, fr := testHost(t)
 	ctx := context.Background()
 	_, err := h.Ensure(ctx, EnsureRequest{Name: "shop", Channel: "https://example.org/c.tar.xz", Caller: alice})
 	require.NoError(t, err)
-	b, err := os.ReadFile(h.Reg.Path("shop"))
+	h.Cfg.Limits.MemoryMax = "4G"
+	h.Render = &Renderer{Cfg: h.Cfg, Templates: h.Render.Templates}
+	fr.fail = map[string]error{"systemctl": errors.New("Job for container@shop.service failed")}
+	st, err := h.Sync(ctx, Caller{User: "root", Root: true})
 	require.NoError(t, err)
-	prev := string(b)
-	cur, err := h.Reg.Get("shop")
+	assert.Empty(t, st.Restarted)
+	assert.Contains(t, st.RestartErr, "Job for container@shop.service failed")
+	a, err := h.readApplied()
 	require.NoError(t, err)
-	broken := "not = [an entry"
-
-	for _, tt := range []struct {
-		name string
-		prev *string
-		edit func(c *registry.Container)
-		want bool
-	}{
-		{"new container", nil, func(*registry.Container) {}, false},
-		{"unchanged", &prev, func(*registry.Container) {}, false},
-		{"aliases", &prev, func(c *registry.Container) { c.Aliases = []string{"www"} }, false},
-		{"keep", &prev, func(c *registry.Container) { c.Keep = true }, false},
-		{"IPv6 address", &prev, func(c *registry.Container) { c.Address6 = netip.MustParseAddr("fd00::2") }, true},
-		{"address", &prev, func(c *registry.Container) { c.Address = c.Address.Next() }, true},
-		{"limits", &prev, func(c *registry.Container) { c.Limits = limits.Limits{MemoryMax: "1G"} }, true},
-		{"unreadable entry", &broken, func(*registry.Container) {}, true},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			c := *cur
-			tt.edit(&c)
-			assert.Equal(t, tt.want, h.unitChanged(tt.prev, &c))
-		})
-	}
+	assert.Equal(t, st.Gen, a.Gen)
 }
 
 // TestRolledBackContainerIsStopped: a new container whose rebuild failed

@@ -3,6 +3,7 @@
 // in $DEVHOST_DOUBLE_STATE/units/<unit> (a file exists while active):
 //
 //	systemctl start|stop|reload|restart UNIT
+//	systemctl try-restart UNIT... (restarts the active ones, as systemd)
 //	systemctl is-active [--quiet] UNIT
 package main
 
@@ -27,8 +28,24 @@ func main() {
 		}
 		rest = append(rest, a)
 	}
-	if len(rest) != 2 || strings.ContainsAny(rest[1], "/") {
+	if len(rest) < 2 || len(rest) > 2 && rest[0] != "try-restart" {
 		r.Exit(2, "double systemctl: unexpected invocation %q", args)
+	}
+	for _, u := range rest[1:] {
+		if strings.ContainsAny(u, "/") || !strings.HasSuffix(u, ".service") {
+			r.Exit(2, "double systemctl: unexpected unit %q", u)
+		}
+	}
+	if rest[0] == "try-restart" {
+		r.FailIfAsked()
+		var restarted []string
+		for _, u := range rest[1:] {
+			if _, err := os.Stat(filepath.Join(double.StateDir(), "units", u)); err == nil {
+				restarted = append(restarted, u)
+			}
+		}
+		r.Set("restarted", restarted)
+		r.Exit(0, "")
 	}
 	verb, unit := rest[0], rest[1]
 	state := filepath.Join(double.StateDir(), "units", unit)
