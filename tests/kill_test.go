@@ -95,6 +95,15 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 		"nixos-rebuild": {SleepMS: 80, Grandchild: true},
 	})
 	phases = map[string]int{}
+	// What the run a failed check follows did, and the lifecycle's state
+	// the check saw: a failure here is rare and timing-bound, so its
+	// report must say enough to be understood without a rerun.
+	var last string
+	defer func() {
+		if t.Failed() && last != "" {
+			t.Logf("the failed check followed %s; lifecycle state:\n%s", last, lifecycleState(s))
+		}
+	}()
 	names := []string{"ka", "kb", "kc"}
 	exists := func() map[string]bool {
 		m := map[string]bool{}
@@ -212,6 +221,7 @@ func killLoop(t *testing.T, kills int, rng *rand.Rand) (killed int, phases map[s
 				t.Fatalf("run %d: devhost %v failed: %v\n%s", i, args, err, errb.String())
 			}
 		}
+		last = fmt.Sprintf("run %d: %s %v, killed %v (aimed after %s), exit %v, stderr:\n%s", i, argv0, args, wasKilled, delay, err, errb.String())
 		// The next command repairs.
 		s.ok("alice", "ensure", "canary", "--channel", channel)
 		if os.Getenv("KILLDEBUG") != "" {
@@ -307,6 +317,38 @@ func pollEvery(atWrite bool) time.Duration {
 		return 100 * time.Microsecond
 	}
 	return 2 * time.Millisecond
+}
+
+// lifecycleState lists the files of the sandbox's lifecycle state and
+// profiles, with the contents of the small ones (intents, requests,
+// records), for a failure report.
+func lifecycleState(s *sandbox) string {
+	var b strings.Builder
+	cfg := s.config()
+	for _, root := range []string{filepath.Join(cfg.StateDir, "lifecycle"), cfg.ProfileDir} {
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			rel, _ := filepath.Rel(s.dir, p)
+			if d.Type()&fs.ModeSymlink != 0 {
+				target, _ := os.Readlink(p)
+				fmt.Fprintf(&b, "  %s -> %s\n", rel, target)
+				return nil
+			}
+			fmt.Fprintf(&b, "  %s\n", rel)
+			if info, err := d.Info(); err == nil && info.Size() < 2048 && strings.HasSuffix(p, ".json") {
+				data, _ := os.ReadFile(p)
+				var c bytes.Buffer
+				if json.Compact(&c, data) != nil {
+					c.Write(bytes.TrimSpace(data))
+				}
+				fmt.Fprintf(&b, "    %s\n", c.Bytes())
+			}
+			return nil
+		})
+	}
+	return b.String()
 }
 
 func hasFile(p string) bool {
