@@ -13,6 +13,7 @@ import (
 
 	"github.com/flyingcircusio/devhost/generator"
 	"github.com/flyingcircusio/devhost/internal/limits"
+	"github.com/flyingcircusio/devhost/tests/doubles/double"
 )
 
 // TestLimitsThroughEnsure: limit flags reach the registry, the generated
@@ -169,5 +170,16 @@ func TestHostLimitsRestartRunningContainers(t *testing.T) {
 	calls = len(s.records("systemctl"))
 	assert.NotContains(t, s.ok("root", "apply").stdout, "restarted")
 	assert.Empty(t, s.records("systemctl")[calls:])
+
+	// A restart that fails: the rebuild stands, the apply says so and
+	// exits 2 (a command it ran failed).
+	require.NoError(t, os.WriteFile(s.cfgPath, append(cfg, "limits {\n  tasks_max = 256\n}\n"...), 0o644))
+	s.setControl(map[string]double.Control{"systemctl": {Fail: true, Message: "Job for container@blog.service failed."}})
+	r = s.runAs("root", "apply")
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "is applied, but restart containers whose addresses or limits changed")
+	assert.Contains(t, r.stderr, "Job for container@blog.service failed.")
+	assert.Len(t, s.successfulRebuilds(), rebuilds+2)
+	s.setControl(nil)
 	s.checkConsistent()
 }

@@ -140,6 +140,15 @@ func applyRun(opts *applyOptions) error {
 	return restartError(res)
 }
 
+// restartWarnings are the warnings of a command whose rebuild restarted
+// other containers and failed to: the command's own change stands.
+func restartWarnings(st lifecycle.ApplyStats) []string {
+	if st.RestartErr == "" {
+		return nil
+	}
+	return []string{st.RestartErr}
+}
+
 // restartError fails an apply whose rebuild succeeded but whose restart
 // of the containers it changed did not: they run with their old addresses
 // or limits until restarted.

@@ -96,6 +96,7 @@ func cleanupRun(opts *cleanupOptions) error {
 		if plan, st, err = h.Cleanup(ctx, now, caller); err != nil {
 			return lifecycleError(err)
 		}
+		plan.Warnings = append(plan.Warnings, restartWarnings(st)...)
 	}
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)

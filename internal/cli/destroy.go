@@ -67,6 +67,7 @@ func destroyRun(opts *destroyOptions) error {
 	if err != nil {
 		return lifecycleError(err)
 	}
+	printWarnings(opts.IO.ErrOut, restartWarnings(res.Apply))
 	if opts.JSON {
 		return json.NewEncoder(opts.IO.Out).Encode(map[string]any{
 			"name": opts.Name, "destroyed": true, "host_rebuilt": res.Apply.Rebuilt, "applied_generation": res.Apply.Gen})
