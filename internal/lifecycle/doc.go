@@ -38,7 +38,13 @@
 //     running the profile's switch-to-configuration inside the container);
 //     nothing happens to a running container whose system is unchanged.
 //     For the same reason destroy and cleanup stop the units themselves,
-//     and purge stops a unit before it removes the container's remains.
+//     and purge stops a unit before it removes the container's remains;
+//     and the rebuild's leader, once its rebuild succeeded, try-restarts
+//     the running containers whose addresses or limits it changed without
+//     an ensure of their own in the batch (a changed host configuration:
+//     default limits, IPv6, the host address), comparing the
+//     generator.UnitPart of their host files before and after. An ensure
+//     compares the same for its own container.
 //
 // A failure in plan, buildStep or commit is undone by abort from the
 // intent; from commit on the change stands, and a failed rebuild is rolled
