@@ -72,9 +72,6 @@ type ApplyStats struct {
 	Restarted []string
 	// RestartErr says why restarting them failed ("" when it did not).
 	RestartErr string
-	// restart are the containers to restart once the rebuild lock is
-	// released.
-	restart []string
 }
 
 // Apply waits until generation gen is applied: it returns as soon as a
@@ -83,6 +80,9 @@ type ApplyStats struct {
 // that contained gen.
 func (h *Host) Apply(ctx context.Context, gen uint64) (ApplyStats, error) {
 	var st ApplyStats
+	if err := h.restartPendingIfIdle(ctx, &st); err != nil {
+		return st, err
+	}
 	for {
 		a, err := h.readApplied()
 		if err != nil {
@@ -110,21 +110,64 @@ func (h *Host) Apply(ctx context.Context, gen uint64) (ApplyStats, error) {
 		if err != nil {
 			return st, err
 		}
-		h.restartUnits(ctx, &st)
 	}
 }
 
 // restartBatch bounds the units one systemctl call restarts (its argv).
 const restartBatch = 100
 
-// restartUnits restarts the running containers in st.restart, outside the
-// rebuild lock (a container takes a while to stop and boot, and the next
-// rebuild need not wait for that). try-restart leaves a container that
-// was stopped meanwhile stopped. A failure is reported in st, not as the
-// caller's error: the rebuild, and the caller's own change, stand.
-func (h *Host) restartUnits(ctx context.Context, st *ApplyStats) {
-	names := st.restart
-	st.restart = nil
+// notePendingRestarts adds names to the containers a rebuild restarts
+// (rebuild/restarts.json), before the rebuild is recorded as applied: a
+// process that dies after that record and before the restarts leaves
+// them to the next Apply (restartPendingIfIdle), one that dies before it
+// to the forced rebuild that follows, which finds the same changes. Call
+// with the rebuild lock held.
+func (h *Host) notePendingRestarts(names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	var pending []string
+	if _, err := readJSON(h.paths().pendingRestarts(), &pending); err != nil {
+		return err
+	}
+	for _, n := range names {
+		if !slices.Contains(pending, n) {
+			pending = append(pending, n)
+		}
+	}
+	slices.Sort(pending)
+	return writeJSON(h.paths().pendingRestarts(), pending, 0o644)
+}
+
+// restartPendingIfIdle runs the restarts a dead process left pending,
+// when no rebuild runs (a running one does them itself).
+func (h *Host) restartPendingIfIdle(ctx context.Context, st *ApplyStats) error {
+	if _, err := os.Stat(h.paths().pendingRestarts()); err != nil {
+		return nil
+	}
+	l, ok, err := tryLock(h.paths().rebuildLock())
+	if err != nil || !ok {
+		return err
+	}
+	defer l.unlock()
+	h.restartPending(ctx, st)
+	return nil
+}
+
+// restartPending restarts the running containers of rebuild/restarts.json
+// (try-restart leaves one that was stopped meanwhile stopped) and removes
+// it. A failure is reported in st, not as the caller's error: the rebuild,
+// and the caller's own change, stand; and as a failed restart would fail
+// again, the record goes with it. Only an interrupted caller (its context
+// ended) leaves the record for the next Apply. Call with the rebuild lock
+// held: the next rebuild's switch waits for these restarts, as a NixOS
+// switch waits for the units it restarts.
+func (h *Host) restartPending(ctx context.Context, st *ApplyStats) {
+	var names []string
+	if _, err := readJSON(h.paths().pendingRestarts(), &names); err != nil {
+		st.RestartErr = err.Error()
+		return
+	}
 	for len(names) > 0 {
 		n := min(len(names), restartBatch)
 		argv := append(append([]string(nil), h.Cfg.Commands.Systemctl...), "try-restart")
@@ -133,10 +176,16 @@ func (h *Host) restartUnits(ctx context.Context, st *ApplyStats) {
 		}
 		if _, err := h.Run.Run(ctx, runner.Cmd{Argv: argv}); err != nil {
 			st.RestartErr = fmt.Sprintf("restart containers whose addresses or limits changed: %v", err)
-			return
+			if ctx.Err() != nil {
+				return
+			}
+			break
 		}
 		st.Restarted = append(st.Restarted, names[:n]...)
 		names = names[n:]
+	}
+	if err := atomicfile.Remove(h.paths().pendingRestarts()); err != nil && st.RestartErr == "" {
+		st.RestartErr = err.Error()
 	}
 }
 
@@ -306,6 +355,11 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 		runErr = h.runLogged(ctx, intent, h.Cfg.Commands.Rebuild)
 	}
 	if runErr == nil {
+		if st.Rebuilt {
+			if err := h.notePendingRestarts(h.unitRestarts(plan, reqs)); err != nil {
+				return err
+			}
+		}
 		if err := writeJSON(h.paths().applied(), Applied{Gen: w.Gen, Time: h.now()}, 0o644); err != nil {
 			return err
 		}
@@ -318,10 +372,13 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 		if err := h.clearMarks(ctx, plan.snap); err != nil {
 			return err
 		}
-		if st.Rebuilt {
-			st.restart = h.unitRestarts(plan, reqs)
+		if err := h.sweep(ctx); err != nil {
+			return err
 		}
-		return h.sweep(ctx)
+		if _, err := os.Stat(h.paths().pendingRestarts()); err == nil {
+			h.restartPending(ctx, st)
+		}
+		return nil
 	}
 	return h.rebuildFailed(ctx, a, w, plan, reqs, intent, runErr)
 }

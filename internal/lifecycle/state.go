@@ -50,6 +50,7 @@ func (p paths) fullRequest() string       { return filepath.Join(p.root, "full")
 func (p paths) failures() string          { return filepath.Join(p.root, "rebuild", "failures.json") }
 func (p paths) marked() string            { return filepath.Join(p.root, "rebuild", "marked.json") }
 func (p paths) rebuildIntent() string     { return filepath.Join(p.root, "rebuild", "intent.json") }
+func (p paths) pendingRestarts() string   { return filepath.Join(p.root, "rebuild", "restarts.json") }
 func (p paths) rebuildLock() string       { return filepath.Join(p.root, "rebuild.lock") }
 func (p paths) opsDir() string            { return filepath.Join(p.root, "ops") }
 func (p paths) opLock(name string) string { return filepath.Join(p.root, "ops", name+".lock") }

@@ -134,3 +134,63 @@ func TestRolledBackContainerIsStopped(t *testing.T) {
 	assert.Contains(t, callsOf(fr, "systemctl"), []string{"systemctl", "stop", "container@shop.service"})
 	assert.NoDirExists(t, root)
 }
+
+// TestPendingRestarts: the restarts a rebuild owes are recorded before
+// the rebuild counts as applied, so that a devhost that dies (or is
+// interrupted) between the two leaves them to the next command that
+// applies anything, which runs them once and drops the record.
+func TestPendingRestarts(t *testing.T) {
+	h, fr := testHost(t)
+	ctx := context.Background()
+	root := Caller{User: "root", Root: true}
+	for _, n := range []string{"shop", "blog"} {
+		_, err := h.Ensure(ctx, EnsureRequest{Name: n, Channel: "https://example.org/c.tar.xz", Caller: alice})
+		require.NoError(t, err)
+	}
+	tryRestarts := func() [][]string {
+		var out [][]string
+		for _, c := range callsOf(fr, "systemctl") {
+			if c[1] == "try-restart" {
+				out = append(out, c[2:])
+			}
+		}
+		return out
+	}
+
+	// Interrupted while restarting: the record stays.
+	h.Cfg.Limits.MemoryMax = "4G"
+	h.Render = &Renderer{Cfg: h.Cfg, Templates: h.Render.Templates}
+	cctx, cancel := context.WithCancel(ctx)
+	fr.before = func(argv []string) {
+		if argv[0] == "systemctl" && argv[1] == "try-restart" {
+			cancel() // ^C while the restart runs
+		}
+	}
+	st, err := h.Sync(cctx, root)
+	require.NoError(t, err, "the rebuild stands")
+	assert.Empty(t, st.Restarted)
+	assert.NotEmpty(t, st.RestartErr)
+	assert.FileExists(t, h.paths().pendingRestarts())
+	fr.before = nil
+
+	// The next command that applies anything restarts them, once.
+	n := len(tryRestarts())
+	_, err = h.Ensure(ctx, EnsureRequest{Name: "other", Channel: "https://example.org/c.tar.xz", Caller: alice})
+	require.NoError(t, err)
+	assert.Equal(t, [][]string{{"container@blog.service", "container@shop.service"}}, tryRestarts()[n:])
+	assert.NoFileExists(t, h.paths().pendingRestarts())
+	st, err = h.Sync(ctx, root)
+	require.NoError(t, err)
+	assert.Empty(t, st.Restarted)
+	assert.Len(t, tryRestarts(), n+1)
+
+	// A leader that died after recording the applied generation (the
+	// record as it left it): the next Apply, even one with nothing to
+	// rebuild, restarts them.
+	require.NoError(t, h.notePendingRestarts([]string{"shop"}))
+	st, err = h.Sync(ctx, root)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"shop"}, st.Restarted)
+	assert.Equal(t, []string{"container@shop.service"}, tryRestarts()[n+1])
+	assert.NoFileExists(t, h.paths().pendingRestarts())
+}
