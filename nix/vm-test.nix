@@ -193,7 +193,10 @@ let
           ${../nixos-module}
           ${./vm-test-role.nix}
           ${lib.generators.toPretty { multiline = false; } (modeSettings nodes)}
-        ];
+        ]
+        # A change of the role's settings that a subtest switches to while
+        # the VM runs (a host-wide limit), in a file beside this one.
+        ++ lib.optional (builtins.pathExists ./devhost-test-local.nix) ./devhost-test-local.nix;
         flyingcircus.roles.devhost.package = "${devhost}";
         boot.loader.grub = {
           enable = true;
@@ -418,6 +421,24 @@ pkgs.testers.runNixOSTest {
           assert addr6 in names and st["address"] in names, names
           devhost.succeed(f"ping -6 -c1 -W5 {addr6} >&2")
           devhost.succeed("nixos-container run web1 -- ping -6 -c1 -W5 ${clientAddress6} >&2")
+
+      with subtest("a host-wide limit change restarts the running containers on apply"):
+          # The host's switch leaves running instances of NixOS' container@
+          # template as they are; devhost apply renders the new drop-ins,
+          # rebuilds and restarts the containers they changed.
+          since = "systemctl show -p ActiveEnterTimestampMonotonic --value container@web1.service"
+          before = devhost.succeed(since).strip()
+          devhost.succeed("echo '{ lib, ... }: { flyingcircus.roles.devhost.limits.tasksMax = lib.mkForce 1024; }' > /etc/nixos/devhost-test-local.nix")
+          devhost.succeed("nixos-rebuild switch >&2")
+          devhost.succeed("grep -F '1024' /etc/devhost/devhost.hcl")
+          applied = json.loads(devhost.succeed("devhost apply --json"))
+          assert sorted(applied["restarted"]) == ["web1", "web2"], applied
+          devhost.wait_for_unit("container@web1.service")
+          unit = devhost.succeed("systemctl show -p TasksMax container@web1.service")
+          assert "TasksMax=1024" in unit, unit
+          assert devhost.succeed(since).strip() != before, "web1 was not restarted"
+          served("www.web1.dev.test", "hello from web1")
+          assert json.loads(devhost.succeed("devhost apply --json"))["restarted"] == []
 
       ${lib.optionalString acme ''
         with subtest("every name has a certificate from pebble"):

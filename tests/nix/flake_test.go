@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -322,13 +323,36 @@ func checkVMRebuild(t *testing.T, vm vmTest, containers []string) {
 	assert.JSONEq(t, `{"eth1": {
 		"ipv4": {"addresses": [{"address": "192.168.1.2", "prefixLength": 24}]},
 		"ipv6": {"addresses": [{"address": "2001:db8:1::2", "prefixLength": 64}]}}}`, got)
+	// The subtest that changes a host-wide limit puts a file beside it,
+	// which it then imports.
+	without := evalRebuildConfig(t, vm, "builtins.length c.imports")
+	with := evalRebuildConfigWith(t, vm, "devhost-test-local.nix", "{ }", "builtins.length c.imports")
+	assert.Equal(t, fmt.Sprint(mustAtoi(t, without)+1), with)
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	require.NoError(t, err)
+	return n
 }
 
 // evalRebuildConfig evaluates expr, an expression of `c` (the
 // configuration.nix the VM switches to) and nixpkgs' `lib`.
 func evalRebuildConfig(t *testing.T, vm vmTest, expr string) string {
 	t.Helper()
-	conf := filepath.Join(t.TempDir(), "configuration.nix")
+	return evalRebuildConfigWith(t, vm, "", "", expr)
+}
+
+// evalRebuildConfigWith is evalRebuildConfig with a file named name
+// holding content beside the configuration ("": none).
+func evalRebuildConfigWith(t *testing.T, vm vmTest, name, content, expr string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if name != "" {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+	}
+	conf := filepath.Join(dir, "configuration.nix")
 	require.NoError(t, os.WriteFile(conf, []byte(vm.RebuildConfig), 0o644))
 	_, err := run(t, nixInstantiate(t), "--parse", conf)
 	require.NoError(t, err)
@@ -359,6 +383,12 @@ func checkVMScript(t *testing.T, vm vmTest) {
 		`assert "TimeoutStartUSec=5min" in unit`,
 		`assert "TasksMax=2048" in unit`,
 		`systemctl show -p Wants --value machines.target`,
+		// A host-wide limit changed while the VM runs: devhost apply
+		// restarts the running containers with the new drop-in.
+		"/etc/nixos/devhost-test-local.nix",
+		`applied = json.loads(devhost.succeed("devhost apply --json"))`,
+		`assert sorted(applied["restarted"]) == ["web1", "web2"], applied`,
+		`assert "TasksMax=1024" in unit`,
 	} {
 		assert.Contains(t, script, want)
 	}
