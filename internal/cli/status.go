@@ -40,7 +40,8 @@ operation will be undone by the next command.
 
 Without NAME: the devhost's lifecycle state: wanted and applied generations,
 whether a rebuild runs or was interrupted, whether the generated set on
-disk is the applied one, interrupted operations and the last failed rebuild.
+disk is the applied one, interrupted operations, restarts a rebuild still
+owes and the last failed rebuild.
 
 status changes nothing.`,
 		Example: `  devhost status shop
@@ -228,6 +229,9 @@ func printHostStatus(w io.Writer, s *lifecycle.HostStatus) {
 	row("set is applied one", fmt.Sprint(s.SetMatchesApplied))
 	if len(s.Interrupted) > 0 {
 		row("interrupted ops", strings.Join(s.Interrupted, " "))
+	}
+	if len(s.RestartsPending) > 0 {
+		row("restarts pending", strings.Join(s.RestartsPending, " ")+" (the next devhost apply restarts them)")
 	}
 	if s.Challenge != "" {
 		row("acme", fmt.Sprintf("%s, %d certificates issued in the last 7 days (Let's Encrypt allows %d)", s.Challenge, s.CertsLastWeek, lifecycle.CertLimit))

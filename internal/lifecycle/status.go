@@ -168,7 +168,11 @@ type HostStatus struct {
 	SetMatchesApplied bool `json:"set_matches_applied"`
 	// Interrupted lists containers with an operation to be undone.
 	Interrupted []string `json:"interrupted"`
-	LastFailure *Failure `json:"last_failure,omitempty"`
+	// RestartsPending lists the containers a successful rebuild still
+	// has to restart (its devhost died or was interrupted first): the
+	// next command that applies anything does.
+	RestartsPending []string `json:"restarts_pending"`
+	LastFailure     *Failure `json:"last_failure,omitempty"`
 	// Challenge is the ACME challenge ("" without ACME); with http-01,
 	// CertsLastWeek counts the certificates issued in the last 7 days
 	// (Let's Encrypt allows CertLimit new ones per week).
@@ -178,7 +182,7 @@ type HostStatus struct {
 
 // HostStatus reports on the devhost's lifecycle state. It changes nothing.
 func (h *Host) HostStatus() (*HostStatus, error) {
-	s := &HostStatus{Interrupted: []string{}}
+	s := &HostStatus{Interrupted: []string{}, RestartsPending: []string{}}
 	if h.Cfg.ACME.Enable {
 		s.Challenge = string(h.Cfg.ACME.Challenge)
 		n, err := h.IssuedLastWeek()
@@ -225,6 +229,9 @@ func (h *Host) HostStatus() (*HostStatus, error) {
 		if _, dead := h.interrupted(n); dead {
 			s.Interrupted = append(s.Interrupted, n)
 		}
+	}
+	if _, err := readJSON(h.paths().pendingRestarts(), &s.RestartsPending); err != nil {
+		return nil, err
 	}
 	var fails []Failure
 	if _, err := readJSON(h.paths().failures(), &fails); err != nil {

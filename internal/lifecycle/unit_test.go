@@ -171,6 +171,9 @@ func TestPendingRestarts(t *testing.T) {
 	assert.Empty(t, st.Restarted)
 	assert.NotEmpty(t, st.RestartErr)
 	assert.FileExists(t, h.paths().pendingRestarts())
+	hs, err := h.HostStatus()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"blog", "shop"}, hs.RestartsPending)
 	fr.before = nil
 
 	// The next command that applies anything restarts them, once.
@@ -179,6 +182,9 @@ func TestPendingRestarts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, [][]string{{"container@blog.service", "container@shop.service"}}, tryRestarts()[n:])
 	assert.NoFileExists(t, h.paths().pendingRestarts())
+	hs, err = h.HostStatus()
+	require.NoError(t, err)
+	assert.Empty(t, hs.RestartsPending)
 	st, err = h.Sync(ctx, root)
 	require.NoError(t, err)
 	assert.Empty(t, st.Restarted)
