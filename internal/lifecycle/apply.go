@@ -154,9 +154,9 @@ func (h *Host) restartPendingIfIdle(ctx context.Context, st *ApplyStats) error {
 	return nil
 }
 
-// restartPending restarts the running containers of rebuild/restarts.json
-// (try-restart leaves one that was stopped meanwhile stopped) and removes
-// it. A failure is reported in st, not as the caller's error: the rebuild,
+// restartPending restarts the running containers of rebuild/restarts.json,
+// if there is one (try-restart leaves one that was stopped meanwhile
+// stopped), and removes it. A failure is reported in st, not as the caller's error: the rebuild,
 // and the caller's own change, stand; and as a failed restart would fail
 // again, the record goes with it. Only an interrupted caller (its context
 // ended) leaves the record for the next Apply. Call with the rebuild lock
@@ -164,8 +164,10 @@ func (h *Host) restartPendingIfIdle(ctx context.Context, st *ApplyStats) error {
 // switch waits for the units it restarts.
 func (h *Host) restartPending(ctx context.Context, st *ApplyStats) {
 	var names []string
-	if _, err := readJSON(h.paths().pendingRestarts(), &names); err != nil {
-		st.RestartErr = err.Error()
+	if ok, err := readJSON(h.paths().pendingRestarts(), &names); err != nil || !ok {
+		if err != nil {
+			st.RestartErr = err.Error()
+		}
 		return
 	}
 	for len(names) > 0 {
@@ -375,9 +377,7 @@ func (h *Host) rebuildLocked(ctx context.Context, gen uint64, st *ApplyStats) er
 		if err := h.sweep(ctx); err != nil {
 			return err
 		}
-		if _, err := os.Stat(h.paths().pendingRestarts()); err == nil {
-			h.restartPending(ctx, st)
-		}
+		h.restartPending(ctx, st)
 		return nil
 	}
 	return h.rebuildFailed(ctx, a, w, plan, reqs, intent, runErr)
