@@ -55,17 +55,13 @@ func (h *Host) Destroy(ctx context.Context, name string, caller Caller) (*Destro
 	res := &DestroyResult{}
 	var gen uint64
 	err = h.withRegistry(ctx, func() error {
-		c, err := h.entryFor(ctx, name, func(c *registry.Container) error {
+		c, prev, err := h.entryFor(ctx, name, func(c *registry.Container) error {
 			return caller.CheckOwner(h.Cfg.Access, "destroy", name, c.Owner)
 		})
 		if err != nil {
 			return err
 		}
 		res.Container = c
-		prev, err := h.entryBytes(name)
-		if err != nil {
-			return err
-		}
 		if err := atomicfile.WriteFile(h.paths().purgeMarker(name), nil, 0o644); err != nil {
 			return err
 		}

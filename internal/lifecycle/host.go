@@ -218,32 +218,41 @@ func (h *Host) readWanted() (Wanted, error) {
 
 // entryFor is the first step of an operation on an existing container,
 // under the registry lock: put back what earlier killed operations left,
-// read the entry, and let check decide whether caller may act on it.
-func (h *Host) entryFor(ctx context.Context, name string, check func(*registry.Container) error) (*registry.Container, error) {
+// read the entry, and let check decide whether caller may act on it. prev
+// is the entry's bytes as read (what a request records to undo the
+// operation).
+func (h *Host) entryFor(ctx context.Context, name string, check func(*registry.Container) error) (c *registry.Container, prev *string, err error) {
 	if _, err := h.recoverOps(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := h.recoverOwn(ctx, name); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	c, err := h.entry(name)
+	c, src, err := h.Reg.GetSource(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, notFound(name, err)
 	}
 	if err := check(c); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	s := string(src)
+	return c, &s, nil
 }
 
 // entry reads the entry of container name; a missing one is a
 // *NotFoundError.
 func (h *Host) entry(name string) (*registry.Container, error) {
 	c, err := h.Reg.Get(name)
+	return c, notFound(name, err)
+}
+
+// notFound maps registry.ErrNotFound for container name to a
+// *NotFoundError; other errors pass as they are.
+func notFound(name string, err error) error {
 	if errors.Is(err, registry.ErrNotFound) {
-		return nil, &NotFoundError{Name: name}
+		return &NotFoundError{Name: name}
 	}
-	return c, err
+	return err
 }
 
 // lockChange begins an operation that changes container name: it checks

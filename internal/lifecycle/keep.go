@@ -22,9 +22,12 @@ func (h *Host) Keep(ctx context.Context, name string, on bool, caller Caller) (*
 		changed bool
 	)
 	err = h.withRegistry(ctx, func() error {
-		var err error
+		var (
+			prev *string
+			err  error
+		)
 		// A colleague the container is shared with may keep it too.
-		c, err = h.entryFor(ctx, name, func(c *registry.Container) error {
+		c, prev, err = h.entryFor(ctx, name, func(c *registry.Container) error {
 			return caller.CheckShared(h.Cfg.Access, "change", c)
 		})
 		if err != nil {
@@ -33,15 +36,11 @@ func (h *Host) Keep(ctx context.Context, name string, on bool, caller Caller) (*
 		if c.Keep == on {
 			return nil
 		}
-		prev, err := h.entryBytes(name)
-		if err != nil {
-			return err
-		}
 		c.Keep = on
 		if err := h.Reg.Put(c); err != nil {
 			return err
 		}
-		if changed = prev == nil || !h.sameHostPart(*prev, c); !changed {
+		if changed = !h.sameHostPart(*prev, c); !changed {
 			return nil
 		}
 		if gen, err = h.bump(); err != nil {

@@ -152,22 +152,18 @@ func (h *Host) Unprotect(ctx context.Context, name string, caller Caller) (*Prot
 func (h *Host) changeProtection(ctx context.Context, op, name string, caller Caller, res *ProtectResult, change func(*registry.Container) (bool, error)) (uint64, error) {
 	var gen uint64
 	err := h.withRegistry(ctx, func() error {
-		c, err := h.entryFor(ctx, name, func(c *registry.Container) error {
+		c, prev, err := h.entryFor(ctx, name, func(c *registry.Container) error {
 			return caller.CheckOwner(h.Cfg.Access, "change", name, c.Owner)
 		})
 		if err != nil {
 			return err
 		}
 		res.Container = c
-		prev, err := h.entryBytes(name)
-		if err != nil {
-			return err
-		}
 		wrote, err := change(c)
 		if err != nil {
 			return err
 		}
-		if !wrote || prev != nil && h.sameHostPart(*prev, c) {
+		if !wrote || h.sameHostPart(*prev, c) {
 			// Nothing for the host: wait for what is pending anyway.
 			w, err := h.readWanted()
 			gen = w.Gen

@@ -311,22 +311,30 @@ func addressRange(filename string, src []byte, attr string) *hcl.Range {
 // Get reads one entry. errors.Is(err, ErrNotFound) when it does not
 // exist; a *diag.Error when it is invalid.
 func (r *Registry) Get(name string) (*Container, error) {
+	c, _, err := r.GetSource(name)
+	return c, err
+}
+
+// GetSource is Get that also returns the entry's bytes as read: what a
+// change records in order to undo it, from the same read as the entry it
+// decided on.
+func (r *Registry) GetSource(name string) (*Container, []byte, error) {
 	if err := names.Container(name); err != nil {
-		return nil, fmt.Errorf("registry: %w", err)
+		return nil, nil, fmt.Errorf("registry: %w", err)
 	}
 	path := r.Path(name)
 	src, err := readEntry(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("registry: %q: %w", name, ErrNotFound)
+		return nil, nil, fmt.Errorf("registry: %q: %w", name, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("registry %s: %w", path, err)
+		return nil, nil, fmt.Errorf("registry %s: %w", path, err)
 	}
 	c, diags := Decode(path, src)
 	if diags.HasErrors() {
-		return nil, diag.NewError(diags, map[string][]byte{path: src})
+		return nil, nil, diag.NewError(diags, map[string][]byte{path: src})
 	}
-	return c, nil
+	return c, src, nil
 }
 
 // Delete removes an entry (errors.Is(err, ErrNotFound) when there is none).
