@@ -42,15 +42,6 @@ func TestUnitRestart(t *testing.T) {
 	halted.State = registry.Stopped
 	require.NoError(t, h.Reg.Put(halted)) // as the cleanup's stop leaves it
 
-	restarts := func() [][]string {
-		var out [][]string
-		for _, c := range callsOf(fr, "systemctl") {
-			if c[1] == "restart" || c[1] == "try-restart" {
-				out = append(out, c[1:])
-			}
-		}
-		return out
-	}
 	for _, tt := range []struct {
 		name   string
 		host   func() // a change of the host's configuration first
@@ -74,7 +65,7 @@ func TestUnitRestart(t *testing.T) {
 		}, ensure: func(*EnsureRequest) {}, want: [][]string{{"restart", "container@shop.service"}}, unit: "restarted"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			before := len(restarts())
+			before := len(restarts(fr))
 			if tt.host != nil {
 				tt.host()
 				h.Render = &Renderer{Cfg: h.Cfg, Templates: h.Render.Templates}
@@ -90,7 +81,7 @@ func TestUnitRestart(t *testing.T) {
 				assert.Equal(t, []string{"shop"}, st.Restarted, "halted is stopped")
 				assert.Empty(t, st.RestartErr)
 			}
-			assert.Equal(t, tt.want, restarts()[before:])
+			assert.Equal(t, tt.want, restarts(fr)[before:])
 		})
 	}
 }
@@ -147,15 +138,6 @@ func TestPendingRestarts(t *testing.T) {
 		_, err := h.Ensure(ctx, EnsureRequest{Name: n, Channel: "https://example.org/c.tar.xz", Caller: alice})
 		require.NoError(t, err)
 	}
-	tryRestarts := func() [][]string {
-		var out [][]string
-		for _, c := range callsOf(fr, "systemctl") {
-			if c[1] == "try-restart" {
-				out = append(out, c[2:])
-			}
-		}
-		return out
-	}
 
 	// Interrupted while restarting: the record stays.
 	h.Cfg.Limits.MemoryMax = "4G"
@@ -177,10 +159,10 @@ func TestPendingRestarts(t *testing.T) {
 	fr.before = nil
 
 	// The next command that applies anything restarts them, once.
-	n := len(tryRestarts())
+	n := len(restarts(fr))
 	_, err = h.Ensure(ctx, EnsureRequest{Name: "other", Channel: "https://example.org/c.tar.xz", Caller: alice})
 	require.NoError(t, err)
-	assert.Equal(t, [][]string{{"container@blog.service", "container@shop.service"}}, tryRestarts()[n:])
+	assert.Equal(t, [][]string{{"try-restart", "container@blog.service", "container@shop.service"}}, restarts(fr)[n:])
 	assert.NoFileExists(t, h.paths().pendingRestarts())
 	hs, err = h.HostStatus()
 	require.NoError(t, err)
@@ -188,7 +170,7 @@ func TestPendingRestarts(t *testing.T) {
 	st, err = h.Sync(ctx, root)
 	require.NoError(t, err)
 	assert.Empty(t, st.Restarted)
-	assert.Len(t, tryRestarts(), n+1)
+	assert.Len(t, restarts(fr), n+1)
 
 	// A leader that died after recording the applied generation (the
 	// record as it left it): the next Apply, even one with nothing to
@@ -197,6 +179,18 @@ func TestPendingRestarts(t *testing.T) {
 	st, err = h.Sync(ctx, root)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"shop"}, st.Restarted)
-	assert.Equal(t, []string{"container@shop.service"}, tryRestarts()[n+1])
+	assert.Equal(t, []string{"try-restart", "container@shop.service"}, restarts(fr)[n+1])
 	assert.NoFileExists(t, h.paths().pendingRestarts())
+}
+
+// restarts are the systemctl restarts and try-restarts fr was asked for,
+// without argv[0].
+func restarts(fr *fakeRunner) [][]string {
+	var out [][]string
+	for _, c := range callsOf(fr, "systemctl") {
+		if c[1] == "restart" || c[1] == "try-restart" {
+			out = append(out, c[1:])
+		}
+	}
+	return out
 }
