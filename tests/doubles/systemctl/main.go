@@ -40,7 +40,7 @@ func main() {
 		r.FailIfAsked()
 		var restarted []string
 		for _, u := range rest[1:] {
-			if _, err := os.Stat(filepath.Join(double.StateDir(), "units", u)); err == nil {
+			if active(u) {
 				restarted = append(restarted, u)
 			}
 		}
@@ -48,10 +48,9 @@ func main() {
 		r.Exit(0, "")
 	}
 	verb, unit := rest[0], rest[1]
-	state := filepath.Join(double.StateDir(), "units", unit)
-	_, err := os.Stat(state)
-	active := err == nil
-	r.Set("was_active", active)
+	state := unitState(unit)
+	wasActive := active(unit)
+	r.Set("was_active", wasActive)
 	if verb != "is-active" {
 		r.FailIfAsked()
 	}
@@ -66,11 +65,11 @@ func main() {
 	case "stop":
 		_ = os.Remove(state)
 	case "reload":
-		if !active {
+		if !wasActive {
 			r.Exit(1, "Job for %s failed: unit is not active.", unit)
 		}
 	case "is-active":
-		if !active {
+		if !wasActive {
 			if !quiet {
 				fmt.Println("inactive")
 			}
@@ -83,4 +82,12 @@ func main() {
 		r.Exit(2, "double systemctl: unexpected verb %q", verb)
 	}
 	r.Exit(0, "")
+}
+
+// unitState is the file that exists while unit is active.
+func unitState(unit string) string { return filepath.Join(double.StateDir(), "units", unit) }
+
+func active(unit string) bool {
+	_, err := os.Stat(unitState(unit))
+	return err == nil
 }
